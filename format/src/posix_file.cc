@@ -1,0 +1,79 @@
+#include "zcpack/format/posix_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace zcpack::format {
+
+absl::Status ErrnoError(int error_number, absl::string_view path, absl::string_view what) {
+  return absl::Status(absl::ErrnoToStatusCode(error_number),
+                      absl::StrCat(path, ": ", what, ": ", std::strerror(error_number)));
+}
+
+absl::Status ReadAt(int fd, uint64_t offset, std::span<uint8_t> dst, absl::string_view path) {
+  size_t done = 0;
+  while (done < dst.size()) {
+    const ssize_t n = ::pread(fd, dst.data() + done, dst.size() - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, path, absl::StrCat("read of ", dst.size(), " bytes at ", offset));
+    }
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat(path, ": file ends at ", offset + done,
+                                              " while reading ", dst.size(), " bytes at ",
+                                              offset));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteAt(int fd, uint64_t offset, std::span<const uint8_t> src, absl::string_view path) {
+  size_t done = 0;
+  while (done < src.size()) {
+    const ssize_t n = ::pwrite(fd, src.data() + done, src.size() - done,
+                               static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, path, absl::StrCat("write of ", src.size(), " bytes at ", offset));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(errno, path, "fstat");
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
+  if (this != &other) reset(other.release());
+  return *this;
+}
+
+ScopedFd::~ScopedFd() { reset(); }
+
+void ScopedFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+absl::StatusOr<ScopedFd> OpenReadOnly(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, path, "open");
+  return ScopedFd(fd);
+}
+
+}  // namespace zcpack::format
