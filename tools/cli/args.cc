@@ -1,0 +1,86 @@
+#include "tools/cli/args.h"
+
+#include <map>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+
+namespace zcpack::cli {
+
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
+                                     const std::set<std::string>& allowed,
+                                     const std::set<std::string>& repeatable) {
+  ParsedArgs parsed;
+  std::map<std::string, std::vector<std::string>> values;
+  bool only_positional = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (only_positional || arg.size() < 2 || arg[0] != '-') {
+      parsed.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+      continue;
+    }
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = body.find('='); eq != std::string::npos) {
+      value = body.substr(eq + 1);
+      body.resize(eq);
+      has_value = true;
+    }
+    std::string name = absl::StrReplaceAll(body, {{"-", "_"}});
+    if (name == "o") name = "out";
+    bool negated = false;
+    if (!allowed.count(name) && name.rfind("no", 0) == 0 && allowed.count(name.substr(2))) {
+      negated = true;
+      name = name.substr(2);
+    }
+    if (!allowed.count(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) {
+      return absl::InternalError(absl::StrCat("flag --", name, " is not defined"));
+    }
+    if (flag->IsOfType<bool>()) {
+      if (negated && has_value) {
+        return absl::InvalidArgumentError(absl::StrCat("flag '", arg, "' takes no value"));
+      }
+      if (!has_value) value = negated ? "false" : "true";
+    } else {
+      if (negated) return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
+      if (!has_value) {
+        if (i + 1 >= args.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("flag '", arg, "' needs a value"));
+        }
+        value = args[++i];
+      }
+    }
+    values[name].push_back(value);
+  }
+  for (const auto& [name, list] : values) {
+    if (list.size() > 1 && !repeatable.count(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("flag --", name, " given more than once"));
+    }
+    const std::string value = absl::StrJoin(list, ",");
+    std::string error;
+    if (!absl::FindCommandLineFlag(name)->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value '", value, "' for --", name, ": ", error));
+    }
+    parsed.given.insert(name);
+  }
+  return parsed;
+}
+
+}  // namespace zcpack::cli

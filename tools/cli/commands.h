@@ -1,0 +1,27 @@
+// The zcpack subcommands. Each is a function that takes its options (built
+// from flags in zcpack_main.cc), writes its report to `out`, and returns a
+// status that main() turns into one stderr line and an exit code.
+#ifndef ZCPACK_TOOLS_CLI_COMMANDS_H_
+#define ZCPACK_TOOLS_CLI_COMMANDS_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace zcpack::cli {
+
+struct InspectOptions {
+  std::string path;
+  bool json = false;
+  // Also verify every tensor checksum (reads all data).
+  bool checksums = false;
+};
+
+// RunInspect(): prints the header, model info, tensor table, layer ranges and
+// totals of a container. Fails with the reader's status for a bad container.
+absl::Status RunInspect(const InspectOptions& options, std::ostream& out);
+
+}  // namespace zcpack::cli
+
+#endif  // ZCPACK_TOOLS_CLI_COMMANDS_H_
