@@ -18,6 +18,12 @@
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
 ABSL_FLAG(bool, checksums, false, "inspect: also verify every tensor's checksum.");
+ABSL_FLAG(std::string, out, "", "Output path (-o).");
+ABSL_FLAG(std::string, shape, "tiny", "synth: model shape.");
+ABSL_FLAG(std::string, dtype, "f16", "synth: weight dtype (f16, bf16, f32).");
+ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
+ABSL_FLAG(int32_t, threads, 0, "Worker threads; 0 means one per hardware thread.");
+ABSL_FLAG(bool, force, false, "Overwrite existing output.");
 
 namespace zcpack::cli {
 namespace {
@@ -57,6 +63,34 @@ const std::vector<Command>& Commands() {
          options.json = absl::GetFlag(FLAGS_json);
          options.checksums = absl::GetFlag(FLAGS_checksums);
          return RunInspect(options, std::cout);
+       }},
+      {"synth",
+       "synth --shape {tiny,stories15m,stories110m,llama-1b,llama-7b} --out DIR "
+       "[--dtype f16|bf16|f32] [--seed N] [--threads N] [--force] [--json]",
+       "Write a deterministic llama-shaped Hugging Face checkpoint (safetensors +\n"
+       "config.json) in the shape of a real model, with weights from a realistic\n"
+       "distribution. Large shapes are sharded with model.safetensors.index.json.\n"
+       "Memory stays bounded at any size.\n"
+       "\n"
+       "  --shape     tiny (2 layers, 1.6M weights), stories15m, stories110m,\n"
+       "              llama-1b (Llama 3.2 1B), llama-7b (Llama 2 7B)\n"
+       "  --out, -o   output folder (created if missing)\n"
+       "  --dtype     f16 (default), bf16 or f32\n"
+       "  --seed      generator seed (default 1); same seed, same bytes\n"
+       "  --threads   worker threads (default: all cores)\n"
+       "  --force     replace existing model files in the folder\n"
+       "  --json      print a JSON summary\n",
+       {"shape", "out", "dtype", "seed", "threads", "force", "json"}, {}, 0, 0,
+       [](const ParsedArgs& args) {
+         SynthCommandOptions options;
+         options.shape = absl::GetFlag(FLAGS_shape);
+         options.out_dir = absl::GetFlag(FLAGS_out);
+         options.dtype = absl::GetFlag(FLAGS_dtype);
+         options.seed = absl::GetFlag(FLAGS_seed);
+         options.threads = absl::GetFlag(FLAGS_threads);
+         options.force = absl::GetFlag(FLAGS_force);
+         options.json = absl::GetFlag(FLAGS_json);
+         return RunSynth(options, std::cout);
        }},
   };
   return commands;

@@ -4,6 +4,7 @@
 #ifndef ZCPACK_TOOLS_CLI_COMMANDS_H_
 #define ZCPACK_TOOLS_CLI_COMMANDS_H_
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -21,6 +22,19 @@ struct InspectOptions {
 // RunInspect(): prints the header, model info, tensor table, layer ranges and
 // totals of a container. Fails with the reader's status for a bad container.
 absl::Status RunInspect(const InspectOptions& options, std::ostream& out);
+
+struct SynthCommandOptions {
+  std::string shape;
+  std::string out_dir;
+  std::string dtype;
+  uint64_t seed = 1;
+  int threads = 0;
+  bool force = false;
+  bool json = false;
+};
+
+// RunSynth(): writes a synthetic llama-shaped checkpoint (converter/synth.h).
+absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out);
 
 }  // namespace zcpack::cli
 

@@ -1,0 +1,40 @@
+#include <chrono>
+
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "zcpack/converter/synth.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::cli {
+
+absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
+  if (options.out_dir.empty()) return absl::InvalidArgumentError("--out DIR is required");
+  converter::SynthOptions synth;
+  synth.shape = options.shape;
+  synth.out_dir = options.out_dir;
+  ZCPACK_ASSIGN_OR_RETURN(synth.dtype, format::ParseDType(options.dtype));
+  synth.seed = options.seed;
+  synth.threads = options.threads;
+  synth.overwrite = options.force;
+  const auto start = std::chrono::steady_clock::now();
+  ZCPACK_ASSIGN_OR_RETURN(const converter::SynthResult result, converter::Synthesize(synth));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (options.json) {
+    nlohmann::json j = {{"shape", options.shape}, {"dtype", options.dtype},
+                        {"seed", options.seed},   {"parameters", result.parameters},
+                        {"weight_bytes", result.weight_bytes}, {"files", result.files},
+                        {"seconds", seconds}};
+    out << j.dump(2) << "\n";
+  } else {
+    out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",
+                           options.shape, result.parameters,
+                           result.weight_bytes / 1048576.0, options.dtype, seconds);
+    for (const auto& f : result.files) out << "  " << f << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::cli
