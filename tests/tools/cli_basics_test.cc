@@ -1,0 +1,177 @@
+// The zcpack program's common behaviour (help, usage errors, exit codes) and
+// the commands that need no converter: synth and inspect.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/cli_runner.h"
+#include "zcpack/format/container_writer.h"
+
+namespace zcpack::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = MakeTempDir("clitest"); }
+  void TearDown() override { RemoveTree(dir_); }
+  std::string dir_;
+};
+
+// A two-tensor container written through the format library.
+std::string WriteSmallContainer(const std::string& path) {
+  std::vector<format::TensorPlan> plans(2);
+  plans[0] = {"token_embd.weight", format::ROLE_TOKEN_EMBEDDING, -1, format::DTYPE_Q4_0, {8, 64},
+              format::DTYPE_F16};
+  plans[1] = {"blk.0.attn_norm.weight", format::ROLE_ATTN_NORM, 0, format::DTYPE_F32, {64},
+              format::DTYPE_F32};
+  auto writer = format::ContainerWriter::Create(path, plans, {});
+  EXPECT_TRUE(writer.ok()) << writer.status();
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<uint8_t> bytes((*writer)->planned(i).nbytes(), static_cast<uint8_t>(i + 1));
+    EXPECT_TRUE((*writer)->WriteTensor(i, bytes).ok());
+  }
+  format::Manifest manifest;
+  manifest.mutable_model()->set_architecture("llama");
+  EXPECT_TRUE((*writer)->Finish(manifest).ok());
+  return path;
+}
+
+TEST_F(CliTest, NoArgumentsIsUsageError) {
+  const CliResult r = RunZcpack({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("Usage: zcpack COMMAND"));
+}
+
+TEST_F(CliTest, HelpListsCommandsAndExitCodes) {
+  const CliResult r = RunZcpack({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("inspect FILE"));
+  EXPECT_THAT(r.out, HasSubstr("Exit codes:"));
+}
+
+TEST_F(CliTest, EveryCommandHasHelp) {
+  for (const char* command : {"inspect", "synth"}) {
+    const CliResult r = RunZcpack({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_THAT(r.out, HasSubstr(std::string("Usage: zcpack ") + command));
+  }
+}
+
+TEST_F(CliTest, UnknownCommandIsUsageError) {
+  const CliResult r = RunZcpack({"frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST_F(CliTest, FlagOfAnotherCommandIsRejected) {
+  const CliResult r = RunZcpack({"inspect", "x", "--shape", "tiny"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown flag '--shape'"));
+}
+
+TEST_F(CliTest, BadFlagValueIsUsageError) {
+  const CliResult r = RunZcpack({"synth", "--out", dir_ + "/m", "--seed", "many"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--seed"));
+}
+
+TEST_F(CliTest, InspectMissingFileIsIoError) {
+  const CliResult r = RunZcpack({"inspect", dir_ + "/absent.zcpack"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("absent.zcpack"));
+}
+
+TEST_F(CliTest, InspectTextFileIsRejectedAsNotAContainer) {
+  const std::string path = dir_ + "/notes.txt";
+  std::ofstream(path) << "hello, this is not a container\n";
+  const CliResult r = RunZcpack({"inspect", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("not a zcpack container"));
+}
+
+TEST_F(CliTest, InspectJsonHasTheFieldsLaterCommandsRelyOn) {
+  const std::string path = WriteSmallContainer(dir_ + "/small.zcpack");
+  const CliResult r = RunZcpack({"inspect", path, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["alignment"], 16384);
+  ASSERT_EQ(j["tensors"].size(), 2u);
+  const auto& t0 = j["tensors"][0];
+  EXPECT_EQ(t0["name"], "token_embd.weight");
+  EXPECT_EQ(t0["dtype"], "q4_0");
+  EXPECT_EQ(t0["shape"], nlohmann::json::array({8, 64}));
+  EXPECT_EQ(t0["offset"], 16384);
+  EXPECT_EQ(t0["nbytes"], 8 * 2 * 18);
+  EXPECT_EQ(t0["layer"], -1);
+  EXPECT_EQ(j["tensors"][1]["layer"], 0);
+  EXPECT_EQ(j["totals"]["tensors"], 2);
+}
+
+TEST_F(CliTest, InspectTextShowsTableAndTotals) {
+  const std::string path = WriteSmallContainer(dir_ + "/small.zcpack");
+  const CliResult r = RunZcpack({"inspect", path, "--checksums"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("alignment 16384"));
+  EXPECT_THAT(r.out, HasSubstr("blk.0.attn_norm.weight"));
+  EXPECT_THAT(r.out, HasSubstr("totals"));
+  EXPECT_THAT(r.out, HasSubstr("checksums   all 2 tensors match"));
+}
+
+TEST_F(CliTest, InspectChecksumsCatchesFlippedDataByte) {
+  const std::string path = WriteSmallContainer(dir_ + "/small.zcpack");
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(16384 + 5);
+    f.put(static_cast<char>(0x7f));
+  }
+  EXPECT_EQ(RunZcpack({"inspect", path}).exit_code, 0);  // cheap checks only
+  const CliResult r = RunZcpack({"inspect", path, "--checksums"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("token_embd.weight"));
+  EXPECT_THAT(r.err, HasSubstr("checksum mismatch"));
+}
+
+TEST_F(CliTest, SynthWritesConfigAndSafetensors) {
+  const CliResult r = RunZcpack({"synth", "--shape", "tiny", "-o", dir_ + "/tiny", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["shape"], "tiny");
+  struct stat st;
+  EXPECT_EQ(::stat((dir_ + "/tiny/config.json").c_str(), &st), 0);
+  ASSERT_EQ(::stat((dir_ + "/tiny/model.safetensors").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size) > j["weight_bytes"].get<uint64_t>(), true);
+}
+
+TEST_F(CliTest, SynthIsDeterministicAcrossThreadCounts) {
+  ASSERT_EQ(RunZcpack({"synth", "-o", dir_ + "/a", "--threads", "1"}).exit_code, 0);
+  ASSERT_EQ(RunZcpack({"synth", "-o", dir_ + "/b", "--threads", "2"}).exit_code, 0);
+  auto read = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(read(dir_ + "/a/model.safetensors"), read(dir_ + "/b/model.safetensors"));
+  ASSERT_EQ(RunZcpack({"synth", "-o", dir_ + "/c", "--seed", "2"}).exit_code, 0);
+  EXPECT_NE(read(dir_ + "/a/model.safetensors"), read(dir_ + "/c/model.safetensors"));
+}
+
+TEST_F(CliTest, SynthRefusesToOverwriteWithoutForce) {
+  ASSERT_EQ(RunZcpack({"synth", "-o", dir_ + "/m"}).exit_code, 0);
+  const CliResult again = RunZcpack({"synth", "-o", dir_ + "/m"});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("--force"));
+  EXPECT_EQ(RunZcpack({"synth", "-o", dir_ + "/m", "--force"}).exit_code, 0);
+}
+
+TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
+  const CliResult r = RunZcpack({"synth", "--shape", "gpt5", "-o", dir_ + "/m"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("stories110m"));
+}
+
+}  // namespace
+}  // namespace zcpack::testing

@@ -1,0 +1,29 @@
+// Runs the zcpack binary as a user would and captures what it prints.
+#ifndef ZCPACK_TESTS_TOOLS_CLI_RUNNER_H_
+#define ZCPACK_TESTS_TOOLS_CLI_RUNNER_H_
+
+#include <string>
+#include <vector>
+
+namespace zcpack::testing {
+
+struct CliResult {
+  int exit_code = -1;  // the exit status, or 128 + signal when killed
+  std::string out;
+  std::string err;
+};
+
+// RunZcpack(): runs `zcpack ARGS...` (the binary built with this tree) with
+// stdin closed and stdout/stderr captured. `setup` runs in the child before
+// exec (for example to set a resource limit); it may be empty.
+CliResult RunZcpack(const std::vector<std::string>& args, void (*setup)() = nullptr);
+
+// A fresh, empty folder under the test temp dir; removed by the caller.
+std::string MakeTempDir(const std::string& tag);
+
+// Removes a folder tree (best effort).
+void RemoveTree(const std::string& path);
+
+}  // namespace zcpack::testing
+
+#endif  // ZCPACK_TESTS_TOOLS_CLI_RUNNER_H_
