@@ -116,13 +116,25 @@ absl::StatusOr<std::string> DecodeManifestBytes(const ContainerHeader& h, std::s
   }
   if ((h.required_features & kFeatureZstdManifest) == 0) return stored;
   const unsigned long long frame_size = ZSTD_getFrameContentSize(stored.data(), stored.size());
-  if (frame_size == ZSTD_CONTENTSIZE_ERROR || frame_size != h.manifest_raw_size) {
+  // UNKNOWN is checked by name: as a number it is 2^64 - 1, which a header
+  // could declare when the raw-size limit is lifted to the maximum.
+  if (frame_size == ZSTD_CONTENTSIZE_ERROR || frame_size == ZSTD_CONTENTSIZE_UNKNOWN ||
+      frame_size != h.manifest_raw_size) {
     return absl::DataLossError(absl::StrCat(
         file, ": zstd manifest frame declares ",
         frame_size == ZSTD_CONTENTSIZE_ERROR ? std::string("an invalid frame")
         : frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("no size")
                                                  : absl::StrCat(frame_size, " bytes"),
         " but the header declares ", h.manifest_raw_size));
+  }
+  // SPEC.md, feature bit 0: the manifest is exactly one zstd frame. Without
+  // this, skippable or empty frames could trail it unnoticed.
+  const size_t frame_bytes = ZSTD_findFrameCompressedSize(stored.data(), stored.size());
+  if (ZSTD_isError(frame_bytes) || frame_bytes != stored.size()) {
+    return absl::DataLossError(absl::StrCat(
+        file, ": zstd manifest of ", stored.size(), " bytes is not exactly one frame",
+        ZSTD_isError(frame_bytes) ? absl::StrCat(" (", ZSTD_getErrorName(frame_bytes), ")")
+                                  : absl::StrCat(" (first frame: ", frame_bytes, " bytes)")));
   }
   // Bounded by limits.max_manifest_raw_bytes, checked with the header.
   std::string raw(h.manifest_raw_size, '\0');

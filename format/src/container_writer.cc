@@ -124,7 +124,7 @@ absl::Status TensorSink::Append(std::span<const uint8_t> bytes) {
   return absl::OkStatus();
 }
 
-absl::Status TensorSink::Commit(const QuantStats& stats) {
+absl::Status TensorSink::Commit(const std::optional<QuantStats>& stats) {
   State& s = *state_;
   TensorEntry& entry = s.writer->entries[s.index];
   if (s.written != entry.nbytes()) {
@@ -133,7 +133,11 @@ absl::Status TensorSink::Commit(const QuantStats& stats) {
                                                    " bytes"));
   }
   entry.set_xxh3(XXH3_64bits_digest(s.hash));
-  *entry.mutable_quant_stats() = stats;
+  if (stats.has_value()) {
+    *entry.mutable_quant_stats() = *stats;
+  } else {
+    entry.clear_quant_stats();
+  }
   s.committed = true;
   s.writer->states[s.index].store(kCommitted, std::memory_order_release);
   return absl::OkStatus();
@@ -243,7 +247,7 @@ absl::StatusOr<TensorSink> ContainerWriter::BeginTensor(size_t index) {
 }
 
 absl::Status ContainerWriter::WriteTensor(size_t index, std::span<const uint8_t> bytes,
-                                          const QuantStats& stats) {
+                                          const std::optional<QuantStats>& stats) {
   ZCPACK_RETURN_IF_ERROR(impl_->CheckIndex(index));
   if (bytes.size() != impl_->entries[index].nbytes()) {
     return absl::InvalidArgumentError(absl::StrCat(impl_->path, ": tensor '",

@@ -11,8 +11,42 @@
 
 namespace zcpack::format {
 
+namespace {
+
+// The status code of an OS error. Kept apart from the codes that mean "the
+// input is unsound" (InvalidArgument, DataLoss, FailedPrecondition, ...), so
+// that callers and exit codes can tell a bad file from a failed system call.
+absl::StatusCode CodeForErrno(int error_number) {
+  switch (error_number) {
+    case ENOENT:
+    case ENOTDIR:
+      return absl::StatusCode::kNotFound;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::StatusCode::kPermissionDenied;
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+      return absl::StatusCode::kResourceExhausted;
+    case EEXIST:
+      return absl::StatusCode::kAlreadyExists;
+    case EINTR:
+    case EAGAIN:
+    case EBUSY:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+}  // namespace
+
 absl::Status ErrnoError(int error_number, absl::string_view path, absl::string_view what) {
-  return absl::Status(absl::ErrnoToStatusCode(error_number),
+  return absl::Status(CodeForErrno(error_number),
                       absl::StrCat(path, ": ", what, ": ", std::strerror(error_number)));
 }
 

@@ -34,6 +34,7 @@ absl::Status ValidateTensorTable(const google::protobuf::RepeatedPtrField<Tensor
   uint64_t previous_offset = 0;
   int current_layer = -1;      // layer of the current run of layered tensors
   int previous_tensor_layer = -1;
+  bool left_layers = false;    // a layer -1 tensor came after a layered one
   for (int i = 0; i < tensors.size(); ++i) {
     const TensorEntry& t = tensors[i];
     const std::string& name = t.name();
@@ -97,12 +98,19 @@ absl::Status ValidateTensorTable(const google::protobuf::RepeatedPtrField<Tensor
         return TensorError(file, i, name,
                            absl::StrCat("layer ", layer, " is not one contiguous range"));
       }
+      if (left_layers) {
+        return TensorError(file, i, name,
+                           absl::StrCat("layer ", layer, " follows a tensor outside the layers "
+                                        "(those must come before the first layer or after "
+                                        "the last)"));
+      }
       if (static_cast<size_t>(layer) >= layer_ranges->size()) layer_ranges->resize(layer + 1);
       ByteRange& range = (*layer_ranges)[layer];
       if (range.size == 0) range.offset = t.offset();
       range.size = end - range.offset;
       current_layer = layer;
     }
+    if (t.layer() < 0 && current_layer >= 0) left_layers = true;
     previous_tensor_layer = t.layer();
     previous_offset = t.offset();
     previous_end = end;

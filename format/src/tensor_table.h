@@ -28,8 +28,10 @@ inline uint64_t AlignUp(uint64_t v, uint64_t alignment) {
 // limits, in file order: name (non-empty, bounded, unique), dtype known, rank
 // in [1, max_rank], no zero dimension, byte size for dtype and shape (without
 // overflow), nbytes equal to it, offset aligned and inside the data region,
-// offsets strictly increasing with no overlap, layer in [-1, count) and each
-// layer one contiguous run in non-decreasing layer order. On success fills
+// offsets strictly increasing with no overlap, layer in [-1, count), each
+// layer one contiguous run in non-decreasing layer order, and tensors outside
+// the layers (layer -1) only before the first layer or after the last (SPEC.md,
+// "Ordering and layers"). On success fills
 // `layer_ranges` (index = layer; size 0 for a layer without tensors).
 // Returns DataLoss for a defect, ResourceExhausted for an exceeded limit; the
 // message names `file` and the tensor.

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -74,9 +75,10 @@ class TensorSink {
   // an I/O error (with the path and errno) if the write fails.
   absl::Status Append(std::span<const uint8_t> bytes);
 
-  // Commit(): records the checksum and the statistics. InvalidArgument if
-  // fewer than nbytes were appended.
-  absl::Status Commit(const QuantStats& stats = QuantStats());
+  // Commit(): records the checksum and, when given, the quantization
+  // statistics (absent for tensors stored exactly as in the source).
+  // InvalidArgument if fewer than nbytes were appended.
+  absl::Status Commit(const std::optional<QuantStats>& stats = std::nullopt);
 
  private:
   friend class ContainerWriter;
@@ -111,7 +113,7 @@ class ContainerWriter {
   // different indices. InvalidArgument for a wrong size, an out-of-range index
   // or a tensor written twice.
   absl::Status WriteTensor(size_t index, std::span<const uint8_t> bytes,
-                           const QuantStats& stats = QuantStats());
+                           const std::optional<QuantStats>& stats = std::nullopt);
 
   // BeginTensor(): a sink for writing tensor `index` in pieces. Thread-safe
   // across different indices. InvalidArgument for an out-of-range index or a

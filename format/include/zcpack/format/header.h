@@ -33,7 +33,8 @@ struct ContainerHeader {
   uint64_t alignment() const { return uint64_t{1} << alignment_log2; }
 };
 
-// A header with the v1 magic and versions and everything else zero.
+// A header with the v1 magic, versions and header size, the default
+// alignment, and every other field zero.
 ContainerHeader NewHeader();
 
 // EncodeHeader(): writes every field of `header` into `out`, little-endian,

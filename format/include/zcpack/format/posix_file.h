@@ -13,9 +13,11 @@
 
 namespace zcpack::format {
 
-// ErrnoError(): a status whose code follows errno (NotFound for ENOENT,
-// PermissionDenied for EACCES, ResourceExhausted for ENOSPC/EFBIG, ...) and
-// whose message reads "<path>: <what>: <strerror>".
+// ErrnoError(): a status whose code follows errno (NotFound for ENOENT and
+// ENOTDIR, PermissionDenied for EACCES/EPERM/EROFS, ResourceExhausted for
+// ENOSPC/EFBIG/EDQUOT/ENOMEM, AlreadyExists for EEXIST, Internal for the
+// rest; never a code that means "bad input") and whose message reads
+// "<path>: <what>: <strerror>".
 absl::Status ErrnoError(int error_number, absl::string_view path, absl::string_view what);
 
 // ReadAt(): reads exactly dst.size() bytes at `offset`, retrying on EINTR and

@@ -1,0 +1,105 @@
+// Q4 block decoders and bulk conversion of stored element types to float.
+//
+// The decoders below are the definition of the q4_0 and q4_k block bytes:
+// whatever they compute from a block is what that block means. Both layouts are
+// byte-identical to ggml's block_q4_0 and block_q4_K (ggml-common.h), and every
+// decoded float equals what ggml's dequantize_row_q4_0 / dequantize_row_q4_K
+// compute from the same bytes.
+//
+// q4_0 block (kQ4_0BlockBytes = 18 bytes, kQ4_0BlockElements = 32 weights):
+//
+//   byte  0       2                                  18
+//         +-------+----------------------------------+
+//         | d     | qs[16]                           |
+//         +-------+----------------------------------+
+//   d: IEEE binary16 scale, little-endian.
+//   element j (0 <= j < 16)  = ((qs[j] & 0xF) - 8) * d
+//   element j + 16           = ((qs[j] >> 4)  - 8) * d
+//
+// q4_k super-block (kQ4_KBlockBytes = 144 bytes, kQ4_KBlockElements = 256):
+//
+//   byte  0      2      4              16                                 144
+//         +------+------+--------------+----------------------------------+
+//         | d    | dmin | scales[12]   | qs[128]                          |
+//         +------+------+--------------+----------------------------------+
+//   d, dmin: binary16, little-endian. Eight sub-blocks of 32 weights; sub-block
+//   s has a 6-bit scale sc[s] and a 6-bit min m[s] packed in scales[]:
+//     s < 4:  sc[s] = scales[s] & 63,   m[s] = scales[s + 4] & 63
+//     s >= 4: sc[s] = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4)
+//             m[s]  = (scales[s + 4] >> 4)  | ((scales[s]     >> 6) << 4)
+//   qs holds four 32-byte chunks; chunk c covers elements [64c, 64c + 64):
+//   the low nibble of qs[32c + l] is element 64c + l (sub-block 2c) and the
+//   high nibble is element 64c + 32 + l (sub-block 2c + 1), l in [0, 32).
+//   element = (d * sc[s]) * q - (dmin * m[s]).
+//
+// Exactness: every decoded value is a single IEEE-rounded float fixed by the
+// block bytes alone. (q - 8) * d, d * sc, dmin * m and (d * sc) * q are exact in
+// binary32 (at most 21 significant bits), so the only rounding is the final
+// subtraction of q4_k, and fused or unfused evaluation gives the same bits.
+// Hence every SimdLevel produces identical bits for every output that is not
+// NaN; an output that is NaN at one level is NaN at all (its payload may differ).
+//
+// Trust: block bytes are not validated; any byte pattern decodes (a NaN or
+// infinite scale decodes to NaN or infinity). There are no bounds checks:
+// callers pass buffers of the documented sizes.
+//
+// Thread-safety: all functions are reentrant and keep no state apart from the
+// cached CPU detection, which is thread-safe.
+#ifndef ZCPACK_FORMAT_Q4_BLOCKS_H_
+#define ZCPACK_FORMAT_Q4_BLOCKS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "zcpack/format/manifest.pb.h"
+
+namespace zcpack::format {
+
+// SimdLevel: the instruction sets that zcpack's bulk kernels dispatch to at run
+// time. kAvx2 requires AVX2, FMA and F16C; kAvx512 additionally requires
+// AVX-512 F, BW, DQ and VL. AMX is never used, and no code is built for the
+// host CPU (-march=native): each kernel carries its own target attribute and
+// runs only after the CPU check. Kernels at every level produce the same
+// results; the level only changes speed.
+enum class SimdLevel : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// DetectSimdLevel(): the highest level that this CPU and operating system
+// support (checked once, then cached). kScalar on hosts other than x86-64.
+SimdLevel DetectSimdLevel();
+
+// SupportedSimdLevel(): `requested` lowered to DetectSimdLevel() when the
+// machine cannot run it. Every function that takes a SimdLevel applies this
+// first, so asking for a level the CPU lacks is safe (it runs a lower one).
+SimdLevel SupportedSimdLevel(SimdLevel requested);
+
+// SimdLevelName(): "scalar", "avx2" or "avx512".
+absl::string_view SimdLevelName(SimdLevel level);
+
+// DequantizeQ4_0(): decodes the n_elements / 32 q4_0 blocks at `blocks`
+// (n_elements / 32 * 18 readable bytes) into out[0, n_elements). n_elements
+// must be a multiple of kQ4_0BlockElements; a remainder is not written.
+void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+
+// DequantizeQ4_K(): decodes the n_elements / 256 q4_k super-blocks at `blocks`
+// (n_elements / 256 * 144 readable bytes) into out[0, n_elements). n_elements
+// must be a multiple of kQ4_KBlockElements; a remainder is not written.
+void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+
+// ConvertToFloat(): decodes n elements stored as `src_dtype` (little-endian
+// bytes at `src`, BlockBytes(src_dtype) * n / BlockElements(src_dtype) of
+// them) into out[0, n). F32 is copied, F16 and BF16 are widened exactly and
+// bit-for-bit as HalfToFloat() / BFloat16ToFloat() do (NaN payloads and
+// signalling NaNs included), Q4_0 and Q4_K are decoded as above.
+// InvalidArgument, with nothing written, when src_dtype is not one of the five
+// v1 types or n is not a multiple of BlockElements(src_dtype).
+absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out);
+absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out,
+                            SimdLevel level);
+
+}  // namespace zcpack::format
+
+#endif  // ZCPACK_FORMAT_Q4_BLOCKS_H_

@@ -1,0 +1,323 @@
+#include "zcpack/format/q4_blocks.h"
+
+#include <bit>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "zcpack/format/coding.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/format_constants.h"
+#include "zcpack/format/half.h"
+
+#if defined(__x86_64__)
+// GCC 12 reports false -W(maybe-)uninitialized warnings inside its own AVX-512
+// headers (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#define ZCPACK_Q4_X86 1
+#endif
+
+namespace zcpack::format {
+namespace {
+
+constexpr size_t kQ4_0Elems = kQ4_0BlockElements;
+constexpr size_t kQ4_0Bytes = kQ4_0BlockBytes;
+constexpr size_t kQ4_KElems = kQ4_KBlockElements;
+constexpr size_t kQ4_KBytes = kQ4_KBlockBytes;
+constexpr size_t kQ4_KScalesOffset = 4;
+constexpr size_t kQ4_KQsOffset = 16;
+
+SimdLevel DetectOnce() {
+#if defined(ZCPACK_Q4_X86)
+  __builtin_cpu_init();
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))) {
+    return SimdLevel::kScalar;
+  }
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return SimdLevel::kAvx512;
+  }
+  return SimdLevel::kAvx2;
+#else
+  return SimdLevel::kScalar;
+#endif
+}
+
+// The 6-bit scale and min of sub-block s, unpacked as ggml's get_scale_min_k4.
+void Q4_KScaleMin(const uint8_t* scales, int s, int* sc, int* m) {
+  if (s < 4) {
+    *sc = scales[s] & 63;
+    *m = scales[s + 4] & 63;
+  } else {
+    *sc = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4);
+    *m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+// Per-sub-block multipliers of a q4_k super-block: element = mul[s] * q -
+// sub[s]. Both products are exact (see the header), so computing them once is
+// safe.
+void Q4_KSubBlockFactors(const uint8_t* block, float mul[8], float sub[8]) {
+  const float d = HalfToFloat(DecodeFixed16(block));
+  const float dmin = HalfToFloat(DecodeFixed16(block + 2));
+  for (int s = 0; s < 8; ++s) {
+    int sc = 0;
+    int m = 0;
+    Q4_KScaleMin(block + kQ4_KScalesOffset, s, &sc, &m);
+    mul[s] = d * static_cast<float>(sc);
+    sub[s] = dmin * static_cast<float>(m);
+  }
+}
+
+// ---------------------------------------------------------------- scalar ---
+
+void DequantizeQ4_0Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ4_0Bytes, out += kQ4_0Elems) {
+    const float d = HalfToFloat(DecodeFixed16(blocks));
+    const uint8_t* qs = blocks + 2;
+    for (int j = 0; j < 16; ++j) {
+      out[j] = static_cast<float>((qs[j] & 0xF) - 8) * d;
+      out[j + 16] = static_cast<float>((qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+// q4_k decoding has no SIMD variants: compiled for the baseline, this loop
+// already writes floats as fast as the AVX2 and AVX-512 versions did.
+void DequantizeQ4_KScalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ4_KBytes, out += kQ4_KElems) {
+    float mul[8];
+    float sub[8];
+    Q4_KSubBlockFactors(blocks, mul, sub);
+    const uint8_t* qs = blocks + kQ4_KQsOffset;
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t byte = qs[32 * c + l];
+        out[64 * c + l] = mul[2 * c] * static_cast<float>(byte & 0xF) - sub[2 * c];
+        out[64 * c + 32 + l] = mul[2 * c + 1] * static_cast<float>(byte >> 4) - sub[2 * c + 1];
+      }
+    }
+  }
+}
+
+void ConvertF32Scalar(const uint8_t* src, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(DecodeFixed32(src + 4 * i));
+}
+
+void ConvertF16Scalar(const uint8_t* src, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(DecodeFixed16(src + 2 * i));
+}
+
+void ConvertBF16Scalar(const uint8_t* src, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = BFloat16ToFloat(DecodeFixed16(src + 2 * i));
+}
+
+#if defined(ZCPACK_Q4_X86)
+// ------------------------------------------------------------------ AVX2 ---
+// x86 is little-endian, so the SIMD paths load the stored bytes directly.
+
+__attribute__((target("avx2,fma,f16c"))) void DequantizeQ4_0Avx2(const uint8_t* blocks,
+                                                                 size_t n_blocks, float* out) {
+  const __m128i low_mask = _mm_set1_epi8(0xF);
+  const __m256i eight = _mm256_set1_epi32(8);
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ4_0Bytes, out += kQ4_0Elems) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(DecodeFixed16(blocks)));
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 2));
+    const __m128i lo = _mm_and_si128(bytes, low_mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = _mm256_sub_epi32(_mm256_cvtepu8_epi32(parts[k]), eight);
+      _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+    }
+  }
+}
+
+// vcvtph2ps quiets signalling NaNs; HalfToFloat() keeps them signalling. Lanes
+// whose input is a signalling NaN get the quiet bit cleared again.
+__attribute__((target("avx2,fma,f16c"))) void ConvertF16Avx2(const uint8_t* src, size_t n,
+                                                             float* out) {
+  const __m128i abs_mask = _mm_set1_epi16(0x7fff);
+  const __m128i inf_bits = _mm_set1_epi16(0x7c00);
+  const __m128i qnan_bits = _mm_set1_epi16(0x7e00);
+  const __m256i quiet_bit = _mm256_set1_epi32(0x00400000);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    __m256 v = _mm256_cvtph_ps(h);
+    const __m128i a = _mm_and_si128(h, abs_mask);
+    const __m128i snan = _mm_and_si128(_mm_cmpgt_epi16(a, inf_bits), _mm_cmpgt_epi16(qnan_bits, a));
+    if (_mm_movemask_epi8(snan) != 0) {
+      const __m256i fix = _mm256_and_si256(_mm256_cvtepi16_epi32(snan), quiet_bit);
+      v = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(v), fix));
+    }
+    _mm256_storeu_ps(out + i, v);
+  }
+  ConvertF16Scalar(src + 2 * i, n - i, out + i);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void ConvertBF16Avx2(const uint8_t* src, size_t n,
+                                                              float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(w));
+  }
+  ConvertBF16Scalar(src + 2 * i, n - i, out + i);
+}
+
+// --------------------------------------------------------------- AVX-512 ---
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))) void
+DequantizeQ4_0Avx512(const uint8_t* blocks, size_t n_blocks, float* out) {
+  const __m128i low_mask = _mm_set1_epi8(0xF);
+  const __m512i eight = _mm512_set1_epi32(8);
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ4_0Bytes, out += kQ4_0Elems) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(DecodeFixed16(blocks)));
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 2));
+    const __m128i lo = _mm_and_si128(bytes, low_mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
+    const __m512i qlo = _mm512_sub_epi32(_mm512_cvtepu8_epi32(lo), eight);
+    const __m512i qhi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(hi), eight);
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_cvtepi32_ps(qlo), d));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(qhi), d));
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))) void ConvertF16Avx512(
+    const uint8_t* src, size_t n, float* out) {
+  const __m256i abs_mask = _mm256_set1_epi16(0x7fff);
+  const __m256i inf_bits = _mm256_set1_epi16(0x7c00);
+  const __m256i qnan_bits = _mm256_set1_epi16(0x7e00);
+  const __m512i quiet_bit = _mm512_set1_epi32(0x00400000);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
+    __m512 v = _mm512_cvtph_ps(h);
+    const __m256i a = _mm256_and_si256(h, abs_mask);
+    const __mmask16 snan =
+        _mm256_cmpgt_epi16_mask(a, inf_bits) & _mm256_cmpgt_epi16_mask(qnan_bits, a);
+    if (snan != 0) {
+      v = _mm512_castsi512_ps(
+          _mm512_mask_xor_epi32(_mm512_castps_si512(v), snan, _mm512_castps_si512(v), quiet_bit));
+    }
+    _mm512_storeu_ps(out + i, v);
+  }
+  ConvertF16Scalar(src + 2 * i, n - i, out + i);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))) void ConvertBF16Avx512(
+    const uint8_t* src, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
+    const __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    _mm512_storeu_ps(out + i, _mm512_castsi512_ps(w));
+  }
+  ConvertBF16Scalar(src + 2 * i, n - i, out + i);
+}
+#endif  // ZCPACK_Q4_X86
+
+void ConvertF32(const uint8_t* src, size_t n, float* out) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n != 0) std::memcpy(out, src, n * sizeof(float));
+  } else {
+    ConvertF32Scalar(src, n, out);
+  }
+}
+
+// The kernels of one SimdLevel. q4 kernels take a block count.
+struct DecodeKernels {
+  void (*q4_0)(const uint8_t* blocks, size_t n_blocks, float* out);
+  void (*q4_k)(const uint8_t* blocks, size_t n_blocks, float* out);
+  void (*f16)(const uint8_t* src, size_t n, float* out);
+  void (*bf16)(const uint8_t* src, size_t n, float* out);
+};
+
+const DecodeKernels& KernelsFor(SimdLevel level) {
+  static constexpr DecodeKernels kScalar = {DequantizeQ4_0Scalar, DequantizeQ4_KScalar,
+                                            ConvertF16Scalar, ConvertBF16Scalar};
+#if defined(ZCPACK_Q4_X86)
+  static constexpr DecodeKernels kAvx2 = {DequantizeQ4_0Avx2, DequantizeQ4_KScalar, ConvertF16Avx2,
+                                          ConvertBF16Avx2};
+  static constexpr DecodeKernels kAvx512 = {DequantizeQ4_0Avx512, DequantizeQ4_KScalar,
+                                            ConvertF16Avx512, ConvertBF16Avx512};
+  switch (SupportedSimdLevel(level)) {
+    case SimdLevel::kAvx512: return kAvx512;
+    case SimdLevel::kAvx2: return kAvx2;
+    default: break;
+  }
+#endif
+  return kScalar;
+}
+
+}  // namespace
+
+SimdLevel DetectSimdLevel() {
+  static const SimdLevel level = DetectOnce();
+  return level;
+}
+
+SimdLevel SupportedSimdLevel(SimdLevel requested) {
+  const SimdLevel best = DetectSimdLevel();
+  return static_cast<int>(requested) > static_cast<int>(best) ? best : requested;
+}
+
+absl::string_view SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx2: return "avx2";
+    case SimdLevel::kAvx512: return "avx512";
+    default: return "scalar";
+  }
+}
+
+void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ4_0(blocks, n_elements, out, DetectSimdLevel());
+}
+
+void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level) {
+  KernelsFor(level).q4_0(blocks, n_elements / kQ4_0Elems, out);
+}
+
+void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ4_K(blocks, n_elements, out, DetectSimdLevel());
+}
+
+void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level) {
+  KernelsFor(level).q4_k(blocks, n_elements / kQ4_KElems, out);
+}
+
+absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out) {
+  return ConvertToFloat(src_dtype, src, n, out, DetectSimdLevel());
+}
+
+absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out,
+                            SimdLevel level) {
+  const uint64_t block_elements = BlockElements(src_dtype);
+  if (block_elements == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot convert dtype value ", static_cast<int>(src_dtype), " to float"));
+  }
+  if (n % block_elements != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot convert ", n, " elements of ",
+                                                   DTypeName(src_dtype), ": not a multiple of ",
+                                                   block_elements));
+  }
+  const DecodeKernels& kernels = KernelsFor(level);
+  switch (src_dtype) {
+    case DTYPE_F32: ConvertF32(src, n, out); break;
+    case DTYPE_F16: kernels.f16(src, n, out); break;
+    case DTYPE_BF16: kernels.bf16(src, n, out); break;
+    case DTYPE_Q4_0: kernels.q4_0(src, n / kQ4_0Elems, out); break;
+    case DTYPE_Q4_K: kernels.q4_k(src, n / kQ4_KElems, out); break;
+    default: break;  // unreachable: BlockElements() rejected everything else
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::format
