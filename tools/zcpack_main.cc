@@ -24,6 +24,11 @@ ABSL_FLAG(std::string, dtype, "f16", "synth: weight dtype (f16, bf16, f32).");
 ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
 ABSL_FLAG(int32_t, threads, 0, "Worker threads; 0 means one per hardware thread.");
 ABSL_FLAG(bool, force, false, "Overwrite existing output.");
+ABSL_FLAG(std::string, quant, "q4_0", "convert: target type (q4_0, q4_k, f16, f32).");
+ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
+ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
+ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
+ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
 
 namespace zcpack::cli {
 namespace {
@@ -63,6 +68,48 @@ const std::vector<Command>& Commands() {
          options.json = absl::GetFlag(FLAGS_json);
          options.checksums = absl::GetFlag(FLAGS_checksums);
          return RunInspect(options, std::cout);
+       }},
+      {"convert",
+       "convert SRC -o OUT [--quant q4_0|q4_k|f16|f32] [--threads N] [--alignment BYTES] "
+       "[--keep-f16 PATTERN]... [--allow-nonfinite] [--json] [--quiet] [--force]",
+       "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
+       "Hugging Face model folder (config.json with model.safetensors, or\n"
+       "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
+       "or a .gguf file (F16/F32 llama). Tensors are written in the order the forward\n"
+       "pass reads them, each layer one aligned range; output is atomic and the same\n"
+       "bytes at any thread count.\n"
+       "\n"
+       "Default dtype policy: 2-D weights and the token embedding get --quant; the\n"
+       "output head (or a tied embedding) stays f16; 1-D tensors keep their dtype; a\n"
+       "row length that is not a multiple of the block size falls back to f16 (the\n"
+       "summary says so).\n"
+       "\n"
+       "  --out, -o          output container path\n"
+       "  --quant            q4_0 (default), q4_k, f16 or f32\n"
+       "  --threads          worker threads (default: all cores)\n"
+       "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
+       "  --keep-f16 PAT     keep tensors whose name matches the glob PAT in f16 (repeatable)\n"
+       "  --allow-nonfinite  accept NaN/Inf (0 in quantized blocks) instead of failing\n"
+       "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
+       "                     max abs error and SNR, timings\n"
+       "  --quiet            no progress bar and no summary\n"
+       "  --force            overwrite an existing output (never the input)\n",
+       {"out", "quant", "threads", "alignment", "keep_f16", "allow_nonfinite", "json", "quiet",
+        "force"},
+       {"keep_f16"}, 1, 1,
+       [](const ParsedArgs& args) {
+         ConvertCommandOptions options;
+         options.source = args.positional[0];
+         options.output = absl::GetFlag(FLAGS_out);
+         options.quant = absl::GetFlag(FLAGS_quant);
+         options.threads = absl::GetFlag(FLAGS_threads);
+         options.alignment = absl::GetFlag(FLAGS_alignment);
+         options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
+         options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
+         options.json = absl::GetFlag(FLAGS_json);
+         options.quiet = absl::GetFlag(FLAGS_quiet);
+         options.force = absl::GetFlag(FLAGS_force);
+         return RunConvert(options, std::cout);
        }},
       {"synth",
        "synth --shape {tiny,stories15m,stories110m,llama-1b,llama-7b} --out DIR "

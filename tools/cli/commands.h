@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -35,6 +36,23 @@ struct SynthCommandOptions {
 
 // RunSynth(): writes a synthetic llama-shaped checkpoint (converter/synth.h).
 absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out);
+
+struct ConvertCommandOptions {
+  std::string source;
+  std::string output;
+  std::string quant = "q4_0";
+  int threads = 0;
+  uint64_t alignment = 16384;
+  std::vector<std::string> keep_f16;
+  bool allow_nonfinite = false;
+  bool json = false;
+  bool quiet = false;
+  bool force = false;
+};
+
+// RunConvert(): converts a checkpoint into a container (converter/convert.h)
+// and prints a summary (text, or JSON with per-tensor statistics).
+absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out);
 
 }  // namespace zcpack::cli
 

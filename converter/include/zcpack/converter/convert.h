@@ -1,0 +1,102 @@
+// Convert(): the conversion pipeline behind `zcpack convert`.
+//
+// source (safetensors file or folder, or GGUF) -> plan (order, dtypes) ->
+// quantize on N threads -> container written through format::ContainerWriter.
+//
+// Streaming: work is cut into chunks of whole rows (a few MiB of source
+// each); each thread converts one chunk at a time into its own buffer, and
+// chunks of a tensor are appended in order, so memory stays bounded by
+// threads x chunk size (plus the mapped input pages, which the kernel can
+// drop) whatever the model size.
+// Deterministic: the chunking does not depend on the thread count, and
+// statistics are merged in chunk order, so the output bytes are the same at
+// any thread count.
+// Atomic: the output appears only when complete (ContainerWriter); it is
+// never written over an existing file without `overwrite`, nor over one of
+// its own input files.
+#ifndef ZCPACK_CONVERTER_CONVERT_H_
+#define ZCPACK_CONVERTER_CONVERT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "zcpack/format/format_constants.h"
+#include "zcpack/format/manifest.pb.h"
+
+namespace zcpack::converter {
+
+struct ConvertProgress {
+  uint64_t tensors_done = 0;
+  uint64_t tensors_total = 0;
+  uint64_t source_bytes_done = 0;
+  uint64_t source_bytes_total = 0;
+  double seconds = 0;
+};
+
+struct ConvertOptions {
+  std::string source;
+  std::string output;
+  format::DType quant = format::DTYPE_Q4_0;
+  int threads = 0;  // 0: one per hardware thread
+  uint64_t alignment = format::kDefaultAlignment;
+  std::vector<std::string> keep_f16;  // fnmatch patterns over source names
+  // Accept NaN/Inf in source tensors (they become 0 in quantized blocks and
+  // are stored as they are in float tensors). Without it, a non-finite value
+  // is an error naming the tensor and the element.
+  bool allow_nonfinite = false;
+  bool overwrite = false;
+  // Source bytes per work chunk (rounded to whole rows). Part of the output
+  // definition only through determinism tests; any value gives the same bytes.
+  uint64_t chunk_bytes = uint64_t{4} << 20;
+  // Called from a worker thread, at most every ~100 ms and once at the end.
+  std::function<void(const ConvertProgress&)> progress;
+};
+
+struct TensorReport {
+  std::string name;         // as in the source
+  format::TensorRole role = format::ROLE_UNSPECIFIED;
+  int32_t layer = -1;
+  format::DType source_dtype = format::DTYPE_UNSPECIFIED;
+  format::DType dtype = format::DTYPE_UNSPECIFIED;
+  std::vector<uint64_t> shape;
+  uint64_t offset = 0;
+  uint64_t source_bytes = 0;
+  uint64_t nbytes = 0;
+  bool has_stats = false;   // true when the stored values differ from the source's
+  format::QuantStats stats;
+  std::string fallback_reason;
+};
+
+struct ConvertReport {
+  std::string output;
+  std::vector<std::string> source_files;
+  uint64_t source_bytes = 0;   // tensor bytes read
+  uint64_t output_bytes = 0;   // container file size
+  uint64_t weights = 0;        // elements over all tensors
+  uint64_t quantized_weights = 0;
+  uint64_t quantized_bytes = 0;
+  double bits_per_weight = 0;            // all tensor bytes / all elements
+  double quantized_bits_per_weight = 0;  // over quantized tensors only
+  int threads = 0;
+  double open_seconds = 0;
+  double convert_seconds = 0;  // quantize + write
+  double finish_seconds = 0;   // manifest, fsync, rename
+  double total_seconds = 0;
+  std::vector<TensorReport> tensors;
+};
+
+// Convert(): see the file comment. Errors: the source reader's codes (naming
+// the file and the tensor); DataLoss when the tensors do not match the
+// model's hyperparameters (missing layer tensor, wrong shape); InvalidArgument
+// for bad options or a non-finite source value; AlreadyExists when the output
+// exists without `overwrite` or is one of the input files; OS codes for I/O
+// (ResourceExhausted for a full disk). Nothing is left at the output path on
+// failure.
+absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options);
+
+}  // namespace zcpack::converter
+
+#endif  // ZCPACK_CONVERTER_CONVERT_H_

@@ -1,0 +1,54 @@
+// The tensor-order planner and the dtype policy of a conversion.
+//
+// Order: the order the forward pass reads tensors (ExpectedTensors() in
+// architecture.h): token embedding; per layer attention norm, q (bias), k
+// (bias), v (bias), attention output, FFN norm, gate, up, down; final norm;
+// output head. Tensors the forward pass does not use (ROLE_OTHER) are kept,
+// never dropped silently: inside their layer's run after the known tensors,
+// or at the end of the file when they have no layer.
+//
+// Dtype policy, for a target quantization type Q (q4_0 or q4_k):
+//   - 1-D tensors (norms, biases) keep their source dtype;
+//   - the output head (and a tied token embedding, which is the output head)
+//     is stored as f16: it dominates quantization loss in the logits, which is
+//     why llama.cpp, too, keeps it at higher precision;
+//   - every other 2-D tensor, token embedding included, becomes Q;
+//   - a tensor whose name matches a --keep-f16 pattern is stored as f16;
+//   - a tensor whose row length is not a multiple of Q's block size falls
+//     back to f16, with the reason recorded for the report.
+// For Q = f16 or f32, every tensor of rank >= 2 becomes Q and 1-D tensors
+// keep their source dtype.
+#ifndef ZCPACK_CONVERTER_PLAN_H_
+#define ZCPACK_CONVERTER_PLAN_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "zcpack/converter/source_model.h"
+#include "zcpack/format/manifest.pb.h"
+
+namespace zcpack::converter {
+
+struct PlanOptions {
+  format::DType quant = format::DTYPE_Q4_0;
+  // fnmatch(3) patterns over source tensor names; matches stay f16.
+  std::vector<std::string> keep_f16;
+};
+
+struct PlannedTensor {
+  size_t source_index = 0;  // into SourceModel::tensors
+  format::DType dtype = format::DTYPE_UNSPECIFIED;
+  // Why a tensor that would be quantized is not ("" when it is, or when the
+  // policy never quantizes it).
+  std::string fallback_reason;
+};
+
+// PlanConversion(): the tensors in file order with their target dtypes.
+// InvalidArgument for an unsupported target type.
+absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
+                                                          const PlanOptions& options);
+
+}  // namespace zcpack::converter
+
+#endif  // ZCPACK_CONVERTER_PLAN_H_

@@ -1,0 +1,118 @@
+// SourceModel: what the conversion pipeline reads, whatever the input format.
+//
+// OpenSourceModel() accepts:
+//   - a Hugging Face model directory: config.json, and either
+//     model.safetensors or model.safetensors.index.json plus its shards;
+//     tokenizer.json and tokenizer.model, when present, are carried as
+//     zstd-compressed TokenizerBlobs;
+//   - a single .safetensors file, with config.json (and any tokenizer files)
+//     taken from the file's directory;
+//   - a .gguf file (recognised by its magic, not its name).
+// Every input file is memory-mapped read-only and checked (safetensors.h,
+// gguf.h) before any tensor is exposed; no tensor byte is read or copied.
+//
+// Tensor names are mapped to (role, layer) with PlaceTensor()
+// (architecture.h). OpenSourceModel() does NOT check the tensors against the
+// model's hyperparameters: call CheckTensorsAgainstModel() for that.
+#ifndef ZCPACK_CONVERTER_SOURCE_MODEL_H_
+#define ZCPACK_CONVERTER_SOURCE_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "zcpack/converter/gguf.h"
+#include "zcpack/converter/safetensors.h"
+#include "zcpack/format/manifest.pb.h"
+
+namespace zcpack::converter {
+
+// MappedFile: a whole file mapped read-only. Owns the mapping; move-only;
+// unmaps in its destructor. Views returned by bytes() must not outlive it
+// (moving a MappedFile keeps them valid: the mapping itself does not move).
+// Immutable after Open(): const methods may be called from any thread. If
+// another process truncates the file while it is mapped, touching a vanished
+// page raises SIGBUS; inputs are expected to stay unchanged during conversion.
+class MappedFile {
+ public:
+  // Open(): maps `path`. An empty file gives an empty mapping. Errors carry
+  // the path and errno text (format::ErrnoError); FailedPrecondition for a
+  // path that is not a regular file.
+  static absl::StatusOr<MappedFile> Open(const std::string& path);
+
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile(std::string path, const uint8_t* data, uint64_t size);
+  void Unmap();
+
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+// One source tensor, its bytes viewed inside a SourceModel's mappings.
+struct SourceTensor {
+  std::string name;                                  // as in the source file
+  format::DType dtype = format::DTYPE_UNSPECIFIED;   // F32, F16 or BF16
+  std::vector<uint64_t> shape;                       // row-major, outermost first
+  std::span<const uint8_t> data;                     // little-endian elements
+  std::string file;                                  // path of the file holding it
+  format::TensorRole role = format::ROLE_OTHER;      // from PlaceTensor()
+  int32_t layer = -1;                                // decoder layer, or -1
+};
+
+struct SourceModel {
+  format::ModelInfo model;
+  // Safetensors: shards in name order, each in offset order. GGUF: offset order.
+  std::vector<SourceTensor> tensors;
+  std::vector<format::TokenizerBlob> tokenizers;
+  // Every file read, by base name (so that output does not depend on where
+  // the input lives), in the order read.
+  std::vector<format::SourceFile> sources;
+  // Own the bytes that tensors[i].data points into; keep them with the model.
+  std::vector<MappedFile> mappings;
+};
+
+struct SourceOptions {
+  SafetensorsLimits safetensors;
+  GgufLimits gguf;
+  // config.json is read whole: bound it.
+  uint64_t max_config_bytes = uint64_t{16} << 20;
+  // tokenizer.json / tokenizer.model, compressed in memory: bound them.
+  uint64_t max_tokenizer_bytes = uint64_t{512} << 20;
+  int tokenizer_zstd_level = 12;
+};
+
+// OpenSourceModel(): opens and checks the model at `path` (see the file
+// comment). On success every tensor has dtype F32, F16 or BF16 and its data
+// span lies inside the returned model's mappings.
+// Failure: NotFound for a missing directory entry (config.json, weights, a
+// shard named by the index: the message names the shard and a tensor mapped
+// to it); DataLoss when the index and the shards disagree; Unimplemented for
+// a tensor of another dtype (named) or an unsupported architecture; the
+// reader's codes (safetensors.h, gguf.h) otherwise.
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& path,
+                                                             const SourceOptions& options = {});
+
+// MakeTokenizerBlob(): compresses `raw` with zstd at `zstd_level` into a blob.
+// Internal if compression fails.
+absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
+                                                        absl::string_view file_name,
+                                                        std::span<const uint8_t> raw,
+                                                        int zstd_level);
+
+}  // namespace zcpack::converter
+
+#endif  // ZCPACK_CONVERTER_SOURCE_MODEL_H_

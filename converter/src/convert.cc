@@ -1,0 +1,369 @@
+#include "zcpack/converter/convert.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "zcpack/converter/architecture.h"
+#include "zcpack/converter/plan.h"
+#include "zcpack/converter/quantize.h"
+#include "zcpack/converter/source_model.h"
+#include "zcpack/format/coding.h"
+#include "zcpack/format/container_writer.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/half.h"
+#include "zcpack/format/q4_blocks.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::converter {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string ConverterVersion() { return absl::StrCat("zcpack ", ZCPACK_CONVERTER_VERSION); }
+
+// One unit of work: rows [row_begin, row_end) of planned tensor `tensor`.
+struct WorkItem {
+  size_t tensor = 0;  // index into the plan
+  size_t chunk = 0;   // position among the tensor's chunks
+  bool last = false;
+  uint64_t row_begin = 0;
+  uint64_t row_end = 0;
+};
+
+struct TensorJob {
+  const SourceTensor* source = nullptr;
+  format::DType dtype = format::DTYPE_UNSPECIFIED;
+  uint64_t row_length = 0;
+  uint64_t rows = 0;
+  uint64_t source_row_bytes = 0;
+  uint64_t output_row_bytes = 0;
+  bool converts = false;  // stored values differ from the source's
+  // Touched only by the thread whose chunk is next, in chunk order.
+  std::optional<format::TensorSink> sink;
+  size_t next_chunk = 0;
+  QuantErrorAccumulator error;
+};
+
+// Encodes n floats as `dtype` (f32, f16, bf16, q4_0, q4_k) into dst.
+void EncodeFloats(const float* src, size_t n, format::DType dtype, uint8_t* dst) {
+  switch (dtype) {
+    case format::DTYPE_F32:
+      for (size_t i = 0; i < n; ++i) format::EncodeFixed32(dst + 4 * i, std::bit_cast<uint32_t>(src[i]));
+      break;
+    case format::DTYPE_F16:
+      for (size_t i = 0; i < n; ++i) format::EncodeFixed16(dst + 2 * i, format::FloatToHalf(src[i]));
+      break;
+    case format::DTYPE_BF16:
+      for (size_t i = 0; i < n; ++i) format::EncodeFixed16(dst + 2 * i, format::FloatToBFloat16(src[i]));
+      break;
+    case format::DTYPE_Q4_0:
+      QuantizeQ4_0(src, n, dst);
+      break;
+    case format::DTYPE_Q4_K:
+      QuantizeQ4_K(src, n, dst);
+      break;
+    default:
+      break;
+  }
+}
+
+// Per-thread scratch, reused across chunks.
+struct Scratch {
+  std::vector<float> source;
+  std::vector<float> decoded;
+  std::vector<uint8_t> output;
+};
+
+absl::Status CheckOutputIsNotInput(const std::string& output, const SourceModel& source) {
+  struct stat out_st;
+  if (::stat(output.c_str(), &out_st) != 0) return absl::OkStatus();
+  for (const MappedFile& m : source.mappings) {
+    struct stat in_st;
+    if (::stat(m.path().c_str(), &in_st) == 0 && in_st.st_dev == out_st.st_dev &&
+        in_st.st_ino == out_st.st_ino) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(output, ": is the input file ", m.path(), "; refusing to write over it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// NonFiniteError(): names the first non-finite element among `n` floats.
+absl::Status NonFiniteError(const TensorJob& job, const WorkItem& item, const float* values,
+                            size_t n) {
+  const SourceTensor& src = *job.source;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(values[i])) {
+      const uint64_t element = item.row_begin * job.row_length + i;
+      return absl::InvalidArgumentError(absl::StrCat(
+          src.file, ": tensor '", src.name, "': element ", element, " (row ",
+          element / job.row_length, ", column ", element % job.row_length, ") is ", values[i],
+          "; pass --allow-nonfinite to convert anyway"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Converts the rows of one work item. `out` receives the bytes to store:
+// scratch.output, or the source bytes themselves when they are stored
+// unchanged. The chunk's error statistics go to `partial`.
+absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow_nonfinite,
+                          Scratch& scratch, QuantErrorAccumulator& partial,
+                          std::span<const uint8_t>& out) {
+  const SourceTensor& src = *job.source;
+  const uint64_t rows = item.row_end - item.row_begin;
+  const size_t n = static_cast<size_t>(rows * job.row_length);
+  const std::span<const uint8_t> src_bytes =
+      src.data.subspan(static_cast<size_t>(item.row_begin * job.source_row_bytes),
+                       static_cast<size_t>(rows * job.source_row_bytes));
+  scratch.output.resize(static_cast<size_t>(rows * job.output_row_bytes));
+  if (format::IsQuantized(job.dtype) && !allow_nonfinite) {
+    // The fast path: convert, quantize, decode and measure span by span.
+    absl::Status s = QuantizeRows(src.dtype, src_bytes, job.row_length, job.dtype,
+                                  scratch.output, &partial);
+    if (!s.ok()) {
+      scratch.source.resize(n);
+      ZCPACK_RETURN_IF_ERROR(
+          format::ConvertToFloat(src.dtype, src_bytes.data(), n, scratch.source.data()));
+      ZCPACK_RETURN_IF_ERROR(NonFiniteError(job, item, scratch.source.data(), n));
+      return absl::InvalidArgumentError(
+          absl::StrCat(src.file, ": tensor '", src.name, "': ", s.message()));
+    }
+    out = scratch.output;
+    return absl::OkStatus();
+  }
+  scratch.source.resize(n);
+  ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(src.dtype, src_bytes.data(), n, scratch.source.data()));
+  if (!allow_nonfinite) {
+    ZCPACK_RETURN_IF_ERROR(NonFiniteError(job, item, scratch.source.data(), n));
+  } else if (format::IsQuantized(job.dtype)) {
+    for (float& v : scratch.source) {
+      if (!std::isfinite(v)) v = 0.0f;
+    }
+  }
+  if (!job.converts) {
+    out = src_bytes;
+    return absl::OkStatus();
+  }
+  EncodeFloats(scratch.source.data(), n, job.dtype, scratch.output.data());
+  scratch.decoded.resize(n);
+  ZCPACK_RETURN_IF_ERROR(
+      format::ConvertToFloat(job.dtype, scratch.output.data(), n, scratch.decoded.data()));
+  partial.AddRows(scratch.source.data(), scratch.decoded.data(), n, job.row_length);
+  out = scratch.output;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
+  const auto start = Clock::now();
+  ConvertReport report;
+  report.output = options.output;
+  if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
+  if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
+  ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));
+  ZCPACK_RETURN_IF_ERROR(CheckOutputIsNotInput(options.output, *source));
+  for (const auto& m : source->mappings) report.source_files.push_back(m.path());
+
+  PlanOptions plan_options;
+  plan_options.quant = options.quant;
+  plan_options.keep_f16 = options.keep_f16;
+  ZCPACK_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan,
+                          PlanConversion(*source, plan_options));
+
+  // Jobs and the container layout.
+  std::vector<TensorJob> jobs(plan.size());
+  std::vector<format::TensorPlan> layout;
+  layout.reserve(plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const SourceTensor& src = source->tensors[plan[i].source_index];
+    TensorJob& job = jobs[i];
+    job.source = &src;
+    job.dtype = plan[i].dtype;
+    job.row_length = src.shape.back();
+    job.rows = 1;
+    for (size_t d = 0; d + 1 < src.shape.size(); ++d) job.rows *= src.shape[d];
+    job.source_row_bytes = job.row_length * format::BlockBytes(src.dtype);
+    job.output_row_bytes =
+        job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
+    job.converts = job.dtype != src.dtype;
+    layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype});
+  }
+  format::WriterOptions writer_options;
+  writer_options.alignment = options.alignment;
+  writer_options.overwrite = options.overwrite;
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<format::ContainerWriter> writer,
+                          format::ContainerWriter::Create(options.output, layout, writer_options));
+  report.open_seconds = SecondsSince(start);
+
+  // Work items: whole rows, about chunk_bytes of source each, independent of
+  // the thread count.
+  std::vector<WorkItem> items;
+  uint64_t total_source_bytes = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const TensorJob& job = jobs[i];
+    const uint64_t rows_per_chunk = std::max<uint64_t>(1, options.chunk_bytes / job.source_row_bytes);
+    size_t chunk = 0;
+    for (uint64_t r = 0; r < job.rows; r += rows_per_chunk, ++chunk) {
+      const uint64_t end = std::min(job.rows, r + rows_per_chunk);
+      items.push_back({i, chunk, end == job.rows, r, end});
+    }
+    total_source_bytes += job.source->data.size();
+  }
+
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  report.threads = threads;
+  const auto convert_start = Clock::now();
+  std::mutex mu;
+  std::condition_variable turn;
+  absl::Status failure;
+  std::atomic<bool> failed{false};
+  std::atomic<size_t> next_item{0};
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> tensors_done{0};
+  std::atomic<int64_t> last_report_ms{-1000};
+
+  auto fail = [&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (failure.ok()) failure = std::move(s);
+    failed = true;
+    turn.notify_all();
+  };
+  auto report_progress = [&](bool final_call) {
+    if (!options.progress) return;
+    const double elapsed = SecondsSince(convert_start);
+    const int64_t ms = static_cast<int64_t>(elapsed * 1000);
+    int64_t last = last_report_ms.load();
+    if (!final_call && (ms - last < 100 || !last_report_ms.compare_exchange_strong(last, ms))) return;
+    options.progress({tensors_done.load(), jobs.size(), bytes_done.load(), total_source_bytes, elapsed});
+  };
+
+  auto worker = [&] {
+    Scratch scratch;
+    for (size_t k = next_item.fetch_add(1); k < items.size() && !failed; k = next_item.fetch_add(1)) {
+      const WorkItem& item = items[k];
+      TensorJob& job = jobs[item.tensor];
+      QuantErrorAccumulator partial;
+      std::span<const uint8_t> out;
+      if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);
+          !s.ok()) {
+        fail(std::move(s));
+        return;
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        turn.wait(lock, [&] { return failed || job.next_chunk == item.chunk; });
+        if (failed) return;
+      }
+      // This thread owns the tensor's sink until it advances next_chunk.
+      absl::Status s;
+      if (item.chunk == 0) {
+        auto sink = writer->BeginTensor(item.tensor);
+        if (sink.ok()) job.sink.emplace(std::move(*sink)); else s = sink.status();
+      }
+      if (s.ok()) s = job.sink->Append(out);
+      if (s.ok()) job.error.Merge(partial);
+      if (s.ok() && item.last) {
+        s = job.sink->Commit(job.converts ? std::optional<format::QuantStats>(job.error.Stats())
+                                          : std::nullopt);
+        job.sink.reset();
+        tensors_done.fetch_add(1);
+      }
+      if (!s.ok()) {
+        fail(std::move(s));
+        return;
+      }
+      bytes_done.fetch_add((item.row_end - item.row_begin) * job.source_row_bytes);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++job.next_chunk;
+      }
+      turn.notify_all();
+      report_progress(false);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (!failure.ok()) return failure;
+  report_progress(true);
+  report.convert_seconds = SecondsSince(convert_start);
+
+  const auto finish_start = Clock::now();
+  format::Manifest manifest;
+  *manifest.mutable_model() = source->model;
+  for (const auto& t : source->tokenizers) *manifest.add_tokenizers() = t;
+  format::Provenance* provenance = manifest.mutable_provenance();
+  for (const auto& f : source->sources) *provenance->add_sources() = f;
+  provenance->set_converter_version(ConverterVersion());
+  auto add_option = [&](const std::string& key, const std::string& value) {
+    format::KeyValue* kv = provenance->add_options();
+    kv->set_key(key);
+    kv->set_value(value);
+  };
+  add_option("quant", std::string(format::DTypeName(options.quant)));
+  add_option("alignment", absl::StrCat(options.alignment));
+  add_option("keep_f16", absl::StrJoin(options.keep_f16, ","));
+  add_option("allow_nonfinite", options.allow_nonfinite ? "true" : "false");
+  ZCPACK_RETURN_IF_ERROR(writer->Finish(manifest));
+  report.finish_seconds = SecondsSince(finish_start);
+
+  // The report.
+  uint64_t tensor_bytes = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const TensorJob& job = jobs[i];
+    const format::TensorEntry& entry = writer->planned(i);
+    TensorReport t;
+    t.name = job.source->name;
+    t.role = job.source->role;
+    t.layer = job.source->layer;
+    t.source_dtype = job.source->dtype;
+    t.dtype = job.dtype;
+    t.shape = job.source->shape;
+    t.offset = entry.offset();
+    t.source_bytes = job.source->data.size();
+    t.nbytes = entry.nbytes();
+    t.has_stats = job.converts;
+    if (job.converts) t.stats = job.error.Stats();
+    t.fallback_reason = plan[i].fallback_reason;
+    const uint64_t elements = job.rows * job.row_length;
+    report.weights += elements;
+    tensor_bytes += t.nbytes;
+    if (format::IsQuantized(t.dtype)) {
+      report.quantized_weights += elements;
+      report.quantized_bytes += t.nbytes;
+    }
+    report.source_bytes += t.source_bytes;
+    report.tensors.push_back(std::move(t));
+  }
+  struct stat st;
+  if (::stat(options.output.c_str(), &st) == 0) report.output_bytes = static_cast<uint64_t>(st.st_size);
+  report.bits_per_weight = report.weights ? 8.0 * tensor_bytes / report.weights : 0.0;
+  report.quantized_bits_per_weight =
+      report.quantized_weights ? 8.0 * report.quantized_bytes / report.quantized_weights : 0.0;
+  report.total_seconds = SecondsSince(start);
+  return report;
+}
+
+}  // namespace zcpack::converter

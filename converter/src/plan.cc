@@ -1,0 +1,98 @@
+#include "zcpack/converter/plan.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "zcpack/format/dtype.h"
+
+namespace zcpack::converter {
+namespace {
+
+// Position of a role inside a layer, in forward-pass order; global tensors
+// (embedding, final norm, output) use the same scale.
+int RoleRank(format::TensorRole role) {
+  switch (role) {
+    case format::ROLE_TOKEN_EMBEDDING: return 0;
+    case format::ROLE_ATTN_NORM: return 1;
+    case format::ROLE_ATTN_Q: return 2;
+    case format::ROLE_ATTN_Q_BIAS: return 3;
+    case format::ROLE_ATTN_K: return 4;
+    case format::ROLE_ATTN_K_BIAS: return 5;
+    case format::ROLE_ATTN_V: return 6;
+    case format::ROLE_ATTN_V_BIAS: return 7;
+    case format::ROLE_ATTN_OUTPUT: return 8;
+    case format::ROLE_FFN_NORM: return 9;
+    case format::ROLE_FFN_GATE: return 10;
+    case format::ROLE_FFN_UP: return 11;
+    case format::ROLE_FFN_DOWN: return 12;
+    case format::ROLE_OUTPUT_NORM: return 13;
+    case format::ROLE_OUTPUT: return 14;
+    default: return 15;
+  }
+}
+
+// Sort key: (section, layer, role rank). Sections: 0 before the layers
+// (embedding), 1 the layers, 2 after them (final norm, output), 3 unplaced.
+std::tuple<int, int, int> OrderKey(const SourceTensor& t) {
+  if (t.layer >= 0) return {1, t.layer, RoleRank(t.role)};
+  switch (t.role) {
+    case format::ROLE_TOKEN_EMBEDDING: return {0, 0, 0};
+    case format::ROLE_OUTPUT_NORM:
+    case format::ROLE_OUTPUT: return {2, 0, RoleRank(t.role)};
+    default: return {3, 0, 0};
+  }
+}
+
+bool MatchesAny(const std::string& name, const std::vector<std::string>& patterns) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+    return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
+                                                          const PlanOptions& options) {
+  const format::DType q = options.quant;
+  if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_F16 &&
+      q != format::DTYPE_F32) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot convert to ", format::DTypeName(q),
+                                                   " (expected q4_0, q4_k, f16 or f32)"));
+  }
+  std::vector<PlannedTensor> plan;
+  plan.reserve(source.tensors.size());
+  for (size_t i = 0; i < source.tensors.size(); ++i) {
+    const SourceTensor& t = source.tensors[i];
+    PlannedTensor p;
+    p.source_index = i;
+    p.dtype = t.dtype;
+    if (t.shape.size() >= 2) {
+      const bool is_head = t.role == format::ROLE_OUTPUT ||
+                           (t.role == format::ROLE_TOKEN_EMBEDDING && source.model.tied_embeddings());
+      if (!format::IsQuantized(q)) {
+        p.dtype = q;
+      } else if (MatchesAny(t.name, options.keep_f16)) {
+        p.dtype = format::DTYPE_F16;
+      } else if (is_head) {
+        p.dtype = format::DTYPE_F16;
+      } else if (t.shape.back() % format::BlockElements(q) != 0) {
+        p.dtype = format::DTYPE_F16;
+        p.fallback_reason = absl::StrCat("row length ", t.shape.back(), " is not a multiple of the ",
+                                         format::DTypeName(q), " block size ",
+                                         format::BlockElements(q), "; stored as f16");
+      } else {
+        p.dtype = q;
+      }
+    }
+    plan.push_back(std::move(p));
+  }
+  std::stable_sort(plan.begin(), plan.end(), [&](const PlannedTensor& a, const PlannedTensor& b) {
+    return OrderKey(source.tensors[a.source_index]) < OrderKey(source.tensors[b.source_index]);
+  });
+  return plan;
+}
+
+}  // namespace zcpack::converter

@@ -1,0 +1,322 @@
+#include "zcpack/converter/source_model.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "zcpack/converter/architecture.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/posix_file.h"
+#include "zcpack/status_macros.h"
+#include "zstd.h"
+
+namespace zcpack::converter {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::string_view kConfigFile = "config.json";
+constexpr absl::string_view kSingleWeightsFile = "model.safetensors";
+constexpr absl::string_view kIndexFile = "model.safetensors.index.json";
+constexpr absl::string_view kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model"};
+
+absl::string_view View(const std::string& s) { return absl::string_view(s.data(), s.size()); }
+
+std::string BaseName(const std::string& path) { return fs::path(path).filename().string(); }
+
+std::string JoinPath(const std::string& dir, absl::string_view name) {
+  return (fs::path(dir) / std::string(name)).string();
+}
+
+bool IsRegularFile(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+absl::string_view AsText(std::span<const uint8_t> bytes) {
+  return absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+bool HasGgufMagic(std::span<const uint8_t> bytes) {
+  return bytes.size() >= sizeof(kGgufMagic) &&
+         std::equal(std::begin(kGgufMagic), std::end(kGgufMagic), bytes.begin());
+}
+
+// Assembles a SourceModel: maps files (recording each as a source) and adds
+// tensors and tokenizers.
+class ModelBuilder {
+ public:
+  explicit ModelBuilder(const SourceOptions& options)
+      : options_(options), model_(std::make_unique<SourceModel>()) {}
+
+  // Maps `path` and records it as a source. The returned view stays valid for
+  // the model's lifetime (the model owns the mapping).
+  absl::StatusOr<std::span<const uint8_t>> Map(const std::string& path, uint64_t max_bytes) {
+    ZCPACK_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+    const std::span<const uint8_t> bytes = file.bytes();
+    if (bytes.size() > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(path, ": ", bytes.size(),
+                                                       " bytes exceeds the limit of ", max_bytes));
+    }
+    format::SourceFile source;
+    source.set_name(BaseName(path));
+    source.set_size(bytes.size());
+    model_->sources.push_back(std::move(source));
+    model_->mappings.push_back(std::move(file));
+    return bytes;
+  }
+
+  absl::Status AddTensor(const std::string& name, format::DType dtype,
+                         absl::string_view dtype_name, const std::vector<uint64_t>& shape,
+                         std::span<const uint8_t> data, const std::string& file,
+                         TensorNaming naming) {
+    if (dtype != format::DTYPE_F32 && dtype != format::DTYPE_F16 && dtype != format::DTYPE_BF16) {
+      return absl::UnimplementedError(absl::StrCat(file, ": tensor '", View(name), "' has dtype ",
+                                                   dtype_name,
+                                                   "; zcpack converts F32, F16 and BF16"));
+    }
+    const TensorPlacement placement = PlaceTensor(name, naming);
+    model_->tensors.push_back(
+        SourceTensor{name, dtype, shape, data, file, placement.role, placement.layer});
+    return absl::OkStatus();
+  }
+
+  absl::Status AddSafetensors(std::span<const uint8_t> bytes, const SafetensorsHeader& header,
+                              const std::string& file) {
+    for (const SafetensorsEntry& e : header.tensors) {
+      ZCPACK_RETURN_IF_ERROR(AddTensor(e.name, e.dtype, e.dtype_name, e.shape,
+                                       bytes.subspan(e.offset, e.nbytes), file,
+                                       TensorNaming::kHuggingFace));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads config.json from `dir` into the model info.
+  absl::Status AddHfConfig(const std::string& dir, absl::string_view weights_name) {
+    const std::string path = JoinPath(dir, kConfigFile);
+    if (!IsRegularFile(path)) {
+      return absl::NotFoundError(absl::StrCat(path, ": not found; zcpack reads the model's ",
+                                              "hyperparameters from the config.json beside ",
+                                              weights_name));
+    }
+    ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> text,
+                            Map(path, options_.max_config_bytes));
+    ZCPACK_ASSIGN_OR_RETURN(model_->model, ModelInfoFromHfConfig(AsText(text), path));
+    return absl::OkStatus();
+  }
+
+  // Carries tokenizer.json / tokenizer.model from `dir`, when present.
+  absl::Status AddTokenizerFiles(const std::string& dir) {
+    for (absl::string_view kind : kTokenizerFiles) {
+      const std::string path = JoinPath(dir, kind);
+      if (!IsRegularFile(path)) continue;
+      ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> raw,
+                              Map(path, options_.max_tokenizer_bytes));
+      ZCPACK_ASSIGN_OR_RETURN(format::TokenizerBlob blob,
+                              MakeTokenizerBlob(kind, kind, raw, options_.tokenizer_zstd_level));
+      model_->tokenizers.push_back(std::move(blob));
+    }
+    return absl::OkStatus();
+  }
+
+  SourceModel& model() { return *model_; }
+  const SourceOptions& options() const { return options_; }
+  std::unique_ptr<SourceModel> Finish() { return std::move(model_); }
+
+ private:
+  const SourceOptions& options_;
+  std::unique_ptr<SourceModel> model_;
+};
+
+// The shards of a sharded checkpoint, checked against the index both ways.
+absl::Status AddShards(ModelBuilder& builder, const std::string& dir) {
+  const std::string index_path = JoinPath(dir, kIndexFile);
+  const SafetensorsLimits& limits = builder.options().safetensors;
+  ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> index_text,
+                          builder.Map(index_path, limits.max_index_bytes));
+  ZCPACK_ASSIGN_OR_RETURN(const SafetensorsIndex index,
+                          ParseSafetensorsIndex(AsText(index_text), index_path, limits));
+  std::map<std::string, std::vector<std::string>> tensors_by_shard;
+  for (const auto& [tensor, shard] : index.weight_map) tensors_by_shard[shard].push_back(tensor);
+
+  for (const auto& [shard, listed] : tensors_by_shard) {  // sorted by shard name
+    const std::string path = JoinPath(dir, shard);
+    if (!IsRegularFile(path)) {
+      return absl::NotFoundError(absl::StrCat(path, ": shard not found (", kIndexFile,
+                                              " maps tensor '", View(listed.front()),
+                                              "' and ", listed.size() - 1, " others to it)"));
+    }
+    ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes,
+                            builder.Map(path, UINT64_MAX));
+    ZCPACK_ASSIGN_OR_RETURN(const SafetensorsHeader header, ParseSafetensors(bytes, path, limits));
+    std::vector<std::string> held;
+    held.reserve(header.tensors.size());
+    for (const SafetensorsEntry& e : header.tensors) held.push_back(e.name);
+    std::sort(held.begin(), held.end());  // `listed` is sorted: weight_map is.
+    std::vector<std::string> missing;
+    std::set_difference(listed.begin(), listed.end(), held.begin(), held.end(),
+                        std::back_inserter(missing));
+    if (!missing.empty()) {
+      return absl::DataLossError(absl::StrCat(path, ": ", kIndexFile, " maps tensor '",
+                                              View(missing.front()), "' to shard '", View(shard),
+                                              "', which does not hold it (", missing.size(),
+                                              " such tensors)"));
+    }
+    std::vector<std::string> unlisted;
+    std::set_difference(held.begin(), held.end(), listed.begin(), listed.end(),
+                        std::back_inserter(unlisted));
+    if (!unlisted.empty()) {
+      return absl::DataLossError(absl::StrCat(path, ": shard holds tensor '",
+                                              View(unlisted.front()), "', which ", kIndexFile,
+                                              " does not map to it (", unlisted.size(),
+                                              " such tensors)"));
+    }
+    ZCPACK_RETURN_IF_ERROR(builder.AddSafetensors(bytes, header, path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenHfDirectory(const std::string& dir,
+                                                             const SourceOptions& options) {
+  ModelBuilder builder(options);
+  const std::string index_path = JoinPath(dir, kIndexFile);
+  const std::string single_path = JoinPath(dir, kSingleWeightsFile);
+  const bool sharded = IsRegularFile(index_path);
+  if (!sharded && !IsRegularFile(single_path)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": holds neither ", kSingleWeightsFile, " nor ",
+                                            kIndexFile));
+  }
+  ZCPACK_RETURN_IF_ERROR(builder.AddHfConfig(dir, sharded ? kIndexFile : kSingleWeightsFile));
+  if (sharded) {
+    ZCPACK_RETURN_IF_ERROR(AddShards(builder, dir));
+  } else {
+    ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes,
+                            builder.Map(single_path, UINT64_MAX));
+    ZCPACK_ASSIGN_OR_RETURN(const SafetensorsHeader header,
+                            ParseSafetensors(bytes, single_path, options.safetensors));
+    ZCPACK_RETURN_IF_ERROR(builder.AddSafetensors(bytes, header, single_path));
+  }
+  ZCPACK_RETURN_IF_ERROR(builder.AddTokenizerFiles(dir));
+  return builder.Finish();
+}
+
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& path,
+                                                            const SourceOptions& options) {
+  ModelBuilder builder(options);
+  ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes, builder.Map(path, UINT64_MAX));
+  if (HasGgufMagic(bytes)) {
+    ZCPACK_ASSIGN_OR_RETURN(const GgufFile gguf, ParseGguf(bytes, path, options.gguf));
+    ZCPACK_ASSIGN_OR_RETURN(builder.model().model, GgufModelInfo(gguf, path));
+    std::vector<const GgufTensorInfo*> by_offset;
+    by_offset.reserve(gguf.tensors.size());
+    for (const GgufTensorInfo& info : gguf.tensors) by_offset.push_back(&info);
+    std::stable_sort(by_offset.begin(), by_offset.end(),
+                     [](const GgufTensorInfo* a, const GgufTensorInfo* b) {
+                       return a->offset < b->offset;
+                     });
+    for (const GgufTensorInfo* info : by_offset) {
+      ZCPACK_RETURN_IF_ERROR(builder.AddTensor(info->name, info->dtype,
+                                               format::DTypeName(info->dtype), info->shape,
+                                               bytes.subspan(info->offset, info->nbytes), path,
+                                               TensorNaming::kGguf));
+    }
+    ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
+                            GgufTokenizerBlob(gguf, BaseName(path), options.tokenizer_zstd_level));
+    if (blob.has_value()) builder.model().tokenizers.push_back(std::move(*blob));
+    return builder.Finish();
+  }
+  // Safetensors has no magic: anything that is not GGUF is tried as one, and
+  // ParseSafetensors() says when it is not.
+  ZCPACK_ASSIGN_OR_RETURN(const SafetensorsHeader header,
+                          ParseSafetensors(bytes, path, options.safetensors));
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  ZCPACK_RETURN_IF_ERROR(builder.AddHfConfig(dir, BaseName(path)));
+  ZCPACK_RETURN_IF_ERROR(builder.AddSafetensors(bytes, header, path));
+  ZCPACK_RETURN_IF_ERROR(builder.AddTokenizerFiles(dir));
+  return builder.Finish();
+}
+
+}  // namespace
+
+// ---- MappedFile ---------------------------------------------------------------
+
+MappedFile::MappedFile(std::string path, const uint8_t* data, uint64_t size)
+    : path_(std::move(path)), data_(data), size_(size) {}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    Unmap();
+    path_ = std::move(other.path_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() { Unmap(); }
+
+void MappedFile::Unmap() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
+  ZCPACK_ASSIGN_OR_RETURN(format::ScopedFd fd, format::OpenReadOnly(path));
+  ZCPACK_ASSIGN_OR_RETURN(const uint64_t size, format::FileSize(fd.get(), path));
+  if (size == 0) return MappedFile(path, nullptr, 0);
+  if (size > SIZE_MAX) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": ", size,
+                                                     " bytes cannot be mapped on this host"));
+  }
+  void* base = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (base == MAP_FAILED) return format::ErrnoError(errno, path, "mmap");
+  // The mapping outlives the descriptor, which ScopedFd closes here.
+  return MappedFile(path, static_cast<const uint8_t*>(base), size);
+}
+
+// ---- OpenSourceModel ------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& path,
+                                                             const SourceOptions& options) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec) return format::ErrnoError(ec.value(), path, "stat");
+  if (fs::is_directory(status)) return OpenHfDirectory(path, options);
+  return OpenSingleFile(path, options);
+}
+
+absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
+                                                        absl::string_view file_name,
+                                                        std::span<const uint8_t> raw,
+                                                        int zstd_level) {
+  std::string compressed(ZSTD_compressBound(raw.size()), '\0');
+  const size_t n =
+      ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), zstd_level);
+  if (ZSTD_isError(n)) {
+    return absl::InternalError(absl::StrCat(file_name, ": zstd compression failed: ",
+                                            ZSTD_getErrorName(n)));
+  }
+  compressed.resize(n);
+  format::TokenizerBlob blob;
+  blob.set_kind(std::string(kind));
+  blob.set_file_name(std::string(file_name));
+  blob.set_raw_size(raw.size());
+  blob.set_zstd_data(std::move(compressed));
+  return blob;
+}
+
+}  // namespace zcpack::converter

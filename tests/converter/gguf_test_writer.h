@@ -1,0 +1,88 @@
+// GgufTestWriter: builds GGUF files byte by byte for tests and fuzz seeds, and
+// TinyLlamaGguf(): a complete, valid llama GGUF for a given ModelInfo.
+//
+// The writer encodes exactly what it is told, including values a reader must
+// reject (a wrong version, a misaligned tensor offset, a raw KV of any type),
+// so tests can break files on purpose. Free of GoogleTest.
+#ifndef ZCPACK_TESTS_CONVERTER_GGUF_TEST_WRITER_H_
+#define ZCPACK_TESTS_CONVERTER_GGUF_TEST_WRITER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "zcpack/format/manifest.pb.h"
+
+namespace zcpack::testing {
+
+class GgufTestWriter {
+ public:
+  // The version field (default 3) and the layout alignment (default 32). The
+  // alignment is NOT written as general.alignment: add that key explicitly.
+  GgufTestWriter& SetVersion(uint32_t version);
+  GgufTestWriter& SetAlignment(uint64_t alignment);
+
+  // Metadata, in call order.
+  GgufTestWriter& AddUint32(const std::string& key, uint32_t value);
+  GgufTestWriter& AddInt32(const std::string& key, int32_t value);
+  GgufTestWriter& AddUint64(const std::string& key, uint64_t value);
+  GgufTestWriter& AddFloat32(const std::string& key, float value);
+  GgufTestWriter& AddBool(const std::string& key, bool value);
+  GgufTestWriter& AddString(const std::string& key, const std::string& value);
+  GgufTestWriter& AddStringArray(const std::string& key, const std::vector<std::string>& values);
+  GgufTestWriter& AddFloat32Array(const std::string& key, const std::vector<float>& values);
+  GgufTestWriter& AddInt32Array(const std::string& key, const std::vector<int32_t>& values);
+  // A key, the value type `type`, then `value_bytes` verbatim.
+  GgufTestWriter& AddRaw(const std::string& key, uint32_t type,
+                         const std::vector<uint8_t>& value_bytes);
+
+  // A tensor: `shape` row-major (outermost first; written reversed as ne[]),
+  // `data` its bytes. Data is laid out in call order, each tensor at the next
+  // multiple of the alignment, unless `offset` gives the stored (data-relative)
+  // offset verbatim.
+  GgufTestWriter& AddTensor(const std::string& name, uint32_t ggml_type,
+                            const std::vector<uint64_t>& shape, const std::vector<uint8_t>& data,
+                            std::optional<uint64_t> offset = std::nullopt);
+
+  // Build(): the whole file.
+  std::vector<uint8_t> Build() const;
+
+ private:
+  struct Tensor {
+    std::string name;
+    uint32_t ggml_type;
+    std::vector<uint64_t> shape;
+    std::vector<uint8_t> data;
+    std::optional<uint64_t> offset;
+  };
+  void Key(const std::string& key, uint32_t type);
+
+  uint32_t version_ = 3;
+  uint64_t alignment_ = 32;
+  uint64_t kv_count_ = 0;
+  std::vector<uint8_t> kv_bytes_;
+  std::vector<Tensor> tensors_;
+};
+
+// Little-endian encoding of `values` as f32, f16 or bf16 bytes.
+std::vector<uint8_t> EncodeFloats(const std::vector<float>& values, format::DType dtype);
+
+// Deterministic values in [-1, 1).
+std::vector<float> PseudoRandomFloats(uint64_t count, uint64_t seed);
+
+// TinyLlamaGguf(): a valid llama GGUF holding every tensor ExpectedTensors()
+// lists for `model` (GGUF names; 2-D tensors in `dtype`, 1-D in F32, as
+// llama.cpp writes them), llama.* metadata matching `model`, and a small
+// tokenizer (tokenizer.ggml.model/tokens/scores/token_type, bos and eos ids).
+// `model` must pass ValidateModelInfo(); its rope_layout is ignored.
+std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType dtype,
+                                   uint64_t seed = 1);
+
+// TinyLlamaModelInfo(): a small valid llama ModelInfo (hidden 16, 2 layers,
+// 4 heads, 2 KV heads, head_dim 4, ffn 32, vocab 24, untied).
+format::ModelInfo TinyLlamaModelInfo();
+
+}  // namespace zcpack::testing
+
+#endif  // ZCPACK_TESTS_CONVERTER_GGUF_TEST_WRITER_H_

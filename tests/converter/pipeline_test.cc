@@ -1,0 +1,130 @@
+// The conversion pipeline through its library API: planning and
+// determinism under any chunking and thread count.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/converter/safetensors_test_writer.h"
+#include "tests/testing/container_fixtures.h"
+#include "zcpack/converter/convert.h"
+#include "zcpack/converter/plan.h"
+#include "zcpack/converter/synth.h"
+#include "zcpack/format/container_reader.h"
+
+namespace zcpack::converter {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SynthOptions synth;
+    synth.shape = "tiny";
+    synth.out_dir = dir_.path() + "/tiny";
+    ASSERT_TRUE(Synthesize(synth).ok());
+    model_ = synth.out_dir;
+  }
+  testing::ScopedTempDir dir_;
+  std::string model_;
+};
+
+TEST_F(PipelineTest, SameBytesForAnyChunkingAndThreadCount) {
+  std::string reference;
+  for (const uint64_t chunk : {uint64_t{4} << 20, uint64_t{1000}, uint64_t{70000}}) {
+    for (const int threads : {1, 2, 4}) {
+      for (const format::DType quant : {format::DTYPE_Q4_0, format::DTYPE_Q4_K}) {
+        ConvertOptions options;
+        options.source = model_;
+        options.output = dir_.path() + "/out.zcpack";
+        options.quant = quant;
+        options.threads = threads;
+        options.chunk_bytes = chunk;
+        options.overwrite = true;
+        auto report = Convert(options);
+        ASSERT_TRUE(report.ok()) << report.status();
+        const std::string bytes = ReadFile(options.output);
+        if (quant == format::DTYPE_Q4_0) {
+          if (reference.empty()) reference = bytes;
+          EXPECT_EQ(bytes, reference) << "chunk " << chunk << ", threads " << threads;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(PipelineTest, ReportMatchesTheContainer) {
+  ConvertOptions options;
+  options.source = model_;
+  options.output = dir_.path() + "/out.zcpack";
+  auto report = Convert(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  format::ReaderOptions reader_options;
+  reader_options.verify_checksums = true;
+  auto container = format::Container::Open(options.output, reader_options);
+  ASSERT_TRUE(container.ok()) << container.status();
+  ASSERT_EQ(report->tensors.size(), (*container)->num_tensors());
+  for (size_t i = 0; i < report->tensors.size(); ++i) {
+    const auto& t = report->tensors[i];
+    const auto& e = (*container)->tensor(i);
+    EXPECT_EQ(t.name, e.name());
+    EXPECT_EQ(t.offset, e.offset());
+    EXPECT_EQ(t.nbytes, e.nbytes());
+    EXPECT_EQ(t.has_stats, e.has_quant_stats());
+    if (t.has_stats) {
+      EXPECT_DOUBLE_EQ(t.stats.snr_db(), e.quant_stats().snr_db());
+    }
+  }
+  EXPECT_EQ(report->output_bytes, (*container)->file_size());
+  EXPECT_NEAR(report->quantized_bits_per_weight, 4.5, 1e-9);
+  const auto& provenance = (*container)->manifest().provenance();
+  EXPECT_THAT(provenance.converter_version(), ::testing::StartsWith("zcpack "));
+  ASSERT_EQ(provenance.sources_size(), 2);
+  EXPECT_EQ(provenance.sources(0).name(), "config.json");
+}
+
+TEST(PlanTest, UnusedTensorsAreKeptInTheirLayerOrAtTheEnd) {
+  SourceModel model;
+  model.model.set_num_layers(2);
+  auto add = [&](const std::string& name, format::TensorRole role, int layer,
+                 std::vector<uint64_t> shape) {
+    SourceTensor t;
+    t.name = name;
+    t.role = role;
+    t.layer = layer;
+    t.dtype = format::DTYPE_F16;
+    t.shape = std::move(shape);
+    model.tensors.push_back(t);
+  };
+  add("head", format::ROLE_OUTPUT, -1, {64, 64});
+  add("l1.rotary", format::ROLE_OTHER, 1, {32});
+  add("l1.q", format::ROLE_ATTN_Q, 1, {64, 64});
+  add("loose", format::ROLE_OTHER, -1, {8});
+  add("l0.norm", format::ROLE_ATTN_NORM, 0, {64});
+  add("embed", format::ROLE_TOKEN_EMBEDDING, -1, {64, 64});
+  add("l1.norm", format::ROLE_ATTN_NORM, 1, {64});
+  auto plan = PlanConversion(model, {});
+  ASSERT_TRUE(plan.ok());
+  std::vector<std::string> order;
+  for (const auto& p : *plan) order.push_back(model.tensors[p.source_index].name);
+  EXPECT_THAT(order, ::testing::ElementsAre("embed", "l0.norm", "l1.norm", "l1.q", "l1.rotary",
+                                            "head", "loose"));
+  EXPECT_EQ((*plan)[0].dtype, format::DTYPE_Q4_0);
+  EXPECT_EQ((*plan)[5].dtype, format::DTYPE_F16);  // output head
+  EXPECT_EQ((*plan)[1].dtype, format::DTYPE_F16);  // 1-D keeps its dtype
+}
+
+TEST(PlanTest, RejectsTargetTypesItCannotProduce) {
+  SourceModel model;
+  PlanOptions options;
+  options.quant = format::DTYPE_BF16;
+  EXPECT_EQ(PlanConversion(model, options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace zcpack::converter

@@ -1,0 +1,420 @@
+// End-to-end tests of `zcpack convert`, run as a user would run it: synthetic
+// and hand-written checkpoints in, containers out, checked with `inspect`.
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/converter/gguf_test_writer.h"
+#include "tests/converter/safetensors_test_writer.h"
+#include "tests/testing/container_fixtures.h"
+#include "tests/tools/cli_runner.h"
+#include "zcpack/converter/architecture.h"
+
+namespace zcpack::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+// A small llama whose rows (64) fit q4_0 blocks but not q4_k super-blocks.
+format::ModelInfo SmallLlama() {
+  format::ModelInfo m;
+  m.set_architecture("llama");
+  m.set_hidden_size(64);
+  m.set_num_layers(2);
+  m.set_num_heads(4);
+  m.set_num_kv_heads(2);
+  m.set_head_dim(16);
+  m.set_intermediate_size(128);
+  m.set_vocab_size(96);
+  m.set_rope_theta(10000.0);
+  m.set_rms_norm_eps(1e-5);
+  m.set_max_position_embeddings(256);
+  m.set_bos_token_id(1);
+  m.set_eos_token_id(2);
+  return m;
+}
+
+format::ModelInfo SmallQwen2() {
+  format::ModelInfo m = SmallLlama();
+  m.set_architecture("qwen2");
+  m.set_attention_bias(true);
+  m.set_tied_embeddings(true);
+  m.set_rope_theta(1000000.0);
+  return m;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Names in `dir` that look like a writer's temporary file.
+std::vector<std::string> TempFiles(const std::string& dir) {
+  std::vector<std::string> found;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::string(e->d_name).find("zcpack-tmp") != std::string::npos) found.push_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  return found;
+}
+
+class ConvertTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = MakeTempDir("convert"); }
+  void TearDown() override { RemoveTree(dir_); }
+
+  std::string Synth(const std::string& name, const std::string& dtype = "f16") {
+    const std::string path = dir_ + "/" + name;
+    const CliResult r = RunZcpack({"synth", "--shape", "tiny", "--dtype", dtype, "-o", path});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return path;
+  }
+
+  json Inspect(const std::string& path) {
+    const CliResult r = RunZcpack({"inspect", path, "--json", "--checksums"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  }
+
+  // Runs a conversion expected to fail; checks the exit code, that the
+  // message mentions `needle`, and that nothing is left at the destination.
+  void ExpectConvertFails(const std::string& source, int exit_code, const std::string& needle,
+                          void (*setup)() = nullptr) {
+    const std::string out = dir_ + "/out.zcpack";
+    const CliResult r = RunZcpack({"convert", source, "-o", out}, setup);
+    EXPECT_EQ(r.exit_code, exit_code) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(needle));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+    EXPECT_FALSE(Exists(out));
+    EXPECT_THAT(TempFiles(dir_), ::testing::IsEmpty());
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ConvertTest, TinyToQ4_0InForwardOrderAligned) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/tiny.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("wrote " + out));
+  const json j = Inspect(out);
+  EXPECT_EQ(j["alignment"], 16384);
+  EXPECT_EQ(j["model"]["architecture"], "llama");
+  EXPECT_EQ(j["model"]["num_layers"], 2);
+  const auto& t = j["tensors"];
+  ASSERT_EQ(t.size(), 21u);
+  // Forward-pass order: embedding, layer 0 in execution order, ..., norm, head.
+  const std::vector<std::string> first_layer = {
+      "model.embed_tokens.weight",
+      "model.layers.0.input_layernorm.weight",
+      "model.layers.0.self_attn.q_proj.weight",
+      "model.layers.0.self_attn.k_proj.weight",
+      "model.layers.0.self_attn.v_proj.weight",
+      "model.layers.0.self_attn.o_proj.weight",
+      "model.layers.0.post_attention_layernorm.weight",
+      "model.layers.0.mlp.gate_proj.weight",
+      "model.layers.0.mlp.up_proj.weight",
+      "model.layers.0.mlp.down_proj.weight",
+      "model.layers.1.input_layernorm.weight"};
+  for (size_t i = 0; i < first_layer.size(); ++i) EXPECT_EQ(t[i]["name"], first_layer[i]);
+  EXPECT_EQ(t[19]["name"], "model.norm.weight");
+  EXPECT_EQ(t[20]["name"], "lm_head.weight");
+  uint64_t previous = 0;
+  for (const auto& e : t) {
+    EXPECT_EQ(e["offset"].get<uint64_t>() % 16384, 0u) << e["name"];
+    EXPECT_GT(e["offset"].get<uint64_t>(), previous);
+    previous = e["offset"];
+    if (e["shape"].size() == 2 && e["name"] != "lm_head.weight") {
+      EXPECT_EQ(e["dtype"], "q4_0") << e["name"];
+      EXPECT_GT(e["quant_stats"]["snr_db"].get<double>(), 12.0) << e["name"];
+      EXPECT_GT(e["quant_stats"]["rmse"].get<double>(), 0.0) << e["name"];
+    } else {
+      EXPECT_EQ(e["dtype"], "f16") << e["name"];
+      EXPECT_FALSE(e.contains("quant_stats")) << e["name"];
+    }
+    EXPECT_EQ(e["source_dtype"], "f16");
+  }
+  EXPECT_EQ(j["layers"].size(), 2u);
+}
+
+TEST_F(ConvertTest, TinyToQ4_KWithSmallAlignment) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/tiny.q4k.zcpack";
+  const CliResult r =
+      RunZcpack({"convert", model, "-o", out, "--quant", "q4_k", "--alignment", "4096"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["alignment"], 4096);
+  EXPECT_EQ(j["tensors"][2]["dtype"], "q4_k");
+  EXPECT_EQ(j["tensors"][2]["nbytes"], 256 * 256 / 256 * 144);
+}
+
+TEST_F(ConvertTest, Bf16AndF32Inputs) {
+  for (const std::string dtype : {"bf16", "f32"}) {
+    const std::string model = Synth("tiny-" + dtype, dtype);
+    const std::string out = dir_ + "/tiny-" + dtype + ".zcpack";
+    const CliResult r = RunZcpack({"convert", model, "-o", out});
+    ASSERT_EQ(r.exit_code, 0) << dtype << ": " << r.err;
+    const json j = Inspect(out);
+    EXPECT_EQ(j["tensors"][0]["source_dtype"], dtype);
+    EXPECT_EQ(j["tensors"][0]["dtype"], "q4_0");
+    // Norms keep their source dtype; the output head is stored as f16.
+    EXPECT_EQ(j["tensors"][1]["dtype"], dtype);
+    EXPECT_EQ(j["tensors"][20]["dtype"], "f16");
+  }
+}
+
+TEST_F(ConvertTest, ShardedInputWithIndex) {
+  const std::string model = dir_ + "/sharded";
+  ::mkdir(model.c_str(), 0755);
+  ASSERT_TRUE(WriteTinyHfModel(model, SmallLlama(), format::DTYPE_F16, 3).ok());
+  ASSERT_TRUE(Exists(model + "/model.safetensors.index.json"));
+  const std::string out = dir_ + "/sharded.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  int shards = 0;
+  for (const auto& s : report["sources"]) {
+    shards += s.get<std::string>().find("-of-00003.safetensors") != std::string::npos;
+  }
+  EXPECT_EQ(shards, 3);
+  const json j = Inspect(out);
+  EXPECT_EQ(j["tensors"].size(), 21u);
+  EXPECT_EQ(j["tokenizers"].size(), 1u);  // tokenizer.json is carried
+}
+
+TEST_F(ConvertTest, GgufInputRecordsInterleavedRope) {
+  const std::string gguf = dir_ + "/tiny.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, TinyLlamaGguf(SmallLlama(), format::DTYPE_F16)).ok());
+  const std::string out = dir_ + "/from-gguf.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["model"]["rope_layout"], "ROPE_LAYOUT_INTERLEAVED");
+  EXPECT_EQ(j["tensors"][0]["name"], "token_embd.weight");
+  EXPECT_EQ(j["tensors"][1]["name"], "blk.0.attn_norm.weight");
+  EXPECT_EQ(j["tensors"][2]["name"], "blk.0.attn_q.weight");
+  EXPECT_EQ(j["tensors"][2]["dtype"], "q4_0");
+  EXPECT_EQ(j["tokenizers"][0]["kind"], "gguf-metadata");
+}
+
+TEST_F(ConvertTest, Qwen2BiasesAndTiedEmbeddings) {
+  const std::string model = dir_ + "/qwen2";
+  ::mkdir(model.c_str(), 0755);
+  ASSERT_TRUE(WriteTinyHfModel(model, SmallQwen2(), format::DTYPE_BF16).ok());
+  const std::string out = dir_ + "/qwen2.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["model"]["architecture"], "qwen2");
+  EXPECT_EQ(j["model"]["attention_bias"], true);
+  EXPECT_EQ(j["model"]["tied_embeddings"], true);
+  const auto& t = j["tensors"];
+  // embedding, then layer 0: norm, q, q bias, k, k bias, v, v bias, o, ...
+  EXPECT_EQ(t[0]["name"], "model.embed_tokens.weight");
+  EXPECT_EQ(t[0]["dtype"], "f16");  // tied: it is the output head too
+  EXPECT_EQ(t[3]["name"], "model.layers.0.self_attn.q_proj.bias");
+  EXPECT_EQ(t[3]["layer"], 0);
+  EXPECT_EQ(t[3]["dtype"], "bf16");
+  EXPECT_EQ(t[5]["name"], "model.layers.0.self_attn.k_proj.bias");
+  EXPECT_EQ(t[7]["name"], "model.layers.0.self_attn.v_proj.bias");
+  for (const auto& e : t) EXPECT_NE(e["name"], "lm_head.weight");
+}
+
+TEST_F(ConvertTest, RowsThatDoNotFitBlocksFallBackToF16AndSaySo) {
+  const std::string model = dir_ + "/small";
+  ::mkdir(model.c_str(), 0755);
+  ASSERT_TRUE(WriteTinyHfModel(model, SmallLlama(), format::DTYPE_F16).ok());
+  const std::string out = dir_ + "/small.q4k.zcpack";
+  const CliResult text = RunZcpack({"convert", model, "-o", out, "--quant", "q4_k"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("not a multiple of the q4_k block size 256; stored as f16"));
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--quant", "q4_k", "--json", "--force"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["tensors"][2]["dtype"], "f16");
+  EXPECT_THAT(report["tensors"][2]["fallback"].get<std::string>(), HasSubstr("row length 64"));
+}
+
+TEST_F(ConvertTest, KeepF16PatternsAreRepeatable) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/keep.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--keep-f16", "*.q_proj.weight",
+                                 "--keep_f16", "model.embed_tokens.weight"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["tensors"][0]["dtype"], "f16");
+  EXPECT_EQ(j["tensors"][2]["dtype"], "f16");
+  EXPECT_EQ(j["tensors"][3]["dtype"], "q4_0");
+}
+
+TEST_F(ConvertTest, SameBytesAtAnyThreadCount) {
+  const std::string model = Synth("tiny");
+  ASSERT_EQ(RunZcpack({"convert", model, "-o", dir_ + "/t1.zcpack", "--threads", "1"}).exit_code, 0);
+  ASSERT_EQ(RunZcpack({"convert", model, "-o", dir_ + "/t2.zcpack", "--threads", "2"}).exit_code, 0);
+  ASSERT_EQ(RunZcpack({"convert", model, "-o", dir_ + "/t3.zcpack", "--threads", "3"}).exit_code, 0);
+  const std::string a = ReadFile(dir_ + "/t1.zcpack");
+  EXPECT_EQ(a, ReadFile(dir_ + "/t2.zcpack"));
+  EXPECT_EQ(a, ReadFile(dir_ + "/t3.zcpack"));
+}
+
+TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/once.zcpack";
+  ASSERT_EQ(RunZcpack({"convert", model, "-o", out}).exit_code, 0);
+  const CliResult again = RunZcpack({"convert", model, "-o", out});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("--force"));
+  EXPECT_EQ(RunZcpack({"convert", model, "-o", out, "--force"}).exit_code, 0);
+  const std::string weights = model + "/model.safetensors";
+  const std::string before = ReadFile(weights);
+  const CliResult self = RunZcpack({"convert", model, "-o", weights, "--force"});
+  EXPECT_EQ(self.exit_code, 2);
+  EXPECT_THAT(self.err, HasSubstr("is the input file"));
+  EXPECT_EQ(ReadFile(weights), before);
+}
+
+// ---- Bad input: a clear one-line message, a documented code, no output. ----
+
+class BadInputTest : public ConvertTest {
+ protected:
+  // A complete small model folder whose model.safetensors is `weights`.
+  std::string ModelWith(const std::vector<uint8_t>& weights) {
+    const std::string model = dir_ + "/bad";
+    ::mkdir(model.c_str(), 0755);
+    std::ofstream(model + "/config.json") << HfConfigJson(SmallLlama());
+    EXPECT_TRUE(WriteFileBytes(model + "/model.safetensors", weights).ok());
+    return model;
+  }
+
+  // A valid writer for SmallLlama(), optionally without tensor `skip` or
+  // with tensor `reshape` given a different shape.
+  SafetensorsTestWriter ValidWriter(const std::string& skip = "", const std::string& reshape = "") {
+    SafetensorsTestWriter w;
+    const auto expected = converter::ExpectedTensors(SmallLlama());
+    for (const auto& e : *expected) {
+      const std::string name = converter::TensorName(e.role, e.layer, converter::TensorNaming::kHuggingFace);
+      if (name == skip) continue;
+      std::vector<uint64_t> shape = e.shape;
+      if (name == reshape) shape.back() += 32;
+      uint64_t n = 1;
+      for (uint64_t d : shape) n *= d;
+      w.AddFloatTensor(name, format::DTYPE_F16, shape, PseudoRandomFloats(n, n));
+    }
+    return w;
+  }
+};
+
+TEST_F(BadInputTest, TruncatedSafetensors) {
+  std::vector<uint8_t> bytes = ValidWriter().Build();
+  bytes.resize(bytes.size() - 100);
+  ExpectConvertFails(ModelWith(bytes), 1, "model.safetensors");
+}
+
+TEST_F(BadInputTest, HeaderLengthBeyondTheFile) {
+  std::vector<uint8_t> bytes = ValidWriter().Build();
+  bytes[6] = 0x01;  // header length ~2^48
+  ExpectConvertFails(ModelWith(bytes), 1, "model.safetensors");
+}
+
+TEST_F(BadInputTest, OverlappingOffsets) {
+  SafetensorsTestWriter w = ValidWriter();
+  w.AddTensor("extra.weight", "F16", {4}, std::vector<uint8_t>(8, 0), std::make_pair(0, 8));
+  ExpectConvertFails(ModelWith(w.Build()), 1, "overlap");
+}
+
+TEST_F(BadInputTest, ByteCountWrongForShape) {
+  SafetensorsTestWriter w = ValidWriter();
+  w.AddTensor("extra.weight", "F16", {4}, std::vector<uint8_t>(10, 0));
+  ExpectConvertFails(ModelWith(w.Build()), 1, "extra.weight");
+}
+
+TEST_F(BadInputTest, UnknownDtype) {
+  SafetensorsTestWriter w = ValidWriter();
+  w.AddTensor("extra.weight", "Q7", {4}, std::vector<uint8_t>(4, 0));
+  ExpectConvertFails(ModelWith(w.Build()), 1, "extra.weight");
+}
+
+TEST_F(BadInputTest, MissingShard) {
+  const std::string model = dir_ + "/bad";
+  ::mkdir(model.c_str(), 0755);
+  ASSERT_TRUE(WriteTinyHfModel(model, SmallLlama(), format::DTYPE_F16, 2).ok());
+  const std::string shard = "model-00002-of-00002.safetensors";
+  ASSERT_EQ(::unlink((model + "/" + shard).c_str()), 0);
+  ExpectConvertFails(model, 3, shard);
+}
+
+TEST_F(BadInputTest, MissingLayerTensor) {
+  ExpectConvertFails(ModelWith(ValidWriter("model.layers.1.mlp.up_proj.weight").Build()), 1,
+                     "up");
+}
+
+TEST_F(BadInputTest, WrongShape) {
+  ExpectConvertFails(ModelWith(ValidWriter("", "model.layers.0.self_attn.k_proj.weight").Build()),
+                     1, "model.layers.0.self_attn.k_proj.weight");
+}
+
+TEST_F(BadInputTest, NonFiniteValueNamesTheTensorUnlessAllowed) {
+  SafetensorsTestWriter w;
+  const auto expected = converter::ExpectedTensors(SmallLlama());
+  for (const auto& e : *expected) {
+    const std::string name = converter::TensorName(e.role, e.layer, converter::TensorNaming::kHuggingFace);
+    uint64_t n = 1;
+    for (uint64_t d : e.shape) n *= d;
+    std::vector<float> values = PseudoRandomFloats(n, n);
+    if (name == "model.layers.1.self_attn.v_proj.weight") values[70] = std::numeric_limits<float>::quiet_NaN();
+    w.AddFloatTensor(name, format::DTYPE_F32, e.shape, values);
+  }
+  const std::string model = ModelWith(w.Build());
+  ExpectConvertFails(model, 1, "model.layers.1.self_attn.v_proj.weight': element 70");
+  const CliResult allowed =
+      RunZcpack({"convert", model, "-o", dir_ + "/nan.zcpack", "--allow-nonfinite"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+}
+
+TEST_F(BadInputTest, OutputFolderMissingOrNotAFolder) {
+  const std::string model = Synth("tiny");
+  const CliResult missing = RunZcpack({"convert", model, "-o", dir_ + "/no/such/dir/out.zcpack"});
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_THAT(missing.err, HasSubstr("no/such/dir/out.zcpack"));
+  const CliResult not_dir =
+      RunZcpack({"convert", model, "-o", model + "/config.json/out.zcpack"});
+  EXPECT_EQ(not_dir.exit_code, 3);
+  EXPECT_THAT(not_dir.err, HasSubstr("config.json/out.zcpack"));
+}
+
+void LimitFileSizeTo64KiB() {
+  rlimit limit{64 << 10, 64 << 10};
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+}
+
+TEST_F(BadInputTest, DiskFullLeavesNothingBehind) {
+  const std::string model = Synth("tiny");
+  ExpectConvertFails(model, 3, "out.zcpack", LimitFileSizeTo64KiB);
+}
+
+TEST_F(BadInputTest, NotAModel) {
+  const std::string path = dir_ + "/notes.txt";
+  std::ofstream(path) << "not a model\n";
+  ExpectConvertFails(path, 1, "notes.txt");
+}
+
+}  // namespace
+}  // namespace zcpack::testing

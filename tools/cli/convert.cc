@@ -1,0 +1,126 @@
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "zcpack/converter/convert.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::cli {
+namespace {
+
+std::string Mib(double bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
+
+// A one-line progress bar on stderr, redrawn in place.
+void DrawProgress(const converter::ConvertProgress& p) {
+  const double fraction =
+      p.source_bytes_total ? static_cast<double>(p.source_bytes_done) / p.source_bytes_total : 1.0;
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(fraction * kWidth);
+  const double rate = p.seconds > 0 ? p.source_bytes_done / p.seconds : 0;
+  const double eta = rate > 0 ? (p.source_bytes_total - p.source_bytes_done) / rate : 0;
+  std::fprintf(stderr, "\r[%s%s] %3.0f%% %llu/%llu tensors %s/%s %6.1f MiB/s ETA %4.0fs ",
+               std::string(filled, '#').c_str(), std::string(kWidth - filled, ' ').c_str(),
+               fraction * 100, static_cast<unsigned long long>(p.tensors_done),
+               static_cast<unsigned long long>(p.tensors_total), Mib(p.source_bytes_done).c_str(),
+               Mib(p.source_bytes_total).c_str(), rate / 1048576.0, eta);
+  std::fflush(stderr);
+}
+
+nlohmann::json ReportJson(const converter::ConvertReport& r) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& t : r.tensors) {
+    nlohmann::json j = {{"name", t.name},
+                        {"layer", t.layer},
+                        {"source_dtype", std::string(format::DTypeName(t.source_dtype))},
+                        {"dtype", std::string(format::DTypeName(t.dtype))},
+                        {"shape", t.shape},
+                        {"offset", t.offset},
+                        {"source_bytes", t.source_bytes},
+                        {"nbytes", t.nbytes}};
+    if (t.has_stats) {
+      j["rmse"] = t.stats.rmse();
+      j["max_abs_error"] = t.stats.max_abs_error();
+      j["snr_db"] = t.stats.snr_db();
+    }
+    if (!t.fallback_reason.empty()) j["fallback"] = t.fallback_reason;
+    tensors.push_back(std::move(j));
+  }
+  return {{"output", r.output},
+          {"sources", r.source_files},
+          {"source_bytes", r.source_bytes},
+          {"output_bytes", r.output_bytes},
+          {"weights", r.weights},
+          {"quantized_weights", r.quantized_weights},
+          {"bits_per_weight", r.bits_per_weight},
+          {"quantized_bits_per_weight", r.quantized_bits_per_weight},
+          {"threads", r.threads},
+          {"timings", {{"open_s", r.open_seconds},
+                       {"convert_s", r.convert_seconds},
+                       {"finish_s", r.finish_seconds},
+                       {"total_s", r.total_seconds}}},
+          {"tensors", std::move(tensors)}};
+}
+
+void PrintText(const converter::ConvertReport& r, std::ostream& out) {
+  size_t quantized = 0, fallbacks = 0;
+  double worst_snr = 1e18;
+  std::string worst;
+  for (const auto& t : r.tensors) {
+    if (format::IsQuantized(t.dtype)) {
+      ++quantized;
+      if (t.stats.snr_db() < worst_snr) {
+        worst_snr = t.stats.snr_db();
+        worst = t.name;
+      }
+    }
+    if (!t.fallback_reason.empty()) {
+      ++fallbacks;
+      out << "note: " << t.name << ": " << t.fallback_reason << "\n";
+    }
+  }
+  out << absl::StrFormat(
+      "wrote %s: %s from %s of source in %.2f s (%.0f MiB/s)\n"
+      "  %d tensors, %d quantized (%.2f bits/weight), %d kept as float, %d fallbacks\n"
+      "  %.3f bits per weight overall\n",
+      r.output, Mib(r.output_bytes), Mib(r.source_bytes), r.total_seconds,
+      r.total_seconds > 0 ? r.source_bytes / 1048576.0 / r.total_seconds : 0.0, r.tensors.size(),
+      quantized, r.quantized_bits_per_weight, r.tensors.size() - quantized, fallbacks,
+      r.bits_per_weight);
+  if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
+}
+
+}  // namespace
+
+absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+  converter::ConvertOptions convert;
+  convert.source = options.source;
+  convert.output = options.output;
+  if (convert.output.empty()) return absl::InvalidArgumentError("-o OUT is required");
+  ZCPACK_ASSIGN_OR_RETURN(convert.quant, format::ParseDType(options.quant));
+  convert.threads = options.threads;
+  convert.alignment = options.alignment;
+  for (const std::string& p : options.keep_f16) {
+    if (!p.empty()) convert.keep_f16.push_back(p);
+  }
+  convert.allow_nonfinite = options.allow_nonfinite;
+  convert.overwrite = options.force;
+  const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
+  if (bar) convert.progress = DrawProgress;
+  auto report = converter::Convert(convert);
+  if (bar) std::fprintf(stderr, "\n");
+  if (!report.ok()) return report.status();
+  if (options.json) {
+    out << ReportJson(*report).dump(2) << "\n";
+  } else if (!options.quiet) {
+    PrintText(*report, out);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::cli
