@@ -16,8 +16,13 @@
 // functions with internal linkage or declared in quantize_kernels.h are
 // defined below, so no AVX2 code can end up in a function that other
 // translation units share and might run on an older CPU.
+#if defined(__clang__)
+// clang ignores GCC target pragmas; its own form applies the same target.
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace zcpack::converter::quantize_internal {
 namespace {
@@ -216,4 +221,8 @@ ErrorSums MeasureErrorAvx2(const float* source, const float* decoded, size_t n) 
 
 }  // namespace zcpack::converter::quantize_internal
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
