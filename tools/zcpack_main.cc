@@ -29,6 +29,18 @@ ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
+ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
+ABSL_FLAG(int32_t, n, 16, "run: tokens to generate.");
+ABSL_FLAG(int32_t, context, 0, "run: KV cache positions (0: prompt + n).");
+ABSL_FLAG(float, temperature, 0.0f, "run: sampling temperature (0: greedy).");
+ABSL_FLAG(int32_t, top_k, 40, "run: top-k sampling (0: off).");
+ABSL_FLAG(float, top_p, 0.95f, "run: nucleus sampling threshold (1: off).");
+ABSL_FLAG(bool, stop_at_eos, false, "run: stop at the model's end-of-sequence id.");
+ABSL_FLAG(std::string, advice, "none", "run: madvise advice (none, sequential, random, willneed).");
+ABSL_FLAG(int32_t, prefetch_layers, 4, "run: layers read ahead of compute (0: off).");
+ABSL_FLAG(bool, populate, false, "run: fault every page in at open.");
+ABSL_FLAG(bool, mlock, false, "run: lock the mapping in memory.");
+ABSL_FLAG(bool, verify, false, "run: verify every checksum at open.");
 
 namespace zcpack::cli {
 namespace {
@@ -110,6 +122,48 @@ const std::vector<Command>& Commands() {
          options.quiet = absl::GetFlag(FLAGS_quiet);
          options.force = absl::GetFlag(FLAGS_force);
          return RunConvert(options, std::cout);
+       }},
+      {"run",
+       "run FILE --tokens 1,2,3 [-n N] [--threads N] [--seed S] [--temperature T] [--json]",
+       "Open a container with the runtime (zero-copy) and generate tokens from a\n"
+       "prompt of token ids. Prints the generated ids and the timings: open, first\n"
+       "token (prompt evaluation plus the first sample) and decode tokens/s.\n"
+       "\n"
+       "  --tokens IDS        prompt token ids, comma-separated (required)\n"
+       "  -n N                tokens to generate (default 16)\n"
+       "  --threads N         compute threads (default: all cores)\n"
+       "  --context N         KV cache positions (default: prompt + n)\n"
+       "  --temperature T     0 (default) is greedy; > 0 samples\n"
+       "  --top-k K, --top-p P, --seed S   sampling (defaults 40, 0.95, 1)\n"
+       "  --stop-at-eos       stop at the model's end-of-sequence id\n"
+       "  --advice A          madvise: none (default), sequential, random, willneed\n"
+       "  --prefetch-layers N layers read ahead of compute (default 4; 0 off)\n"
+       "  --populate          fault every page in at open\n"
+       "  --mlock             lock the mapping in memory (needs RLIMIT_MEMLOCK)\n"
+       "  --verify            verify every tensor checksum at open\n"
+       "  --json              JSON report\n",
+       {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
+        "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "json"},
+       {}, 1, 1,
+       [](const ParsedArgs& args) {
+         RunCommandOptions options;
+         options.path = args.positional[0];
+         options.tokens = absl::GetFlag(FLAGS_tokens);
+         options.max_tokens = absl::GetFlag(FLAGS_n);
+         options.threads = absl::GetFlag(FLAGS_threads);
+         options.context = absl::GetFlag(FLAGS_context);
+         options.temperature = absl::GetFlag(FLAGS_temperature);
+         options.top_k = absl::GetFlag(FLAGS_top_k);
+         options.top_p = absl::GetFlag(FLAGS_top_p);
+         options.seed = absl::GetFlag(FLAGS_seed);
+         options.stop_at_eos = absl::GetFlag(FLAGS_stop_at_eos);
+         options.advice = absl::GetFlag(FLAGS_advice);
+         options.prefetch_layers = absl::GetFlag(FLAGS_prefetch_layers);
+         options.populate = absl::GetFlag(FLAGS_populate);
+         options.mlock = absl::GetFlag(FLAGS_mlock);
+         options.verify = absl::GetFlag(FLAGS_verify);
+         options.json = absl::GetFlag(FLAGS_json);
+         return RunRun(options, std::cout);
        }},
       {"synth",
        "synth --shape {tiny,stories15m,stories110m,llama-1b,llama-7b} --out DIR "

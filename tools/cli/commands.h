@@ -54,6 +54,30 @@ struct ConvertCommandOptions {
 // and prints a summary (text, or JSON with per-tensor statistics).
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out);
 
+struct RunCommandOptions {
+  std::string path;
+  std::string tokens;  // comma-separated prompt token ids
+  int max_tokens = 16;
+  int threads = 0;
+  int context = 0;  // 0: prompt + max_tokens
+  float temperature = 0.0f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  uint64_t seed = 1;
+  bool stop_at_eos = false;
+  std::string advice = "none";
+  int prefetch_layers = 4;
+  bool populate = false;
+  bool mlock = false;
+  bool verify = false;
+  bool json = false;
+};
+
+// RunRun(): opens a container with the runtime, generates tokens from a
+// prompt of token ids, and prints them with the open, first-token and decode
+// timings.
+absl::Status RunRun(const RunCommandOptions& options, std::ostream& out);
+
 }  // namespace zcpack::cli
 
 #endif  // ZCPACK_TOOLS_CLI_COMMANDS_H_

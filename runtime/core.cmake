@@ -1,0 +1,8 @@
+# The runtime core: model open and memory policy, prefetch, the forward pass,
+# sampling and generation.
+list(APPEND ZCPACK_RUNTIME_SOURCES
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/c_api.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/loaders.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/model.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/prefetcher.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc)

@@ -1,0 +1,137 @@
+// Model: a zcpack container opened for inference, zero-copy.
+//
+// Open() maps the container read-only (format::Container), runs the cheap
+// structural checks (full checksums only when asked), checks the tensor table
+// against the model's hyperparameters, applies the memory policy, and binds
+// every weight a llama-family forward pass needs as a WeightView pointing
+// into the mapping. No weight byte is read or copied by Open() (unless the
+// policy asks to populate or lock); norms and biases, too, are read in place
+// at compute time.
+//
+// Lifetime: every view (WeightView, the container, its spans) points into the
+// mapping and must not outlive the Model. Sessions keep a reference to their
+// Model, which must outlive them.
+// Thread-safety: a Model is immutable after Open() apart from the
+// prefetcher's progress, which is internally synchronised; any number of
+// Sessions may use one Model from different threads.
+#ifndef ZCPACK_RUNTIME_MODEL_H_
+#define ZCPACK_RUNTIME_MODEL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "zcpack/format/container_reader.h"
+#include "zcpack/runtime/kernels.h"
+#include "zcpack/runtime/memory_policy.h"
+
+namespace zcpack::runtime {
+
+// How the weights get into memory. kZcpack is the product; the others exist
+// so that the benchmark compares loaders on the same file and forward pass.
+enum class Loader {
+  kZcpack,     // mapped zero-copy, with the memory policy (prefetch ahead)
+  kMmapNaive,  // mapped zero-copy, no hints at all (policy ignored)
+  kClassic,    // read the whole file into one buffer, then copy each tensor
+               // into its own allocation, then free the buffer (2x peak)
+  kPread,      // pread each tensor into its own buffer
+  kDirect,     // O_DIRECT reads of each tensor's aligned extent into aligned
+               // buffers (bypasses the page cache; falls back to pread with a
+               // note where the file system refuses O_DIRECT)
+};
+
+absl::StatusOr<Loader> ParseLoader(absl::string_view name);  // "zcpack", "mmap", "classic", "pread", "direct"
+absl::string_view LoaderName(Loader loader);
+
+struct OpenOptions {
+  Loader loader = Loader::kZcpack;
+  MemoryPolicy memory;
+  // Verify every tensor checksum at open (reads the whole file).
+  bool verify_checksums = false;
+  format::ReaderLimits limits;
+};
+
+// The weights of one decoder layer, in the order the forward pass reads them.
+// Norms and biases are 1 x n views.
+struct LayerWeights {
+  WeightView attn_norm;
+  WeightView wq, wk, wv, wo;
+  std::optional<WeightView> bq, bk, bv;
+  WeightView ffn_norm;
+  WeightView w_gate, w_up, w_down;
+};
+
+namespace internal {
+class Prefetcher;
+}
+
+class Model {
+ public:
+  // Open(): see the file comment. Errors: the container reader's codes
+  // (format/SPEC.md, "Errors"); DataLoss when the tensors do not match the
+  // model info; Unimplemented for an architecture or RoPE layout the runtime
+  // cannot run. Memory-policy hints that the OS refuses are not errors: they
+  // are listed in notes().
+  static absl::StatusOr<std::unique_ptr<Model>> Open(const std::string& path,
+                                                     const OpenOptions& options = {});
+
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model();
+
+  const format::Container& container() const { return *container_; }
+  const format::ModelInfo& info() const { return container_->manifest().model(); }
+  const OpenOptions& options() const { return options_; }
+
+  const WeightView& token_embedding() const { return token_embedding_; }
+  const WeightView& output_norm() const { return output_norm_; }
+  // The output head; the token embedding when embeddings are tied.
+  const WeightView& output() const { return output_; }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  const LayerWeights& layer(int index) const { return layers_[static_cast<size_t>(index)]; }
+
+  // WillCompute(): the forward pass is about to read layer `layer`
+  // (num_layers() for the output head): keeps the prefetcher
+  // options().memory.prefetch_layers ahead. Cheap; thread-safe.
+  void WillCompute(int layer) const;
+
+  // Hints the OS refused or that degraded (one line each).
+  const std::vector<std::string>& notes() const { return notes_; }
+  // Seconds Open() took.
+  double open_seconds() const { return open_seconds_; }
+  // Readahead units issued so far by the prefetcher (0 without one).
+  size_t prefetched_units() const;
+  // Bytes of weights the loader copied into its own allocations (0 for the
+  // mapped loaders).
+  uint64_t owned_bytes() const { return owned_bytes_; }
+
+ private:
+  Model() = default;
+  absl::Status LoadIntoBuffers();
+  absl::Status Bind();
+  void ApplyMemoryPolicy();
+
+  OpenOptions options_;
+  std::unique_ptr<format::Container> container_;
+  WeightView token_embedding_;
+  WeightView output_norm_;
+  WeightView output_;
+  std::vector<LayerWeights> layers_;
+  std::vector<std::string> notes_;
+  double open_seconds_ = 0;
+  std::unique_ptr<internal::Prefetcher> prefetcher_;
+  // Per-tensor data the views point to: into the mapping, or into owned_.
+  std::vector<std::span<const uint8_t>> tensor_data_;
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const;
+  };
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> owned_;
+  uint64_t owned_bytes_ = 0;
+};
+
+}  // namespace zcpack::runtime
+
+#endif  // ZCPACK_RUNTIME_MODEL_H_

@@ -1,0 +1,128 @@
+// Session: one sequence being decoded by a Model — the KV cache, scratch
+// buffers and a thread pool — plus sampling and generation.
+//
+// The forward pass is the llama-family decoder: RMSNorm, RoPE in the row
+// layout the container records (half-split for Hugging Face sources,
+// interleaved for GGUF ones), grouped-query attention with optional Q/K/V
+// biases, SwiGLU MLP, tied or separate output head. Weights are read in
+// place from the mapping by the kernels (kernels.h); float work (norms, RoPE,
+// attention over the cache) uses Eigen.
+//
+// Determinism: results do not depend on the thread count (kernels split work
+// by rows; attention splits by heads), so greedy generation gives the same
+// tokens for any `threads`.
+// Thread-safety: a Session is used by one thread at a time. Memory: the KV
+// cache is allocated untouched (pages become resident as positions fill), so
+// anonymous memory grows with the tokens actually processed.
+#ifndef ZCPACK_RUNTIME_SESSION_H_
+#define ZCPACK_RUNTIME_SESSION_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/thread_pool.h"
+
+namespace zcpack::runtime {
+
+struct SessionOptions {
+  // Positions the KV cache holds; 0 means min(max_position_embeddings, 2048).
+  int max_context = 0;
+  // Threads for the kernels and attention; 0 means one per hardware thread.
+  int threads = 0;
+};
+
+class Session {
+ public:
+  // Create(): a session on `model`, which must outlive it. InvalidArgument
+  // for a non-positive context after defaults.
+  static absl::StatusOr<std::unique_ptr<Session>> Create(const Model& model,
+                                                         const SessionOptions& options = {});
+  ~Session();
+
+  // Evaluate(): runs `tokens` at positions [position(), position() + n) and
+  // returns the logits after the last one (vocab_size floats, valid until the
+  // next call). A batch is processed with matrix-matrix kernels, each weight
+  // row read once for all its tokens. InvalidArgument for an empty batch or a
+  // token id outside the vocabulary; OutOfRange when the context would
+  // overflow. On error the session is unchanged.
+  absl::StatusOr<std::span<const float>> Evaluate(std::span<const int32_t> tokens);
+
+  // Forget every position (the cache is reused).
+  void Reset();
+  int position() const { return position_; }
+  int max_context() const { return max_context_; }
+  // Bytes the KV cache may occupy at max_context (resident only as filled).
+  uint64_t kv_cache_bytes() const;
+  const Model& model() const { return model_; }
+
+ private:
+  Session(const Model& model, int max_context, int threads);
+  void EnsureScratch(size_t n);
+  void Attention(int layer, size_t n);
+
+  const Model& model_;
+  const int max_context_;
+  ThreadPool pool_;
+  int position_ = 0;
+  // KV cache: [layer][kv_head][position][head_dim], K then V.
+  std::unique_ptr<float[]> k_cache_;
+  std::unique_ptr<float[]> v_cache_;
+  // RoPE tables: cos/sin per position and frequency, filled lazily.
+  std::vector<float> rope_cos_, rope_sin_;
+  int rope_filled_ = 0;
+  // Scratch, sized for the largest batch seen.
+  size_t scratch_tokens_ = 0;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, ffn_out_, logits_, norm_w_,
+      bias_, scores_;
+};
+
+struct SamplingOptions {
+  // 0 means greedy (argmax; ties go to the lowest id).
+  float temperature = 0.0f;
+  int top_k = 40;       // 0 disables
+  float top_p = 0.95f;  // 1 disables
+  uint64_t seed = 1;
+};
+
+// Sampler: picks tokens from logits; deterministic for a seed.
+class Sampler {
+ public:
+  explicit Sampler(const SamplingOptions& options);
+  int32_t Sample(std::span<const float> logits);
+
+ private:
+  SamplingOptions options_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, int32_t>> candidates_;
+};
+
+struct GenerateStats {
+  double first_token_seconds = 0;  // prompt evaluation and the first sample
+  double decode_seconds = 0;       // the remaining tokens
+  int prompt_tokens = 0;
+  int generated_tokens = 0;
+  double tokens_per_second() const {
+    return decode_seconds > 0 && generated_tokens > 1 ? (generated_tokens - 1) / decode_seconds : 0;
+  }
+};
+
+// Generate(): evaluates `prompt` from the session's current position, then
+// samples up to `max_tokens` tokens, feeding each back. Stops early at the
+// model's eos id when `stop_at_eos`, or when `on_token` returns false. The
+// logits of every step are finite or the call fails with DataLoss (a broken
+// model). Returns the generated ids.
+absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const int32_t> prompt,
+                                              int max_tokens, const SamplingOptions& sampling,
+                                              bool stop_at_eos = false,
+                                              GenerateStats* stats = nullptr,
+                                              const std::function<bool(int32_t)>& on_token = {});
+
+}  // namespace zcpack::runtime
+
+#endif  // ZCPACK_RUNTIME_SESSION_H_

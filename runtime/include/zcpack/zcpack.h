@@ -1,0 +1,102 @@
+/* zcpack C API: open a zcpack container, look up tensors, generate tokens.
+ *
+ * A small, stable surface for other languages. Every function that can fail
+ * returns a zcpack_status; on failure zcpack_last_error() gives a message
+ * naming the file and, where there is one, the tensor. Nothing here throws or
+ * aborts on bad input.
+ *
+ * Thread-safety: a zcpack_model may be used from several threads at once
+ * (each zcpack_generate() call has its own session); zcpack_last_error() is
+ * per thread.
+ * Lifetime: tensor data pointers point into the model's read-only mapping
+ * and are valid until zcpack_close().
+ */
+#ifndef ZCPACK_ZCPACK_H_
+#define ZCPACK_ZCPACK_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum zcpack_status {
+  ZCPACK_OK = 0,
+  ZCPACK_INVALID_ARGUMENT = 1, /* bad argument, or not a zcpack container */
+  ZCPACK_DATA_LOSS = 2,        /* corrupt or truncated container */
+  ZCPACK_UNIMPLEMENTED = 3,    /* newer format version or unknown feature */
+  ZCPACK_NOT_FOUND = 4,        /* no such file, or no such tensor */
+  ZCPACK_OUT_OF_RANGE = 5,     /* e.g. the context is full */
+  ZCPACK_IO_ERROR = 6,         /* any other OS or resource error */
+} zcpack_status;
+
+/* Element types, as in the manifest (format/SPEC.md, "Data types"). */
+typedef enum zcpack_dtype {
+  ZCPACK_F32 = 1,
+  ZCPACK_F16 = 2,
+  ZCPACK_BF16 = 3,
+  ZCPACK_Q4_0 = 4,
+  ZCPACK_Q4_K = 5,
+} zcpack_dtype;
+
+typedef struct zcpack_model zcpack_model;
+
+#define ZCPACK_MAX_RANK 8
+
+typedef struct zcpack_tensor {
+  const char* name;     /* valid until zcpack_close() */
+  const void* data;     /* the tensor's bytes inside the mapping, zero-copy */
+  uint64_t nbytes;
+  zcpack_dtype dtype;
+  int32_t layer;        /* decoder layer, or -1 */
+  uint32_t rank;
+  uint64_t shape[ZCPACK_MAX_RANK]; /* row-major, outermost first */
+} zcpack_tensor;
+
+/* zcpack_open(): maps the container at `path` read-only and checks its
+ * structure (cheap checks only; no tensor data is read). On success *out owns
+ * the model; release it with zcpack_close(). */
+zcpack_status zcpack_open(const char* path, zcpack_model** out);
+
+/* zcpack_close(): unmaps and frees. NULL is allowed. */
+void zcpack_close(zcpack_model* model);
+
+/* Message of the calling thread's last failure ("" if none). Valid until the
+ * thread's next zcpack call. */
+const char* zcpack_last_error(void);
+
+size_t zcpack_tensor_count(const zcpack_model* model);
+/* zcpack_tensor_at(): tensor `index` in file order; ZCPACK_OUT_OF_RANGE past
+ * the end. */
+zcpack_status zcpack_tensor_at(const zcpack_model* model, size_t index, zcpack_tensor* out);
+/* zcpack_find_tensor(): by name; ZCPACK_NOT_FOUND if absent. */
+zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zcpack_tensor* out);
+
+/* Vocabulary size of the model (token ids are in [0, vocab)). */
+uint32_t zcpack_vocab_size(const zcpack_model* model);
+
+typedef struct zcpack_generate_options {
+  int32_t max_tokens;  /* tokens to generate */
+  float temperature;   /* 0: greedy */
+  int32_t top_k;       /* 0: off */
+  float top_p;         /* 1: off */
+  uint64_t seed;
+  int32_t threads;     /* 0: one per hardware thread */
+} zcpack_generate_options;
+
+/* Defaults: 16 tokens, greedy, top_k 40, top_p 0.95, seed 1, all threads. */
+zcpack_generate_options zcpack_default_generate_options(void);
+
+/* zcpack_generate(): evaluates the prompt and writes up to
+ * options->max_tokens generated ids to out_tokens (room for max_tokens),
+ * setting *out_count. A fresh session per call. */
+zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t prompt_len,
+                              const zcpack_generate_options* options, int32_t* out_tokens,
+                              size_t* out_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZCPACK_ZCPACK_H_ */

@@ -1,0 +1,131 @@
+#include "zcpack/zcpack.h"
+
+#include <memory>
+#include <string>
+
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/session.h"
+
+struct zcpack_model {
+  std::unique_ptr<zcpack::runtime::Model> model;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+zcpack_status Fail(const absl::Status& status) {
+  last_error = std::string(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition: return ZCPACK_INVALID_ARGUMENT;
+    case absl::StatusCode::kDataLoss: return ZCPACK_DATA_LOSS;
+    case absl::StatusCode::kUnimplemented: return ZCPACK_UNIMPLEMENTED;
+    case absl::StatusCode::kNotFound: return ZCPACK_NOT_FOUND;
+    case absl::StatusCode::kOutOfRange: return ZCPACK_OUT_OF_RANGE;
+    default: return ZCPACK_IO_ERROR;
+  }
+}
+
+zcpack_status Ok() {
+  last_error.clear();
+  return ZCPACK_OK;
+}
+
+void Fill(const zcpack::format::Container& c, size_t index, zcpack_tensor* out) {
+  const auto& t = c.tensor(index);
+  const auto data = c.TensorData(index);
+  out->name = t.name().c_str();
+  out->data = data.data();
+  out->nbytes = data.size();
+  out->dtype = static_cast<zcpack_dtype>(t.dtype());
+  out->layer = t.layer();
+  out->rank = static_cast<uint32_t>(t.shape_size());
+  for (int d = 0; d < ZCPACK_MAX_RANK; ++d) out->shape[d] = d < t.shape_size() ? t.shape(d) : 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+zcpack_status zcpack_open(const char* path, zcpack_model** out) {
+  if (path == nullptr || out == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_open: null argument"));
+  }
+  *out = nullptr;
+  auto model = zcpack::runtime::Model::Open(path);
+  if (!model.ok()) return Fail(model.status());
+  *out = new zcpack_model{std::move(*model)};
+  return Ok();
+}
+
+void zcpack_close(zcpack_model* model) { delete model; }
+
+const char* zcpack_last_error(void) { return last_error.c_str(); }
+
+size_t zcpack_tensor_count(const zcpack_model* model) {
+  return model == nullptr ? 0 : model->model->container().num_tensors();
+}
+
+zcpack_status zcpack_tensor_at(const zcpack_model* model, size_t index, zcpack_tensor* out) {
+  if (model == nullptr || out == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_tensor_at: null argument"));
+  }
+  const auto& c = model->model->container();
+  if (index >= c.num_tensors()) {
+    return Fail(absl::OutOfRangeError("zcpack_tensor_at: index " + std::to_string(index) +
+                                      " of " + std::to_string(c.num_tensors())));
+  }
+  Fill(c, index, out);
+  return Ok();
+}
+
+zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zcpack_tensor* out) {
+  if (model == nullptr || name == nullptr || out == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_find_tensor: null argument"));
+  }
+  const auto& c = model->model->container();
+  const auto index = c.FindTensor(name);
+  if (!index) return Fail(absl::NotFoundError(c.path() + ": no tensor named '" + name + "'"));
+  Fill(c, *index, out);
+  return Ok();
+}
+
+uint32_t zcpack_vocab_size(const zcpack_model* model) {
+  return model == nullptr ? 0 : model->model->info().vocab_size();
+}
+
+zcpack_generate_options zcpack_default_generate_options(void) {
+  return zcpack_generate_options{16, 0.0f, 40, 0.95f, 1, 0};
+}
+
+zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t prompt_len,
+                              const zcpack_generate_options* options, int32_t* out_tokens,
+                              size_t* out_count) {
+  if (model == nullptr || prompt == nullptr || options == nullptr || out_tokens == nullptr ||
+      out_count == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_generate: null argument"));
+  }
+  *out_count = 0;
+  if (options->max_tokens < 0) {
+    return Fail(absl::InvalidArgumentError("zcpack_generate: negative max_tokens"));
+  }
+  zcpack::runtime::SessionOptions session_options;
+  session_options.threads = options->threads;
+  session_options.max_context = static_cast<int>(prompt_len) + options->max_tokens;
+  auto session = zcpack::runtime::Session::Create(*model->model, session_options);
+  if (!session.ok()) return Fail(session.status());
+  zcpack::runtime::SamplingOptions sampling;
+  sampling.temperature = options->temperature;
+  sampling.top_k = options->top_k;
+  sampling.top_p = options->top_p;
+  sampling.seed = options->seed;
+  auto tokens = zcpack::runtime::Generate(**session, std::span<const int32_t>(prompt, prompt_len),
+                                          options->max_tokens, sampling);
+  if (!tokens.ok()) return Fail(tokens.status());
+  std::copy(tokens->begin(), tokens->end(), out_tokens);
+  *out_count = tokens->size();
+  return Ok();
+}
+
+}  // extern "C"

@@ -1,0 +1,242 @@
+// Weight views, level dispatch, threading and the scalar kernels.
+#include "zcpack/runtime/kernels.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels_internal.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/q4_blocks.h"
+
+namespace zcpack::runtime {
+
+using format::DType;
+using format::SimdLevel;
+
+namespace kernels_internal {
+namespace {
+
+// Decodes n elements of `dtype` (n a multiple of its block) at `level`.
+void DecodeElements(DType dtype, const uint8_t* src, size_t n, float* out, SimdLevel level) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: format::DequantizeQ4_0(src, n, out, level); break;
+    case format::DTYPE_Q4_K: format::DequantizeQ4_K(src, n, out, level); break;
+    default:
+      // The dtype was checked when the view was made, so this cannot fail.
+      format::ConvertToFloat(dtype, src, n, out, level).IgnoreError();
+      break;
+  }
+}
+
+// ----------------------------------------------------------------- scalar ---
+
+// Eight accumulators, element i into acc[i % 8]; `w` and `x` start at an
+// element index that is a multiple of 8.
+void AccumulateScalar(const float* w, const float* x, size_t n, float acc[8]) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t k = 0; k < 8; ++k) acc[k] += w[i + k] * x[i + k];
+  }
+  for (size_t k = 0; i + k < n; ++k) acc[k] += w[i + k] * x[i + k];
+}
+
+float FinishScalar(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+// Decodes a row in chunks of kScalarChunk elements (a multiple of every
+// block size and of 8) and accumulates each chunk.
+constexpr size_t kScalarChunk = 256;
+
+template <DType kDType>
+void MatVecScalar(const WeightView& w, const float* x, float* y, uint64_t row_begin,
+                  uint64_t row_end) {
+  const uint64_t row_bytes = w.row_bytes();
+  const uint64_t chunk_bytes =
+      kScalarChunk / format::BlockElements(kDType) * format::BlockBytes(kDType);
+  float decoded[kScalarChunk];
+  for (uint64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w.data + r * row_bytes;
+    float acc[8] = {};
+    for (uint64_t c = 0; c < w.cols; c += kScalarChunk, row += chunk_bytes) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kScalarChunk, w.cols - c));
+      DecodeElements(kDType, row, n, decoded, SimdLevel::kScalar);
+      AccumulateScalar(decoded, x + c, n, acc);
+    }
+    y[r] = FinishScalar(acc);
+  }
+}
+
+void DotRowsScalar(const float* rows, size_t nrows, const float* x, size_t nvec, size_t cols,
+                   float* y, size_t y_stride) {
+  for (size_t j = 0; j < nvec; ++j) {
+    for (size_t i = 0; i < nrows; ++i) {
+      float acc[8] = {};
+      AccumulateScalar(rows + i * cols, x + j * cols, cols, acc);
+      y[j * y_stride + i] = FinishScalar(acc);
+    }
+  }
+}
+
+}  // namespace
+
+const LevelKernels& ScalarKernels() {
+  static constexpr LevelKernels kKernels = {
+      SimdLevel::kScalar,
+      MatVecScalar<format::DTYPE_Q4_0>,
+      MatVecScalar<format::DTYPE_Q4_K>,
+      MatVecScalar<format::DTYPE_F16>,
+      MatVecScalar<format::DTYPE_BF16>,
+      MatVecScalar<format::DTYPE_F32>,
+      DotRowsScalar,
+  };
+  return kKernels;
+}
+
+}  // namespace kernels_internal
+
+namespace {
+
+using kernels_internal::kRowGroup;
+using kernels_internal::LevelKernels;
+using kernels_internal::MatVecRowsFn;
+
+// Smallest piece of a MatVec worth a thread: below this, waking a thread
+// costs more than it saves.
+constexpr uint64_t kMinPieceBytes = 16 << 10;
+
+const LevelKernels& KernelsFor(SimdLevel requested) {
+  const SimdLevel level = format::SupportedSimdLevel(requested);
+  if (level == SimdLevel::kAvx512 && kernels_internal::Avx512Kernels() != nullptr) {
+    return *kernels_internal::Avx512Kernels();
+  }
+  if (level >= SimdLevel::kAvx2 && kernels_internal::Avx2Kernels() != nullptr) {
+    return *kernels_internal::Avx2Kernels();
+  }
+  return kernels_internal::ScalarKernels();
+}
+
+MatVecRowsFn MatVecKernel(const LevelKernels& kernels, DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: return kernels.q4_0;
+    case format::DTYPE_Q4_K: return kernels.q4_k;
+    case format::DTYPE_F16: return kernels.f16;
+    case format::DTYPE_BF16: return kernels.bf16;
+    default: return kernels.f32;  // views hold only the five v1 types
+  }
+}
+
+// Rows per ParallelFor grain: a multiple of kRowGroup of at least
+// kMinPieceBytes of weights.
+size_t RowGrain(uint64_t row_bytes) {
+  const uint64_t rows = (kMinPieceBytes + row_bytes - 1) / row_bytes;
+  return static_cast<size_t>((rows + kRowGroup - 1) / kRowGroup * kRowGroup);
+}
+
+void DecodeRow(const WeightView& w, uint64_t row, float* out, SimdLevel level) {
+  kernels_internal::DecodeElements(w.dtype, w.data + row * w.row_bytes(),
+                                   static_cast<size_t>(w.cols), out, level);
+}
+
+// MatMul over rows [row_begin, row_end): decodes kRowGroup rows at a time into
+// a buffer owned by the thread, then takes their dot products with every input.
+void MatMulRows(const LevelKernels& kernels, const WeightView& w, const float* x, size_t n,
+                float* y, uint64_t row_begin, uint64_t row_end) {
+  thread_local std::vector<float> decoded;
+  const size_t cols = static_cast<size_t>(w.cols);
+  if (decoded.size() < kRowGroup * cols) decoded.resize(kRowGroup * cols);
+  for (uint64_t r = row_begin; r < row_end; r += kRowGroup) {
+    const size_t group = static_cast<size_t>(std::min<uint64_t>(kRowGroup, row_end - r));
+    for (size_t i = 0; i < group; ++i) DecodeRow(w, r + i, decoded.data() + i * cols, kernels.level);
+    kernels.dot_rows(decoded.data(), group, x, n, cols, y + r, static_cast<size_t>(w.rows));
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- WeightView ---
+
+absl::StatusOr<WeightView> WeightView::FromBytes(DType dtype, uint64_t rows, uint64_t cols,
+                                                 std::span<const uint8_t> data) {
+  if (!format::IsKnownDType(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight matrix has unsupported dtype value ", static_cast<int>(dtype)));
+  }
+  const uint64_t shape[2] = {rows, cols};
+  absl::StatusOr<uint64_t> size = format::TensorByteSize(dtype, shape);
+  if (!size.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("weight matrix [", rows, ", ", cols, "] of ",
+                                                   format::DTypeName(dtype),
+                                                   ": ", size.status().message()));
+  }
+  if (*size != data.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight matrix [", rows, ", ", cols, "] of ", format::DTypeName(dtype), " needs ", *size,
+        " bytes, got ", data.size()));
+  }
+  return WeightView{dtype, rows, cols, data.data()};
+}
+
+absl::StatusOr<WeightView> WeightView::FromTensor(const format::TensorEntry& entry,
+                                                  std::span<const uint8_t> data) {
+  if (entry.shape_size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", entry.name(),
+                                                   "' is not a matrix: shape [",
+                                                   absl::StrJoin(entry.shape(), ", "), "]"));
+  }
+  if (entry.nbytes() != data.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", entry.name(), "': manifest says ",
+                                                   entry.nbytes(), " bytes, data holds ",
+                                                   data.size()));
+  }
+  absl::StatusOr<WeightView> view = FromBytes(entry.dtype(), entry.shape(0), entry.shape(1), data);
+  if (!view.ok()) {
+    return absl::Status(view.status().code(),
+                        absl::StrCat("tensor '", entry.name(), "': ", view.status().message()));
+  }
+  return view;
+}
+
+uint64_t WeightView::row_bytes() const {
+  return cols / format::BlockElements(dtype) * format::BlockBytes(dtype);
+}
+
+// ---------------------------------------------------------------- products ---
+
+void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool) {
+  MatVec(w, x, y, pool, format::DetectSimdLevel());
+}
+
+void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool, SimdLevel level) {
+  const MatVecRowsFn kernel = MatVecKernel(KernelsFor(level), w.dtype);
+  if (pool == nullptr || pool->num_threads() == 1) {
+    kernel(w, x, y, 0, w.rows);
+    return;
+  }
+  pool->ParallelFor(0, static_cast<size_t>(w.rows), RowGrain(w.row_bytes()),
+                    [&](size_t begin, size_t end) { kernel(w, x, y, begin, end); });
+}
+
+void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
+  MatMul(w, x, n, y, pool, format::DetectSimdLevel());
+}
+
+void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool,
+            SimdLevel level) {
+  if (n == 0) return;
+  const LevelKernels& kernels = KernelsFor(level);
+  if (pool == nullptr || pool->num_threads() == 1) {
+    MatMulRows(kernels, w, x, n, y, 0, w.rows);
+    return;
+  }
+  pool->ParallelFor(0, static_cast<size_t>(w.rows), kRowGroup,
+                    [&](size_t begin, size_t end) { MatMulRows(kernels, w, x, n, y, begin, end); });
+}
+
+void DequantizeRow(const WeightView& w, uint64_t row, float* out) {
+  DecodeRow(w, row, out, format::DetectSimdLevel());
+}
+
+}  // namespace zcpack::runtime

@@ -1,0 +1,80 @@
+// Per-SimdLevel kernel tables behind kernels.h. Internal to the runtime.
+//
+// The one accumulation order. At a level with V-float vectors (16 for AVX-512,
+// 8 for AVX2) the dot product of a decoded row w with x keeps two vector
+// accumulators: vector k of the row (elements [kV, kV + V)) is added with a
+// fused multiply-add into accumulator k % 2, in increasing k; a final partial
+// vector is zero-padded. The result is the horizontal sum of acc0 + acc1.
+// The scalar level keeps eight float accumulators (element i into i % 8,
+// multiply then add) and sums them pairwise. The fused q4/f16/bf16/f32 MatVec
+// kernels and the decoded-row MatMul kernels follow this order exactly, which
+// is what makes MatMul() equal MatVec() bit for bit.
+#ifndef ZCPACK_RUNTIME_SRC_KERNELS_INTERNAL_H_
+#define ZCPACK_RUNTIME_SRC_KERNELS_INTERNAL_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "zcpack/format/q4_blocks.h"
+#include "zcpack/runtime/kernels.h"
+
+namespace zcpack::runtime::kernels_internal {
+
+// Rows computed together (register blocking: x is loaded once for all of
+// them). Thread pieces are multiples of this, so the one-row tails are rare.
+inline constexpr uint64_t kRowGroup = 4;
+
+// How far ahead of its reads a MatVec kernel prefetches. The kernels spend
+// several cycles per cache line, so out-of-order execution alone keeps only a
+// few misses in flight and the hardware prefetchers do not reliably catch the
+// interleaved row streams; 2 KiB covers DRAM latency at about 10 GB/s per
+// thread (measured best of 1-32 KiB on Zen 4).
+inline constexpr uint64_t kPrefetchDistance = 2048;
+
+// PrefetchStream: software prefetches that run kPrefetchDistance bytes ahead
+// of a kernel walking [first, limit) of `base` in address order. Advance(n)
+// is called once per n bytes consumed; nothing at or past `limit` is touched.
+struct PrefetchStream {
+  const uint8_t* base;
+  uint64_t next;   // offset of the next byte to prefetch
+  uint64_t limit;  // end of the rows this call reads
+
+  PrefetchStream(const uint8_t* data, uint64_t first, uint64_t end)
+      : base(data), next(first + kPrefetchDistance), limit(end) {}
+
+  void Advance(uint64_t bytes) {
+    const uint64_t stop = std::min(next + bytes, limit);
+    for (uint64_t offset = next; offset < stop; offset += 64) __builtin_prefetch(base + offset, 0, 3);
+    next += bytes;
+  }
+};
+
+// MatVecRowsFn: y[r] = dot(row r of w, x) for r in [row_begin, row_end).
+// `y` is the whole output (indexed by r).
+using MatVecRowsFn = void (*)(const WeightView& w, const float* x, float* y, uint64_t row_begin,
+                              uint64_t row_end);
+
+// DotRowsFn: for i < nrows (1..kRowGroup) and j < nvec:
+// y[j * y_stride + i] = dot(rows + i * cols, x + j * cols), over cols floats.
+using DotRowsFn = void (*)(const float* rows, size_t nrows, const float* x, size_t nvec,
+                           size_t cols, float* y, size_t y_stride);
+
+struct LevelKernels {
+  format::SimdLevel level;
+  MatVecRowsFn q4_0;
+  MatVecRowsFn q4_k;
+  MatVecRowsFn f16;
+  MatVecRowsFn bf16;
+  MatVecRowsFn f32;
+  DotRowsFn dot_rows;  // decoded rows, for MatMul
+};
+
+const LevelKernels& ScalarKernels();
+// nullptr when the build has no code for the level (non-x86 hosts).
+const LevelKernels* Avx2Kernels();
+const LevelKernels* Avx512Kernels();
+
+}  // namespace zcpack::runtime::kernels_internal
+
+#endif  // ZCPACK_RUNTIME_SRC_KERNELS_INTERNAL_H_

@@ -1,0 +1,100 @@
+#include "loaders.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "zcpack/format/posix_file.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::runtime::internal {
+namespace {
+
+constexpr uint64_t kBufferAlignment = 4096;
+
+uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+absl::StatusOr<TensorBuffer> Allocate(uint64_t size, uint64_t alignment, const std::string& path) {
+  TensorBuffer b;
+  b.memory = static_cast<uint8_t*>(std::aligned_alloc(alignment, RoundUp(std::max<uint64_t>(size, 1), alignment)));
+  if (b.memory == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot allocate ", size, " bytes"));
+  }
+  return b;
+}
+
+}  // namespace
+
+TensorBuffer& TensorBuffer::operator=(TensorBuffer&& o) noexcept {
+  if (this != &o) {
+    std::free(memory);
+    memory = o.memory;
+    data = o.data;
+    o.memory = nullptr;
+  }
+  return *this;
+}
+
+absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c) {
+  const std::string& path = c.path();
+  ZCPACK_ASSIGN_OR_RETURN(format::ScopedFd fd, format::OpenReadOnly(path));
+  ZCPACK_ASSIGN_OR_RETURN(TensorBuffer whole, Allocate(c.file_size(), kBufferAlignment, path));
+  // Sequential read() of the whole file, as a naive loader does.
+  uint64_t done = 0;
+  while (done < c.file_size()) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(c.file_size() - done, 64 << 20));
+    const ssize_t n = ::read(fd.get(), whole.memory + done, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return format::ErrnoError(errno, path, "read");
+    if (n == 0) return absl::DataLossError(absl::StrCat(path, ": file shrank while reading"));
+    done += static_cast<uint64_t>(n);
+  }
+  std::vector<TensorBuffer> out;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    const auto& t = c.tensor(i);
+    ZCPACK_ASSIGN_OR_RETURN(TensorBuffer b, Allocate(t.nbytes(), kBufferAlignment, path));
+    std::memcpy(b.memory, whole.memory + t.offset(), t.nbytes());
+    b.data = {b.memory, static_cast<size_t>(t.nbytes())};
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& c, bool direct) {
+  const std::string& path = c.path();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+  if (fd < 0) {
+    if (direct && errno == EINVAL) {
+      return absl::UnimplementedError(absl::StrCat(path, ": the file system refuses O_DIRECT"));
+    }
+    return format::ErrnoError(errno, path, "open");
+  }
+  format::ScopedFd owned(fd);
+  std::vector<TensorBuffer> out;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    const auto& t = c.tensor(i);
+    // O_DIRECT needs aligned offsets, sizes and buffers: read the tensor's
+    // whole aligned extent (offsets and extents are multiples of the
+    // container's alignment, itself a multiple of 4 KiB).
+    const uint64_t size = direct ? c.TensorExtent(i).size : t.nbytes();
+    ZCPACK_ASSIGN_OR_RETURN(TensorBuffer b,
+                            Allocate(size, direct ? c.alignment() : kBufferAlignment, path));
+    absl::Status s = format::ReadAt(fd, t.offset(), std::span<uint8_t>(b.memory, size), path);
+    if (!s.ok()) {
+      if (direct && absl::StrContains(s.message(), "Invalid argument")) {
+        return absl::UnimplementedError(absl::StrCat(path, ": O_DIRECT reads refused"));
+      }
+      return s;
+    }
+    b.data = {b.memory, static_cast<size_t>(t.nbytes())};
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace zcpack::runtime::internal

@@ -1,0 +1,44 @@
+// Internal: the copying loaders the benchmark compares against zero-copy
+// mapping. Each returns one malloc'd buffer per tensor (in file order).
+#ifndef ZCPACK_RUNTIME_SRC_LOADERS_H_
+#define ZCPACK_RUNTIME_SRC_LOADERS_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "zcpack/format/container_reader.h"
+
+namespace zcpack::runtime::internal {
+
+// A tensor's bytes in a buffer from std::aligned_alloc (freed with free()).
+struct TensorBuffer {
+  uint8_t* memory = nullptr;
+  std::span<const uint8_t> data;
+  TensorBuffer() = default;
+  TensorBuffer(TensorBuffer&& o) noexcept : memory(o.memory), data(o.data) { o.memory = nullptr; }
+  TensorBuffer& operator=(TensorBuffer&& o) noexcept;
+  ~TensorBuffer() { std::free(memory); }
+  uint8_t* release() {
+    uint8_t* m = memory;
+    memory = nullptr;
+    return m;
+  }
+};
+
+// LoadClassic(): read() the whole file into one buffer, copy each tensor into
+// its own allocation, free the file buffer. Peak memory: file + tensors.
+absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& container);
+
+// LoadPread(): pread each tensor into its own buffer. With `direct`, the file
+// is opened with O_DIRECT and each tensor's aligned extent is read into a
+// buffer aligned to the container's alignment; Unimplemented when the file
+// system refuses O_DIRECT.
+absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& container,
+                                                    bool direct);
+
+}  // namespace zcpack::runtime::internal
+
+#endif  // ZCPACK_RUNTIME_SRC_LOADERS_H_

@@ -1,0 +1,262 @@
+#include "zcpack/runtime/model.h"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <cstdlib>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "loaders.h"
+#include "prefetcher.h"
+#include "zcpack/format/model_layout.h"
+#include "zcpack/status_macros.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+namespace zcpack::runtime {
+namespace {
+
+using format::TensorEntry;
+
+std::string ErrnoText(int e) { return std::strerror(e); }
+
+}  // namespace
+
+absl::StatusOr<Loader> ParseLoader(absl::string_view name) {
+  for (Loader l : {Loader::kZcpack, Loader::kMmapNaive, Loader::kClassic, Loader::kPread,
+                   Loader::kDirect}) {
+    if (name == LoaderName(l)) return l;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown loader '", name, "' (expected zcpack, mmap, classic, pread or direct)"));
+}
+
+absl::string_view LoaderName(Loader loader) {
+  switch (loader) {
+    case Loader::kMmapNaive: return "mmap";
+    case Loader::kClassic: return "classic";
+    case Loader::kPread: return "pread";
+    case Loader::kDirect: return "direct";
+    default: return "zcpack";
+  }
+}
+
+void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
+
+absl::StatusOr<Advice> ParseAdvice(absl::string_view name) {
+  for (Advice a : {Advice::kNone, Advice::kSequential, Advice::kRandom, Advice::kWillNeed}) {
+    if (name == AdviceName(a)) return a;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown advice '", name, "' (expected none, sequential, random or willneed)"));
+}
+
+absl::string_view AdviceName(Advice advice) {
+  switch (advice) {
+    case Advice::kSequential: return "sequential";
+    case Advice::kRandom: return "random";
+    case Advice::kWillNeed: return "willneed";
+    default: return "none";
+  }
+}
+
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
+                                                   const OpenOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Model> model(new Model());
+  model->options_ = options;
+  format::ReaderOptions reader;
+  reader.limits = options.limits;
+  reader.verify_checksums = options.verify_checksums;
+  ZCPACK_ASSIGN_OR_RETURN(model->container_, format::Container::Open(path, reader));
+  const format::Container& c = *model->container_;
+  switch (options.loader) {
+    case Loader::kZcpack:
+    case Loader::kMmapNaive:
+      for (size_t i = 0; i < c.num_tensors(); ++i) model->tensor_data_.push_back(c.TensorData(i));
+      break;
+    default:
+      ZCPACK_RETURN_IF_ERROR(model->LoadIntoBuffers());
+      break;
+  }
+  ZCPACK_RETURN_IF_ERROR(model->Bind());
+  if (options.loader == Loader::kZcpack) model->ApplyMemoryPolicy();
+  model->open_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return model;
+}
+
+absl::Status Model::Bind() {
+  const format::Container& c = *container_;
+  const format::ModelInfo& m = info();
+  const std::string& file = c.path();
+  if (absl::Status s = format::ValidateModelInfo(m); !s.ok()) {
+    return absl::DataLossError(absl::StrCat(file, ": model info: ", s.message()));
+  }
+  if (absl::Status s = format::CheckTensorTable(m, c.manifest().tensors()); !s.ok()) {
+    return absl::DataLossError(absl::StrCat(file, ": ", s.message()));
+  }
+  if (m.rope_layout() != format::ROPE_LAYOUT_HALF_SPLIT &&
+      m.rope_layout() != format::ROPE_LAYOUT_INTERLEAVED) {
+    return absl::UnimplementedError(
+        absl::StrCat(file, ": the container does not record its RoPE row layout"));
+  }
+  if (m.head_dim() % 2 != 0) {
+    return absl::UnimplementedError(absl::StrCat(file, ": odd head_dim ", m.head_dim()));
+  }
+  // (role, layer) -> tensor index; CheckTensorTable() guarantees uniqueness
+  // and presence of everything the model needs.
+  std::map<std::pair<int, int>, size_t> index;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    index[{static_cast<int>(c.tensor(i).role()), c.tensor(i).layer()}] = i;
+  }
+  auto view = [&](format::TensorRole role, int layer) -> absl::StatusOr<WeightView> {
+    const size_t i = index.at({static_cast<int>(role), layer});
+    const TensorEntry& t = c.tensor(i);
+    if (t.shape_size() == 1) {
+      return WeightView::FromBytes(t.dtype(), 1, t.shape(0), tensor_data_[i]);
+    }
+    return WeightView::FromTensor(t, tensor_data_[i]);
+  };
+  ZCPACK_ASSIGN_OR_RETURN(token_embedding_, view(format::ROLE_TOKEN_EMBEDDING, -1));
+  ZCPACK_ASSIGN_OR_RETURN(output_norm_, view(format::ROLE_OUTPUT_NORM, -1));
+  if (m.tied_embeddings()) {
+    output_ = token_embedding_;
+  } else {
+    ZCPACK_ASSIGN_OR_RETURN(output_, view(format::ROLE_OUTPUT, -1));
+  }
+  layers_.resize(m.num_layers());
+  for (int l = 0; l < static_cast<int>(m.num_layers()); ++l) {
+    LayerWeights& w = layers_[static_cast<size_t>(l)];
+    ZCPACK_ASSIGN_OR_RETURN(w.attn_norm, view(format::ROLE_ATTN_NORM, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.wq, view(format::ROLE_ATTN_Q, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.wk, view(format::ROLE_ATTN_K, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.wv, view(format::ROLE_ATTN_V, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.wo, view(format::ROLE_ATTN_OUTPUT, l));
+    if (m.attention_bias()) {
+      ZCPACK_ASSIGN_OR_RETURN(w.bq, view(format::ROLE_ATTN_Q_BIAS, l));
+      ZCPACK_ASSIGN_OR_RETURN(w.bk, view(format::ROLE_ATTN_K_BIAS, l));
+      ZCPACK_ASSIGN_OR_RETURN(w.bv, view(format::ROLE_ATTN_V_BIAS, l));
+    }
+    ZCPACK_ASSIGN_OR_RETURN(w.ffn_norm, view(format::ROLE_FFN_NORM, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.w_gate, view(format::ROLE_FFN_GATE, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.w_up, view(format::ROLE_FFN_UP, l));
+    ZCPACK_ASSIGN_OR_RETURN(w.w_down, view(format::ROLE_FFN_DOWN, l));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::LoadIntoBuffers() {
+  const format::Container& c = *container_;
+  std::vector<internal::TensorBuffer> buffers;
+  switch (options_.loader) {
+    case Loader::kClassic: {
+      ZCPACK_ASSIGN_OR_RETURN(buffers, internal::LoadClassic(c));
+      break;
+    }
+    case Loader::kPread: {
+      ZCPACK_ASSIGN_OR_RETURN(buffers, internal::LoadPread(c, /*direct=*/false));
+      break;
+    }
+    default: {
+      auto direct = internal::LoadPread(c, /*direct=*/true);
+      if (!direct.ok() && direct.status().code() == absl::StatusCode::kUnimplemented) {
+        notes_.push_back(absl::StrCat(direct.status().message(), "; using pread"));
+        direct = internal::LoadPread(c, /*direct=*/false);
+      }
+      if (!direct.ok()) return direct.status();
+      buffers = std::move(*direct);
+      break;
+    }
+  }
+  for (internal::TensorBuffer& b : buffers) {
+    tensor_data_.push_back(b.data);
+    owned_bytes_ += b.data.size();
+    owned_.emplace_back(b.release());
+  }
+  return absl::OkStatus();
+}
+
+void Model::ApplyMemoryPolicy() {
+  const format::Container& c = *container_;
+  const MemoryPolicy& policy = options_.memory;
+  const std::span<const uint8_t> bytes = c.file_bytes();
+  void* base = const_cast<uint8_t*>(bytes.data());
+  const size_t size = bytes.size();
+  if (c.file_descriptor() < 0 || size == 0) return;  // an in-memory container
+
+  int advice = -1;
+  switch (policy.advice) {
+    case Advice::kSequential: advice = MADV_SEQUENTIAL; break;
+    case Advice::kRandom: advice = MADV_RANDOM; break;
+    case Advice::kWillNeed: advice = MADV_WILLNEED; break;
+    default: break;
+  }
+  if (advice >= 0 && ::madvise(base, size, advice) != 0) {
+    notes_.push_back(absl::StrCat("madvise(", AdviceName(policy.advice),
+                                  ") refused: ", ErrnoText(errno)));
+  }
+  if (policy.lock) {
+    if (::mlock(base, size) != 0) {
+      const int e = errno;
+      rlimit limit{};
+      ::getrlimit(RLIMIT_MEMLOCK, &limit);
+      notes_.push_back(absl::StrCat(
+          "mlock of ", size, " bytes refused (", ErrnoText(e), "); RLIMIT_MEMLOCK is ",
+          limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                          : absl::StrCat(limit.rlim_cur, " bytes"),
+          ": raise it (ulimit -l) or run without --mlock; pages stay evictable"));
+    }
+  } else if (policy.populate) {
+    if (::madvise(base, size, MADV_POPULATE_READ) != 0) {
+      // Older kernels: fault every page in by touching it.
+      const long page = ::sysconf(_SC_PAGESIZE);
+      volatile uint8_t sink = 0;
+      for (size_t off = 0; off < size; off += static_cast<size_t>(page)) {
+        sink = static_cast<uint8_t>(sink ^ bytes[off]);
+      }
+      (void)sink;
+      notes_.push_back("MADV_POPULATE_READ unsupported; populated by touching every page");
+    }
+  }
+  if (policy.prefetch_layers > 0) {
+    std::vector<format::ByteRange> units;
+    for (int l = 0; l < num_layers(); ++l) {
+      units.push_back(c.LayerRange(l).value_or(format::ByteRange{}));
+    }
+    // After the layers: the output norm, then the output head (the token
+    // embedding when tied), which the last step reads whole.
+    for (format::TensorRole role : {format::ROLE_OUTPUT_NORM, info().tied_embeddings()
+                                                                  ? format::ROLE_TOKEN_EMBEDDING
+                                                                  : format::ROLE_OUTPUT}) {
+      for (size_t i = 0; i < c.num_tensors(); ++i) {
+        if (c.tensor(i).role() == role && c.tensor(i).layer() < 0) units.push_back(c.TensorExtent(i));
+      }
+    }
+    // Nothing is requested yet: Open() reads no tensor data. The first
+    // forward step's WillCompute(0) starts the readahead.
+    prefetcher_ = std::make_unique<internal::Prefetcher>(c.file_descriptor(), std::move(units),
+                                                         policy.prefetch_chunk_bytes);
+  }
+}
+
+void Model::WillCompute(int layer) const {
+  if (!prefetcher_) return;
+  // Unit num_layers() is the output norm; num_layers() + 1 the output head.
+  const int ahead = options_.memory.prefetch_layers;
+  prefetcher_->RequestThrough(static_cast<size_t>(layer + ahead + (layer + ahead >= num_layers())));
+}
+
+size_t Model::prefetched_units() const { return prefetcher_ ? prefetcher_->issued() : 0; }
+
+}  // namespace zcpack::runtime

@@ -1,0 +1,331 @@
+#include "zcpack/runtime/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <Eigen/Core>
+
+#include "absl/strings/str_cat.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::runtime {
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMatrixMap = Eigen::Map<const RowMatrix>;
+using VectorMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
+
+// y = W x for a batch of n rows of x (n x cols), through the in-place kernels.
+void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
+  if (n == 1) {
+    MatVec(w, x, y, pool);
+  } else {
+    MatMul(w, x, n, y, pool);
+  }
+}
+
+// out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * weight, for n rows of `dim`.
+void RmsNorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* out) {
+  const ConstVectorMap w(weight, static_cast<Eigen::Index>(dim));
+  for (size_t t = 0; t < n; ++t) {
+    const ConstVectorMap in(x + t * dim, static_cast<Eigen::Index>(dim));
+    const float scale = 1.0f / std::sqrt(in.squaredNorm() / static_cast<float>(dim) + eps);
+    VectorMap(out + t * dim, static_cast<Eigen::Index>(dim)) = (in * scale).cwiseProduct(w);
+  }
+}
+
+}  // namespace
+
+Session::Session(const Model& model, int max_context, int threads)
+    : model_(model), max_context_(max_context), pool_(threads) {
+  const format::ModelInfo& m = model.info();
+  const size_t per_cache = static_cast<size_t>(m.num_layers()) * m.num_kv_heads() *
+                           static_cast<size_t>(max_context) * m.head_dim();
+  // new float[] leaves the pages untouched: they become resident as filled.
+  k_cache_.reset(new float[per_cache]);
+  v_cache_.reset(new float[per_cache]);
+  rope_cos_.resize(static_cast<size_t>(max_context) * m.head_dim() / 2);
+  rope_sin_.resize(rope_cos_.size());
+  logits_.resize(m.vocab_size());
+  norm_w_.resize(m.hidden_size());
+  bias_.resize(static_cast<size_t>(m.num_heads()) * m.head_dim());
+  scores_.resize(static_cast<size_t>(m.num_heads()) * static_cast<size_t>(max_context));
+}
+
+Session::~Session() = default;
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
+                                                         const SessionOptions& options) {
+  int context = options.max_context;
+  if (context == 0) {
+    const uint32_t limit = model.info().max_position_embeddings();
+    context = static_cast<int>(limit == 0 ? 2048 : std::min<uint32_t>(limit, 2048));
+  }
+  if (context <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("context of ", context, " positions"));
+  }
+  return std::unique_ptr<Session>(new Session(model, context, options.threads));
+}
+
+uint64_t Session::kv_cache_bytes() const {
+  const format::ModelInfo& m = model_.info();
+  return 2ull * m.num_layers() * m.num_kv_heads() * static_cast<uint64_t>(max_context_) *
+         m.head_dim() * sizeof(float);
+}
+
+void Session::Reset() { position_ = 0; }
+
+void Session::EnsureScratch(size_t n) {
+  if (n <= scratch_tokens_) return;
+  const format::ModelInfo& m = model_.info();
+  const size_t hidden = m.hidden_size();
+  const size_t q_dim = static_cast<size_t>(m.num_heads()) * m.head_dim();
+  const size_t kv_dim = static_cast<size_t>(m.num_kv_heads()) * m.head_dim();
+  x_.resize(n * hidden);
+  xn_.resize(n * hidden);
+  q_.resize(n * q_dim);
+  k_.resize(n * kv_dim);
+  v_.resize(n * kv_dim);
+  attn_.resize(n * q_dim);
+  ffn_gate_.resize(n * m.intermediate_size());
+  ffn_up_.resize(n * m.intermediate_size());
+  ffn_out_.resize(n * hidden);
+  scratch_tokens_ = n;
+}
+
+void Session::Attention(int layer, size_t n) {
+  const format::ModelInfo& m = model_.info();
+  const size_t hd = m.head_dim();
+  const size_t heads = m.num_heads();
+  const size_t kv_heads = m.num_kv_heads();
+  const size_t group = heads / kv_heads;
+  const size_t ctx = static_cast<size_t>(max_context_);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t q_dim = heads * hd;
+  pool_.ParallelFor(0, heads, 1, [&](size_t begin, size_t end) {
+    for (size_t h = begin; h < end; ++h) {
+      const size_t kvh = h / group;
+      const size_t base = ((static_cast<size_t>(layer) * kv_heads + kvh) * ctx) * hd;
+      float* scores = scores_.data() + h * ctx;
+      for (size_t t = 0; t < n; ++t) {
+        const size_t len = static_cast<size_t>(position_) + t + 1;  // causal
+        const ConstRowMatrixMap keys(k_cache_.get() + base, static_cast<Eigen::Index>(len),
+                                     static_cast<Eigen::Index>(hd));
+        const ConstRowMatrixMap values(v_cache_.get() + base, static_cast<Eigen::Index>(len),
+                                       static_cast<Eigen::Index>(hd));
+        const ConstVectorMap query(q_.data() + t * q_dim + h * hd, static_cast<Eigen::Index>(hd));
+        VectorMap s(scores, static_cast<Eigen::Index>(len));
+        s.noalias() = keys * query;
+        s *= scale;
+        const float max = s.maxCoeff();
+        s = (s.array() - max).exp();
+        s /= s.sum();
+        VectorMap(attn_.data() + t * q_dim + h * hd, static_cast<Eigen::Index>(hd)).noalias() =
+            values.transpose() * s;
+      }
+    }
+  });
+}
+
+absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t> tokens) {
+  const format::ModelInfo& m = model_.info();
+  const size_t n = tokens.size();
+  if (n == 0) return absl::InvalidArgumentError("no tokens to evaluate");
+  for (size_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= m.vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("token ", tokens[t], " at index ", t,
+                                                     " is outside the vocabulary of ",
+                                                     m.vocab_size()));
+    }
+  }
+  if (static_cast<size_t>(position_) + n > static_cast<size_t>(max_context_)) {
+    return absl::OutOfRangeError(absl::StrCat("context full: ", position_, " + ", n,
+                                              " tokens exceed ", max_context_, " positions"));
+  }
+  EnsureScratch(n);
+  const size_t hidden = m.hidden_size();
+  const size_t hd = m.head_dim();
+  const size_t heads = m.num_heads();
+  const size_t kv_heads = m.num_kv_heads();
+  const size_t q_dim = heads * hd;
+  const size_t kv_dim = kv_heads * hd;
+  const size_t ffn = m.intermediate_size();
+  const size_t ctx = static_cast<size_t>(max_context_);
+  const float eps = static_cast<float>(m.rms_norm_eps());
+  const bool interleaved = m.rope_layout() == format::ROPE_LAYOUT_INTERLEAVED;
+  ThreadPool* pool = &pool_;
+
+  // RoPE tables through the last position of this batch.
+  const size_t half = hd / 2;
+  for (int p = rope_filled_; p < position_ + static_cast<int>(n); ++p) {
+    for (size_t i = 0; i < half; ++i) {
+      const double inv_freq = std::pow(m.rope_theta(), -2.0 * static_cast<double>(i) / hd);
+      const double angle = p * inv_freq;
+      rope_cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(angle));
+      rope_sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(angle));
+    }
+    rope_filled_ = p + 1;
+  }
+  auto rope = [&](float* vec, size_t count, int pos) {  // count heads of hd
+    const float* c = rope_cos_.data() + static_cast<size_t>(pos) * half;
+    const float* s = rope_sin_.data() + static_cast<size_t>(pos) * half;
+    for (size_t h = 0; h < count; ++h) {
+      float* v = vec + h * hd;
+      for (size_t i = 0; i < half; ++i) {
+        const size_t a = interleaved ? 2 * i : i;
+        const size_t b = interleaved ? 2 * i + 1 : i + half;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c[i] - x1 * s[i];
+        v[b] = x0 * s[i] + x1 * c[i];
+      }
+    }
+  };
+  auto add_bias = [&](const std::optional<WeightView>& bias, float* y, size_t dim) {
+    if (!bias) return;
+    DequantizeRow(*bias, 0, bias_.data());
+    for (size_t t = 0; t < n; ++t) {
+      VectorMap(y + t * dim, static_cast<Eigen::Index>(dim)) +=
+          ConstVectorMap(bias_.data(), static_cast<Eigen::Index>(dim));
+    }
+  };
+
+  for (size_t t = 0; t < n; ++t) {
+    DequantizeRow(model_.token_embedding(), static_cast<uint64_t>(tokens[t]), x_.data() + t * hidden);
+  }
+  for (int l = 0; l < model_.num_layers(); ++l) {
+    model_.WillCompute(l);
+    const LayerWeights& w = model_.layer(l);
+    DequantizeRow(w.attn_norm, 0, norm_w_.data());
+    RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
+    Project(w.wq, xn_.data(), n, q_.data(), pool);
+    Project(w.wk, xn_.data(), n, k_.data(), pool);
+    Project(w.wv, xn_.data(), n, v_.data(), pool);
+    add_bias(w.bq, q_.data(), q_dim);
+    add_bias(w.bk, k_.data(), kv_dim);
+    add_bias(w.bv, v_.data(), kv_dim);
+    for (size_t t = 0; t < n; ++t) {
+      const int pos = position_ + static_cast<int>(t);
+      rope(q_.data() + t * q_dim, heads, pos);
+      rope(k_.data() + t * kv_dim, kv_heads, pos);
+      for (size_t h = 0; h < kv_heads; ++h) {
+        const size_t at = (((static_cast<size_t>(l) * kv_heads + h) * ctx) + static_cast<size_t>(pos)) * hd;
+        std::copy_n(k_.data() + t * kv_dim + h * hd, hd, k_cache_.get() + at);
+        std::copy_n(v_.data() + t * kv_dim + h * hd, hd, v_cache_.get() + at);
+      }
+    }
+    Attention(l, n);
+    Project(w.wo, attn_.data(), n, ffn_out_.data(), pool);
+    VectorMap(x_.data(), static_cast<Eigen::Index>(n * hidden)) +=
+        ConstVectorMap(ffn_out_.data(), static_cast<Eigen::Index>(n * hidden));
+
+    DequantizeRow(w.ffn_norm, 0, norm_w_.data());
+    RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
+    Project(w.w_gate, xn_.data(), n, ffn_gate_.data(), pool);
+    Project(w.w_up, xn_.data(), n, ffn_up_.data(), pool);
+    {
+      auto g = Eigen::Map<Eigen::ArrayXf>(ffn_gate_.data(), static_cast<Eigen::Index>(n * ffn));
+      const auto u = Eigen::Map<const Eigen::ArrayXf>(ffn_up_.data(), static_cast<Eigen::Index>(n * ffn));
+      g = g / (1.0f + (-g).exp()) * u;  // SwiGLU: silu(gate) * up
+    }
+    Project(w.w_down, ffn_gate_.data(), n, ffn_out_.data(), pool);
+    VectorMap(x_.data(), static_cast<Eigen::Index>(n * hidden)) +=
+        ConstVectorMap(ffn_out_.data(), static_cast<Eigen::Index>(n * hidden));
+  }
+  model_.WillCompute(model_.num_layers());
+  DequantizeRow(model_.output_norm(), 0, norm_w_.data());
+  RmsNorm(x_.data() + (n - 1) * hidden, norm_w_.data(), 1, hidden, eps, xn_.data());
+  MatVec(model_.output(), xn_.data(), logits_.data(), pool);
+  position_ += static_cast<int>(n);
+  return std::span<const float>(logits_);
+}
+
+Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}
+
+int32_t Sampler::Sample(std::span<const float> logits) {
+  if (options_.temperature <= 0.0f) {
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  candidates_.clear();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    candidates_.push_back({logits[i] / options_.temperature, static_cast<int32_t>(i)});
+  }
+  auto better = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  size_t keep = candidates_.size();
+  if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < keep) {
+    keep = static_cast<size_t>(options_.top_k);
+  }
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep),
+                    candidates_.end(), better);
+  candidates_.resize(keep);
+  const float max = candidates_.front().first;
+  double total = 0;
+  for (auto& c : candidates_) {
+    c.first = std::exp(c.first - max);
+    total += c.first;
+  }
+  if (options_.top_p > 0.0f && options_.top_p < 1.0f) {
+    double cumulative = 0;
+    size_t cut = 0;
+    while (cut < candidates_.size()) {
+      cumulative += candidates_[cut++].first / total;
+      if (cumulative >= options_.top_p) break;
+    }
+    candidates_.resize(cut);
+    total = 0;
+    for (const auto& c : candidates_) total += c.first;
+  }
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+  double cumulative = 0;
+  for (const auto& c : candidates_) {
+    cumulative += c.first;
+    if (u < cumulative) return c.second;
+  }
+  return candidates_.back().second;
+}
+
+absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const int32_t> prompt,
+                                              int max_tokens, const SamplingOptions& sampling,
+                                              bool stop_at_eos, GenerateStats* stats,
+                                              const std::function<bool(int32_t)>& on_token) {
+  using Clock = std::chrono::steady_clock;
+  GenerateStats local;
+  GenerateStats& s = stats != nullptr ? *stats : local;
+  s = GenerateStats();
+  s.prompt_tokens = static_cast<int>(prompt.size());
+  Sampler sampler(sampling);
+  std::vector<int32_t> out;
+  if (max_tokens <= 0) return out;
+  const auto start = Clock::now();
+  std::span<const int32_t> next = prompt;
+  int32_t token = 0;
+  const int32_t eos = session.model().info().eos_token_id();
+  Clock::time_point first_done;
+  for (int i = 0; i < max_tokens; ++i) {
+    ZCPACK_ASSIGN_OR_RETURN(std::span<const float> logits, session.Evaluate(next));
+    for (size_t v = 0; v < logits.size(); ++v) {
+      if (!std::isfinite(logits[v])) {
+        return absl::DataLossError(absl::StrCat(session.model().container().path(),
+                                                ": non-finite logit at position ",
+                                                session.position() - 1, " (token id ", v, ")"));
+      }
+    }
+    token = sampler.Sample(logits);
+    out.push_back(token);
+    if (i == 0) {
+      first_done = Clock::now();
+      s.first_token_seconds = std::chrono::duration<double>(first_done - start).count();
+    }
+    s.generated_tokens = static_cast<int>(out.size());
+    if (on_token && !on_token(token)) break;
+    if (stop_at_eos && token == eos) break;
+    next = std::span<const int32_t>(&token, 1);
+  }
+  s.decode_seconds = std::chrono::duration<double>(Clock::now() - first_done).count();
+  return out;
+}
+
+}  // namespace zcpack::runtime

@@ -1,0 +1,194 @@
+// Model::Open(): zero-copy, no tensor read at open, memory-policy hints that
+// degrade gracefully, and the session's input checks.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/container_fixtures.h"
+#include "zcpack/converter/convert.h"
+#include "zcpack/converter/synth.h"
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/session.h"
+
+namespace zcpack::runtime {
+namespace {
+
+class ModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::ScopedTempDir();
+    converter::SynthOptions synth;
+    synth.shape = "tiny";
+    synth.out_dir = dir_->File("tiny");
+    ASSERT_TRUE(converter::Synthesize(synth).ok());
+    converter::ConvertOptions options;
+    options.source = synth.out_dir;
+    options.output = dir_->File("tiny.zcpack");
+    ASSERT_TRUE(converter::Convert(options).ok());
+    path_ = new std::string(options.output);
+  }
+  static void TearDownTestSuite() {
+    delete path_;
+    delete dir_;
+  }
+
+  static void Evict(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ::fdatasync(fd);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+
+  // Resident pages of [offset, offset + size) of the model's mapping.
+  static size_t Resident(const Model& model, uint64_t offset, uint64_t size) {
+    const long page = ::sysconf(_SC_PAGESIZE);
+    const uint8_t* base = model.container().file_bytes().data();
+    std::vector<unsigned char> vec((size + page - 1) / page);
+    EXPECT_EQ(::mincore(const_cast<uint8_t*>(base + offset), size, vec.data()), 0);
+    size_t n = 0;
+    for (unsigned char v : vec) n += v & 1;
+    return n;
+  }
+
+  static testing::ScopedTempDir* dir_;
+  static std::string* path_;
+};
+testing::ScopedTempDir* ModelTest::dir_ = nullptr;
+std::string* ModelTest::path_ = nullptr;
+
+TEST_F(ModelTest, OpenReadsNoTensorData) {
+  Evict(*path_);
+  auto model = Model::Open(*path_);  // the default policy, prefetch included
+  ASSERT_TRUE(model.ok()) << model.status();
+  const format::ByteRange data = (*model)->container().data_range();
+  const size_t resident = Resident(**model, data.offset, data.size);
+  if (resident == data.size / ::sysconf(_SC_PAGESIZE)) GTEST_SKIP() << "eviction had no effect here";
+  EXPECT_EQ(resident, 0u);
+  EXPECT_EQ((*model)->prefetched_units(), 0u);
+}
+
+TEST_F(ModelTest, FirstStepPrefetchesAheadAndRuns) {
+  Evict(*path_);
+  auto model = Model::Open(*path_);
+  ASSERT_TRUE(model.ok());
+  auto session = Session::Create(**model, {.max_context = 16, .threads = 1});
+  const int32_t token = 1;
+  ASSERT_TRUE((*session)->Evaluate(std::span<const int32_t>(&token, 1)).ok());
+  const format::ByteRange data = (*model)->container().data_range();
+  EXPECT_GT(Resident(**model, data.offset, data.size), 0u);
+}
+
+TEST_F(ModelTest, PopulateMakesEveryPageResident) {
+  Evict(*path_);
+  OpenOptions options;
+  options.memory.populate = true;
+  auto model = Model::Open(*path_, options);
+  ASSERT_TRUE(model.ok());
+  const format::ByteRange data = (*model)->container().data_range();
+  EXPECT_EQ(Resident(**model, data.offset, data.size), data.size / ::sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(ModelTest, RefusedMlockIsANoteNotAnError) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // In a child: drop the limit (and the capability to exceed it as root is
+    // not dropped, so accept either outcome, but never a failure to open).
+    rlimit tiny{4096, 4096};
+    ::setrlimit(RLIMIT_MEMLOCK, &tiny);
+    OpenOptions options;
+    options.memory.lock = true;
+    auto model = Model::Open(*path_, options);
+    ::_exit(model.ok() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_F(ModelTest, AdviceHintsAreAccepted) {
+  for (Advice advice : {Advice::kNone, Advice::kSequential, Advice::kRandom, Advice::kWillNeed}) {
+    OpenOptions options;
+    options.memory.advice = advice;
+    auto model = Model::Open(*path_, options);
+    ASSERT_TRUE(model.ok()) << AdviceName(advice);
+    EXPECT_THAT((*model)->notes(), ::testing::IsEmpty());
+  }
+  EXPECT_EQ(ParseAdvice("sideways").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ModelTest, ViewsPointIntoTheMapping) {
+  auto model = Model::Open(*path_);
+  ASSERT_TRUE(model.ok());
+  const auto bytes = (*model)->container().file_bytes();
+  const uint8_t* wq = (*model)->layer(1).wq.data;
+  EXPECT_GE(wq, bytes.data());
+  EXPECT_LT(wq, bytes.data() + bytes.size());
+  EXPECT_EQ((wq - bytes.data()) % (*model)->container().alignment(), 0);
+}
+
+TEST_F(ModelTest, SessionRejectsBadTokensAndFullContext) {
+  auto model = Model::Open(*path_);
+  ASSERT_TRUE(model.ok());
+  auto session = Session::Create(**model, {.max_context = 4, .threads = 1});
+  const std::vector<int32_t> bad = {1, 100000};
+  EXPECT_EQ((*session)->Evaluate(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*session)->position(), 0);
+  EXPECT_EQ((*session)->Evaluate({}).status().code(), absl::StatusCode::kInvalidArgument);
+  const std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  EXPECT_EQ((*session)->Evaluate(five).status().code(), absl::StatusCode::kOutOfRange);
+  const std::vector<int32_t> four = {1, 2, 3, 4};
+  EXPECT_TRUE((*session)->Evaluate(four).ok());
+  EXPECT_EQ((*session)->position(), 4);
+}
+
+TEST(ModelOpenTest, MissingFileAndNotAContainer) {
+  EXPECT_EQ(Model::Open("/nonexistent/x.zcpack").status().code(), absl::StatusCode::kNotFound);
+  testing::ScopedTempDir dir;
+  ASSERT_TRUE(testing::WriteFileBytes(dir.File("x"), std::vector<uint8_t>(300, 'a')).ok());
+  EXPECT_EQ(Model::Open(dir.File("x")).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace zcpack::runtime
+
+namespace zcpack::runtime {
+namespace {
+
+TEST(LoaderTest, EveryLoaderGivesIdenticalLogits) {
+  testing::ScopedTempDir dir;
+  converter::SynthOptions synth;
+  synth.shape = "tiny";
+  synth.out_dir = dir.File("tiny");
+  ASSERT_TRUE(converter::Synthesize(synth).ok());
+  converter::ConvertOptions convert;
+  convert.source = synth.out_dir;
+  convert.output = dir.File("tiny.zcpack");
+  ASSERT_TRUE(converter::Convert(convert).ok());
+  std::vector<float> reference;
+  for (Loader loader : {Loader::kZcpack, Loader::kMmapNaive, Loader::kClassic, Loader::kPread,
+                        Loader::kDirect}) {
+    OpenOptions options;
+    options.loader = loader;
+    auto model = Model::Open(convert.output, options);
+    ASSERT_TRUE(model.ok()) << LoaderName(loader) << ": " << model.status();
+    const bool copies = loader != Loader::kZcpack && loader != Loader::kMmapNaive;
+    EXPECT_EQ((*model)->owned_bytes() > 0, copies) << LoaderName(loader);
+    auto session = Session::Create(**model, {.max_context = 8, .threads = 1});
+    const std::vector<int32_t> prompt = {1, 7, 11};
+    auto logits = (*session)->Evaluate(prompt);
+    ASSERT_TRUE(logits.ok());
+    if (reference.empty()) reference.assign(logits->begin(), logits->end());
+    EXPECT_TRUE(std::equal(reference.begin(), reference.end(), logits->begin()))
+        << LoaderName(loader);
+  }
+  EXPECT_EQ(ParseLoader("classic").value(), Loader::kClassic);
+  EXPECT_EQ(ParseLoader("floppy").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace zcpack::runtime

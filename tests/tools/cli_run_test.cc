@@ -1,0 +1,78 @@
+// `zcpack run` as a user runs it.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/tools/cli_runner.h"
+
+namespace zcpack::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RunTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("run"));
+    ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", *dir_ + "/tiny"}).exit_code, 0);
+    ASSERT_EQ(RunZcpack({"convert", *dir_ + "/tiny", "-o", *dir_ + "/tiny.zcpack"}).exit_code, 0);
+  }
+  static void TearDownTestSuite() {
+    RemoveTree(*dir_);
+    delete dir_;
+  }
+  static std::string Model() { return *dir_ + "/tiny.zcpack"; }
+  static std::string* dir_;
+};
+std::string* RunTest::dir_ = nullptr;
+
+TEST_F(RunTest, GeneratesAndReportsTimings) {
+  const CliResult r = RunZcpack({"run", Model(), "--tokens", "1,2,3", "-n", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("generated: "));
+  EXPECT_THAT(r.out, HasSubstr("ms, first token"));
+  EXPECT_THAT(r.out, HasSubstr("tokens/s"));
+}
+
+TEST_F(RunTest, JsonIsDeterministicAcrossThreadCounts) {
+  const CliResult one = RunZcpack({"run", Model(), "--tokens", "1,2", "-n", "12", "--threads", "1", "--json"});
+  const CliResult two = RunZcpack({"run", Model(), "--tokens", "1,2", "-n", "12", "--threads", "2", "--json"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const auto a = nlohmann::json::parse(one.out), b = nlohmann::json::parse(two.out);
+  EXPECT_EQ(a["generated"].size(), 12u);
+  EXPECT_EQ(a["generated"], b["generated"]);
+  EXPECT_GT(a["open_ms"].get<double>(), 0.0);
+}
+
+TEST_F(RunTest, SamplingWithASeedIsReproducible) {
+  const std::vector<std::string> args = {"run", Model(), "--tokens", "1", "-n", "10", "--temperature",
+                                         "0.9", "--seed", "42", "--json"};
+  const CliResult a = RunZcpack(args), b = RunZcpack(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["generated"], nlohmann::json::parse(b.out)["generated"]);
+}
+
+TEST_F(RunTest, BadTokensAndMissingFile) {
+  const CliResult bad = RunZcpack({"run", Model(), "--tokens", "1,abc"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("'abc' is not a token id"));
+  const CliResult range = RunZcpack({"run", Model(), "--tokens", "1,99999"});
+  EXPECT_EQ(range.exit_code, 1);
+  EXPECT_THAT(range.err, HasSubstr("outside the vocabulary"));
+  EXPECT_EQ(RunZcpack({"run", *dir_ + "/absent.zcpack", "--tokens", "1"}).exit_code, 3);
+}
+
+TEST_F(RunTest, MemoryPolicyFlags) {
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--advice", "sequential"}, {"--advice", "random"},
+        {"--populate"}, {"--prefetch-layers", "0"}, {"--verify"}}) {
+    std::vector<std::string> args = {"run", Model(), "--tokens", "1", "-n", "2"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
+  }
+  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace zcpack::testing

@@ -1,0 +1,78 @@
+#include <chrono>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/session.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::cli {
+namespace {
+
+absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
+  std::vector<int32_t> tokens;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(piece, &id)) {
+      return absl::InvalidArgumentError(absl::StrCat("--tokens: '", piece, "' is not a token id"));
+    }
+    tokens.push_back(id);
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError("--tokens: give at least one token id");
+  return tokens;
+}
+
+}  // namespace
+
+absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
+  ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
+  if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
+  runtime::OpenOptions open;
+  ZCPACK_ASSIGN_OR_RETURN(open.memory.advice, runtime::ParseAdvice(options.advice));
+  open.memory.prefetch_layers = options.prefetch_layers;
+  open.memory.populate = options.populate;
+  open.memory.lock = options.mlock;
+  open.verify_checksums = options.verify;
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
+                          runtime::Model::Open(options.path, open));
+  runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  session_options.max_context =
+      options.context > 0 ? options.context
+                          : static_cast<int>(prompt.size()) + options.max_tokens;
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
+                          runtime::Session::Create(*model, session_options));
+  runtime::SamplingOptions sampling;
+  sampling.temperature = options.temperature;
+  sampling.top_k = options.top_k;
+  sampling.top_p = options.top_p;
+  sampling.seed = options.seed;
+  runtime::GenerateStats stats;
+  ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> generated,
+                          runtime::Generate(*session, prompt, options.max_tokens, sampling,
+                                            options.stop_at_eos, &stats));
+  if (options.json) {
+    nlohmann::json j = {{"path", options.path},
+                        {"prompt", prompt},
+                        {"generated", generated},
+                        {"open_ms", model->open_seconds() * 1e3},
+                        {"first_token_ms", stats.first_token_seconds * 1e3},
+                        {"decode_tokens_per_s", stats.tokens_per_second()},
+                        {"threads", options.threads},
+                        {"notes", model->notes()}};
+    out << j.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  out << "generated: " << absl::StrJoin(generated, ",") << "\n";
+  out << absl::StrFormat("open %.3f ms, first token %.1f ms (%d prompt tokens), %.1f tokens/s\n",
+                         model->open_seconds() * 1e3, stats.first_token_seconds * 1e3,
+                         stats.prompt_tokens, stats.tokens_per_second());
+  for (const std::string& note : model->notes()) out << "note: " << note << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::cli
