@@ -245,7 +245,8 @@ void Model::ApplyMemoryPolicy() {
     }
     // Nothing is requested yet: Open() reads no tensor data. The first
     // forward step's WillCompute(0) starts the readahead.
-    prefetcher_ = std::make_unique<internal::Prefetcher>(c.file_descriptor(), std::move(units),
+    prefetcher_ = std::make_unique<internal::Prefetcher>(c.file_descriptor(), bytes.data(),
+                                                         std::move(units),
                                                          policy.prefetch_chunk_bytes);
   }
 }

@@ -1,14 +1,28 @@
 #include "prefetcher.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cerrno>
 
 namespace zcpack::runtime::internal {
+namespace {
 
-Prefetcher::Prefetcher(int fd, std::vector<format::ByteRange> units, uint64_t chunk_bytes)
-    : fd_(fd), units_(std::move(units)), chunk_bytes_(std::max<uint64_t>(chunk_bytes, 4096)) {
+#ifdef MADV_POPULATE_READ
+constexpr int kMadvPopulateRead = MADV_POPULATE_READ;
+#else
+constexpr int kMadvPopulateRead = 22;  // Linux 5.14
+#endif
+
+}  // namespace
+
+Prefetcher::Prefetcher(int fd, const uint8_t* base, std::vector<format::ByteRange> units,
+                       uint64_t chunk_bytes)
+    : fd_(fd),
+      base_(base),
+      units_(std::move(units)),
+      chunk_bytes_(std::max<uint64_t>(chunk_bytes, 4096)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -36,6 +50,11 @@ size_t Prefetcher::issued() const {
   return issued_;
 }
 
+size_t Prefetcher::populated() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return populated_;
+}
+
 int Prefetcher::first_error() const {
   std::lock_guard<std::mutex> lock(mu_);
   return first_error_;
@@ -44,23 +63,41 @@ int Prefetcher::first_error() const {
 void Prefetcher::Run() {
   for (;;) {
     size_t unit;
+    bool populate;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || issued_ < requested_; });
+      wake_.wait(lock, [&] { return stop_ || populated_ < requested_; });
       if (stop_) return;
-      unit = issued_;
+      // Read ahead every requested unit before mapping the next one.
+      populate = issued_ == requested_;
+      unit = populate ? populated_ : issued_;
     }
     const format::ByteRange range = units_[unit];
     int error = 0;
-    for (uint64_t off = 0; off < range.size && error == 0; off += chunk_bytes_) {
-      const uint64_t len = std::min(chunk_bytes_, range.size - off);
-      if (::readahead(fd_, static_cast<off64_t>(range.offset + off), len) != 0) error = errno;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
+    if (!populate) {
+      for (uint64_t off = 0; off < range.size && error == 0; off += chunk_bytes_) {
+        const uint64_t len = std::min(chunk_bytes_, range.size - off);
+        if (::readahead(fd_, static_cast<off64_t>(range.offset + off), len) != 0) error = errno;
+      }
+    } else if (base_ != nullptr && populate_supported_ && range.size > 0) {
+      // Chunked, so that a stop request is seen between chunks.
+      for (uint64_t off = 0; off < range.size && error == 0; off += chunk_bytes_) {
+        const uint64_t len = std::min(chunk_bytes_, range.size - off);
+        if (::madvise(const_cast<uint8_t*>(base_ + range.offset + off), len, kMadvPopulateRead) != 0) {
+          error = errno;
+          if (error == EINVAL) populate_supported_ = false;  // kernel older than 5.14
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return;
+      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (error != 0 && first_error_ == 0) first_error_ = error;
-    ++issued_;
+    if (populate) {
+      ++populated_;
+    } else {
+      ++issued_;
+    }
   }
 }
 

@@ -1,0 +1,131 @@
+// decode_benchmark: the runtime's open time and decode speed, the latter
+// against the memory-bandwidth bound.
+//
+// Usage: decode_benchmark MODEL.zcpack [--threads N] [--tokens N] [--opens N]
+// Prints:
+//   - Model::Open() time, warm page cache (median, min, max over --opens);
+//   - decode tokens/s over --tokens greedy tokens (after a 16-token warm-up);
+//   - weight bytes read per token (every layer tensor, the final norm, the
+//     output head, one embedding row);
+//   - this machine's memory read bandwidth with the same thread count (sum of
+//     a 1 GiB buffer, best of 5), and the ratio
+//     (bytes/token x tokens/s) / bandwidth, i.e. how close decode gets to
+//     the bound. Nothing is asserted.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "zcpack/format/dtype.h"
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/session.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Read bandwidth: each thread sums its slice of a buffer far larger than the
+// caches; the best of `reps` passes.
+double ReadBandwidth(int threads, size_t bytes, int reps) {
+  std::vector<uint64_t> buffer(bytes / sizeof(uint64_t));
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = i;
+  double best = 0;
+  std::vector<uint64_t> sums(static_cast<size_t>(threads));
+  for (int r = 0; r < reps; ++r) {
+    const auto start = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t lo = buffer.size() * t / threads, hi = buffer.size() * (t + 1) / threads;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = lo; i + 4 <= hi; i += 4) {
+          s0 += buffer[i];
+          s1 += buffer[i + 1];
+          s2 += buffer[i + 2];
+          s3 += buffer[i + 3];
+        }
+        sums[static_cast<size_t>(t)] = s0 + s1 + s2 + s3;
+      });
+    }
+    for (auto& th : pool) th.join();
+    best = std::max(best, bytes / Seconds(start, Clock::now()));
+  }
+  volatile uint64_t sink = sums[0];
+  (void)sink;
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: decode_benchmark MODEL.zcpack [--threads N] [--tokens N] [--opens N]\n");
+    return 2;
+  }
+  const std::string path = argv[1];
+  int threads = 2, tokens = 128, opens = 20;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const int value = std::atoi(argv[i + 1]);
+    if (flag == "--threads") threads = value;
+    else if (flag == "--tokens") tokens = value;
+    else if (flag == "--opens") opens = value;
+  }
+
+  // Open time, warm: the header and manifest pages are cached after the first.
+  std::vector<double> open_ms;
+  for (int i = 0; i < opens + 1; ++i) {
+    const auto start = Clock::now();
+    auto model = zcpack::runtime::Model::Open(path);
+    const auto end = Clock::now();
+    if (!model.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
+      return 1;
+    }
+    if (i > 0) open_ms.push_back(Seconds(start, end) * 1e3);
+  }
+  std::sort(open_ms.begin(), open_ms.end());
+
+  auto model = zcpack::runtime::Model::Open(path);
+  const auto& c = (*model)->container();
+  uint64_t per_token = 0;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    const auto& t = c.tensor(i);
+    if (t.role() == zcpack::format::ROLE_TOKEN_EMBEDDING) {
+      per_token += t.nbytes() / t.shape(0);  // one row
+      if ((*model)->info().tied_embeddings()) per_token += t.nbytes();  // it is the head too
+    } else {
+      per_token += t.nbytes();
+    }
+  }
+  auto session = zcpack::runtime::Session::Create(**model, {.max_context = tokens + 32, .threads = threads});
+  const std::vector<int32_t> prompt = {1};
+  zcpack::runtime::GenerateStats warm, stats;
+  (void)zcpack::runtime::Generate(**session, prompt, 16, {}, false, &warm);
+  (*session)->Reset();
+  auto out = zcpack::runtime::Generate(**session, prompt, tokens, {}, false, &stats);
+  if (!out.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(out.status().message()).c_str());
+    return 1;
+  }
+  const double tps = stats.tokens_per_second();
+  const double bandwidth = ReadBandwidth(threads, size_t{1} << 30, 5);
+  const double achieved = per_token * tps;
+  std::printf("model            %s (%.1f MiB, %zu tensors)\n", path.c_str(), c.file_size() / 1048576.0,
+              c.num_tensors());
+  std::printf("open (warm)      median %.3f ms, min %.3f ms, max %.3f ms over %d opens\n",
+              open_ms[open_ms.size() / 2], open_ms.front(), open_ms.back(), opens);
+  std::printf("decode           %.1f tokens/s on %d threads (%d tokens, greedy)\n", tps, threads, tokens);
+  std::printf("weights/token    %.1f MiB\n", per_token / 1048576.0);
+  std::printf("read bandwidth   %.2f GB/s (%d threads, 1 GiB buffer, best of 5)\n", bandwidth / 1e9, threads);
+  std::printf("bound            %.1f tokens/s; achieved %.2f GB/s = %.2f of the bound\n",
+              bandwidth / per_token, achieved / 1e9, achieved / bandwidth);
+  return 0;
+}
