@@ -10,6 +10,8 @@
 #
 # The zcpack program is zcpack::zcpack (imported by find_package(zcpack), or
 # the in-tree target when used inside the zcpack build).
+set(_ZCPACK_ADD_MODEL_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
 function(zcpack_add_model name)
   cmake_parse_arguments(ARG "" "SOURCE;OUTPUT;QUANT;ALIGNMENT" "" ${ARGN})
   if(NOT ARG_SOURCE OR NOT ARG_OUTPUT)
@@ -45,7 +47,8 @@ function(zcpack_add_model name)
     OUTPUT "${output}"
     COMMAND ${program} convert "${source}" -o "${output}" --quant ${ARG_QUANT}
             --alignment ${ARG_ALIGNMENT} --force --quiet
-    COMMAND ${program} verify "${output}" || (${CMAKE_COMMAND} -E rm -f "${output}" && false)
+    COMMAND ${CMAKE_COMMAND} -DZCPACK=$<TARGET_FILE:${program}> -DCONTAINER=${output}
+            -P "${_ZCPACK_ADD_MODEL_DIR}/ZcpackVerifyOrRemove.cmake"
     DEPENDS ${inputs} "${options_file}" ${program}
     COMMENT "zcpack: converting and verifying ${name} (${ARG_QUANT})"
     VERBATIM)

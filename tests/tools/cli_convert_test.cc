@@ -1,6 +1,7 @@
 // End-to-end tests of `zcpack convert`, run as a user would run it: synthetic
 // and hand-written checkpoints in, containers out, checked with `inspect`.
 #include <dirent.h>
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -398,6 +399,29 @@ TEST_F(BadInputTest, OutputFolderMissingOrNotAFolder) {
       RunZcpack({"convert", model, "-o", model + "/config.json/out.zcpack"});
   EXPECT_EQ(not_dir.exit_code, 3);
   EXPECT_THAT(not_dir.err, HasSubstr("config.json/out.zcpack"));
+}
+
+void BecomeNobody() {
+  if (::getuid() == 0) {
+    ::setgroups(0, nullptr);
+    ::setgid(65534);
+    ::setuid(65534);
+  }
+}
+
+TEST_F(BadInputTest, UnwritableOutputFolder) {
+  const std::string model = Synth("tiny");
+  const std::string locked = dir_ + "/locked";
+  ASSERT_EQ(::mkdir(locked.c_str(), 0555), 0);
+  // The test may run as root, which ignores permissions: the child drops to
+  // nobody (who may read the model but not write into the folder).
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(model.c_str(), 0755), 0);
+  const CliResult r = RunZcpack({"convert", model, "-o", locked + "/out.zcpack"}, BecomeNobody);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("locked/out.zcpack"));
+  EXPECT_THAT(r.err, HasSubstr("Permission denied"));
+  EXPECT_THAT(TempFiles(locked), ::testing::IsEmpty());
 }
 
 void LimitFileSizeTo64KiB() {
