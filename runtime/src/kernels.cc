@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "kernels_internal.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
 
 namespace zcpack::runtime {
@@ -81,6 +82,15 @@ void DotRowsScalar(const float* rows, size_t nrows, const float* x, size_t nvec,
 }
 
 }  // namespace
+
+const float* HalfToFloatTable() {
+  static const float* const table = [] {
+    auto* values = new float[65536];  // never freed: used until exit
+    for (uint32_t h = 0; h < 65536; ++h) values[h] = format::HalfToFloat(static_cast<uint16_t>(h));
+    return values;
+  }();
+  return table;
+}
 
 const LevelKernels& ScalarKernels() {
   static constexpr LevelKernels kKernels = {

@@ -52,13 +52,14 @@ ZCPACK_AVX2_INLINE float Finish(__m256 acc0, __m256 acc1) {
 
 template <int R>
 ZCPACK_AVX2_INLINE void Q4_0Rows(const uint8_t* row0, size_t row_bytes, size_t blocks,
-                                 const float* x, float* y) {
+                                 const float* x, float* y, PrefetchStream& prefetch) {
   const __m256i low4 = _mm256_set1_epi32(0xf);
   const __m256 minus_8 = _mm256_set1_ps(-8.f);
   __m256 acc0[R];
   __m256 acc1[R];
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
+    prefetch.Advance(R * kQ4_0Bytes);
     // Vectors 4b .. 4b + 3: low nibbles of bytes 0-7 and 8-15, then high
     // nibbles of bytes 0-7 and 8-15; even ones into acc0.
     const float* xb = x + kQ4_0Elements * b;
@@ -89,9 +90,12 @@ ZCPACK_AVX2 void MatVecQ4_0(const WeightView& w, const float* x, float* y, uint6
                             uint64_t row_end) {
   const size_t row_bytes = w.row_bytes();
   const size_t blocks = w.cols / kQ4_0Elements;
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, 4 * row_bytes);
   uint64_t r = row_begin;
-  for (; r + 4 <= row_end; r += 4) Q4_0Rows<4>(w.data + r * row_bytes, row_bytes, blocks, x, y + r);
-  for (; r < row_end; ++r) Q4_0Rows<1>(w.data + r * row_bytes, row_bytes, blocks, x, y + r);
+  for (; r + 4 <= row_end; r += 4) {
+    Q4_0Rows<4>(w.data + r * row_bytes, row_bytes, blocks, x, y + r, prefetch);
+  }
+  for (; r < row_end; ++r) Q4_0Rows<1>(w.data + r * row_bytes, row_bytes, blocks, x, y + r, prefetch);
 }
 
 // ------------------------------------------------------------------ q4_k ---
@@ -117,7 +121,7 @@ ZCPACK_AVX2_INLINE void Q4_KFactors(const uint8_t* block, float f[16]) {
 
 template <int R>
 ZCPACK_AVX2_INLINE void Q4_KRows(const uint8_t* row0, size_t row_bytes, size_t blocks,
-                                 const float* x, float* y) {
+                                 const float* x, float* y, PrefetchStream& prefetch) {
   const __m256i low4 = _mm256_set1_epi32(0xf);
   __m256 acc0[R];
   __m256 acc1[R];
@@ -127,6 +131,7 @@ ZCPACK_AVX2_INLINE void Q4_KRows(const uint8_t* row0, size_t row_bytes, size_t b
     for (int r = 0; r < R; ++r) Q4_KFactors(row0 + r * row_bytes + kQ4_KBytes * b, factors[r]);
     const float* xb = x + kQ4_KElements * b;
     for (int c = 0; c < 4; ++c) {
+      prefetch.Advance(R * kQ4_KBytes / 4);
       // Chunk c, 32 bytes: low nibbles are vectors 8c .. 8c + 3 (sub-block
       // 2c), high nibbles vectors 8c + 4 .. 8c + 7 (sub-block 2c + 1).
       const float* xc = xb + 64 * c;
@@ -167,9 +172,12 @@ ZCPACK_AVX2 void MatVecQ4_K(const WeightView& w, const float* x, float* y, uint6
                             uint64_t row_end) {
   const size_t row_bytes = w.row_bytes();
   const size_t blocks = w.cols / kQ4_KElements;
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, 4 * row_bytes);
   uint64_t r = row_begin;
-  for (; r + 4 <= row_end; r += 4) Q4_KRows<4>(w.data + r * row_bytes, row_bytes, blocks, x, y + r);
-  for (; r < row_end; ++r) Q4_KRows<1>(w.data + r * row_bytes, row_bytes, blocks, x, y + r);
+  for (; r + 4 <= row_end; r += 4) {
+    Q4_KRows<4>(w.data + r * row_bytes, row_bytes, blocks, x, y + r, prefetch);
+  }
+  for (; r < row_end; ++r) Q4_KRows<1>(w.data + r * row_bytes, row_bytes, blocks, x, y + r, prefetch);
 }
 
 // ----------------------------------------------------- f32, f16 and bf16 ---
@@ -199,12 +207,13 @@ struct LoadBF16 {
 
 template <int R, typename Load>
 ZCPACK_AVX2_INLINE void FloatRows(const uint8_t* row0, size_t row_bytes, size_t cols,
-                                  const float* x, float* y) {
+                                  const float* x, float* y, PrefetchStream* prefetch) {
   __m256 acc0[R];
   __m256 acc1[R];
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 16 <= cols; i += 16) {
+    if (prefetch != nullptr) prefetch->Advance(R * 16 * Load::kBytes);
     const __m256 x0 = _mm256_loadu_ps(x + i);
     const __m256 x1 = _mm256_loadu_ps(x + i + 8);
     for (int r = 0; r < R; ++r) {
@@ -240,6 +249,7 @@ ZCPACK_AVX2_INLINE void FloatRows(const uint8_t* row0, size_t row_bytes, size_t 
       }
     }
   }
+  if (prefetch != nullptr) prefetch->Advance(R * (cols % 16) * Load::kBytes);
   for (int r = 0; r < R; ++r) y[r] = Finish(acc0[r], acc1[r]);
 }
 
@@ -248,11 +258,14 @@ ZCPACK_AVX2 void MatVecFloat(const WeightView& w, const float* x, float* y, uint
                              uint64_t row_end) {
   const size_t row_bytes = w.row_bytes();
   const size_t cols = w.cols;
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, 4 * row_bytes);
   uint64_t r = row_begin;
   for (; r + 4 <= row_end; r += 4) {
-    FloatRows<4, Load>(w.data + r * row_bytes, row_bytes, cols, x, y + r);
+    FloatRows<4, Load>(w.data + r * row_bytes, row_bytes, cols, x, y + r, &prefetch);
   }
-  for (; r < row_end; ++r) FloatRows<1, Load>(w.data + r * row_bytes, row_bytes, cols, x, y + r);
+  for (; r < row_end; ++r) {
+    FloatRows<1, Load>(w.data + r * row_bytes, row_bytes, cols, x, y + r, &prefetch);
+  }
 }
 
 ZCPACK_AVX2 void DotRows(const float* rows, size_t nrows, const float* x, size_t nvec, size_t cols,
@@ -263,8 +276,12 @@ ZCPACK_AVX2 void DotRows(const float* rows, size_t nrows, const float* x, size_t
     const float* xj = x + j * cols;
     float* yj = y + j * y_stride;
     size_t r = 0;
-    for (; r + 4 <= nrows; r += 4) FloatRows<4, LoadF32>(bytes + r * row_bytes, row_bytes, cols, xj, yj + r);
-    for (; r < nrows; ++r) FloatRows<1, LoadF32>(bytes + r * row_bytes, row_bytes, cols, xj, yj + r);
+    for (; r + 4 <= nrows; r += 4) {
+      FloatRows<4, LoadF32>(bytes + r * row_bytes, row_bytes, cols, xj, yj + r, nullptr);
+    }
+    for (; r < nrows; ++r) {
+      FloatRows<1, LoadF32>(bytes + r * row_bytes, row_bytes, cols, xj, yj + r, nullptr);
+    }
   }
 }
 

@@ -21,27 +21,41 @@
 
 namespace zcpack::runtime::kernels_internal {
 
-// Rows computed together (register blocking: x is loaded once for all of
-// them). Thread pieces are multiples of this, so the one-row tails are rare.
-inline constexpr uint64_t kRowGroup = 4;
+// The most rows a kernel computes together (register blocking: x is loaded
+// once for all of them; 8 at AVX-512, 4 at AVX2). Thread pieces are multiples
+// of this, so the smaller tail groups are rare.
+inline constexpr uint64_t kRowGroup = 8;
 
-// How far ahead of its reads a MatVec kernel prefetches. The kernels spend
-// several cycles per cache line, so out-of-order execution alone keeps only a
-// few misses in flight and the hardware prefetchers do not reliably catch the
-// interleaved row streams; 2 KiB covers DRAM latency at about 10 GB/s per
-// thread (measured best of 1-32 KiB on Zen 4).
-inline constexpr uint64_t kPrefetchDistance = 2048;
+// HalfToFloatTable(): HalfToFloat() of all 65536 binary16 values (256 KiB),
+// built on first use (thread-safe). A table lookup (a broadcast load) is
+// cheaper than converting one q4_0 scale per block with F16C, which occupies
+// the same vector ports as the decoding shuffles.
+const float* HalfToFloatTable();
 
-// PrefetchStream: software prefetches that run kPrefetchDistance bytes ahead
-// of a kernel walking [first, limit) of `base` in address order. Advance(n)
-// is called once per n bytes consumed; nothing at or past `limit` is touched.
+// How far ahead of its reads a MatVec kernel prefetches, beyond the rows it
+// is computing. The kernels spend several cycles per cache line, so
+// out-of-order execution alone keeps only a few misses in flight, and the
+// hardware prefetchers do not reliably follow the interleaved row streams.
+// A group of R rows is read in parallel, so the lead must cover the group
+// (R * row_bytes) plus DRAM latency at ~10-15 GB/s per thread: a lead of
+// 4 KiB beyond the group was at or near the best of 1-16 KiB measured on a
+// Zen 4 and an Intel Xeon (AVX-512) virtual machine.
+inline constexpr uint64_t kPrefetchLead = 4096;
+
+// PrefetchStream: software prefetches that run `lead` bytes ahead of a kernel
+// walking [first, limit) of `base` in address order. Advance(n) is called
+// once per n bytes consumed; nothing at or past `limit` is touched.
 struct PrefetchStream {
   const uint8_t* base;
   uint64_t next;   // offset of the next byte to prefetch
   uint64_t limit;  // end of the rows this call reads
 
-  PrefetchStream(const uint8_t* data, uint64_t first, uint64_t end)
-      : base(data), next(first + kPrefetchDistance), limit(end) {}
+  // Starts the stream: the first group and the lead are requested at once, so
+  // that a call (or a thread's piece) does not begin with a run of misses.
+  PrefetchStream(const uint8_t* data, uint64_t first, uint64_t end, uint64_t group_bytes)
+      : base(data), next(first), limit(end) {
+    Advance(group_bytes + kPrefetchLead);
+  }
 
   void Advance(uint64_t bytes) {
     const uint64_t stop = std::min(next + bytes, limit);

@@ -7,6 +7,9 @@
 //     stories110m-like shapes; bytes/s counts weight bytes. Each iteration
 //     uses the next of many distinct copies of W (>= 256 MiB in all, so the
 //     figures reflect DRAM, not the caches). level: 1 AVX2, 2 AVX-512.
+//   BM_MatMulQ4_0/rows:R/cols:C/n:N/threads:T: MatMul of N inputs (prompt
+//     processing); items/s counts multiply-adds.
+//   BM_ParallelForOverhead/threads:T: one ParallelFor of empty pieces.
 //   BM_Stories110mTokenQ4_0/threads:T/level:L: every MatVec of one decoded
 //     token of a stories110m-shaped llama (12 layers of q, k, v, o 768x768,
 //     gate and up 2048x768, down 768x2048, then the 32000x768 output), q4_0,
@@ -183,6 +186,35 @@ BENCHMARK(BM_MatVecQ4_0)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVecQ4_K)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVecF16)->Apply(MatVecArgs);
 
+// ------------------------------------------------------------- MatMul ---
+
+// Prompt processing: n input vectors at once. items/s counts multiply-adds.
+void BM_MatMulQ4_0(benchmark::State& state) {
+  const uint64_t rows = static_cast<uint64_t>(state.range(0));
+  const uint64_t cols = static_cast<uint64_t>(state.range(1));
+  const size_t n = static_cast<size_t>(state.range(2));
+  const int threads = static_cast<int>(state.range(3));
+  const MatrixSet& set = GetMatrixSet(format::DTYPE_Q4_0, rows, cols);
+  ThreadPool pool(threads);
+  const std::vector<float> x = InputVector(n * cols);
+  std::vector<float> y(n * rows);
+  size_t next = 0;
+  for (auto _ : state) {
+    MatMul(set.copies[next], x.data(), n, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    if (++next == set.copies.size()) next = 0;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n * rows * cols));
+  state.SetLabel(std::string(format::SimdLevelName(format::DetectSimdLevel())));
+}
+
+BENCHMARK(BM_MatMulQ4_0)
+    ->ArgNames({"rows", "cols", "n", "threads"})
+    ->ArgsProduct({{2048}, {768}, {16, 128}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 // ------------------------------------------------ one stories110m token ---
 
 struct ModelSet {
@@ -260,6 +292,20 @@ BENCHMARK(BM_Stories110mTokenQ4_0)
     ->ArgsProduct({{1, 2}, {2, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// ------------------------------------------------------- pool overhead ---
+
+// One ParallelFor of trivial pieces: the fixed cost every MatVec call pays.
+void BM_ParallelForOverhead(benchmark::State& state) {
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  std::vector<size_t> sink(ThreadPool::kMaxThreads * ThreadPool::kPiecesPerThread);
+  for (auto _ : state) {
+    pool.ParallelFor(0, 1024, 8, [&](size_t begin, size_t end) { sink[begin / 128] = end; });
+    benchmark::DoNotOptimize(sink.data());
+  }
+}
+
+BENCHMARK(BM_ParallelForOverhead)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 
 // --------------------------------------------------------- read bandwidth ---
 

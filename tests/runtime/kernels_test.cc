@@ -448,7 +448,7 @@ TEST(ThreadPool, WorkersWakeAfterSleeping) {
   for (int call = 0; call < 20; ++call) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const std::vector<Piece> pieces = RecordPieces(pool, 0, 100, 1);
-    EXPECT_EQ(pieces.size(), 12u);
+    EXPECT_EQ(pieces.size(), 3 * ThreadPool::kPiecesPerThread);
   }
 }
 

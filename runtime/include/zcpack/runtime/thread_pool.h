@@ -63,8 +63,10 @@ class ThreadPool {
                    absl::FunctionRef<void(size_t, size_t)> fn);
 
   // Pieces per thread: more than one lets a thread that finishes early (or a
-  // core that is less busy) take more of the work.
-  static constexpr size_t kPiecesPerThread = 4;
+  // core that is less busy) take more of the work; each piece costs a claim
+  // (a contended cache line) and, in the kernels, a cold start of the
+  // prefetch stream, so not many more.
+  static constexpr size_t kPiecesPerThread = 2;
 
  private:
   struct Impl;
