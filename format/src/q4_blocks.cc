@@ -12,12 +12,16 @@
 #if defined(__x86_64__)
 // GCC 12 reports false -W(maybe-)uninitialized warnings inside its own AVX-512
 // headers (GCC bug 105593, fixed in GCC 13).
+#if !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <cpuid.h>
 #include <immintrin.h>
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #define ZCPACK_Q4_X86 1
 #endif
 
