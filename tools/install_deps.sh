@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libprotobuf-dev protobuf-compiler libzstd-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev nlohmann-json3-dev
   clang libclang-rt-14-dev   # fuzz targets with ASan+UBSan in the test suite
+  gnuplot-nox                # zcpack bench --plot renders the memory timeline
 )
 if [ "${ZCPACK_EXTRA_PACKAGES:-}" != "" ]; then
   read -r -a extra <<<"$ZCPACK_EXTRA_PACKAGES"

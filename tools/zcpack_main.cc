@@ -2,6 +2,7 @@
 // each subcommand is a function in tools/cli/ that returns absl::Status, and
 // main() turns a failure into one stderr line and a documented exit code
 // (tools/cli/exit_codes.h).
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
+#include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
 ABSL_FLAG(bool, checksums, false, "inspect: also verify every tensor's checksum.");
@@ -41,6 +43,33 @@ ABSL_FLAG(int32_t, prefetch_layers, 4, "run: layers read ahead of compute (0: of
 ABSL_FLAG(bool, populate, false, "run: fault every page in at open.");
 ABSL_FLAG(bool, mlock, false, "run: lock the mapping in memory.");
 ABSL_FLAG(bool, verify, false, "run: verify every checksum at open.");
+ABSL_FLAG(std::string, level, "full", "verify: structure or full.");
+ABSL_FLAG(std::string, against, "", "verify: source checkpoint to compare with.");
+ABSL_FLAG(double, max_rmse, zcpack::validator::kDefaultMaxRmse,
+          "verify --against: largest RMSE allowed per tensor (inf: off).");
+ABSL_FLAG(double, min_snr, zcpack::validator::kDefaultMinSnrDb,
+          "verify --against: smallest SNR in dB allowed per tensor (-inf: off).");
+ABSL_FLAG(uint64_t, max_tensors, zcpack::format::ReaderLimits{}.max_tensors,
+          "verify: reader limit on the tensor count.");
+ABSL_FLAG(uint32_t, max_rank, zcpack::format::ReaderLimits{}.max_rank,
+          "verify: reader limit on a tensor's rank.");
+ABSL_FLAG(uint64_t, max_name_bytes, zcpack::format::ReaderLimits{}.max_name_bytes,
+          "verify: reader limit on a tensor name's length.");
+ABSL_FLAG(uint64_t, max_manifest_bytes, zcpack::format::ReaderLimits{}.max_manifest_bytes,
+          "verify: reader limit on the stored manifest size.");
+ABSL_FLAG(uint64_t, max_manifest_raw_bytes, zcpack::format::ReaderLimits{}.max_manifest_raw_bytes,
+          "verify: reader limit on the decoded manifest size.");
+
+ABSL_FLAG(std::string, loaders, "classic,pread,direct,mmap,zcpack",
+          "bench: comma-separated loaders to compare.");
+ABSL_FLAG(bool, cold, false, "bench: only the cold state (file evicted before each run).");
+ABSL_FLAG(bool, warm, false, "bench: only the warm state (file in the page cache).");
+ABSL_FLAG(bool, both, false, "bench: cold and warm (the default).");
+ABSL_FLAG(int32_t, runs, 3, "bench: runs per row (median, min, max).");
+ABSL_FLAG(std::string, budget, "auto", "bench: memory-budget row limit (auto, off, or bytes).");
+ABSL_FLAG(std::string, timeline, "", "bench: write the RSS timeline CSV here.");
+ABSL_FLAG(std::string, plot, "", "bench: render the RSS timeline chart (.svg or .png) here.");
+ABSL_FLAG(std::string, loader, "zcpack", "run, bench-child: zcpack, mmap, classic, pread or direct.");
 
 namespace zcpack::cli {
 namespace {
@@ -54,7 +83,63 @@ struct Command {
   size_t min_positional;
   size_t max_positional;
   std::function<absl::Status(const ParsedArgs&)> run;
+  // Checks flag values and combinations that the flag parser cannot;
+  // InvalidArgument is a usage error (exit code 2). Optional.
+  std::function<absl::Status(const ParsedArgs&)> check_usage = nullptr;
+  // Internal commands (bench-child) are not listed by --help.
+  bool hidden = false;
 };
+
+BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
+  BenchCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  options.loaders = absl::GetFlag(FLAGS_loaders);
+  options.cold = absl::GetFlag(FLAGS_cold);
+  options.warm = absl::GetFlag(FLAGS_warm);
+  options.both = absl::GetFlag(FLAGS_both);
+  options.runs = absl::GetFlag(FLAGS_runs);
+  options.tokens = absl::GetFlag(FLAGS_tokens);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.budget = absl::GetFlag(FLAGS_budget);
+  options.timeline_csv = absl::GetFlag(FLAGS_timeline);
+  options.plot = absl::GetFlag(FLAGS_plot);
+  options.json = absl::GetFlag(FLAGS_json);
+  return options;
+}
+
+// The options of `zcpack verify` from its flags; InvalidArgument for values
+// or combinations that make no sense.
+absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const ParsedArgs& args) {
+  VerifyCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  options.json = absl::GetFlag(FLAGS_json);
+  validator::VerifyOptions& v = options.verify;
+  auto level = validator::ParseVerifyLevel(absl::GetFlag(FLAGS_level));
+  if (!level.ok()) return absl::InvalidArgumentError(absl::StrCat("--level: ", level.status().message()));
+  v.level = *level;
+  v.against = absl::GetFlag(FLAGS_against);
+  if (args.given.count("against") && v.against.empty()) {
+    return absl::InvalidArgumentError("--against needs a source path");
+  }
+  if ((args.given.count("max_rmse") || args.given.count("min_snr")) && v.against.empty()) {
+    return absl::InvalidArgumentError("--max-rmse and --min-snr apply only with --against SOURCE");
+  }
+  v.max_rmse = absl::GetFlag(FLAGS_max_rmse);
+  v.min_snr_db = absl::GetFlag(FLAGS_min_snr);
+  if (std::isnan(v.max_rmse) || v.max_rmse < 0) {
+    return absl::InvalidArgumentError("--max-rmse must be a number >= 0 (inf turns it off)");
+  }
+  if (std::isnan(v.min_snr_db)) {
+    return absl::InvalidArgumentError("--min-snr must be a number of dB (-inf turns it off)");
+  }
+  v.threads = absl::GetFlag(FLAGS_threads);
+  v.limits.max_tensors = absl::GetFlag(FLAGS_max_tensors);
+  v.limits.max_rank = absl::GetFlag(FLAGS_max_rank);
+  v.limits.max_name_bytes = absl::GetFlag(FLAGS_max_name_bytes);
+  v.limits.max_manifest_bytes = absl::GetFlag(FLAGS_max_manifest_bytes);
+  v.limits.max_manifest_raw_bytes = absl::GetFlag(FLAGS_max_manifest_raw_bytes);
+  return options;
+}
 
 constexpr const char* kExitCodesHelp =
     "Exit codes:\n"
@@ -123,6 +208,53 @@ const std::vector<Command>& Commands() {
          options.force = absl::GetFlag(FLAGS_force);
          return RunConvert(options, std::cout);
        }},
+      {"verify",
+       "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
+       "[--threads N] [--json]",
+       "Check a container and report every problem found (the first 100 are listed,\n"
+       "all are counted), each with its check, its tensor and the file offset. Meant\n"
+       "as the gate before a model ships and as the first step when one misbehaves.\n"
+       "\n"
+       "Levels:\n"
+       "  structure  header, manifest and tensor table (bounds, alignment, order, dtype,\n"
+       "             shape and size, layer ranges) and the model: every tensor a layer\n"
+       "             needs, with its shape, in forward-pass order. Reads no tensor\n"
+       "             data: milliseconds at any model size.\n"
+       "  full       (default) structure, plus every tensor's XXH3-64 checksum and the\n"
+       "             zero fill of all padding (no checksum covers padding), on all\n"
+       "             cores, streaming through the file with bounded memory.\n"
+       "\n"
+       "  --level LEVEL      structure or full (default full)\n"
+       "  --against SOURCE   also compare with the source checkpoint (safetensors file\n"
+       "                     or folder, or GGUF): the same hyperparameters, tensor names\n"
+       "                     and shapes; tensors stored unconverted equal byte for byte;\n"
+       "                     each converted tensor within the thresholds below and with\n"
+       "                     the error statistics recorded when it was converted\n"
+       "  --max-rmse X       with --against: largest RMSE per tensor (default 0.1;\n"
+       "                     inf turns it off)\n"
+       "  --min-snr DB       with --against: smallest SNR per tensor in dB (default 10;\n"
+       "                     q4_0 of synthetic llama weights gives 17-19 dB, q4_k\n"
+       "                     20-22 dB, unrelated weights about -3 dB; -inf turns it off)\n"
+       "  --threads N        checksum and comparison threads (default: all cores)\n"
+       "  --json             JSON report: every check {name, group, result, problems,\n"
+       "                     detail}, every problem {check, tensor, offset, detail},\n"
+       "                     sizes, timings and, with --against, per-tensor errors\n"
+       "  --max-tensors N, --max-rank N, --max-name-bytes N, --max-manifest-bytes N,\n"
+       "  --max-manifest-raw-bytes N\n"
+       "                     reader limits (defaults: the format reader's); a container\n"
+       "                     over a limit is reported as a problem\n"
+       "\n"
+       "For verify: 0 means every check that ran passed; 1 means problems were found\n"
+       "(the report on stdout lists them, one line on stderr names the first); 2 is a\n"
+       "usage error; 3 means the container or the source could not be read.\n",
+       {"level", "against", "max_rmse", "min_snr", "threads", "json", "max_tensors", "max_rank",
+        "max_name_bytes", "max_manifest_bytes", "max_manifest_raw_bytes"},
+       {}, 1, 1,
+       [](const ParsedArgs& args) {
+         ZCPACK_ASSIGN_OR_RETURN(const VerifyCommandOptions options, VerifyOptionsFromFlags(args));
+         return RunVerify(options, std::cout);
+       },
+       [](const ParsedArgs& args) { return VerifyOptionsFromFlags(args).status(); }},
       {"run",
        "run FILE --tokens 1,2,3 [-n N] [--threads N] [--seed S] [--temperature T] [--json]",
        "Open a container with the runtime (zero-copy) and generate tokens from a\n"
@@ -141,9 +273,12 @@ const std::vector<Command>& Commands() {
        "  --populate          fault every page in at open\n"
        "  --mlock             lock the mapping in memory (needs RLIMIT_MEMLOCK)\n"
        "  --verify            verify every tensor checksum at open\n"
+       "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
+       "                      hints), classic (read file, copy tensors), pread, direct\n"
        "  --json              JSON report\n",
        {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
-        "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "json"},
+        "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "loader",
+        "json"},
        {}, 1, 1,
        [](const ParsedArgs& args) {
          RunCommandOptions options;
@@ -162,9 +297,64 @@ const std::vector<Command>& Commands() {
          options.populate = absl::GetFlag(FLAGS_populate);
          options.mlock = absl::GetFlag(FLAGS_mlock);
          options.verify = absl::GetFlag(FLAGS_verify);
+         options.loader = absl::GetFlag(FLAGS_loader);
          options.json = absl::GetFlag(FLAGS_json);
          return RunRun(options, std::cout);
        }},
+      {"bench",
+       "bench FILE [--loaders LIST] [--cold|--warm|--both] [--runs N] [--tokens N] "
+       "[--budget BYTES] [--timeline OUT.csv] [--plot OUT.svg] [--threads N] [--json]",
+       "Compare loaders on one container: time until the model is usable, time to\n"
+       "first token, tokens/s, peak anonymous and total RSS, page faults; warm and\n"
+       "cold; medians with min and max. Every run is a fresh child process that\n"
+       "opens the model, evaluates a fixed 10-token prompt and generates tokens\n"
+       "greedily; this process samples the child's /proc/PID/status every 1 ms\n"
+       "(anonymous peaks come only from that sampling) and takes faults from wait4().\n"
+       "\n"
+       "Loaders: classic (read the file into one buffer, copy each tensor out: 2x\n"
+       "peak), pread (each tensor into its own buffer), direct (O_DIRECT into aligned\n"
+       "buffers), mmap (mapped, no hints; alias mmap-naive), zcpack (the runtime's\n"
+       "default memory policy). All must give the same first-token logits.\n"
+       "\n"
+       "Warm: the file is read before each run. Cold: fsync + posix_fadvise(DONTNEED)\n"
+       "before each run, residency checked with mincore and reported, and the file's\n"
+       "cold sequential read time measured (the physical limit). Budget row: classic\n"
+       "and zcpack, cold, each run in a fresh memory cgroup (v1 memory.limit_in_bytes\n"
+       "and memsw, or v2 memory.max; needs root), skipped with a note where cgroups\n"
+       "are not writable. A copying loader that cannot fit in the available memory\n"
+       "is never run outside a cgroup.\n"
+       "\n"
+       "  --loaders LIST    comma-separated (default classic,pread,direct,mmap,zcpack)\n"
+       "  --cold, --warm    only that state; --both (default) measures both\n"
+       "  --runs N          runs per row (default 3)\n"
+       "  --tokens N        tokens generated per run (default 16)\n"
+       "  --threads N       compute threads in each run (default: all cores)\n"
+       "  --budget BYTES    memory-budget row limit: auto (default: 0.6 x the file),\n"
+       "                    off, or a size such as 20GiB\n"
+       "  --timeline CSV    write every RSS sample of each row's first run\n"
+       "  --plot OUT.svg    chart that timeline with gnuplot (.svg or .png; the cold\n"
+       "                    runs when measured, else the warm ones)\n"
+       "  --json            JSON report with every run\n"
+       "\n"
+       "For bench: 1 means the loaders disagreed on the first-token logits; 3 that a\n"
+       "run outside the budget row failed (the report is printed in both cases).\n",
+       {"loaders", "cold", "warm", "both", "runs", "tokens", "threads", "budget", "timeline",
+        "plot", "json"},
+       {}, 1, 1,
+       [](const ParsedArgs& args) { return RunBench(BenchOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckBenchOptions(BenchOptionsFromFlags(args)); }},
+      {"bench-child", "bench-child FILE --loader NAME [-n N] [--threads N]",
+       "Internal: one measured run of 'zcpack bench'; prints one JSON line.\n",
+       {"loader", "n", "threads"}, {}, 1, 1,
+       [](const ParsedArgs& args) {
+         BenchChildOptions options;
+         options.path = args.positional[0];
+         options.loader = absl::GetFlag(FLAGS_loader);
+         options.tokens = absl::GetFlag(FLAGS_n);
+         options.threads = absl::GetFlag(FLAGS_threads);
+         return RunBenchChild(options, std::cout);
+       },
+       nullptr, /*hidden=*/true},
       {"synth",
        "synth --shape {tiny,stories15m,stories110m,llama-1b,llama-7b} --out DIR "
        "[--dtype f16|bf16|f32] [--seed N] [--threads N] [--force] [--json]",
@@ -200,7 +390,9 @@ const std::vector<Command>& Commands() {
 void PrintMainHelp(std::ostream& out) {
   out << "zcpack: convert LLM weights to a page-aligned Q4 container and load it zero-copy.\n\n"
          "Usage: zcpack COMMAND [ARGS] [FLAGS]\n\nCommands:\n";
-  for (const Command& c : Commands()) out << "  " << c.synopsis << "\n";
+  for (const Command& c : Commands()) {
+    if (!c.hidden) out << "  " << c.synopsis << "\n";
+  }
   out << "\nRun 'zcpack COMMAND --help' for a command's flags. Flags accept\n"
          "--name=value or --name value; dashes and underscores are interchangeable.\n\n"
       << kExitCodesHelp;
@@ -261,6 +453,13 @@ int Main(int argc, char** argv) {
                       : absl::StrCat(command->min_positional, " to ", command->max_positional))
               << " argument(s), got " << n << "\nUsage: zcpack " << command->synopsis << "\n";
     return kExitUsage;
+  }
+  if (command->check_usage) {
+    if (const absl::Status usage = command->check_usage(*parsed); !usage.ok()) {
+      std::cerr << "zcpack " << command->name << ": " << usage.message()
+                << "\nUsage: zcpack " << command->synopsis << "\n";
+      return kExitUsage;
+    }
   }
   const absl::Status status = command->run(*parsed);
   std::cout.flush();

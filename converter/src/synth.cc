@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -283,8 +284,12 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
                                                    format::DTypeName(options.dtype)));
   }
   if (options.out_dir.empty()) return absl::InvalidArgumentError("no output folder given");
-  if (::mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return format::ErrnoError(errno, options.out_dir, "cannot create folder");
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(options.out_dir, ec);
+    if (ec) {
+      return format::ErrnoError(ec.value(), options.out_dir, "cannot create folder");
+    }
   }
   const uint64_t elem_bytes = format::BlockBytes(options.dtype);
   const std::vector<SynthTensor> tensors = TensorsFor(shape.model);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "zcpack/validator/verify.h"
 
 namespace zcpack::cli {
 
@@ -70,6 +71,7 @@ struct RunCommandOptions {
   bool populate = false;
   bool mlock = false;
   bool verify = false;
+  std::string loader = "zcpack";
   bool json = false;
 };
 
@@ -77,6 +79,67 @@ struct RunCommandOptions {
 // prompt of token ids, and prints them with the open, first-token and decode
 // timings.
 absl::Status RunRun(const RunCommandOptions& options, std::ostream& out);
+
+struct VerifyCommandOptions {
+  std::string path;
+  validator::VerifyOptions verify;
+  bool json = false;
+};
+
+// RunVerify(): verifies a container (validator/verify.h) and prints the
+// report (text, or JSON with --json) to `out`. OK when every check that ran
+// passed; DataLoss (exit code 1) naming the problem count and the first
+// problem when any failed; the validator's status (exit code 3 for a missing
+// or unreadable file) when the checks could not run.
+absl::Status RunVerify(const VerifyCommandOptions& options, std::ostream& out);
+
+struct BenchCommandOptions {
+  std::string path;
+  // Comma-separated loaders, in table order: classic, pread, direct, mmap
+  // (alias mmap-naive), zcpack.
+  std::string loaders = "classic,pread,direct,mmap,zcpack";
+  bool cold = false;  // only the cold state
+  bool warm = false;  // only the warm state
+  bool both = false;  // both (the default when none of the three is given)
+  int runs = 3;
+  // Tokens to generate per run, as text (it shares run's --tokens flag);
+  // empty means 16.
+  std::string tokens;
+  int threads = 0;
+  // The memory-budget row: "auto" (0.6 x the file), "off", or a byte size
+  // such as "20GiB".
+  std::string budget = "auto";
+  std::string timeline_csv;  // empty: no CSV
+  std::string plot;          // .svg or .png; empty: no chart
+  bool json = false;
+};
+
+// RunBench(): compares the loaders on one container, each run in a fresh
+// child process (`zcpack bench-child`), warm and cold, plus a memory-budget
+// row in a memory cgroup; prints medians with min and max, the targets met
+// or missed, and optionally the RSS timeline (CSV) and its chart (gnuplot).
+// InvalidArgument for bad options; FailedPrecondition for --plot without
+// gnuplot; DataLoss when loaders disagree on the first-token logits;
+// Internal when a run outside the budget row failed (the report is printed
+// first in both cases).
+absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out);
+
+// CheckBenchOptions(): InvalidArgument for option values or combinations
+// RunBench() would refuse (a usage error), without touching the file.
+absl::Status CheckBenchOptions(const BenchCommandOptions& options);
+
+struct BenchChildOptions {
+  std::string path;
+  std::string loader;
+  int tokens = 16;
+  int threads = 0;
+};
+
+// RunBenchChild(): one measured run (hidden subcommand `bench-child`): opens
+// the model with one loader, evaluates the benchmark prompt, generates
+// `tokens` tokens greedily and prints one JSON line of timings (CLOCK_MONOTONIC
+// timestamps), the first-token logits' XXH3 and argmax, and the KV cache size.
+absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out);
 
 }  // namespace zcpack::cli
 

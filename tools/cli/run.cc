@@ -32,6 +32,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
   if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
   runtime::OpenOptions open;
+  ZCPACK_ASSIGN_OR_RETURN(open.loader, runtime::ParseLoader(options.loader));
   ZCPACK_ASSIGN_OR_RETURN(open.memory.advice, runtime::ParseAdvice(options.advice));
   open.memory.prefetch_layers = options.prefetch_layers;
   open.memory.populate = options.populate;
@@ -63,13 +64,15 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                         {"first_token_ms", stats.first_token_seconds * 1e3},
                         {"decode_tokens_per_s", stats.tokens_per_second()},
                         {"threads", options.threads},
+                        {"loader", options.loader},
                         {"notes", model->notes()}};
     out << j.dump(2) << "\n";
     return absl::OkStatus();
   }
   out << "generated: " << absl::StrJoin(generated, ",") << "\n";
-  out << absl::StrFormat("open %.3f ms, first token %.1f ms (%d prompt tokens), %.1f tokens/s\n",
-                         model->open_seconds() * 1e3, stats.first_token_seconds * 1e3,
+  out << absl::StrFormat("%s loader: open %.3f ms, first token %.1f ms (%d prompt tokens), %.1f tokens/s\n",
+                         options.loader, model->open_seconds() * 1e3,
+                         stats.first_token_seconds * 1e3,
                          stats.prompt_tokens, stats.tokens_per_second());
   for (const std::string& note : model->notes()) out << "note: " << note << "\n";
   return absl::OkStatus();

@@ -1,0 +1,247 @@
+// End-to-end tests of `zcpack verify`, run as a user or a build pipeline
+// would run it: help, sound and corrupted containers, the broken-container
+// table, byte flips in every tensor, --against, usage and I/O errors.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/converter/safetensors_test_writer.h"
+#include "tests/testing/container_fixtures.h"
+#include "tests/tools/cli_runner.h"
+#include "zcpack/converter/source_model.h"
+
+namespace zcpack::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// The reader-limit flags that reproduce `limits`.
+std::vector<std::string> LimitFlags(const format::ReaderLimits& limits) {
+  return {"--max-tensors", absl::StrCat(limits.max_tensors),
+          "--max-rank", absl::StrCat(limits.max_rank),
+          "--max-name-bytes", absl::StrCat(limits.max_name_bytes),
+          "--max-manifest-bytes", absl::StrCat(limits.max_manifest_bytes),
+          "--max-manifest-raw-bytes", absl::StrCat(limits.max_manifest_raw_bytes)};
+}
+
+std::vector<std::string> Checks(const json& report) {
+  std::vector<std::string> checks;
+  for (const auto& p : report["problems"]) checks.push_back(p["check"]);
+  return checks;
+}
+
+// A tiny synthetic model (seeds 1 and 2) and the q4_0 container of seed 1,
+// made once through the CLI.
+class VerifyCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("verify"));
+    for (const char* seed : {"1", "2"}) {
+      const CliResult r = RunZcpack({"synth", "--shape", "tiny", "--seed", seed, "-o",
+                                     *dir_ + "/tiny-" + seed});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    const CliResult r = RunZcpack({"convert", *dir_ + "/tiny-1", "-o", Container(), "--quiet"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    RemoveTree(*dir_);
+    delete dir_;
+  }
+
+  static std::string Container() { return *dir_ + "/tiny.zcpack"; }
+  static std::string Path(const std::string& name) { return *dir_ + "/" + name; }
+
+  static std::string* dir_;
+};
+
+std::string* VerifyCliTest::dir_ = nullptr;
+
+TEST_F(VerifyCliTest, HelpExplainsLevelsFlagsAndExitCodes) {
+  const CliResult r = RunZcpack({"verify", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* needle : {"Usage: zcpack verify FILE", "structure", "full", "--against SOURCE",
+                             "--max-rmse", "--min-snr", "--json", "Exit codes:",
+                             "1 means problems were found"}) {
+    EXPECT_THAT(r.out, HasSubstr(needle));
+  }
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("--run")));
+  EXPECT_THAT(RunZcpack({"--help"}).out, HasSubstr("verify FILE"));
+}
+
+TEST_F(VerifyCliTest, SoundContainerExitsZero) {
+  for (const char* level : {"structure", "full"}) {
+    const CliResult r = RunZcpack({"verify", Container(), "--level", level});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("SOUND"));
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+TEST_F(VerifyCliTest, CorruptedContainerExitsOneWithReportAndOneStderrLine) {
+  std::vector<uint8_t> bytes = *ReadFileBytes(Container());
+  const json table = json::parse(RunZcpack({"inspect", Container(), "--json"}).out);
+  const json& t = table["tensors"][5];
+  bytes[t["offset"].get<uint64_t>() + 3] ^= 0x40;
+  const std::string path = Path("corrupt.zcpack");
+  ASSERT_TRUE(WriteFileBytes(path, bytes).ok());
+  const CliResult r = RunZcpack({"verify", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAIL  integrity"));
+  EXPECT_THAT(r.out, HasSubstr(t["name"].get<std::string>()));
+  EXPECT_THAT(r.out, HasSubstr("UNSOUND: 1 problem"));
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("checksum"));
+  // The structure level does not read tensor data.
+  EXPECT_EQ(RunZcpack({"verify", path, "--level", "structure"}).exit_code, 0);
+}
+
+TEST_F(VerifyCliTest, EveryBrokenContainerExitsOneNamingItsCheck) {
+  for (const BrokenContainerCase& c : MakeBrokenContainers()) {
+    const std::string path = Path("broken-" + c.name + ".zcpack");
+    ASSERT_TRUE(WriteFileBytes(path, c.bytes).ok());
+    std::vector<std::string> args = {"verify", path, "--json"};
+    for (const std::string& flag : LimitFlags(c.limits)) args.push_back(flag);
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << c.name << ": " << r.err;
+    const json report = json::parse(r.out);
+    EXPECT_FALSE(report["sound"].get<bool>());
+    ASSERT_FALSE(report["problems"].empty()) << c.name;
+    EXPECT_EQ(report["problems"][0]["check"], c.check) << c.name << ": " << r.out;
+    EXPECT_THAT(r.err, HasSubstr(c.check)) << c.name;
+  }
+}
+
+TEST_F(VerifyCliTest, ByteFlipInEachTensorIsFoundByName) {
+  const std::vector<uint8_t> original = *ReadFileBytes(Container());
+  const json table = json::parse(RunZcpack({"inspect", Container(), "--json"}).out);
+  ASSERT_EQ(table["tensors"].size(), 21u);
+  const std::string path = Path("flipped.zcpack");
+  for (const json& t : table["tensors"]) {
+    std::vector<uint8_t> bytes = original;
+    const uint64_t offset = t["offset"];
+    bytes[offset + t["nbytes"].get<uint64_t>() / 2] ^= 0x01;
+    ASSERT_TRUE(WriteFileBytes(path, bytes).ok());
+    const CliResult r = RunZcpack({"verify", path, "--json"});
+    EXPECT_EQ(r.exit_code, 1) << t["name"];
+    const json report = json::parse(r.out);
+    ASSERT_EQ(report["problems"].size(), 1u) << r.out;
+    EXPECT_EQ(report["problems"][0]["check"], "checksum");
+    EXPECT_EQ(report["problems"][0]["tensor"], t["name"]);
+    EXPECT_EQ(report["problems"][0]["offset"], offset);
+  }
+}
+
+TEST_F(VerifyCliTest, JsonReportListsEveryCheckWithResultAndDetail) {
+  const CliResult r = RunZcpack({"verify", Container(), "--json", "--level", "structure"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_TRUE(report["sound"].get<bool>());
+  EXPECT_EQ(report["level"], "structure");
+  EXPECT_GE(report["checks"].size(), 40u);
+  for (const json& c : report["checks"]) {
+    const std::string name = c["name"];
+    EXPECT_TRUE(c.contains("detail")) << name;
+    const std::string expected =
+        c["group"] == "integrity" || c["group"] == "source" ? "skipped" : "pass";
+    EXPECT_EQ(c["result"], expected) << name;
+  }
+}
+
+TEST_F(VerifyCliTest, AgainstOwnSourcePassesAndAnotherSeedFails) {
+  CliResult r = RunZcpack({"verify", Container(), "--against", Path("tiny-1")});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("lowest SNR"));
+  r = RunZcpack({"verify", Container(), "--against", Path("tiny-2"), "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["problem_count"], 21);
+  EXPECT_THAT(Checks(report), ::testing::Contains("quant_error"));
+  EXPECT_EQ(report["against"]["tensors"].size(), 21u);
+}
+
+// Writes a copy of the seed-1 source into `name`, dropping `drop` and
+// declaring `reshape` with its dimensions swapped.
+std::string EditedSource(const std::string& from, const std::string& to, const std::string& drop,
+                         const std::string& reshape) {
+  std::filesystem::create_directories(to);
+  std::ofstream(to + "/config.json") << std::ifstream(from + "/config.json").rdbuf();
+  auto source = converter::OpenSourceModel(from);
+  EXPECT_TRUE(source.ok()) << source.status();
+  SafetensorsTestWriter writer;
+  for (const converter::SourceTensor& t : (*source)->tensors) {
+    if (t.name == drop) continue;
+    std::vector<uint64_t> shape = t.shape;
+    if (t.name == reshape) std::reverse(shape.begin(), shape.end());
+    writer.AddTensor(t.name, SafetensorsDTypeName(t.dtype), shape,
+                     std::vector<uint8_t>(t.data.begin(), t.data.end()));
+  }
+  EXPECT_TRUE(WriteFileBytes(to + "/model.safetensors", writer.Build()).ok());
+  return to;
+}
+
+TEST_F(VerifyCliTest, AgainstSourceWithMissingOrReshapedTensorFails) {
+  const std::string missing = "model.layers.1.self_attn.k_proj.weight";
+  const std::string reshaped = "model.layers.0.mlp.down_proj.weight";  // [256, 512]
+  struct Case {
+    std::string source;
+    std::string check;
+    std::string tensor;
+  };
+  const std::vector<Case> cases = {
+      {EditedSource(Path("tiny-1"), Path("missing"), missing, ""), "source_tensors", missing},
+      {EditedSource(Path("tiny-1"), Path("reshaped"), "", reshaped), "source_shape", reshaped},
+  };
+  for (const Case& c : cases) {
+    const CliResult r = RunZcpack({"verify", Container(), "--against", c.source, "--json"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    const json report = json::parse(r.out);
+    EXPECT_THAT(Checks(report), ::testing::ElementsAre(c.check)) << r.out;
+    EXPECT_EQ(report["problems"][0]["tensor"], c.tensor);
+    EXPECT_THAT(r.err, HasSubstr(c.tensor));
+  }
+}
+
+TEST_F(VerifyCliTest, MissingFilesExitThree) {
+  CliResult r = RunZcpack({"verify", Path("absent.zcpack")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("absent.zcpack"));
+  EXPECT_EQ(Lines(r.err), 1u);
+  r = RunZcpack({"verify", Container(), "--against", Path("no-such-model")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("no-such-model"));
+}
+
+TEST_F(VerifyCliTest, UsageErrorsExitTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"verify"},
+      {"verify", Container(), "--level", "quick"},
+      {"verify", Container(), "--max-rmse", "0.5"},
+      {"verify", Container(), "--min-snr", "5"},
+      {"verify", Container(), "--against", Path("tiny-1"), "--max-rmse", "-1"},
+      {"verify", Container(), "--against", Path("tiny-1"), "--min-snr", "nan"},
+      {"verify", Container(), "--against", ""},
+      {"verify", Container(), "--run"},
+      {"verify", Container(), "--max-tensors", "lots"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(args, " ") << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack verify")) << absl::StrJoin(args, " ");
+  }
+}
+
+}  // namespace
+}  // namespace zcpack::testing

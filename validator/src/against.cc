@@ -1,0 +1,313 @@
+#include "against.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "parallel.h"
+#include "zcpack/converter/quantize.h"
+#include "zcpack/converter/source_model.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/q4_blocks.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::validator::internal {
+namespace {
+
+using converter::QuantErrorAccumulator;
+using converter::SourceTensor;
+using format::TensorEntry;
+
+// About this many elements per work item.
+constexpr uint64_t kItemElements = uint64_t{1} << 20;
+
+// A tensor in both files, same shape, its container entry sound.
+struct Pair {
+  size_t tensor = 0;  // container index
+  const SourceTensor* source = nullptr;
+  bool unchanged = false;  // stored in the source's dtype
+  bool zero_nonfinite = false;
+  uint64_t row_length = 0;
+  // Elements per error span (the converter's spans: a row, or
+  // kQuantizePieceElements of a longer row).
+  uint64_t span = 0;
+};
+
+// Elements [begin, end) of one pair. A range covers whole spans (only the
+// last span of a row may be short), so measuring it span by span gives the
+// spans the converter measured.
+struct Item {
+  size_t pair = 0;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+struct ItemResult {
+  QuantErrorAccumulator error;
+  std::optional<uint64_t> first_difference;  // unchanged tensors: element index
+};
+
+std::string ShapeString(const std::vector<uint64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+uint64_t ByteOffset(format::DType dtype, uint64_t elements) {
+  return elements / format::BlockElements(dtype) * format::BlockBytes(dtype);
+}
+
+bool SameStat(double a, double b) {
+  if (a == b) return true;
+  return std::fabs(a - b) <= 1e-9 * std::max(std::fabs(a), std::fabs(b));
+}
+
+void CompareModelInfo(const format::ModelInfo& container, const format::ModelInfo& source,
+                      ReportBuilder& builder) {
+  builder.Ran("source_model");
+  google::protobuf::util::MessageDifferencer differ;
+  std::string differences;
+  differ.ReportDifferencesToString(&differences);
+  if (differ.Compare(container, source)) return;
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(differences, '\n', absl::SkipEmpty())) {
+    lines.emplace_back(line);
+  }
+  builder.Add("source_model", "", std::nullopt,
+              absl::StrCat("the source's hyperparameters differ (container -> source): ",
+                           absl::StrJoin(lines, "; ")));
+}
+
+// Plans the pairs and their work items; reports source_tensors and
+// source_shape.
+void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& source,
+                  bool allow_nonfinite, ReportBuilder& builder, std::vector<Pair>* pairs,
+                  std::vector<Item>* items) {
+  builder.Ran("source_tensors");
+  builder.Ran("source_shape");
+  absl::flat_hash_map<absl::string_view, const SourceTensor*> by_name;
+  for (const SourceTensor& t : source.tensors) by_name.emplace(t.name, &t);
+  absl::flat_hash_map<absl::string_view, size_t> in_container;
+  const auto& tensors = layout.manifest.tensors();
+  for (int i = 0; i < tensors.size(); ++i) {
+    const TensorEntry& t = tensors[i];
+    in_container.emplace(t.name(), static_cast<size_t>(i));
+    const auto it = by_name.find(t.name());
+    if (it == by_name.end()) {
+      builder.Add("source_tensors", t.name(), t.offset(),
+                  "the container holds this tensor but the source does not");
+      continue;
+    }
+    const SourceTensor& s = *it->second;
+    const std::vector<uint64_t> shape(t.shape().begin(), t.shape().end());
+    if (shape != s.shape) {
+      builder.Add("source_shape", t.name(), t.offset(),
+                  absl::StrCat("shape ", ShapeString(shape), " in the container, ",
+                               ShapeString(s.shape), " in the source"));
+      continue;
+    }
+    if (!layout.placed[i] || !layout.sized[i]) continue;  // reported by the table checks
+    Pair pair;
+    pair.tensor = static_cast<size_t>(i);
+    pair.source = &s;
+    pair.unchanged = t.dtype() == s.dtype;
+    pair.zero_nonfinite = allow_nonfinite && format::IsQuantized(t.dtype());
+    pair.row_length = shape.back();
+    pair.span = std::min<uint64_t>(pair.row_length, converter::kQuantizePieceElements);
+    const uint64_t elements = s.data.size() / format::BlockBytes(s.dtype);
+    const size_t p = pairs->size();
+    if (pair.row_length <= converter::kQuantizePieceElements) {
+      const uint64_t rows_per_item = std::max<uint64_t>(1, kItemElements / pair.row_length);
+      const uint64_t step = rows_per_item * pair.row_length;
+      for (uint64_t e = 0; e < elements; e += step) items->push_back({p, e, std::min(elements, e + step)});
+    } else {
+      // Long rows: pieces inside a row, starting at span boundaries.
+      const uint64_t step =
+          std::max<uint64_t>(1, kItemElements / converter::kQuantizePieceElements) *
+          converter::kQuantizePieceElements;
+      for (uint64_t row = 0; row < elements; row += pair.row_length) {
+        for (uint64_t e = row; e < row + pair.row_length; e += step) {
+          items->push_back({p, e, std::min(row + pair.row_length, e + step)});
+        }
+      }
+    }
+    pairs->push_back(pair);
+  }
+  for (const SourceTensor& s : source.tensors) {
+    if (!in_container.contains(s.name)) {
+      builder.Add("source_tensors", s.name, std::nullopt,
+                  absl::StrCat("the source holds this tensor (", s.file,
+                               ") but the container does not"));
+    }
+  }
+}
+
+// Drops this process's page-table entries for the whole pages inside
+// [data, data + size) of a read-only file mapping, so that the resident set
+// stays bounded while the source (mapped by OpenSourceModel()) is streamed
+// through. The page cache keeps the pages; a later read faults them back in.
+// A hint: failures are ignored.
+void ReleaseMappedPages(const uint8_t* data, size_t size) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(page - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// Measures one item into `result`.
+absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& layout,
+                         const Pair& pair, const Item& item, ScratchBuffer& stored_buffer,
+                         std::vector<float>& source_values, std::vector<float>& decoded,
+                         ItemResult& result) {
+  const TensorEntry& t = layout.manifest.tensors(static_cast<int>(pair.tensor));
+  const SourceTensor& s = *pair.source;
+  const size_t n = static_cast<size_t>(item.end - item.begin);
+  const uint64_t stored_begin = ByteOffset(t.dtype(), item.begin);
+  const std::span<uint8_t> stored = stored_buffer.Get(
+      static_cast<size_t>(ByteOffset(t.dtype(), item.end) - stored_begin));
+  ZCPACK_RETURN_IF_ERROR(container.Read(t.offset() + stored_begin, stored));
+  const uint64_t element_bytes = format::BlockBytes(s.dtype);
+  const uint8_t* source_bytes = s.data.data() + item.begin * element_bytes;
+  if (pair.unchanged) {
+    if (std::memcmp(stored.data(), source_bytes, stored.size()) != 0) {
+      size_t i = 0;
+      while (stored[i] == source_bytes[i]) ++i;
+      result.first_difference = item.begin + i / element_bytes;
+    }
+    ReleaseMappedPages(source_bytes, n * element_bytes);
+    return absl::OkStatus();
+  }
+  source_values.resize(n);
+  decoded.resize(n);
+  ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(s.dtype, source_bytes, n, source_values.data()));
+  ReleaseMappedPages(source_bytes, n * element_bytes);
+  if (pair.zero_nonfinite) {
+    // As the converter does with --allow-nonfinite.
+    for (float& v : source_values) {
+      if (!std::isfinite(v)) v = 0.0f;
+    }
+  }
+  ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(t.dtype(), stored.data(), n, decoded.data()));
+  result.error.AddRows(source_values.data(), decoded.data(), n, static_cast<size_t>(pair.span));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CompareWithSource(const ByteSource& container, const ContainerLayout& layout,
+                               const VerifyOptions& options, int threads, ReportBuilder& builder,
+                               VerifyReport* report) {
+  auto opened = converter::OpenSourceModel(options.against);
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(),
+                        absl::StrCat("--against ", options.against, ": ",
+                                     opened.status().message()));
+  }
+  const converter::SourceModel& source = **opened;
+  CompareModelInfo(layout.manifest.model(), source.model, builder);
+
+  bool allow_nonfinite = false;
+  for (const format::KeyValue& kv : layout.manifest.provenance().options()) {
+    if (kv.key() == "allow_nonfinite") allow_nonfinite = kv.value() == "true";
+  }
+  std::vector<Pair> pairs;
+  std::vector<Item> items;
+  MatchTensors(layout, source, allow_nonfinite, builder, &pairs, &items);
+
+  std::vector<ItemResult> results(items.size());
+  const auto make_worker = [&]() -> ItemFn {
+    struct Scratch {
+      ScratchBuffer stored;
+      std::vector<float> source_values, decoded;
+    };
+    auto scratch = std::make_shared<Scratch>();
+    return [&, scratch](size_t k) {
+      return MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
+                         scratch->source_values, scratch->decoded, results[k]);
+    };
+  };
+  ZCPACK_RETURN_IF_ERROR(ParallelFor(items.size(), threads, make_worker));
+
+  // Per pair, in file order (items are grouped by pair, in pair order).
+  builder.Ran("source_data");
+  builder.Ran("quant_error");
+  builder.Ran("quant_stats");
+  size_t k = 0;
+  size_t unchanged = 0, converted = 0;
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    const Pair& pair = pairs[p];
+    const TensorEntry& t = layout.manifest.tensors(static_cast<int>(pair.tensor));
+    QuantErrorAccumulator error;
+    std::optional<uint64_t> first_difference;
+    for (; k < items.size() && items[k].pair == p; ++k) {
+      error.Merge(results[k].error);
+      if (results[k].first_difference && !first_difference) {
+        first_difference = results[k].first_difference;
+      }
+    }
+    TensorComparison c;
+    c.name = t.name();
+    c.dtype = t.dtype();
+    c.source_dtype = pair.source->dtype;
+    c.unchanged = pair.unchanged;
+    if (pair.unchanged) {
+      ++unchanged;
+      if (first_difference) {
+        builder.Add("source_data", t.name(), t.offset(),
+                    absl::StrCat("stored unconverted as ", format::DTypeName(t.dtype()),
+                                 ", but element ", *first_difference, " (row ",
+                                 *first_difference / pair.row_length, ", column ",
+                                 *first_difference % pair.row_length,
+                                 ") differs from the source"));
+      }
+      c.snr_db = first_difference ? 0 : QuantErrorAccumulator::kInfiniteSnrDb;
+      report->comparisons.push_back(std::move(c));
+      continue;
+    }
+    ++converted;
+    c.rmse = error.rmse();
+    c.max_abs_error = error.max_abs_error();
+    c.snr_db = error.snr_db();
+    // Written so that NaN fails.
+    const bool rmse_ok = c.rmse <= options.max_rmse;
+    const bool snr_ok = c.snr_db >= options.min_snr_db;
+    if (!rmse_ok || !snr_ok) {
+      std::vector<std::string> why;
+      if (!rmse_ok) why.push_back(absl::StrFormat("RMSE %.6g above --max-rmse %g", c.rmse, options.max_rmse));
+      if (!snr_ok) why.push_back(absl::StrFormat("SNR %.2f dB below --min-snr %g", c.snr_db, options.min_snr_db));
+      builder.Add("quant_error", t.name(), t.offset(),
+                  absl::StrCat(format::DTypeName(pair.source->dtype), " -> ",
+                               format::DTypeName(t.dtype()), ": ", absl::StrJoin(why, ", "),
+                               " (is this the source it was converted from?)"));
+    } else if (t.has_quant_stats()) {
+      const format::QuantStats& recorded = t.quant_stats();
+      if (!SameStat(recorded.rmse(), c.rmse) || !SameStat(recorded.snr_db(), c.snr_db) ||
+          !SameStat(recorded.max_abs_error(), c.max_abs_error)) {
+        builder.Add("quant_stats", t.name(), t.offset(),
+                    absl::StrFormat("the manifest records RMSE %.9g, SNR %.6f dB, max error %.9g; "
+                                    "this source gives RMSE %.9g, SNR %.6f dB, max error %.9g "
+                                    "(converted from other weights?)",
+                                    recorded.rmse(), recorded.snr_db(), recorded.max_abs_error(),
+                                    c.rmse, c.snr_db, c.max_abs_error));
+      }
+    }
+    report->comparisons.push_back(std::move(c));
+  }
+  builder.SetDetail("source_data", absl::StrCat(unchanged, " tensors compared byte for byte"));
+  builder.SetDetail("quant_error",
+                    absl::StrFormat("%d converted tensors; RMSE <= %g, SNR >= %g dB", converted,
+                                    options.max_rmse, options.min_snr_db));
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::validator::internal
