@@ -44,6 +44,7 @@ ABSL_FLAG(bool, populate, false, "run: fault every page in at open.");
 ABSL_FLAG(bool, mlock, false, "run: lock the mapping in memory.");
 ABSL_FLAG(bool, verify, false, "run: verify every checksum at open.");
 ABSL_FLAG(std::string, level, "full", "verify: structure or full.");
+ABSL_FLAG(bool, run, false, "verify: also generate a few tokens with the runtime.");
 ABSL_FLAG(std::string, against, "", "verify: source checkpoint to compare with.");
 ABSL_FLAG(double, max_rmse, zcpack::validator::kDefaultMaxRmse,
           "verify --against: largest RMSE allowed per tensor (inf: off).");
@@ -133,6 +134,7 @@ absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const ParsedArgs& ar
     return absl::InvalidArgumentError("--min-snr must be a number of dB (-inf turns it off)");
   }
   v.threads = absl::GetFlag(FLAGS_threads);
+  if (absl::GetFlag(FLAGS_run)) v.run_tokens = 4;
   v.limits.max_tensors = absl::GetFlag(FLAGS_max_tensors);
   v.limits.max_rank = absl::GetFlag(FLAGS_max_rank);
   v.limits.max_name_bytes = absl::GetFlag(FLAGS_max_name_bytes);
@@ -210,7 +212,7 @@ const std::vector<Command>& Commands() {
        }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
-       "[--threads N] [--json]",
+       "[--run] [--threads N] [--json]",
        "Check a container and report every problem found (the first 100 are listed,\n"
        "all are counted), each with its check, its tensor and the file offset. Meant\n"
        "as the gate before a model ships and as the first step when one misbehaves.\n"
@@ -235,6 +237,8 @@ const std::vector<Command>& Commands() {
        "  --min-snr DB       with --against: smallest SNR per tensor in dB (default 10;\n"
        "                     q4_0 of synthetic llama weights gives 17-19 dB, q4_k\n"
        "                     20-22 dB, unrelated weights about -3 dB; -inf turns it off)\n"
+       "  --run              also open it with the runtime and generate 4 tokens\n"
+       "                     greedily, every logit finite (check smoke_run)\n"
        "  --threads N        checksum and comparison threads (default: all cores)\n"
        "  --json             JSON report: every check {name, group, result, problems,\n"
        "                     detail}, every problem {check, tensor, offset, detail},\n"
@@ -247,7 +251,7 @@ const std::vector<Command>& Commands() {
        "For verify: 0 means every check that ran passed; 1 means problems were found\n"
        "(the report on stdout lists them, one line on stderr names the first); 2 is a\n"
        "usage error; 3 means the container or the source could not be read.\n",
-       {"level", "against", "max_rmse", "min_snr", "threads", "json", "max_tensors", "max_rank",
+       {"level", "against", "max_rmse", "min_snr", "run", "threads", "json", "max_tensors", "max_rank",
         "max_name_bytes", "max_manifest_bytes", "max_manifest_raw_bytes"},
        {}, 1, 1,
        [](const ParsedArgs& args) {

@@ -388,6 +388,16 @@ TEST_F(BadInputTest, NonFiniteValueNamesTheTensorUnlessAllowed) {
   const CliResult allowed =
       RunZcpack({"convert", model, "-o", dir_ + "/nan.zcpack", "--allow-nonfinite"});
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  // Kept as f32, the NaN survives: the container is intact (checksums match)
+  // but cannot run, which only verify --run notices.
+  const std::string f32 = dir_ + "/nan.f32.zcpack";
+  ASSERT_EQ(RunZcpack({"convert", model, "-o", f32, "--allow-nonfinite", "--quant", "f32"}).exit_code, 0);
+  EXPECT_EQ(RunZcpack({"verify", f32}).exit_code, 0);
+  const CliResult run = RunZcpack({"verify", f32, "--run"});
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_THAT(run.out + run.err, HasSubstr("smoke_run"));
+  EXPECT_THAT(run.out + run.err, HasSubstr("non-finite logit"));
+  EXPECT_EQ(RunZcpack({"verify", dir_ + "/nan.zcpack", "--run"}).exit_code, 0);
 }
 
 TEST_F(BadInputTest, OutputFolderMissingOrNotAFolder) {

@@ -73,10 +73,9 @@ TEST_F(VerifyCliTest, HelpExplainsLevelsFlagsAndExitCodes) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* needle : {"Usage: zcpack verify FILE", "structure", "full", "--against SOURCE",
                              "--max-rmse", "--min-snr", "--json", "Exit codes:",
-                             "1 means problems were found"}) {
+                             "1 means problems were found", "--run"}) {
     EXPECT_THAT(r.out, HasSubstr(needle));
   }
-  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("--run")));
   EXPECT_THAT(RunZcpack({"--help"}).out, HasSubstr("verify FILE"));
 }
 
@@ -144,6 +143,20 @@ TEST_F(VerifyCliTest, ByteFlipInEachTensorIsFoundByName) {
   }
 }
 
+TEST_F(VerifyCliTest, RunGeneratesWithTheRuntime) {
+  const CliResult r = RunZcpack({"verify", Container(), "--run", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bool found = false;
+  const json report = json::parse(r.out);
+  for (const json& c : report["checks"]) {
+    if (c["name"] == "smoke_run") {
+      found = true;
+      EXPECT_EQ(c["result"], "pass");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(VerifyCliTest, JsonReportListsEveryCheckWithResultAndDetail) {
   const CliResult r = RunZcpack({"verify", Container(), "--json", "--level", "structure"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -155,7 +168,9 @@ TEST_F(VerifyCliTest, JsonReportListsEveryCheckWithResultAndDetail) {
     const std::string name = c["name"];
     EXPECT_TRUE(c.contains("detail")) << name;
     const std::string expected =
-        c["group"] == "integrity" || c["group"] == "source" ? "skipped" : "pass";
+        c["group"] == "integrity" || c["group"] == "source" || c["group"] == "inference"
+            ? "skipped"
+            : "pass";
     EXPECT_EQ(c["result"], expected) << name;
   }
 }
@@ -233,7 +248,7 @@ TEST_F(VerifyCliTest, UsageErrorsExitTwo) {
       {"verify", Container(), "--against", Path("tiny-1"), "--max-rmse", "-1"},
       {"verify", Container(), "--against", Path("tiny-1"), "--min-snr", "nan"},
       {"verify", Container(), "--against", ""},
-      {"verify", Container(), "--run"},
+      {"verify", Container(), "--run=maybe"},
       {"verify", Container(), "--max-tensors", "lots"},
   };
   for (const auto& args : cases) {

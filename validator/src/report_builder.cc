@@ -59,6 +59,8 @@ constexpr CheckInfo kChecks[] = {
     {"source_data", "source", "tensors stored unconverted equal the source byte for byte"},
     {"quant_error", "source", "each converted tensor's error is within --max-rmse and --min-snr"},
     {"quant_stats", "source", "the manifest's error statistics are those of this source"},
+    {"smoke_run", "inference",
+     "the runtime opens the container and generates tokens with finite logits"},
 };
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include "integrity.h"
 #include "report_builder.h"
 #include "structure.h"
+#include "zcpack/runtime/model.h"
+#include "zcpack/runtime/session.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::validator {
@@ -34,9 +36,36 @@ bool MeansUnsound(absl::StatusCode code) {
 // Opens the container with format::Container, for the "reader" check.
 using ReaderOpen = std::function<absl::Status(const format::ReaderOptions&)>;
 
+// The smoke inference: opens the file with the runtime (cheap checks only)
+// and generates `tokens` greedily from the BOS id (or 0). Generate() fails
+// with DataLoss on a non-finite logit; any failure becomes a problem.
+void SmokeRun(const std::string& path, int tokens, ReportBuilder& builder) {
+  builder.Ran("smoke_run");
+  auto model = runtime::Model::Open(path);
+  if (!model.ok()) {
+    builder.Add("smoke_run", "", std::nullopt,
+                absl::StrCat("the runtime cannot open it: ", model.status().message()));
+    return;
+  }
+  auto session = runtime::Session::Create(**model, {.max_context = tokens + 1, .threads = 0});
+  if (!session.ok()) {
+    builder.Add("smoke_run", "", std::nullopt, std::string(session.status().message()));
+    return;
+  }
+  const int32_t bos = (*model)->info().bos_token_id();
+  const std::vector<int32_t> prompt = {
+      bos >= 0 && static_cast<uint32_t>(bos) < (*model)->info().vocab_size() ? bos : 0};
+  auto generated = runtime::Generate(**session, prompt, tokens, runtime::SamplingOptions{});
+  if (!generated.ok()) {
+    builder.Add("smoke_run", "", std::nullopt,
+                absl::StrCat("generation failed: ", generated.status().message()));
+  }
+}
+
 absl::StatusOr<VerifyReport> RunVerify(const internal::ByteSource& source,
                                        const ReaderOpen& reader_open,
-                                       const VerifyOptions& options) {
+                                       const VerifyOptions& options,
+                                       const std::string* path = nullptr) {
   const auto start = Clock::now();
   VerifyReport report;
   report.path = source.name();
@@ -92,6 +121,14 @@ absl::StatusOr<VerifyReport> RunVerify(const internal::ByteSource& source,
         internal::CompareWithSource(source, layout, options, threads, builder, &report));
     report.against_seconds = SecondsSince(against_start);
   }
+  if (options.run_tokens <= 0 || path == nullptr) {
+    builder.SkipGroup("inference", path == nullptr ? "not run: an in-memory container"
+                                                   : "not run: no --run");
+  } else if (report.problem_count > 0) {
+    builder.SkipGroup("inference", "not run: the checks above found problems");
+  } else {
+    SmokeRun(*path, options.run_tokens, builder);
+  }
   builder.Finish();
   report.total_seconds = SecondsSince(start);
   return report;
@@ -132,7 +169,7 @@ absl::StatusOr<VerifyReport> Verify(const std::string& path, const VerifyOptions
   const ReaderOpen reader_open = [&path](const format::ReaderOptions& reader_options) {
     return format::Container::Open(path, reader_options).status();
   };
-  return RunVerify(*source, reader_open, options);
+  return RunVerify(*source, reader_open, options, &path);
 }
 
 absl::StatusOr<VerifyReport> VerifyBuffer(std::span<const uint8_t> bytes, std::string name,

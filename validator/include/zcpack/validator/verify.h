@@ -114,6 +114,10 @@ struct VerifyOptions {
   DataAccess data_access = DataAccess::kPread;
   // Bytes each thread reads or populates at a time (kPread, kMmapPopulate).
   size_t chunk_bytes = size_t{1} << 20;
+  // Smoke inference ("smoke_run"): open the container with the runtime and
+  // generate this many tokens greedily, every logit finite. 0: not run.
+  // Only for files (Verify()), and only when the structure is sound.
+  int run_tokens = 0;
 };
 
 // One defect found.
