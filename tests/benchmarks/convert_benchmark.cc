@@ -26,9 +26,13 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "tests/benchmarks/child_process.h"
 
 namespace {
 
+using zcpack::bench::ChildRun;
+using zcpack::bench::Evict;
+using zcpack::bench::RunChild;
 using Clock = std::chrono::steady_clock;
 
 std::vector<std::string> ListFiles(const std::string& dir) {
@@ -52,14 +56,6 @@ uint64_t TotalSize(const std::vector<std::string>& files) {
   return total;
 }
 
-void Evict(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
 double ReadAll(const std::vector<std::string>& files) {
   std::vector<char> buf(1 << 20);
   const auto start = Clock::now();
@@ -71,54 +67,6 @@ double ReadAll(const std::vector<std::string>& files) {
     ::close(fd);
   }
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct ChildRun {
-  int status = -1;
-  double seconds = 0;
-  long max_rss_kib = 0;       // ru_maxrss: anonymous + file-backed
-  long max_anon_kib = 0;      // sampled RssAnon peak (every 2 ms)
-};
-
-// RssAnon of a live process, in KiB; -1 once it is gone.
-long RssAnonKib(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/status";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %ld kB", &kib) == 1) break;
-  }
-  std::fclose(f);
-  return kib;
-}
-
-ChildRun RunChild(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const auto start = Clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  rusage usage{};
-  ChildRun run;
-  // Sample anonymous RSS until the child exits (ru_maxrss counts the mapped
-  // input pages too, which the kernel can drop at will).
-  while (::wait4(pid, &status, WNOHANG, &usage) == 0) {
-    run.max_anon_kib = std::max(run.max_anon_kib, RssAnonKib(pid));
-    ::usleep(2000);
-  }
-  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.max_rss_kib = usage.ru_maxrss;
-  return run;
 }
 
 }  // namespace

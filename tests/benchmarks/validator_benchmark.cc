@@ -43,6 +43,7 @@
 #include "xxh_x86dispatch.h"
 #define ZCPACK_XXH3_DISPATCH 1
 #endif
+#include "tests/benchmarks/child_process.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/validator/verify.h"
 
@@ -64,21 +65,9 @@ bool Exists(const std::string& path) {
 // Runs argv as a child with stdout to /dev/null; returns its exit status and
 // wall time.
 int RunChild(std::vector<std::string> args, double* seconds = nullptr) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const auto start = Clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (seconds != nullptr) *seconds = Seconds(start);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const zcpack::bench::ChildRun run = zcpack::bench::RunChild(std::move(args));
+  if (seconds != nullptr) *seconds = run.seconds;
+  return run.status;
 }
 
 struct Timing {
@@ -165,13 +154,7 @@ uint64_t ReadAll(const std::string& path, int threads) {
   return total;
 }
 
-void Evict(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
+using zcpack::bench::Evict;
 
 const char* AccessName(DataAccess a) {
   switch (a) {
