@@ -22,6 +22,7 @@ absl::string_view DTypeName(DType dtype) {
     case DTYPE_BF16: return "bf16";
     case DTYPE_Q4_0: return "q4_0";
     case DTYPE_Q4_K: return "q4_k";
+    case DTYPE_Q8_0: return "q8_0";
     default: return "unspecified";
   }
 }
@@ -37,7 +38,9 @@ absl::StatusOr<DType> ParseDType(absl::string_view name) {
 
 bool IsKnownDType(DType dtype) { return BlockElements(dtype) != 0; }
 
-bool IsQuantized(DType dtype) { return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q4_K; }
+bool IsQuantized(DType dtype) {
+  return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q4_K || dtype == DTYPE_Q8_0;
+}
 
 uint64_t BlockElements(DType dtype) {
   switch (dtype) {
@@ -46,6 +49,7 @@ uint64_t BlockElements(DType dtype) {
     case DTYPE_BF16: return 1;
     case DTYPE_Q4_0: return kQ4_0BlockElements;
     case DTYPE_Q4_K: return kQ4_KBlockElements;
+    case DTYPE_Q8_0: return kQ8_0BlockElements;
     default: return 0;
   }
 }
@@ -57,6 +61,7 @@ uint64_t BlockBytes(DType dtype) {
     case DTYPE_BF16: return 2;
     case DTYPE_Q4_0: return kQ4_0BlockBytes;
     case DTYPE_Q4_K: return kQ4_KBlockBytes;
+    case DTYPE_Q8_0: return kQ8_0BlockBytes;
     default: return 0;
   }
 }

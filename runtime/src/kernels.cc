@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels_int.h"
 #include "kernels_internal.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
@@ -134,7 +135,7 @@ MatVecRowsFn MatVecKernel(const LevelKernels& kernels, DType dtype) {
     case format::DTYPE_Q4_K: return kernels.q4_k;
     case format::DTYPE_F16: return kernels.f16;
     case format::DTYPE_BF16: return kernels.bf16;
-    default: return kernels.f32;  // views hold only the five v1 types
+    default: return kernels.f32;  // quantized types take the integer path
   }
 }
 
@@ -215,11 +216,84 @@ uint64_t WeightView::row_bytes() const {
 
 // ---------------------------------------------------------------- products ---
 
+namespace {
+
+using kernels_internal::DotKernels;
+using kernels_internal::IsIntegerDType;
+using kernels_internal::QuantizedActivations;
+
+// Inputs at or above which the activations are quantized in parallel.
+constexpr size_t kParallelQuantizeInputs = 8;
+
+// The integer products of `projections` (all quantized, equal cols): the
+// inputs are quantized once into the calling thread's buffer, then one
+// ParallelFor splits the row groups of all projections between threads.
+void IntegerProducts(std::span<const Projection> projections, const float* x, size_t n,
+                     ThreadPool* pool, SimdLevel level) {
+  const DotKernels& kernels =
+      *kernels_internal::DotKernelsFor(kernels_internal::DotIsaFor(level));
+  const size_t cols = static_cast<size_t>(projections.front().weight->cols);
+  thread_local QuantizedActivations activations;
+  QuantizedActivations& a = activations;
+  a.Resize(n, cols);
+  const bool parallel = pool != nullptr && pool->num_threads() > 1;
+  if (parallel && n >= kParallelQuantizeInputs) {
+    pool->ParallelFor(0, n, 1, [&](size_t begin, size_t end) {
+      for (size_t j = begin; j < end; ++j) kernels.quantize(x + j * cols, a, j);
+    });
+  } else {
+    for (size_t j = 0; j < n; ++j) kernels.quantize(x + j * cols, a, j);
+  }
+
+  // Units of work: row groups, numbered across the projections in order.
+  const uint64_t group = kernels.row_group;
+  size_t units = 0;
+  uint64_t bytes = 0;
+  for (const Projection& p : projections) {
+    units += static_cast<size_t>((p.weight->rows + group - 1) / group);
+    bytes += p.weight->rows * p.weight->row_bytes();
+  }
+  auto run = [&](size_t unit_begin, size_t unit_end) {
+    size_t first = 0;  // first unit of the current projection
+    for (const Projection& p : projections) {
+      const WeightView& w = *p.weight;
+      const size_t count = static_cast<size_t>((w.rows + group - 1) / group);
+      const size_t begin = std::max(unit_begin, first);
+      const size_t end = std::min(unit_end, first + count);
+      if (begin < end) {
+        kernels_internal::IntKernel(kernels, w.dtype)(
+            w, a, p.y, static_cast<size_t>(w.rows), (begin - first) * group,
+            std::min<uint64_t>(w.rows, (end - first) * group));
+      }
+      first += count;
+    }
+  };
+  if (!parallel) {
+    run(0, units);
+    return;
+  }
+  // One input reads each weight once: a piece must hold enough bytes to be
+  // worth a thread. Several inputs make every group worth one.
+  size_t grain = 1;
+  if (n == 1) {
+    const uint64_t unit_bytes = std::max<uint64_t>(1, bytes / std::max<size_t>(units, 1));
+    grain = static_cast<size_t>((kMinPieceBytes + unit_bytes - 1) / unit_bytes);
+  }
+  pool->ParallelFor(0, units, grain, run);
+}
+
+}  // namespace
+
 void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool) {
   MatVec(w, x, y, pool, format::DetectSimdLevel());
 }
 
 void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool, SimdLevel level) {
+  if (IsIntegerDType(w.dtype)) {
+    const Projection projection{&w, y};
+    IntegerProducts({&projection, 1}, x, 1, pool, level);
+    return;
+  }
   const MatVecRowsFn kernel = MatVecKernel(KernelsFor(level), w.dtype);
   if (pool == nullptr || pool->num_threads() == 1) {
     kernel(w, x, y, 0, w.rows);
@@ -236,6 +310,16 @@ void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool*
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool,
             SimdLevel level) {
   if (n == 0) return;
+  if (IsIntegerDType(w.dtype)) {
+    const Projection projection{&w, y};
+    IntegerProducts({&projection, 1}, x, n, pool, level);
+    return;
+  }
+  if (n == 1) {
+    // The float MatVec kernels follow the same order as MatMulRows.
+    MatVec(w, x, y, pool, level);
+    return;
+  }
   const LevelKernels& kernels = KernelsFor(level);
   if (pool == nullptr || pool->num_threads() == 1) {
     MatMulRows(kernels, w, x, n, y, 0, w.rows);
@@ -243,6 +327,28 @@ void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool*
   }
   pool->ParallelFor(0, static_cast<size_t>(w.rows), kRowGroup,
                     [&](size_t begin, size_t end) { MatMulRows(kernels, w, x, n, y, begin, end); });
+}
+
+void MatMulMany(std::span<const Projection> projections, const float* x, size_t n,
+                ThreadPool* pool) {
+  MatMulMany(projections, x, n, pool, format::DetectSimdLevel());
+}
+
+void MatMulMany(std::span<const Projection> projections, const float* x, size_t n,
+                ThreadPool* pool, SimdLevel level) {
+  if (n == 0 || projections.empty()) return;
+  // Quantized weights share one pass; float ones (kept in f16 by policy, say)
+  // run on their own.
+  Projection integer[8];
+  size_t count = 0;
+  for (const Projection& p : projections) {
+    if (IsIntegerDType(p.weight->dtype) && count < std::size(integer)) {
+      integer[count++] = p;
+    } else {
+      MatMul(*p.weight, x, n, p.y, pool, level);
+    }
+  }
+  if (count > 0) IntegerProducts({integer, count}, x, n, pool, level);
 }
 
 void DequantizeRow(const WeightView& w, uint64_t row, float* out) {

@@ -59,7 +59,7 @@ struct PrefetchStream {
 
   void Advance(uint64_t bytes) {
     const uint64_t stop = std::min(next + bytes, limit);
-    for (uint64_t offset = next; offset < stop; offset += 64) __builtin_prefetch(base + offset, 0, 3);
+    for (uint64_t offset = next; offset < stop; offset += 64) __builtin_prefetch(base + offset, 0, 1);
     next += bytes;
   }
 };

@@ -19,11 +19,7 @@ using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 
 // y = W x for a batch of n rows of x (n x cols), through the in-place kernels.
 void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
-  if (n == 1) {
-    MatVec(w, x, y, pool);
-  } else {
-    MatMul(w, x, n, y, pool);
-  }
+  MatMul(w, x, n, y, pool);
 }
 
 // out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * weight, for n rows of `dim`.
@@ -104,27 +100,50 @@ void Session::Attention(int layer, size_t n) {
   const size_t ctx = static_cast<size_t>(max_context_);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t q_dim = heads * hd;
+  const size_t total = static_cast<size_t>(position_) + n;  // keys after this batch
+  using StridedRows = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+  using StridedRowsOut = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
   pool_.ParallelFor(0, heads, 1, [&](size_t begin, size_t end) {
     for (size_t h = begin; h < end; ++h) {
       const size_t kvh = h / group;
       const size_t base = ((static_cast<size_t>(layer) * kv_heads + kvh) * ctx) * hd;
-      float* scores = scores_.data() + h * ctx;
-      for (size_t t = 0; t < n; ++t) {
-        const size_t len = static_cast<size_t>(position_) + t + 1;  // causal
-        const ConstRowMatrixMap keys(k_cache_.get() + base, static_cast<Eigen::Index>(len),
+      const ConstRowMatrixMap keys(k_cache_.get() + base, static_cast<Eigen::Index>(total),
+                                   static_cast<Eigen::Index>(hd));
+      const ConstRowMatrixMap values(v_cache_.get() + base, static_cast<Eigen::Index>(total),
                                      static_cast<Eigen::Index>(hd));
-        const ConstRowMatrixMap values(v_cache_.get() + base, static_cast<Eigen::Index>(len),
-                                       static_cast<Eigen::Index>(hd));
-        const ConstVectorMap query(q_.data() + t * q_dim + h * hd, static_cast<Eigen::Index>(hd));
-        VectorMap s(scores, static_cast<Eigen::Index>(len));
+      if (n == 1) {
+        float* scores = scores_.data() + h * ctx;
+        const ConstVectorMap query(q_.data() + h * hd, static_cast<Eigen::Index>(hd));
+        VectorMap s(scores, static_cast<Eigen::Index>(total));
         s.noalias() = keys * query;
         s *= scale;
         const float max = s.maxCoeff();
         s = (s.array() - max).exp();
         s /= s.sum();
-        VectorMap(attn_.data() + t * q_dim + h * hd, static_cast<Eigen::Index>(hd)).noalias() =
+        VectorMap(attn_.data() + h * hd, static_cast<Eigen::Index>(hd)).noalias() =
             values.transpose() * s;
+        continue;
       }
+      // A batch: all queries of the head against all keys at once (two
+      // matrix products), then the causal mask: query t sees keys
+      // [0, position_ + t].
+      thread_local RowMatrix scores;
+      scores.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(total));
+      const StridedRows queries(q_.data() + h * hd, static_cast<Eigen::Index>(n),
+                                static_cast<Eigen::Index>(hd), Eigen::OuterStride<>(q_dim));
+      scores.noalias() = (queries * keys.transpose()) * scale;
+      for (size_t t = 0; t < n; ++t) {
+        const Eigen::Index len = static_cast<Eigen::Index>(position_) + static_cast<Eigen::Index>(t) + 1;
+        auto row = scores.row(static_cast<Eigen::Index>(t));
+        auto visible = row.head(len);
+        const float max = visible.maxCoeff();
+        visible = (visible.array() - max).exp();
+        visible /= visible.sum();
+        row.tail(static_cast<Eigen::Index>(total) - len).setZero();
+      }
+      StridedRowsOut(attn_.data() + h * hd, static_cast<Eigen::Index>(n),
+                     static_cast<Eigen::Index>(hd), Eigen::OuterStride<>(q_dim))
+          .noalias() = scores * values;
     }
   });
 }
@@ -199,9 +218,10 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
     const LayerWeights& w = model_.layer(l);
     DequantizeRow(w.attn_norm, 0, norm_w_.data());
     RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
-    Project(w.wq, xn_.data(), n, q_.data(), pool);
-    Project(w.wk, xn_.data(), n, k_.data(), pool);
-    Project(w.wv, xn_.data(), n, v_.data(), pool);
+    {
+      const Projection qkv[] = {{&w.wq, q_.data()}, {&w.wk, k_.data()}, {&w.wv, v_.data()}};
+      MatMulMany(qkv, xn_.data(), n, pool);
+    }
     add_bias(w.bq, q_.data(), q_dim);
     add_bias(w.bk, k_.data(), kv_dim);
     add_bias(w.bv, v_.data(), kv_dim);
@@ -222,8 +242,10 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
 
     DequantizeRow(w.ffn_norm, 0, norm_w_.data());
     RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
-    Project(w.w_gate, xn_.data(), n, ffn_gate_.data(), pool);
-    Project(w.w_up, xn_.data(), n, ffn_up_.data(), pool);
+    {
+      const Projection gate_up[] = {{&w.w_gate, ffn_gate_.data()}, {&w.w_up, ffn_up_.data()}};
+      MatMulMany(gate_up, xn_.data(), n, pool);
+    }
     {
       auto g = Eigen::Map<Eigen::ArrayXf>(ffn_gate_.data(), static_cast<Eigen::Index>(n * ffn));
       const auto u = Eigen::Map<const Eigen::ArrayXf>(ffn_up_.data(), static_cast<Eigen::Index>(n * ffn));

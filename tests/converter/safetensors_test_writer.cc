@@ -1,6 +1,7 @@
 #include "tests/converter/safetensors_test_writer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -117,7 +118,8 @@ std::string HfConfigJson(const format::ModelInfo& m) {
 }
 
 absl::Status WriteTinyHfModel(const std::string& dir, const format::ModelInfo& model,
-                              format::DType dtype, int shards, uint64_t seed) {
+                              format::DType dtype, int shards, uint64_t seed,
+                              TinyWeights weights) {
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<converter::ExpectedTensor> expected,
                           converter::ExpectedTensors(model));
   ZCPACK_RETURN_IF_ERROR(WriteFileBytes(JoinPath(dir, "config.json"), ToBytes(HfConfigJson(model))));
@@ -141,7 +143,17 @@ absl::Status WriteTinyHfModel(const std::string& dir, const format::ModelInfo& m
     const size_t shard = i * static_cast<size_t>(shards) / expected.size();
     const std::string name =
         converter::TensorName(e.role, e.layer, converter::TensorNaming::kHuggingFace);
-    writers[shard].AddFloatTensor(name, dtype, e.shape, PseudoRandomFloats(count, tensor_seed++));
+    std::vector<float> values = PseudoRandomFloats(count, tensor_seed++);
+    if (weights == TinyWeights::kTrainedScale) {
+      const bool norm = e.role == format::ROLE_ATTN_NORM || e.role == format::ROLE_FFN_NORM ||
+                        e.role == format::ROLE_OUTPUT_NORM;
+      // Uniform [-1, 1) has standard deviation 1 / sqrt(3).
+      const float scale = e.shape.size() == 2
+                              ? std::sqrt(3.0f / static_cast<float>(e.shape.back()))
+                              : 0.1f;
+      for (float& v : values) v = (norm ? 1.0f : 0.0f) + v * scale;
+    }
+    writers[shard].AddFloatTensor(name, dtype, e.shape, values);
     weight_map[name] = names[shard];
   }
   for (int i = 0; i < shards; ++i) {

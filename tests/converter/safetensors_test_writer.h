@@ -64,13 +64,27 @@ std::string SafetensorsDTypeName(format::DType dtype);
 // by its architecture ("llama" -> LlamaForCausalLM, "mistral", "qwen2").
 std::string HfConfigJson(const format::ModelInfo& model);
 
+// How WriteTinyHfModel() scales its pseudo-random values.
+enum class TinyWeights {
+  // Every value uniform in [-1, 1): fine for byte-level checks; as a model
+  // its activations grow layer by layer and attention softmaxes saturate, so
+  // its logits amplify any rounding chaotically.
+  kUnit,
+  // Scaled like a trained model's: matrices with standard deviation
+  // 1 / sqrt(columns), norm weights 1 +- 0.1, biases +- 0.1. For checks of
+  // the forward pass against a reference within a tolerance.
+  kTrainedScale,
+};
+
 // WriteTinyHfModel(): writes into the existing folder `dir` a Hugging Face
 // model for `model`: config.json, every ExpectedTensors() tensor under its HF
-// name in `dtype` (deterministic values from `seed`), as model.safetensors
-// when `shards` is 1, else as model-0000i-of-0000n.safetensors shards plus
-// model.safetensors.index.json, and a small tokenizer.json.
+// name in `dtype` (deterministic values from `seed`, scaled as `weights`
+// says), as model.safetensors when `shards` is 1, else as
+// model-0000i-of-0000n.safetensors shards plus model.safetensors.index.json,
+// and a small tokenizer.json.
 absl::Status WriteTinyHfModel(const std::string& dir, const format::ModelInfo& model,
-                              format::DType dtype, int shards = 1, uint64_t seed = 1);
+                              format::DType dtype, int shards = 1, uint64_t seed = 1,
+                              TinyWeights weights = TinyWeights::kUnit);
 
 }  // namespace zcpack::testing
 

@@ -4,7 +4,9 @@
 // decoded by format's reference decoders (or HalfToFloat / BFloat16ToFloat),
 // dot products accumulated in double. Every SimdLevel the machine supports is
 // tested. Tolerance: 1e-5 of sum |w_i * x_i| (float accumulation in any order
-// stays far inside it at these lengths).
+// stays far inside it at these lengths), plus for quantized weights the bound
+// kernels.h states for int8 activations: sum over blocks of 32 of
+// (max |x| in the block / 254) * sum |w| in the block.
 #include "zcpack/runtime/kernels.h"
 
 #include <algorithm>
@@ -63,7 +65,8 @@ std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
   for (uint64_t i = 0; i < blocks; ++i) {
     uint8_t* block = bytes.data() + i * format::BlockBytes(dtype);
     switch (dtype) {
-      case format::DTYPE_Q4_0: format::EncodeFixed16(block, RandomScale(rng)); break;
+      case format::DTYPE_Q4_0:
+      case format::DTYPE_Q8_0: format::EncodeFixed16(block, RandomScale(rng)); break;
       case format::DTYPE_Q4_K:
         format::EncodeFixed16(block, RandomScale(rng));
         format::EncodeFixed16(block + 2, RandomScale(rng));
@@ -99,6 +102,14 @@ std::vector<float> ReferenceRow(const WeightView& w, uint64_t r) {
     case format::DTYPE_Q4_K:
       format::DequantizeQ4_K(row, w.cols, out.data(), SimdLevel::kScalar);
       break;
+    case format::DTYPE_Q8_0:
+      // value = int8 * d (ggml's block_q8_0), written out independently.
+      for (uint64_t i = 0; i < w.cols; ++i) {
+        const uint8_t* block = row + i / 32 * format::kQ8_0BlockBytes;
+        out[i] = static_cast<float>(static_cast<int8_t>(block[2 + i % 32])) *
+                 format::HalfToFloat(format::DecodeFixed16(block));
+      }
+      break;
     case format::DTYPE_F16:
       for (uint64_t i = 0; i < w.cols; ++i) out[i] = format::HalfToFloat(format::DecodeFixed16(row + 2 * i));
       break;
@@ -119,23 +130,35 @@ std::vector<float> ReferenceRow(const WeightView& w, uint64_t r) {
 
 struct Reference {
   double value = 0;
-  double magnitude = 0;  // sum |w_i * x_i|
+  double magnitude = 0;        // sum |w_i * x_i|
+  double quantization = 0;     // the int8-activation bound (quantized weights)
 };
 
-Reference ReferenceDot(const std::vector<float>& w, const float* x) {
+Reference ReferenceDot(const std::vector<float>& w, const float* x, DType dtype) {
   Reference ref;
   for (size_t i = 0; i < w.size(); ++i) {
     const double p = static_cast<double>(w[i]) * static_cast<double>(x[i]);
     ref.value += p;
     ref.magnitude += std::abs(p);
   }
+  if (format::IsQuantized(dtype)) {
+    for (size_t b = 0; b < w.size(); b += 32) {
+      double amax = 0, wsum = 0;
+      for (size_t i = b; i < b + 32; ++i) {
+        amax = std::max(amax, std::abs(static_cast<double>(x[i])));
+        wsum += std::abs(static_cast<double>(w[i]));
+      }
+      ref.quantization += amax / 254.0 * wsum;
+    }
+  }
   return ref;
 }
 
 void ExpectNear(float actual, const Reference& ref, const std::string& where) {
-  EXPECT_LE(std::abs(static_cast<double>(actual) - ref.value), kRelativeTolerance * ref.magnitude)
+  EXPECT_LE(std::abs(static_cast<double>(actual) - ref.value),
+            kRelativeTolerance * ref.magnitude + ref.quantization)
       << where << ": got " << actual << ", reference " << ref.value << " (sum |w x| "
-      << ref.magnitude << ")";
+      << ref.magnitude << ", quantization bound " << ref.quantization << ")";
 }
 
 bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
@@ -146,7 +169,8 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 // types lengths around the 8- and 16-float vector sizes.
 std::vector<uint64_t> TestCols(DType dtype) {
   switch (dtype) {
-    case format::DTYPE_Q4_0: return {32, 64, 96, 256, 544, 1024};
+    case format::DTYPE_Q4_0:
+    case format::DTYPE_Q8_0: return {32, 64, 96, 256, 544, 1024};
     case format::DTYPE_Q4_K: return {256, 512, 768, 1280};
     default: return {1, 7, 8, 15, 16, 17, 31, 33, 48, 100, 769};
   }
@@ -190,7 +214,7 @@ TEST_P(KernelsTest, MatVecMatchesReferenceAtEveryLevel) {
         std::vector<float> y(rows, -1.0f);
         MatVec(m.view, x.data(), y.data(), nullptr, level);
         for (uint64_t r = 0; r < rows; ++r) {
-          ExpectNear(y[r], ReferenceDot(ReferenceRow(m.view, r), x.data()),
+          ExpectNear(y[r], ReferenceDot(ReferenceRow(m.view, r), x.data(), m.view.dtype),
                      absl::StrCat(Where(level, m.view), " row ", r));
         }
       }
@@ -214,7 +238,7 @@ TEST_P(KernelsTest, MatMulEqualsMatVecOfEachInputBitForBit) {
             const std::vector<float> got(y.begin() + j * rows, y.begin() + (j + 1) * rows);
             EXPECT_TRUE(BitIdentical(got, expected)) << Where(level, m.view) << " input " << j;
             for (uint64_t r = 0; r < rows; ++r) {
-              ExpectNear(got[r], ReferenceDot(ReferenceRow(m.view, r), x.data() + j * cols),
+              ExpectNear(got[r], ReferenceDot(ReferenceRow(m.view, r), x.data() + j * cols, m.view.dtype),
                          absl::StrCat(Where(level, m.view), " input ", j, " row ", r));
             }
           }
@@ -228,9 +252,7 @@ TEST_P(KernelsTest, ResultsDoNotDependOnThreadCount) {
   std::mt19937_64 rng(3);
   // Enough rows (and bytes) that MatVec splits them into many pieces; 1001 is
   // a multiple of neither the row group nor any piece count.
-  const uint64_t cols = GetParam() == format::DTYPE_Q4_K ? 512 : GetParam() == format::DTYPE_Q4_0
-                                                                      ? 512
-                                                                      : 300;
+  const uint64_t cols = format::IsQuantized(GetParam()) ? 512 : 300;
   const uint64_t rows = 1001;
   const size_t n = 3;
   const TestMatrix m = MakeMatrix(GetParam(), rows, cols, rng);

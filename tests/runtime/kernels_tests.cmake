@@ -2,3 +2,8 @@
 zcpack_add_gtest(kernels_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_test.cc
   LIBS zcpack_runtime zcpack_format)
+# The integer dot-product family at every instruction set against its scalar
+# reference (includes the runtime's internal header).
+zcpack_add_gtest(integer_kernels_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integer_kernels_test.cc
+  LIBS zcpack_runtime zcpack_format)

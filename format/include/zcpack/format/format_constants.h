@@ -67,7 +67,10 @@ inline constexpr uint64_t kQ4_0BlockElements = 32;
 inline constexpr uint64_t kQ4_0BlockBytes = 2 + 16;           // fp16 d, 16 nibble bytes
 inline constexpr uint64_t kQ4_KBlockElements = 256;
 inline constexpr uint64_t kQ4_KBlockBytes = 2 + 2 + 12 + 128;  // d, dmin, scales, nibbles
+inline constexpr uint64_t kQ8_0BlockElements = 32;
+inline constexpr uint64_t kQ8_0BlockBytes = 2 + 32;           // fp16 d, 32 int8
 static_assert(kQ4_0BlockBytes == 18);
+static_assert(kQ8_0BlockBytes == 34);
 static_assert(kQ4_KBlockBytes == 144);
 
 }  // namespace zcpack::format

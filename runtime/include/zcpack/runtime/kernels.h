@@ -1,27 +1,38 @@
 // Matrix-vector and matrix-matrix products over weights read in place.
 //
 // A weight matrix W of shape [rows, cols] is stored row-major, so row r is
-// contiguous: cols / 32 q4_0 blocks of 18 bytes, cols / 256 q4_k super-blocks
-// of 144 bytes, or cols f16 / bf16 / f32 elements (little-endian). The
-// kernels read those bytes directly from the mapped container: nothing is
-// repacked or copied at load (MatMul() decodes a few rows at a time into a
-// per-thread buffer).
+// contiguous: cols / 32 q4_0 blocks of 18 bytes, cols / 256 q4_k
+// super-blocks of 144 bytes, cols / 32 q8_0 blocks of 34 bytes, or cols f16 /
+// bf16 / f32 elements (little-endian). The kernels read those bytes directly
+// from the mapped container: nothing is repacked or copied at load (a
+// product transposes a tile of rows at a time into per-thread scratch).
 //
-// Arithmetic: every weight is decoded to exactly the float that format's
-// reference decoders (DequantizeQ4_0(), DequantizeQ4_K(), HalfToFloat(),
-// BFloat16ToFloat()) give, then multiplied by x and summed in float (x is
-// never quantized). The summation order depends on the SimdLevel only, so:
-//   - results differ between levels by float rounding (within about
-//     1e-6 * sum |w_i * x_i| in practice), never by more;
-//   - at one level, results are bit-identical for any ThreadPool size (rows
-//     are split between threads, never a dot product), and
-//     MatMul(w, x, n, y) gives bit for bit the MatVec() of each input vector.
+// Arithmetic, float weights (f16, bf16, f32): every weight is decoded to
+// exactly the float that format's reference decoders give, multiplied by x
+// and summed in float. The summation order depends on the SimdLevel only, so
+// results differ between levels by float rounding (within about
+// 1e-6 * sum |w_i * x_i| in practice), never by more.
+//
+// Arithmetic, quantized weights (q4_0, q4_k, q8_0): x is quantized once per
+// call to int8 blocks of 32 (a float scale max|x| / 127 per block, shared by
+// every row and thread), each block's dot product is an exact integer, and
+// the blocks are summed in float in a fixed order (runtime/src/kernels_int.h
+// defines it). Results are bit-identical at every SimdLevel. Tolerance
+// against the float product sum_i w_i * x_i, which the tests check: at most
+// sum over blocks b of (max_{i in b} |x_i| / 254) * sum_{i in b} |w_i|, plus
+// float rounding (about 1e-6 * sum |w_i * x_i|).
+//
+// Both kinds: at one level, results are bit-identical for any ThreadPool size
+// (rows are split between threads, never a dot product), and
+// MatMul(w, x, n, y) gives bit for bit the MatVec() of each input vector.
 // Non-finite weights or inputs give non-finite outputs (which NaN or infinity
 // may differ between levels).
 //
 // Dispatch: the overloads without a SimdLevel use format::DetectSimdLevel();
 // those with one apply format::SupportedSimdLevel() first, so asking for a
-// level the CPU lacks runs a lower one.
+// level the CPU lacks runs a lower one. For quantized weights the level picks
+// the integer instruction: kAvx512 runs AVX-512 VNNI where the CPU has it;
+// kAvx2 runs AVX-VNNI where the CPU has it, else AVX2.
 //
 // Trust: a WeightView made by WeightView::FromTensor() / FromBytes() has been
 // checked once; the products themselves check nothing (pointers and sizes are
@@ -55,7 +66,7 @@ struct WeightView {
 
   // FromTensor(): a view of a manifest tensor whose bytes are `data` (as
   // Container::TensorData() returns them). InvalidArgument, naming the tensor,
-  // when the rank is not 2, the dtype is not one of the five v1 types, the
+  // when the rank is not 2, the dtype is not a known one, the
   // last dimension is not a multiple of the dtype's block, or data.size()
   // differs from entry.nbytes or from the size the dtype and shape imply.
   static absl::StatusOr<WeightView> FromTensor(const format::TensorEntry& entry,
@@ -83,6 +94,22 @@ void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool,
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool);
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool,
             format::SimdLevel level);
+
+// Projection: a weight matrix and the n x weight->rows row-major output of
+// its product with MatMulMany()'s inputs.
+struct Projection {
+  const WeightView* weight;
+  float* y;
+};
+
+// MatMulMany(): MatMul(*p.weight, x, n, p.y) for every projection p, in one
+// parallel pass: the weights must share their column count, x is quantized
+// once for all the quantized ones, and the pool runs one call for them (q, k
+// and v, or gate and up). Results equal MatMul() of each, bit for bit.
+void MatMulMany(std::span<const Projection> projections, const float* x, size_t n,
+                ThreadPool* pool);
+void MatMulMany(std::span<const Projection> projections, const float* x, size_t n,
+                ThreadPool* pool, format::SimdLevel level);
 
 // DequantizeRow(): out[0, w.cols) = row `row` of w as floats, exactly as the
 // reference decoders give them (for embedding lookup). row < w.rows.

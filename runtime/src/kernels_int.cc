@@ -1,0 +1,235 @@
+// The integer dot-product family: CPU detection, the activation buffer, and
+// the scalar reference of every kernel (kernels_int.h defines the arithmetic).
+#include "kernels_int.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "zcpack/format/format_constants.h"
+#include "zcpack/format/half.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define ZCPACK_INT_X86 1
+#endif
+
+namespace zcpack::runtime::kernels_internal {
+namespace {
+
+constexpr size_t kQ4_0Bytes = format::kQ4_0BlockBytes;
+constexpr size_t kQ8_0Bytes = format::kQ8_0BlockBytes;
+constexpr size_t kQ4_KBytes = format::kQ4_KBlockBytes;
+constexpr size_t kQ4_KElements = format::kQ4_KBlockElements;
+
+struct CpuFeatures {
+  bool avx512_vnni = false;
+  bool avx_vnni = false;
+};
+
+CpuFeatures DetectFeatures() {
+  CpuFeatures f;
+#if defined(ZCPACK_INT_X86)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) f.avx512_vnni = (ecx & (1u << 11)) != 0;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0) f.avx_vnni = (eax & (1u << 4)) != 0;
+  // The VNNI kernels also use AVX2 (and AVX-512 F/BW/VL for the EVEX forms):
+  // the SimdLevel says whether the CPU and OS run those.
+  const format::SimdLevel level = format::DetectSimdLevel();
+  f.avx512_vnni = f.avx512_vnni && level >= format::SimdLevel::kAvx512;
+  f.avx_vnni = f.avx_vnni && level >= format::SimdLevel::kAvx2;
+#endif
+  return f;
+}
+
+const CpuFeatures& Features() {
+  static const CpuFeatures features = DetectFeatures();
+  return features;
+}
+
+uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// ------------------------------------------------------ scalar reference ---
+
+void QuantizeScalar(const float* x, QuantizedActivations& a, size_t j) {
+  int8_t* qs = a.qs(j);
+  for (size_t b = 0; b < a.blocks(); ++b) {
+    const float* xb = x + b * kActivationBlock;
+    int8_t* qb = qs + b * kActivationBlock;
+    float amax = 0.0f;
+    bool finite = true;
+    for (size_t e = 0; e < kActivationBlock; ++e) {
+      finite = finite && std::isfinite(xb[e]);
+      amax = std::max(amax, std::fabs(xb[e]));
+    }
+    if (!finite) {
+      std::memset(qb, 0, kActivationBlock);
+      a.d(j)[b] = std::nanf("");
+      a.sum(j)[b] = 0;
+      a.negds(j)[b] = std::nanf("");
+      continue;
+    }
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (size_t e = 0; e < kActivationBlock; ++e) {
+      qb[e] = static_cast<int8_t>(std::nearbyint(xb[e] * id));
+      sum += qb[e];
+    }
+    a.d(j)[b] = d;
+    a.sum(j)[b] = sum;
+    a.negds(j)[b] = -(static_cast<float>(sum) * d);
+  }
+}
+
+// The 6-bit scale and min of q4_k sub-block s, as format/q4_blocks.h packs them.
+void Q4_KScaleMin(const uint8_t* scales, size_t s, int* sc, int* m) {
+  if (s < 4) {
+    *sc = scales[s] & 63;
+    *m = scales[s + 4] & 63;
+  } else {
+    *sc = (scales[s + 4] & 0xf) | ((scales[s - 4] >> 6) << 4);
+    *m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+// Rows with 32-element blocks: q4_0 (nibble - 8) or q8_0 (int8).
+template <bool kQ8>
+void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
+                       size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+  const size_t block_bytes = kQ8 ? kQ8_0Bytes : kQ4_0Bytes;
+  const uint64_t row_bytes = w.row_bytes();
+  for (uint64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w.data + r * row_bytes;
+    for (size_t j = 0; j < a.n(); ++j) {
+      const int8_t* q = a.qs(j);
+      float acc = 0.0f;
+      for (size_t b = 0; b < a.blocks(); ++b) {
+        const uint8_t* block = row + b * block_bytes;
+        const int8_t* qb = q + b * kActivationBlock;
+        int32_t isum = 0;
+        if constexpr (kQ8) {
+          for (size_t e = 0; e < 32; ++e) isum += static_cast<int8_t>(block[2 + e]) * qb[e];
+        } else {
+          for (size_t e = 0; e < 16; ++e) {
+            isum += ((block[2 + e] & 0xf) - 8) * qb[e] + ((block[2 + e] >> 4) - 8) * qb[e + 16];
+          }
+        }
+        const float scale = format::HalfToFloat(LoadU16(block)) * a.d(j)[b];
+        acc = std::fma(static_cast<float>(isum), scale, acc);
+      }
+      y[j * y_stride + r] = acc;
+    }
+  }
+}
+
+void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y, size_t y_stride,
+                    uint64_t row_begin, uint64_t row_end) {
+  const uint64_t row_bytes = w.row_bytes();
+  const size_t super_blocks = a.cols() / kQ4_KElements;
+  for (uint64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w.data + r * row_bytes;
+    for (size_t j = 0; j < a.n(); ++j) {
+      float acc = 0.0f;
+      for (size_t sb = 0; sb < super_blocks; ++sb) {
+        const uint8_t* block = row + sb * kQ4_KBytes;
+        const float d = format::HalfToFloat(LoadU16(block));
+        const float dmin = format::HalfToFloat(LoadU16(block + 2));
+        for (size_t s = 0; s < 8; ++s) {
+          int sc = 0, m = 0;
+          Q4_KScaleMin(block + 4, s, &sc, &m);
+          const uint8_t* qs = block + 16 + 32 * (s / 2);
+          const int shift = (s % 2) * 4;
+          const size_t ab = sb * 8 + s;  // activation block
+          const int8_t* qb = a.qs(j) + ab * kActivationBlock;
+          int32_t isum = 0;
+          for (size_t e = 0; e < 32; ++e) isum += ((qs[e] >> shift) & 0xf) * qb[e];
+          const float f1 = d * static_cast<float>(sc);
+          const float f2 = dmin * static_cast<float>(m);
+          acc = std::fma(static_cast<float>(isum), f1 * a.d(j)[ab], acc);
+          acc = std::fma(f2, a.negds(j)[ab], acc);
+        }
+      }
+      y[j * y_stride + r] = acc;
+    }
+  }
+}
+
+}  // namespace
+
+const char* DotIsaName(DotIsa isa) {
+  switch (isa) {
+    case DotIsa::kScalar: return "scalar";
+    case DotIsa::kAvx2: return "avx2";
+    case DotIsa::kAvxVnni: return "avx_vnni";
+    case DotIsa::kAvx512VnniYmm: return "avx512_vnni_ymm";
+    case DotIsa::kAvx512Vnni: return "avx512_vnni";
+  }
+  return "unknown";
+}
+
+bool DotIsaSupported(DotIsa isa) {
+  switch (isa) {
+    case DotIsa::kScalar: return true;
+    case DotIsa::kAvx2: return format::DetectSimdLevel() >= format::SimdLevel::kAvx2;
+    case DotIsa::kAvxVnni: return Features().avx_vnni;
+    case DotIsa::kAvx512VnniYmm:
+    case DotIsa::kAvx512Vnni: return Features().avx512_vnni;
+  }
+  return false;
+}
+
+DotIsa DotIsaFor(format::SimdLevel level) {
+  level = format::SupportedSimdLevel(level);
+  if (level == format::SimdLevel::kScalar) return DotIsa::kScalar;
+  if (level == format::SimdLevel::kAvx512 && Features().avx512_vnni) return DotIsa::kAvx512Vnni;
+  return Features().avx_vnni ? DotIsa::kAvxVnni : DotIsa::kAvx2;
+}
+
+const DotKernels* DotKernelsFor(DotIsa isa) {
+  if (!DotIsaSupported(isa)) return nullptr;
+  switch (isa) {
+    case DotIsa::kScalar: return &ScalarDotKernels();
+    case DotIsa::kAvx2: return Avx2DotKernels();
+    case DotIsa::kAvxVnni: return AvxVnniDotKernels();
+    case DotIsa::kAvx512VnniYmm: return Avx512VnniYmmDotKernels();
+    case DotIsa::kAvx512Vnni: return Avx512VnniDotKernels();
+  }
+  return nullptr;
+}
+
+const DotKernels& ScalarDotKernels() {
+  static constexpr DotKernels kKernels = {
+      DotIsa::kScalar, 1, QuantizeScalar, Block32RowsScalar<false>, Q4_KRowsScalar,
+      Block32RowsScalar<true>,
+  };
+  return kKernels;
+}
+
+void QuantizedActivations::Resize(size_t n, size_t cols) {
+  n_ = n;
+  cols_ = cols;
+  blocks_ = cols / kActivationBlock;
+  const size_t bytes = n * cols;
+  if (qs_storage_.size() < bytes + 64) qs_storage_.resize(bytes + 64);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(qs_storage_.data());
+  qs_ = qs_storage_.data() + ((64 - base % 64) % 64);
+  const size_t per_block = n * blocks_;
+  if (d_.size() < per_block) {
+    d_.resize(per_block);
+    sum_.resize(per_block);
+    negds_.resize(per_block);
+  }
+}
+
+uint8_t* ThreadScratch(size_t bytes) {
+  thread_local std::vector<uint8_t> storage;
+  if (storage.size() < bytes + 64) storage.resize(bytes + 64);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(storage.data());
+  return storage.data() + ((64 - base % 64) % 64);
+}
+
+}  // namespace zcpack::runtime::kernels_internal

@@ -1,0 +1,146 @@
+// The integer dot-product family behind kernels.h: quantized weights (q4_0,
+// q4_k, q8_0, read in place in ggml's block layout) against activations
+// quantized once per product to int8 blocks. Internal to the runtime.
+//
+// Activations. Each input vector is cut into blocks of 32 floats, and each
+// block b is stored as
+//   d_b      = max |x_i| / 127                       (float, one rounding)
+//   q_i      = nearbyint(x_i * (1 / d_b)) in [-127, 127] (0 when d_b = 0)
+//   sum_b    = sum of the 32 q_i                      (exact integer)
+//   negds_b  = -(float(sum_b) * d_b)                  (float, one rounding)
+// A block holding a NaN or an infinity gets d_b = NaN and q = 0, so every
+// product that reads it is NaN. The quantizer of every instruction set gives
+// these bytes exactly (the rounding is the default round-to-nearest-even).
+//
+// The one accumulation order. For weight row r and input vector j, with y
+// accumulated in float from 0, block by block in increasing order:
+//   q4_0 block b (fp16 scale dw, nibbles u):  i = sum (u_e - 8) * q_e
+//       y = fma(float(i), dw * d_b, y)
+//   q8_0 block b (fp16 scale dw, int8 w):      i = sum w_e * q_e
+//       y = fma(float(i), dw * d_b, y)
+//   q4_k sub-block s of 32 (f1 = d * sc_s, f2 = dmin * m_s, both exact):
+//       i = sum u_e * q_e;  y = fma(float(i), f1 * d_s, y);  y = fma(f2, negds_s, y)
+// The integer sums are exact at any width and in any order, so every
+// instruction set, every row grouping and every thread split gives the same
+// bits: MatMul() equals MatVec() of each input, at any thread count and at
+// any level.
+//
+// Error against the float product (what the tests bound): only the
+// activations are rounded, by at most d_b / 2 per element, so
+//   |y - sum w_e x_e| <= sum_b (d_b / 2) * sum_{e in b} |w_e|
+// plus float rounding of the accumulation (about 1e-6 of sum |w_e x_e|).
+//
+// Instruction sets. The SIMD kernels put weight rows in vector lanes (16 per
+// AVX-512 vector, 8 per AVX2 vector): a group's blocks are transposed into
+// per-tile scratch (or registers, for one input) so that lane L holds four
+// consecutive bytes of its row, and each dot-product step multiplies them
+// with four activation bytes broadcast to every lane. Each lane then holds a
+// whole block's integer sum for its row, and one float multiply-add per block
+// covers 16 (or 8) rows. A weight block is read from the mapping once per
+// tile of rows, whatever the number of inputs. Nothing is repacked at load.
+#ifndef ZCPACK_RUNTIME_SRC_KERNELS_INT_H_
+#define ZCPACK_RUNTIME_SRC_KERNELS_INT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "zcpack/format/q4_blocks.h"
+#include "zcpack/runtime/kernels.h"
+
+namespace zcpack::runtime::kernels_internal {
+
+inline constexpr size_t kActivationBlock = 32;
+
+// The integer instruction sets, best last. kAvx512VnniYmm is the AVX-VNNI
+// kernel built with the EVEX (AVX-512 VL) encoding of the same instruction:
+// it runs the AVX-VNNI code path on CPUs that have AVX-512 VNNI but not
+// AVX-VNNI (so tests cover that path there); dispatch never picks it.
+enum class DotIsa : int { kScalar = 0, kAvx2, kAvxVnni, kAvx512VnniYmm, kAvx512Vnni };
+
+const char* DotIsaName(DotIsa isa);
+// Whether this CPU can run `isa`.
+bool DotIsaSupported(DotIsa isa);
+// The isa MatVec()/MatMul() use at `level` (after format::SupportedSimdLevel):
+// kAvx512 -> kAvx512Vnni when the CPU has it, else as kAvx2; kAvx2 ->
+// kAvxVnni when the CPU has it, else kAvx2; kScalar -> kScalar.
+DotIsa DotIsaFor(format::SimdLevel level);
+
+// QuantizedActivations: n vectors of `cols` floats in the format above.
+// Owns its storage, which grows and is reused.
+class QuantizedActivations {
+ public:
+  // Resize(): room for n vectors of cols (a multiple of 32) elements.
+  void Resize(size_t n, size_t cols);
+
+  size_t n() const { return n_; }
+  size_t cols() const { return cols_; }
+  size_t blocks() const { return blocks_; }  // per vector
+  // Vector j's int8 values (blocks() * 32, 64-byte aligned) and per-block data.
+  int8_t* qs(size_t j) { return qs_ + j * blocks_ * kActivationBlock; }
+  const int8_t* qs(size_t j) const { return qs_ + j * blocks_ * kActivationBlock; }
+  float* d(size_t j) { return d_.data() + j * blocks_; }
+  const float* d(size_t j) const { return d_.data() + j * blocks_; }
+  int32_t* sum(size_t j) { return sum_.data() + j * blocks_; }
+  const int32_t* sum(size_t j) const { return sum_.data() + j * blocks_; }
+  float* negds(size_t j) { return negds_.data() + j * blocks_; }
+  const float* negds(size_t j) const { return negds_.data() + j * blocks_; }
+
+ private:
+  size_t n_ = 0, cols_ = 0, blocks_ = 0;
+  std::vector<int8_t> qs_storage_;
+  int8_t* qs_ = nullptr;
+  std::vector<float> d_, negds_;
+  std::vector<int32_t> sum_;
+};
+
+// QuantizeFn: vector j of `a` from x[0, a.cols()).
+using QuantizeFn = void (*)(const float* x, QuantizedActivations& a, size_t j);
+
+// IntRowsFn: y[j * y_stride + r] for r in [row_begin, row_end), j < a.n():
+// weight row r against activation vector j, in the order above.
+using IntRowsFn = void (*)(const WeightView& w, const QuantizedActivations& a, float* y,
+                           size_t y_stride, uint64_t row_begin, uint64_t row_end);
+
+struct DotKernels {
+  DotIsa isa;
+  // Rows a kernel computes together; thread pieces are multiples of it.
+  uint64_t row_group;
+  QuantizeFn quantize;
+  IntRowsFn q4_0;
+  IntRowsFn q4_k;
+  IntRowsFn q8_0;
+};
+
+// DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has
+// no code for it.
+const DotKernels* DotKernelsFor(DotIsa isa);
+
+// Per-ISA tables (nullptr where the build has no code: non-x86 hosts).
+const DotKernels& ScalarDotKernels();
+const DotKernels* Avx2DotKernels();
+const DotKernels* AvxVnniDotKernels();
+const DotKernels* Avx512VnniYmmDotKernels();
+const DotKernels* Avx512VnniDotKernels();
+
+// Whether `dtype` runs through this family.
+inline bool IsIntegerDType(format::DType dtype) {
+  return dtype == format::DTYPE_Q4_0 || dtype == format::DTYPE_Q4_K ||
+         dtype == format::DTYPE_Q8_0;
+}
+
+inline IntRowsFn IntKernel(const DotKernels& kernels, format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: return kernels.q4_0;
+    case format::DTYPE_Q4_K: return kernels.q4_k;
+    default: return kernels.q8_0;
+  }
+}
+
+// Scratch: a per-thread, 64-byte aligned buffer for packed weight tiles.
+uint8_t* ThreadScratch(size_t bytes);
+
+}  // namespace zcpack::runtime::kernels_internal
+
+#endif  // ZCPACK_RUNTIME_SRC_KERNELS_INT_H_

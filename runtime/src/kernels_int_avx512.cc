@@ -1,0 +1,387 @@
+// AVX-512 VNNI integer kernels: 16 weight rows per vector, one vpdpbusd per
+// four weights of 16 rows. Every function carries its own target attribute;
+// nothing here runs unless the CPU reported AVX-512 VNNI. The arithmetic is
+// the one kernels_int.h defines, so the results equal the scalar reference
+// bit for bit.
+//
+// Packing. A group of 16 rows is transposed block by block: 16 bytes of each
+// of 16 rows are loaded into four vectors (four rows each) and a 4x4 dword
+// transpose inside each 128-bit lane leaves, in lane L, four consecutive
+// bytes of row LaneRow(L). One "step" of 32 weights of all 16 rows is then
+// eight vectors of unsigned bytes (weights 4k..4k+3 in vector k), the lanes'
+// float scales, and for q4_k the lanes' min factors: StepBytes() bytes of
+// per-thread scratch. The inputs' four int8 activations are broadcast to
+// all lanes from memory. A weight block is read from the mapping once per
+// group, whatever the number of inputs: for one input the steps of a block
+// are packed and used at once, for several the whole group is packed and
+// then swept by tiles of up to kTile inputs.
+#include "kernels_int.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels_internal.h"
+#include "zcpack/format/format_constants.h"
+
+// GCC 12 reports false -W(maybe-)uninitialized warnings inside its own AVX-512
+// headers (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#define ZCPACK_VNNI512 \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define ZCPACK_VNNI512_INLINE ZCPACK_VNNI512 inline __attribute__((always_inline))
+
+namespace zcpack::runtime::kernels_internal {
+namespace {
+
+constexpr int kLanes = 16;
+// Inputs per register tile of the several-input sweep.
+constexpr size_t kTile = 4;
+
+enum class Kind { kQ4_0, kQ8_0, kQ4_K };
+
+template <Kind K>
+struct Traits;
+template <>
+struct Traits<Kind::kQ4_0> {
+  static constexpr size_t kBlockBytes = format::kQ4_0BlockBytes;
+  static constexpr size_t kSteps = 1;  // 32-weight steps per block
+  static constexpr int kOffset = 8;    // stored unsigned value - weight
+  static constexpr bool kMins = false;
+};
+template <>
+struct Traits<Kind::kQ8_0> {
+  static constexpr size_t kBlockBytes = format::kQ8_0BlockBytes;
+  static constexpr size_t kSteps = 1;
+  static constexpr int kOffset = 128;
+  static constexpr bool kMins = false;
+};
+template <>
+struct Traits<Kind::kQ4_K> {
+  static constexpr size_t kBlockBytes = format::kQ4_KBlockBytes;
+  static constexpr size_t kSteps = 8;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMins = true;
+};
+
+// Packed step: 8 weight vectors, the scale vector, and for q4_k the mins.
+template <Kind K>
+constexpr size_t StepBytes() {
+  return (Traits<K>::kMins ? 10 : 9) * 64;
+}
+
+// Lane L of a packed vector holds row LaneRow(L) of its group; the map is
+// its own inverse, so it also gives the lane of a row.
+constexpr int LaneRow(int lane) { return 4 * (lane % 4) + lane / 4; }
+
+// Four rows' 16 bytes in the four 128-bit lanes. Masked broadcast loads
+// rather than inserts: they need a blend, not a shuffle, and the transposes
+// that follow already keep the shuffle unit busy.
+ZCPACK_VNNI512_INLINE __m512i Load4Rows(const uint8_t* p, size_t row_bytes) {
+  auto row = [&](int r) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * row_bytes));
+  };
+  __m512i v = _mm512_castsi128_si512(row(0));
+  v = _mm512_inserti32x4(v, row(1), 1);
+  v = _mm512_inserti32x4(v, row(2), 2);
+  return _mm512_inserti32x4(v, row(3), 3);
+}
+
+// out[s], lane L = dword s of the 16 bytes at p + LaneRow(L) * row_bytes.
+ZCPACK_VNNI512_INLINE void Transpose(const uint8_t* p, size_t row_bytes, __m512i out[4]) {
+  const __m512i a = Load4Rows(p, row_bytes);
+  const __m512i b = Load4Rows(p + 4 * row_bytes, row_bytes);
+  const __m512i c = Load4Rows(p + 8 * row_bytes, row_bytes);
+  const __m512i d = Load4Rows(p + 12 * row_bytes, row_bytes);
+  const __m512i ab_lo = _mm512_unpacklo_epi32(a, b);
+  const __m512i ab_hi = _mm512_unpackhi_epi32(a, b);
+  const __m512i cd_lo = _mm512_unpacklo_epi32(c, d);
+  const __m512i cd_hi = _mm512_unpackhi_epi32(c, d);
+  out[0] = _mm512_unpacklo_epi64(ab_lo, cd_lo);
+  out[1] = _mm512_unpackhi_epi64(ab_lo, cd_lo);
+  out[2] = _mm512_unpacklo_epi64(ab_hi, cd_hi);
+  out[3] = _mm512_unpackhi_epi64(ab_hi, cd_hi);
+}
+
+// Lane L = the fp16 value in the first two bytes at p + LaneRow(L) * row_bytes.
+// Scalar loads into a stack buffer: they use the load and store ports, which
+// the transposes leave idle, instead of more shuffles.
+ZCPACK_VNNI512_INLINE __m512 HalfColumn(const uint8_t* p, size_t row_bytes) {
+  alignas(32) uint16_t halves[kLanes];
+  for (int lane = 0; lane < kLanes; ++lane) {
+    std::memcpy(&halves[lane], p + LaneRow(lane) * row_bytes, sizeof(uint16_t));
+  }
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(halves)));
+}
+
+ZCPACK_VNNI512_INLINE void Store(uint8_t* out, size_t index, __m512i v) {
+  _mm512_store_si512(reinterpret_cast<__m512i*>(out + 64 * index), v);
+}
+ZCPACK_VNNI512_INLINE void Store(uint8_t* out, size_t index, __m512 v) {
+  _mm512_store_ps(reinterpret_cast<float*>(out + 64 * index), v);
+}
+
+// The one step of a q4_0 or q8_0 block of a full group, in registers:
+// `block` is the block in the group's first row, rows are row_bytes apart.
+template <Kind K>
+ZCPACK_VNNI512_INLINE void LoadBlock(const uint8_t* block, size_t row_bytes, __m512i w[8],
+                                     __m512* scale) {
+  __m512i p[4];
+  if constexpr (K == Kind::kQ4_0) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    Transpose(block + 2, row_bytes, p);
+    for (int s = 0; s < 4; ++s) {
+      w[s] = _mm512_and_si512(p[s], low4);
+      w[4 + s] = _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4);
+    }
+  } else {
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    Transpose(block + 2, row_bytes, p);
+    for (int s = 0; s < 4; ++s) w[s] = _mm512_xor_si512(p[s], bias);
+    Transpose(block + 18, row_bytes, p);
+    for (int s = 0; s < 4; ++s) w[4 + s] = _mm512_xor_si512(p[s], bias);
+  }
+  *scale = HalfColumn(block, row_bytes);
+}
+
+// Packs the steps of one block of a full group into `out` (Traits<K>::kSteps
+// steps of StepBytes<K>() bytes).
+template <Kind K>
+ZCPACK_VNNI512_INLINE void PackBlock(const uint8_t* block, size_t row_bytes, uint8_t* out) {
+  if constexpr (K != Kind::kQ4_K) {
+    __m512i w[8];
+    __m512 scale;
+    LoadBlock<K>(block, row_bytes, w, &scale);
+    for (int k = 0; k < 8; ++k) Store(out, k, w[k]);
+    Store(out, 8, scale);
+  } else {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512i p[4];
+    // Header: d and dmin, then the 12 scale bytes, as four dwords.
+    Transpose(block, row_bytes, p);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(p[0]));
+    const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(p[0], 16)));
+    const __m512i six = _mm512_set1_epi32(63);
+    const __m512i four = _mm512_set1_epi32(15);
+    const __m512i two = _mm512_set1_epi32(3);
+    for (int s = 0; s < 8; ++s) {
+      __m512i sc, m;
+      if (s < 4) {
+        sc = _mm512_and_si512(_mm512_srli_epi32(p[1], 8 * s), six);
+        m = _mm512_and_si512(_mm512_srli_epi32(p[2], 8 * s), six);
+      } else {
+        const int shift = 8 * (s - 4);
+        sc = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(p[3], shift), four),
+            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(p[1], shift + 6), two), 4));
+        m = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(p[3], shift + 4), four),
+            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(p[2], shift + 6), two), 4));
+      }
+      uint8_t* step = out + s * StepBytes<K>();
+      Store(step, 8, _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
+      Store(step, 9, _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(m)));
+    }
+    // Nibbles: chunk c of 32 bytes holds sub-block 2c in its low nibbles and
+    // 2c + 1 in its high nibbles; half h holds weights [16h, 16h + 16).
+    for (int c = 0; c < 4; ++c) {
+      uint8_t* even = out + (2 * c) * StepBytes<K>();
+      uint8_t* odd = out + (2 * c + 1) * StepBytes<K>();
+      for (int h = 0; h < 2; ++h) {
+        Transpose(block + 16 + 32 * c + 16 * h, row_bytes, p);
+        for (int s = 0; s < 4; ++s) {
+          Store(even, 4 * h + s, _mm512_and_si512(p[s], low4));
+          Store(odd, 4 * h + s, _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4));
+        }
+      }
+    }
+  }
+}
+
+ZCPACK_VNNI512_INLINE __m512i Broadcast32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
+// One step of one input: acc + the step's contribution, per lane.
+template <Kind K>
+ZCPACK_VNNI512_INLINE __m512 Step(const __m512i w[8], __m512 scale, __m512 mins, const int8_t* xq,
+                                  float dx, int32_t sum, float negds, __m512 acc) {
+  __m512i i0 = _mm512_set1_epi32(-Traits<K>::kOffset * sum);
+  __m512i i1 = _mm512_setzero_si512();
+  i0 = _mm512_dpbusd_epi32(i0, w[0], Broadcast32(xq));
+  i1 = _mm512_dpbusd_epi32(i1, w[1], Broadcast32(xq + 4));
+  i0 = _mm512_dpbusd_epi32(i0, w[2], Broadcast32(xq + 8));
+  i1 = _mm512_dpbusd_epi32(i1, w[3], Broadcast32(xq + 12));
+  i0 = _mm512_dpbusd_epi32(i0, w[4], Broadcast32(xq + 16));
+  i1 = _mm512_dpbusd_epi32(i1, w[5], Broadcast32(xq + 20));
+  i0 = _mm512_dpbusd_epi32(i0, w[6], Broadcast32(xq + 24));
+  i1 = _mm512_dpbusd_epi32(i1, w[7], Broadcast32(xq + 28));
+  const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
+  acc = _mm512_fmadd_ps(isum, _mm512_mul_ps(scale, _mm512_set1_ps(dx)), acc);
+  if constexpr (Traits<K>::kMins) acc = _mm512_fmadd_ps(mins, _mm512_set1_ps(negds), acc);
+  return acc;
+}
+
+// Writes lanes' results for inputs to y in row order (valid rows only).
+ZCPACK_VNNI512_INLINE void StoreRows(__m512 acc, float* y, __mmask16 valid) {
+  const __m512i to_rows = _mm512_setr_epi32(LaneRow(0), LaneRow(1), LaneRow(2), LaneRow(3),
+                                            LaneRow(4), LaneRow(5), LaneRow(6), LaneRow(7),
+                                            LaneRow(8), LaneRow(9), LaneRow(10), LaneRow(11),
+                                            LaneRow(12), LaneRow(13), LaneRow(14), LaneRow(15));
+  _mm512_mask_storeu_ps(y, valid, _mm512_permutexvar_ps(to_rows, acc));
+}
+
+// T inputs [j0, j0 + T) over `steps` packed steps.
+template <Kind K, int T>
+ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
+                                     const QuantizedActivations& a, size_t j0, float* y,
+                                     size_t y_stride, __mmask16 valid) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t st = 0; st < steps; ++st) {
+    const uint8_t* step = packed + st * StepBytes<K>();
+    __m512i w[8];
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_load_si512(step + 64 * k);
+    const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
+    __m512 mins = _mm512_setzero_ps();
+    if constexpr (Traits<K>::kMins) mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
+    for (int t = 0; t < T; ++t) {
+      const size_t j = j0 + static_cast<size_t>(t);
+      acc[t] = Step<K>(w, scale, mins, a.qs(j) + st * kActivationBlock, a.d(j)[st], a.sum(j)[st],
+                       a.negds(j)[st], acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) StoreRows(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
+}
+
+template <Kind K>
+ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, float* y,
+                         size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+  constexpr size_t kBlockBytes = Traits<K>::kBlockBytes;
+  constexpr size_t kSteps = Traits<K>::kSteps;
+  const size_t row_bytes = w.row_bytes();
+  const size_t blocks = row_bytes / kBlockBytes;
+  const size_t steps = blocks * kSteps;
+  const size_t n = a.n();
+  const size_t group_bytes = kLanes * row_bytes;
+  // Scratch: the packed group (one block's steps for a single input), then
+  // room for a zero-padded copy of a partial group.
+  const size_t packed_bytes = (n == 1 ? kSteps : steps) * StepBytes<K>();
+  uint8_t* const packed = ThreadScratch(packed_bytes + group_bytes);
+  uint8_t* const padded = packed + packed_bytes;
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, 2 * group_bytes);
+  for (uint64_t r0 = row_begin; r0 < row_end; r0 += kLanes) {
+    const size_t rows = static_cast<size_t>(std::min<uint64_t>(kLanes, row_end - r0));
+    const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
+    const uint8_t* group = w.data + r0 * row_bytes;
+    if (rows < kLanes) {
+      std::memcpy(padded, group, rows * row_bytes);
+      std::memset(padded + rows * row_bytes, 0, (kLanes - rows) * row_bytes);
+      group = padded;
+    }
+    if (n == 1) {
+      __m512 acc = _mm512_setzero_ps();
+      for (size_t b = 0; b < blocks; ++b) {
+        prefetch.Advance(kLanes * kBlockBytes);
+        const uint8_t* block = group + b * kBlockBytes;
+        if constexpr (K != Kind::kQ4_K) {
+          __m512i wv[8];
+          __m512 scale;
+          LoadBlock<K>(block, row_bytes, wv, &scale);
+          acc = Step<K>(wv, scale, scale, a.qs(0) + b * kActivationBlock, a.d(0)[b], a.sum(0)[b],
+                        a.negds(0)[b], acc);
+          continue;
+        }
+        PackBlock<K>(block, row_bytes, packed);
+        for (size_t s = 0; s < kSteps; ++s) {
+          const uint8_t* step = packed + s * StepBytes<K>();
+          __m512i wv[8];
+          for (int k = 0; k < 8; ++k) wv[k] = _mm512_load_si512(step + 64 * k);
+          const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
+          const __m512 mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
+          const size_t st = b * kSteps + s;
+          acc = Step<K>(wv, scale, mins, a.qs(0) + st * kActivationBlock, a.d(0)[st], a.sum(0)[st],
+                        a.negds(0)[st], acc);
+        }
+      }
+      StoreRows(acc, y + r0, valid);
+      continue;
+    }
+    for (size_t b = 0; b < blocks; ++b) {
+      prefetch.Advance(kLanes * kBlockBytes);
+      PackBlock<K>(group + b * kBlockBytes, row_bytes, packed + b * kSteps * StepBytes<K>());
+    }
+    size_t j = 0;
+    for (; j + kTile <= n; j += kTile) SweepTile<K, kTile>(packed, steps, a, j, y + r0, y_stride, valid);
+    switch (n - j) {
+      case 3: SweepTile<K, 3>(packed, steps, a, j, y + r0, y_stride, valid); break;
+      case 2: SweepTile<K, 2>(packed, steps, a, j, y + r0, y_stride, valid); break;
+      case 1: SweepTile<K, 1>(packed, steps, a, j, y + r0, y_stride, valid); break;
+      default: break;
+    }
+  }
+}
+
+// ------------------------------------------------------------- quantizer ---
+
+ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) {
+  int8_t* qs = a.qs(j);
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (size_t b = 0; b < a.blocks(); ++b) {
+    const __m512 x0 = _mm512_loadu_ps(x + b * kActivationBlock);
+    const __m512 x1 = _mm512_loadu_ps(x + b * kActivationBlock + 16);
+    // Non-finite lanes: class 0x99 = QNaN | SNaN | +inf | -inf.
+    const __mmask16 bad = _mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99);
+    int8_t* qb = qs + b * kActivationBlock;
+    if (bad != 0) {
+      std::memset(qb, 0, kActivationBlock);
+      a.d(j)[b] = __builtin_nanf("");
+      a.sum(j)[b] = 0;
+      a.negds(j)[b] = __builtin_nanf("");
+      continue;
+    }
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    a.d(j)[b] = d;
+    a.sum(j)[b] = sum;
+    a.negds(j)[b] = -(static_cast<float>(sum) * d);
+  }
+}
+
+constexpr DotKernels kKernels = {
+    DotIsa::kAvx512Vnni, kLanes,           Quantize, Rows<Kind::kQ4_0>,
+    Rows<Kind::kQ4_K>,   Rows<Kind::kQ8_0>,
+};
+
+}  // namespace
+
+const DotKernels* Avx512VnniDotKernels() { return &kKernels; }
+
+}  // namespace zcpack::runtime::kernels_internal
+
+#else  // not x86
+
+namespace zcpack::runtime::kernels_internal {
+const DotKernels* Avx512VnniDotKernels() { return nullptr; }
+}  // namespace zcpack::runtime::kernels_internal
+
+#endif

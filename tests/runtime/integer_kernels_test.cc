@@ -1,0 +1,280 @@
+// The integer dot-product family (runtime/src/kernels_int.h) at every
+// instruction set this CPU runs, against the scalar reference, bit for bit:
+// the activation quantizer, every weight type, partial row groups, any
+// number of inputs. Also the arithmetic itself on a hand-computed example,
+// and MatMulMany() against separate products.
+#include "runtime/src/kernels_int.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "zcpack/format/coding.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/half.h"
+#include "zcpack/runtime/kernels.h"
+#include "zcpack/runtime/thread_pool.h"
+
+namespace zcpack::runtime::kernels_internal {
+namespace {
+
+using format::DType;
+
+std::vector<DotIsa> SimdIsas() {
+  std::vector<DotIsa> isas;
+  for (DotIsa isa : {DotIsa::kAvx2, DotIsa::kAvxVnni, DotIsa::kAvx512VnniYmm,
+                     DotIsa::kAvx512Vnni}) {
+    if (DotKernelsFor(isa) != nullptr) isas.push_back(isa);
+  }
+  return isas;
+}
+
+// Random weight bytes with finite fp16 scales; every other byte random
+// (int8 weights include -128, nibbles and q4_k scale bytes take every value).
+std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
+                                   std::mt19937_64& rng) {
+  const uint64_t blocks = rows * cols / format::BlockElements(dtype);
+  const uint64_t block_bytes = format::BlockBytes(dtype);
+  std::vector<uint8_t> bytes(blocks * block_bytes);
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> log2_magnitude(-10.0f, 0.0f);
+  auto scale = [&] {
+    const float m = std::exp2(log2_magnitude(rng));
+    return format::FloatToHalf((rng() & 1) != 0 ? -m : m);
+  };
+  for (uint64_t i = 0; i < blocks; ++i) {
+    format::EncodeFixed16(bytes.data() + i * block_bytes, scale());
+    if (dtype == format::DTYPE_Q4_K) format::EncodeFixed16(bytes.data() + i * block_bytes + 2, scale());
+  }
+  return bytes;
+}
+
+std::vector<float> RandomInputs(size_t count, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(count);
+  for (float& f : x) f = normal(rng);
+  return x;
+}
+
+bool SameBits(const float* a, const float* b, size_t n) {
+  return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+void Quantize(const DotKernels& kernels, const std::vector<float>& x, size_t n, size_t cols,
+              QuantizedActivations& a) {
+  a.Resize(n, cols);
+  for (size_t j = 0; j < n; ++j) kernels.quantize(x.data() + j * cols, a, j);
+}
+
+TEST(IntegerKernels, QuantizerGivesTheSameBytesAtEveryIsa) {
+  std::mt19937_64 rng(11);
+  const size_t cols = 32 * 12;
+  std::vector<float> x = RandomInputs(cols, rng);
+  // Block 1: zeros. Block 2: one huge value. Block 3: exact .5 multiples of
+  // the step (ties round to even). Block 4: NaN. Block 5: +inf. Block 6:
+  // -inf. Block 7: subnormals. Block 8: a single negative maximum.
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
+  x[64 + 3] = 3e38f;
+  for (size_t e = 0; e < 32; ++e) x[96 + e] = static_cast<float>(e) - 15.5f;
+  x[96 + 31] = 127.0f;  // d = 1: every other element is a tie
+  x[128 + 7] = std::numeric_limits<float>::quiet_NaN();
+  x[160 + 30] = std::numeric_limits<float>::infinity();
+  x[192] = -std::numeric_limits<float>::infinity();
+  for (size_t e = 0; e < 32; ++e) x[224 + e] = std::numeric_limits<float>::denorm_min() * e;
+  for (size_t e = 0; e < 32; ++e) x[256 + e] = 0.25f;
+  x[256 + 9] = -8.0f;
+
+  QuantizedActivations reference;
+  Quantize(ScalarDotKernels(), x, 1, cols, reference);
+  EXPECT_EQ(reference.d(0)[1], 0.0f);
+  EXPECT_EQ(reference.sum(0)[1], 0);
+  EXPECT_TRUE(std::isnan(reference.d(0)[4]));
+  EXPECT_TRUE(std::isnan(reference.d(0)[5]));
+  EXPECT_TRUE(std::isnan(reference.d(0)[6]));
+  EXPECT_EQ(reference.qs(0)[256 + 9], -127);
+  EXPECT_EQ(reference.d(0)[8], 8.0f / 127.0f);
+  for (DotIsa isa : SimdIsas()) {
+    QuantizedActivations a;
+    Quantize(*DotKernelsFor(isa), x, 1, cols, a);
+    EXPECT_EQ(std::memcmp(a.qs(0), reference.qs(0), cols), 0) << DotIsaName(isa);
+    for (size_t b = 0; b < cols / 32; ++b) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(a.d(0)[b]) == std::bit_cast<uint32_t>(reference.d(0)[b]) ||
+                    (std::isnan(a.d(0)[b]) && std::isnan(reference.d(0)[b])),
+                true)
+          << DotIsaName(isa) << " block " << b;
+      EXPECT_EQ(a.sum(0)[b], reference.sum(0)[b]) << DotIsaName(isa) << " block " << b;
+      EXPECT_TRUE(SameBits(&a.negds(0)[b], &reference.negds(0)[b], 1) ||
+                  (std::isnan(a.negds(0)[b]) && std::isnan(reference.negds(0)[b])))
+          << DotIsaName(isa) << " block " << b;
+    }
+  }
+}
+
+// The arithmetic of kernels_int.h on numbers small enough to follow by hand.
+TEST(IntegerKernels, Q4_0BlockArithmeticByHand) {
+  // One q4_0 block, d = 0.5; nibble u_e = e % 16 for the low half, 15 - e % 16
+  // for the high half: weights (u - 8) * 0.5.
+  std::vector<uint8_t> block(18);
+  format::EncodeFixed16(block.data(), format::FloatToHalf(0.5f));
+  for (int e = 0; e < 16; ++e) block[2 + e] = static_cast<uint8_t>(e | ((15 - e) << 4));
+  absl::StatusOr<WeightView> w = WeightView::FromBytes(format::DTYPE_Q4_0, 1, 32, block);
+  ASSERT_TRUE(w.ok());
+  // x = 127 at element 0, 1 elsewhere: d_x = 1, q = x exactly.
+  std::vector<float> x(32, 1.0f);
+  x[0] = 127.0f;
+  // Integer sum: element 0 gives 127 * (0 - 8); the other 31 give their weight.
+  int isum = 127 * (0 - 8);
+  for (int e = 1; e < 16; ++e) isum += e - 8;
+  for (int e = 0; e < 16; ++e) isum += (15 - e) - 8;
+  const float expected = static_cast<float>(isum) * 0.5f;
+  for (DotIsa isa : SimdIsas()) {
+    const DotKernels& k = *DotKernelsFor(isa);
+    QuantizedActivations a;
+    Quantize(k, x, 1, 32, a);
+    float y = 0;
+    k.q4_0(*w, a, &y, 1, 0, 1);
+    EXPECT_EQ(y, expected) << DotIsaName(isa);
+  }
+  QuantizedActivations a;
+  Quantize(ScalarDotKernels(), x, 1, 32, a);
+  float y = 0;
+  ScalarDotKernels().q4_0(*w, a, &y, 1, 0, 1);
+  EXPECT_EQ(y, expected);
+}
+
+struct Shape {
+  DType dtype;
+  uint64_t cols;
+};
+
+class IntegerKernelsTest : public ::testing::TestWithParam<Shape> {};
+
+// Every ISA equals the scalar reference bit for bit: row counts around the
+// 8- and 16-row groups, row ranges that start inside a group, 1 to 9 inputs.
+TEST_P(IntegerKernelsTest, EveryIsaEqualsScalarBitForBit) {
+  const Shape shape = GetParam();
+  std::mt19937_64 rng(12 + shape.cols);
+  for (uint64_t rows : {1, 3, 8, 9, 15, 16, 17, 40}) {
+    const std::vector<uint8_t> bytes = RandomWeights(shape.dtype, rows, shape.cols, rng);
+    absl::StatusOr<WeightView> w = WeightView::FromBytes(shape.dtype, rows, shape.cols, bytes);
+    ASSERT_TRUE(w.ok()) << w.status();
+    for (size_t n : {1, 2, 3, 4, 5, 9}) {
+      const std::vector<float> x = RandomInputs(n * shape.cols, rng);
+      QuantizedActivations reference_a;
+      Quantize(ScalarDotKernels(), x, n, shape.cols, reference_a);
+      std::vector<float> expected(n * rows, -1.0f);
+      IntKernel(ScalarDotKernels(), shape.dtype)(*w, reference_a, expected.data(), rows, 0, rows);
+      for (DotIsa isa : SimdIsas()) {
+        const DotKernels& k = *DotKernelsFor(isa);
+        QuantizedActivations a;
+        Quantize(k, x, n, shape.cols, a);
+        const std::string where = absl::StrCat(DotIsaName(isa), " ", format::DTypeName(shape.dtype),
+                                               " [", rows, ", ", shape.cols, "] n=", n);
+        std::vector<float> y(n * rows, -1.0f);
+        IntKernel(k, shape.dtype)(*w, a, y.data(), rows, 0, rows);
+        EXPECT_TRUE(SameBits(y.data(), expected.data(), y.size())) << where;
+        // Rows [first, rows) only: the rest of y is untouched.
+        const uint64_t first = rows / 3;
+        std::vector<float> part(n * rows, -7.0f);
+        IntKernel(k, shape.dtype)(*w, a, part.data(), rows, first, rows);
+        for (size_t j = 0; j < n; ++j) {
+          for (uint64_t r = 0; r < rows; ++r) {
+            const float want = r < first ? -7.0f : expected[j * rows + r];
+            EXPECT_TRUE(SameBits(&part[j * rows + r], &want, 1)) << where << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A NaN scale or a NaN input makes the products that read it NaN at every ISA.
+TEST_P(IntegerKernelsTest, NonFiniteInputsGiveNonFiniteOutputs) {
+  const Shape shape = GetParam();
+  std::mt19937_64 rng(13);
+  const uint64_t rows = 17;
+  std::vector<uint8_t> bytes = RandomWeights(shape.dtype, rows, shape.cols, rng);
+  format::EncodeFixed16(bytes.data() + 5 * (bytes.size() / rows), 0x7e00);  // row 5: NaN d
+  absl::StatusOr<WeightView> w = WeightView::FromBytes(shape.dtype, rows, shape.cols, bytes);
+  ASSERT_TRUE(w.ok());
+  std::vector<float> x = RandomInputs(2 * shape.cols, rng);
+  x[shape.cols + 3] = std::numeric_limits<float>::infinity();  // input 1
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  for (DotIsa isa : isas) {
+    const DotKernels& k = *DotKernelsFor(isa);
+    QuantizedActivations a;
+    Quantize(k, x, 2, shape.cols, a);
+    std::vector<float> y(2 * rows);
+    IntKernel(k, shape.dtype)(*w, a, y.data(), rows, 0, rows);
+    for (uint64_t r = 0; r < rows; ++r) {
+      EXPECT_EQ(std::isfinite(y[r]), r != 5) << DotIsaName(isa) << " input 0 row " << r;
+      EXPECT_FALSE(std::isfinite(y[rows + r])) << DotIsaName(isa) << " input 1 row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, IntegerKernelsTest,
+                         ::testing::Values(Shape{format::DTYPE_Q4_0, 32}, Shape{format::DTYPE_Q4_0, 96},
+                                           Shape{format::DTYPE_Q4_0, 768},
+                                           Shape{format::DTYPE_Q8_0, 32}, Shape{format::DTYPE_Q8_0, 320},
+                                           Shape{format::DTYPE_Q4_K, 256},
+                                           Shape{format::DTYPE_Q4_K, 768}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           return absl::StrCat(format::DTypeName(info.param.dtype), "_",
+                                               info.param.cols);
+                         });
+
+// MatMulMany() equals separate MatMul() calls, bit for bit, with a float
+// weight among the quantized ones and any thread count.
+TEST(MatMulMany, EqualsSeparateProducts) {
+  std::mt19937_64 rng(14);
+  const uint64_t cols = 256;
+  struct Owned {
+    std::vector<uint8_t> bytes;
+    WeightView view;
+  };
+  std::vector<Owned> weights;
+  for (auto [dtype, rows] : std::vector<std::pair<DType, uint64_t>>{
+           {format::DTYPE_Q4_0, 40}, {format::DTYPE_Q4_K, 24}, {format::DTYPE_Q8_0, 9},
+           {format::DTYPE_F32, 5}}) {
+    Owned o;
+    if (dtype == format::DTYPE_F32) {
+      const std::vector<float> f = RandomInputs(rows * cols, rng);
+      o.bytes.resize(f.size() * 4);
+      std::memcpy(o.bytes.data(), f.data(), o.bytes.size());
+    } else {
+      o.bytes = RandomWeights(dtype, rows, cols, rng);
+    }
+    o.view = *WeightView::FromBytes(dtype, rows, cols, o.bytes);
+    weights.push_back(std::move(o));
+  }
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (size_t n : {1, 6}) {
+      const std::vector<float> x = RandomInputs(n * cols, rng);
+      std::vector<std::vector<float>> fused(weights.size()), separate(weights.size());
+      std::vector<Projection> projections;
+      for (size_t i = 0; i < weights.size(); ++i) {
+        fused[i].assign(n * weights[i].view.rows, -1.0f);
+        separate[i].assign(n * weights[i].view.rows, -2.0f);
+        projections.push_back({&weights[i].view, fused[i].data()});
+        MatMul(weights[i].view, x.data(), n, separate[i].data(), nullptr);
+      }
+      MatMulMany(projections, x.data(), n, &pool);
+      for (size_t i = 0; i < weights.size(); ++i) {
+        EXPECT_TRUE(SameBits(fused[i].data(), separate[i].data(), fused[i].size()))
+            << format::DTypeName(weights[i].view.dtype) << " threads " << threads << " n " << n;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace zcpack::runtime::kernels_internal
