@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "attention_kernels.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::runtime {
@@ -39,9 +40,9 @@ Session::Session(const Model& model, int max_context, int threads)
   const format::ModelInfo& m = model.info();
   const size_t per_cache = static_cast<size_t>(m.num_layers()) * m.num_kv_heads() *
                            static_cast<size_t>(max_context) * m.head_dim();
-  // new float[] leaves the pages untouched: they become resident as filled.
-  k_cache_.reset(new float[per_cache]);
-  v_cache_.reset(new float[per_cache]);
+  // new uint16_t[] leaves the pages untouched: they become resident as filled.
+  k_cache_.reset(new uint16_t[per_cache]);
+  v_cache_.reset(new uint16_t[per_cache]);
   rope_cos_.resize(static_cast<size_t>(max_context) * m.head_dim() / 2);
   rope_sin_.resize(rope_cos_.size());
   logits_.resize(m.vocab_size());
@@ -68,7 +69,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
 uint64_t Session::kv_cache_bytes() const {
   const format::ModelInfo& m = model_.info();
   return 2ull * m.num_layers() * m.num_kv_heads() * static_cast<uint64_t>(max_context_) *
-         m.head_dim() * sizeof(float);
+         m.head_dim() * sizeof(uint16_t);
 }
 
 void Session::Reset() { position_ = 0; }
@@ -103,35 +104,35 @@ void Session::Attention(int layer, size_t n) {
   const size_t total = static_cast<size_t>(position_) + n;  // keys after this batch
   using StridedRows = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
   using StridedRowsOut = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
+  const attention::AttentionKernels& kernels = attention::AttentionKernelsFor(format::DetectSimdLevel());
   pool_.ParallelFor(0, heads, 1, [&](size_t begin, size_t end) {
     for (size_t h = begin; h < end; ++h) {
       const size_t kvh = h / group;
       const size_t base = ((static_cast<size_t>(layer) * kv_heads + kvh) * ctx) * hd;
-      const ConstRowMatrixMap keys(k_cache_.get() + base, static_cast<Eigen::Index>(total),
-                                   static_cast<Eigen::Index>(hd));
-      const ConstRowMatrixMap values(v_cache_.get() + base, static_cast<Eigen::Index>(total),
-                                     static_cast<Eigen::Index>(hd));
+      const uint16_t* keys = k_cache_.get() + base;
+      const uint16_t* values = v_cache_.get() + base;
       if (n == 1) {
-        float* scores = scores_.data() + h * ctx;
-        const ConstVectorMap query(q_.data() + h * hd, static_cast<Eigen::Index>(hd));
-        VectorMap s(scores, static_cast<Eigen::Index>(total));
-        s.noalias() = keys * query;
-        s *= scale;
+        // One query: read the cache once, straight from binary16.
+        VectorMap s(scores_.data() + h * ctx, static_cast<Eigen::Index>(total));
+        kernels.key_scores(keys, total, hd, q_.data() + h * hd, scale, s.data());
         const float max = s.maxCoeff();
         s = (s.array() - max).exp();
         s /= s.sum();
-        VectorMap(attn_.data() + h * hd, static_cast<Eigen::Index>(hd)).noalias() =
-            values.transpose() * s;
+        kernels.weighted_values(values, total, hd, s.data(), attn_.data() + h * hd);
         continue;
       }
-      // A batch: all queries of the head against all keys at once (two
-      // matrix products), then the causal mask: query t sees keys
-      // [0, position_ + t].
-      thread_local RowMatrix scores;
+      // A batch: widen the head's cache once, then all queries against all
+      // keys in two matrix products, with the causal mask: query t sees
+      // keys [0, position_ + t].
+      thread_local RowMatrix keys_f, values_f, scores;
+      keys_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
+      values_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
+      kernels.to_float(keys, total * hd, keys_f.data());
+      kernels.to_float(values, total * hd, values_f.data());
       scores.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(total));
       const StridedRows queries(q_.data() + h * hd, static_cast<Eigen::Index>(n),
                                 static_cast<Eigen::Index>(hd), Eigen::OuterStride<>(q_dim));
-      scores.noalias() = (queries * keys.transpose()) * scale;
+      scores.noalias() = (queries * keys_f.transpose()) * scale;
       for (size_t t = 0; t < n; ++t) {
         const Eigen::Index len = static_cast<Eigen::Index>(position_) + static_cast<Eigen::Index>(t) + 1;
         auto row = scores.row(static_cast<Eigen::Index>(t));
@@ -143,7 +144,7 @@ void Session::Attention(int layer, size_t n) {
       }
       StridedRowsOut(attn_.data() + h * hd, static_cast<Eigen::Index>(n),
                      static_cast<Eigen::Index>(hd), Eigen::OuterStride<>(q_dim))
-          .noalias() = scores * values;
+          .noalias() = scores * values_f;
     }
   });
 }
@@ -175,6 +176,8 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   const float eps = static_cast<float>(m.rms_norm_eps());
   const bool interleaved = m.rope_layout() == format::ROPE_LAYOUT_INTERLEAVED;
   ThreadPool* pool = &pool_;
+  const attention::AttentionKernels& cache_kernels =
+      attention::AttentionKernelsFor(format::DetectSimdLevel());
 
   // RoPE tables through the last position of this batch.
   const size_t half = hd / 2;
@@ -231,8 +234,8 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
       rope(k_.data() + t * kv_dim, kv_heads, pos);
       for (size_t h = 0; h < kv_heads; ++h) {
         const size_t at = (((static_cast<size_t>(l) * kv_heads + h) * ctx) + static_cast<size_t>(pos)) * hd;
-        std::copy_n(k_.data() + t * kv_dim + h * hd, hd, k_cache_.get() + at);
-        std::copy_n(v_.data() + t * kv_dim + h * hd, hd, v_cache_.get() + at);
+        cache_kernels.to_half(k_.data() + t * kv_dim + h * hd, hd, k_cache_.get() + at);
+        cache_kernels.to_half(v_.data() + t * kv_dim + h * hd, hd, v_cache_.get() + at);
       }
     }
     Attention(l, n);

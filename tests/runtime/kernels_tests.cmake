@@ -7,3 +7,7 @@ zcpack_add_gtest(kernels_test
 zcpack_add_gtest(integer_kernels_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integer_kernels_test.cc
   LIBS zcpack_runtime zcpack_format)
+# Attention over the binary16 KV cache at every SIMD level.
+zcpack_add_gtest(attention_kernels_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/attention_kernels_test.cc
+  LIBS zcpack_runtime zcpack_format)

@@ -6,7 +6,9 @@
 // interleaved for GGUF ones), grouped-query attention with optional Q/K/V
 // biases, SwiGLU MLP, tied or separate output head. Weights are read in
 // place from the mapping by the kernels (kernels.h); float work (norms, RoPE,
-// attention over the cache) uses Eigen.
+// softmax, the batched attention products) uses Eigen. The KV cache holds
+// keys and values in binary16, as llama.cpp does by default: reading it is
+// what grows with the context, and half precision halves it.
 //
 // Determinism: results do not depend on the thread count (kernels split work
 // by rows; attention splits by heads), so greedy generation gives the same
@@ -70,9 +72,9 @@ class Session {
   const int max_context_;
   ThreadPool pool_;
   int position_ = 0;
-  // KV cache: [layer][kv_head][position][head_dim], K then V.
-  std::unique_ptr<float[]> k_cache_;
-  std::unique_ptr<float[]> v_cache_;
+  // KV cache: [layer][kv_head][position][head_dim] in IEEE binary16, K then V.
+  std::unique_ptr<uint16_t[]> k_cache_;
+  std::unique_ptr<uint16_t[]> v_cache_;
   // RoPE tables: cos/sin per position and frequency, filled lazily.
   std::vector<float> rope_cos_, rope_sin_;
   int rope_filled_ = 0;

@@ -1,0 +1,186 @@
+// Attention kernels for AVX2 (with FMA and F16C; 8 floats per vector) and
+// AVX-512 (16 per vector). Every function carries its own target attribute
+// and runs only after the CPU check (attention_kernels.h).
+#include "attention_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <algorithm>
+
+#include "zcpack/format/half.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#define ZCPACK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ZCPACK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+
+namespace zcpack::runtime::attention {
+namespace {
+
+// Values accumulate in registers, up to this many vectors of a row at once.
+constexpr size_t kValueVectors = 8;
+
+// ------------------------------------------------------------------ AVX2 ---
+
+ZCPACK_AVX2 inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+ZCPACK_AVX2 inline float Sum8(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+ZCPACK_AVX2 void KeyScoresAvx2(const uint16_t* keys, size_t n, size_t dim, const float* q,
+                               float scale, float* scores) {
+  for (size_t j = 0; j < n; ++j) {
+    const uint16_t* k = keys + j * dim;
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) acc = _mm256_fmadd_ps(Load8(k + i), _mm256_loadu_ps(q + i), acc);
+    float sum = Sum8(acc);
+    for (; i < dim; ++i) sum += format::HalfToFloat(k[i]) * q[i];
+    scores[j] = scale * sum;
+  }
+}
+
+ZCPACK_AVX2 void WeightedValuesAvx2(const uint16_t* values, size_t n, size_t dim, const float* p,
+                                    float* out) {
+  size_t i0 = 0;
+  for (; i0 + 8 <= dim; i0 += 8 * kValueVectors) {
+    const size_t vectors = std::min(kValueVectors, (dim - i0) / 8);
+    __m256 acc[kValueVectors];
+    for (size_t v = 0; v < kValueVectors; ++v) acc[v] = _mm256_setzero_ps();
+    for (size_t j = 0; j < n; ++j) {
+      const __m256 pj = _mm256_set1_ps(p[j]);
+      const uint16_t* row = values + j * dim + i0;
+      for (size_t v = 0; v < vectors; ++v) acc[v] = _mm256_fmadd_ps(pj, Load8(row + 8 * v), acc[v]);
+    }
+    for (size_t v = 0; v < vectors; ++v) _mm256_storeu_ps(out + i0 + 8 * v, acc[v]);
+    if (vectors < kValueVectors) {
+      i0 += 8 * vectors;
+      break;
+    }
+  }
+  for (size_t i = i0; i < dim; ++i) {
+    float acc = 0.0f;
+    for (size_t j = 0; j < n; ++j) acc += p[j] * format::HalfToFloat(values[j * dim + i]);
+    out[i] = acc;
+  }
+}
+
+ZCPACK_AVX2 void ToHalfAvx2(const float* src, size_t n, uint16_t* dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) dst[i] = format::FloatToHalf(src[i]);
+}
+
+ZCPACK_AVX2 void ToFloatAvx2(const uint16_t* src, size_t n, float* dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, Load8(src + i));
+  for (; i < n; ++i) dst[i] = format::HalfToFloat(src[i]);
+}
+
+// --------------------------------------------------------------- AVX-512 ---
+
+ZCPACK_AVX512 inline __m512 Load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+ZCPACK_AVX512 inline __m512 Load16Masked(const uint16_t* p, __mmask16 mask) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+
+ZCPACK_AVX512 void KeyScoresAvx512(const uint16_t* keys, size_t n, size_t dim, const float* q,
+                                   float scale, float* scores) {
+  const size_t full = dim / 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1);
+  for (size_t j = 0; j < n; ++j) {
+    const uint16_t* k = keys + j * dim;
+    __m512 acc0 = _mm512_setzero_ps();
+    __m512 acc1 = _mm512_setzero_ps();
+    size_t v = 0;
+    for (; v + 2 <= full; v += 2) {
+      acc0 = _mm512_fmadd_ps(Load16(k + 16 * v), _mm512_loadu_ps(q + 16 * v), acc0);
+      acc1 = _mm512_fmadd_ps(Load16(k + 16 * v + 16), _mm512_loadu_ps(q + 16 * v + 16), acc1);
+    }
+    if (v < full) {
+      acc0 = _mm512_fmadd_ps(Load16(k + 16 * v), _mm512_loadu_ps(q + 16 * v), acc0);
+      ++v;
+    }
+    if (tail != 0) {
+      acc1 = _mm512_fmadd_ps(Load16Masked(k + 16 * v, tail),
+                             _mm512_maskz_loadu_ps(tail, q + 16 * v), acc1);
+    }
+    scores[j] = scale * _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+ZCPACK_AVX512 void WeightedValuesAvx512(const uint16_t* values, size_t n, size_t dim,
+                                        const float* p, float* out) {
+  for (size_t i0 = 0; i0 < dim; i0 += 16 * kValueVectors) {
+    const size_t width = std::min(16 * kValueVectors, dim - i0);
+    const size_t vectors = (width + 15) / 16;
+    __mmask16 last = static_cast<__mmask16>(0xffff);
+    if (width % 16 != 0) last = static_cast<__mmask16>((1u << (width % 16)) - 1);
+    __m512 acc[kValueVectors];
+    for (size_t v = 0; v < kValueVectors; ++v) acc[v] = _mm512_setzero_ps();
+    for (size_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      const uint16_t* row = values + j * dim + i0;
+      for (size_t v = 0; v + 1 < vectors; ++v) acc[v] = _mm512_fmadd_ps(pj, Load16(row + 16 * v), acc[v]);
+      acc[vectors - 1] =
+          _mm512_fmadd_ps(pj, Load16Masked(row + 16 * (vectors - 1), last), acc[vectors - 1]);
+    }
+    for (size_t v = 0; v + 1 < vectors; ++v) _mm512_storeu_ps(out + i0 + 16 * v, acc[v]);
+    _mm512_mask_storeu_ps(out + i0 + 16 * (vectors - 1), last, acc[vectors - 1]);
+  }
+}
+
+ZCPACK_AVX512 void ToHalfAvx512(const float* src, size_t n, uint16_t* dst) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) dst[i] = format::FloatToHalf(src[i]);
+}
+
+ZCPACK_AVX512 void ToFloatAvx512(const uint16_t* src, size_t n, float* dst) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, Load16(src + i));
+  for (; i < n; ++i) dst[i] = format::HalfToFloat(src[i]);
+}
+
+constexpr AttentionKernels kAvx2 = {format::SimdLevel::kAvx2, KeyScoresAvx2, WeightedValuesAvx2,
+                                    ToHalfAvx2, ToFloatAvx2};
+constexpr AttentionKernels kAvx512 = {format::SimdLevel::kAvx512, KeyScoresAvx512,
+                                      WeightedValuesAvx512, ToHalfAvx512, ToFloatAvx512};
+
+}  // namespace
+
+const AttentionKernels* Avx2AttentionKernels() { return &kAvx2; }
+const AttentionKernels* Avx512AttentionKernels() { return &kAvx512; }
+
+}  // namespace zcpack::runtime::attention
+
+#else  // not x86
+
+namespace zcpack::runtime::attention {
+const AttentionKernels* Avx2AttentionKernels() { return nullptr; }
+const AttentionKernels* Avx512AttentionKernels() { return nullptr; }
+}  // namespace zcpack::runtime::attention
+
+#endif
