@@ -22,22 +22,25 @@ absl::string_view DTypeName(DType dtype) {
     case DTYPE_BF16: return "bf16";
     case DTYPE_Q4_0: return "q4_0";
     case DTYPE_Q4_K: return "q4_k";
+    case DTYPE_Q8_0: return "q8_0";
     default: return "unspecified";
   }
 }
 
 absl::StatusOr<DType> ParseDType(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
-  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K}) {
+  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q8_0}) {
     if (lower == DTypeName(d)) return d;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (expected f32, f16, bf16, q4_0 or q4_k)"));
+      absl::StrCat("unknown dtype '", name, "' (expected f32, f16, bf16, q4_0, q4_k or q8_0)"));
 }
 
 bool IsKnownDType(DType dtype) { return BlockElements(dtype) != 0; }
 
-bool IsQuantized(DType dtype) { return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q4_K; }
+bool IsQuantized(DType dtype) {
+  return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q4_K || dtype == DTYPE_Q8_0;
+}
 
 uint64_t BlockElements(DType dtype) {
   switch (dtype) {
@@ -46,6 +49,7 @@ uint64_t BlockElements(DType dtype) {
     case DTYPE_BF16: return 1;
     case DTYPE_Q4_0: return kQ4_0BlockElements;
     case DTYPE_Q4_K: return kQ4_KBlockElements;
+    case DTYPE_Q8_0: return kQ8_0BlockElements;
     default: return 0;
   }
 }
@@ -57,6 +61,7 @@ uint64_t BlockBytes(DType dtype) {
     case DTYPE_BF16: return 2;
     case DTYPE_Q4_0: return kQ4_0BlockBytes;
     case DTYPE_Q4_K: return kQ4_KBlockBytes;
+    case DTYPE_Q8_0: return kQ8_0BlockBytes;
     default: return 0;
   }
 }

@@ -1,9 +1,9 @@
-// Tests of the Q4 block decoders (format/q4_blocks.h) and the quantizers and
+// Tests of the block decoders (format/q4_blocks.h) and the Q4 quantizers and
 // error statistics (converter/quantize.h).
 //
 // The ggml facts are re-implemented here independently of the library: the
 // reference q4_0 quantizer (quantize_row_q4_0_ref's arithmetic) and decoders
-// for both block layouts, with binary16 rounding done by the compiler's
+// for every block layout, with binary16 rounding done by the compiler's
 // _Float16 rather than by zcpack/format/half.h.
 #include "zcpack/converter/quantize.h"
 
@@ -68,6 +68,11 @@ void RefDecodeQ4_0Block(const uint8_t* block, float* y) {
     y[j] = static_cast<float>((block[2 + j] & 0xF) - 8) * d;
     y[j + 16] = static_cast<float>((block[2 + j] >> 4) - 8) * d;
   }
+}
+
+void RefDecodeQ8_0Block(const uint8_t* block, float* y) {
+  const float d = RefHalfToFloat(Le16(block));
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(block[2 + j])) * d;
 }
 
 // ggml's get_scale_min_k4.
@@ -386,7 +391,10 @@ TEST(ConvertToFloatTest, RejectsUnknownTypesAndPartialBlocks) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(format::ConvertToFloat(format::DTYPE_Q4_K, bytes, 32, out).code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(format::ConvertToFloat(format::DTYPE_Q8_0, bytes, 48, out).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q4_K, bytes, 256, out).ok());
+  EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q8_0, bytes, 128, out).ok());
 }
 
 // ---------------------------------------------------------------- decoders ---
@@ -424,34 +432,70 @@ void ExpectSameFloats(const std::vector<float>& got, const std::vector<float>& w
   }
 }
 
-TEST(DequantizeTest, Q4_0MatchesIndependentDecoder) {
-  constexpr size_t kBlocks = 4099;
-  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 18, 1, 11);
-  std::vector<float> want(kBlocks * 32);
-  for (size_t b = 0; b < kBlocks; ++b)
-    RefDecodeQ4_0Block(bytes.data() + 18 * b, want.data() + 32 * b);
-  for (SimdLevel level : SupportedLevels()) {
-    std::vector<float> got(kBlocks * 32);
-    format::DequantizeQ4_0(bytes.data(), got.size(), got.data(), level);
-    ExpectSameFloats(got, want, "q4_0 " + LevelName(level));
-    std::vector<float> via_convert(kBlocks * 32);
-    ASSERT_TRUE(format::ConvertToFloat(format::DTYPE_Q4_0, bytes.data(), via_convert.size(),
-                                       via_convert.data(), level)
-                    .ok());
-    ExpectSameFloats(via_convert, want, "q4_0 ConvertToFloat " + LevelName(level));
+// A block decoder under test and the in-test decoder of the same layout.
+struct DecoderCase {
+  format::DType dtype;
+  size_t n_blocks;
+  int scale_fields;  // leading binary16 fields, drawn from edge values as well
+  uint32_t seed;
+  void (*ref_decode_block)(const uint8_t* block, float* y);
+  void (*dequantize)(const uint8_t* blocks, size_t n, float* out, SimdLevel level);
+};
+
+TEST(DequantizeTest, EveryBlockTypeMatchesIndependentDecoder) {
+  const DecoderCase cases[] = {
+      {format::DTYPE_Q4_0, 4099, 1, 11, RefDecodeQ4_0Block, format::DequantizeQ4_0},
+      {format::DTYPE_Q4_K, 1031, 2, 12, RefDecodeQ4_KBlock, format::DequantizeQ4_K},
+      {format::DTYPE_Q8_0, 4099, 1, 14, RefDecodeQ8_0Block, format::DequantizeQ8_0},
+  };
+  for (const DecoderCase& c : cases) {
+    const size_t block_bytes = format::BlockBytes(c.dtype);
+    const size_t block_elements = format::BlockElements(c.dtype);
+    const size_t n = c.n_blocks * block_elements;
+    const std::vector<uint8_t> bytes =
+        RandomBlockBytes(c.n_blocks, block_bytes, c.scale_fields, c.seed);
+    std::vector<float> want(n);
+    for (size_t b = 0; b < c.n_blocks; ++b) {
+      c.ref_decode_block(bytes.data() + block_bytes * b, want.data() + block_elements * b);
+    }
+    const std::string name(format::DTypeName(c.dtype));
+    for (SimdLevel level : SupportedLevels()) {
+      std::vector<float> got(n);
+      c.dequantize(bytes.data(), n, got.data(), level);
+      ExpectSameFloats(got, want, name + " " + LevelName(level));
+      std::vector<float> via_convert(n);
+      ASSERT_TRUE(format::ConvertToFloat(c.dtype, bytes.data(), n, via_convert.data(), level).ok());
+      ExpectSameFloats(via_convert, want, name + " ConvertToFloat " + LevelName(level));
+    }
   }
 }
 
-TEST(DequantizeTest, Q4_KMatchesIndependentDecoder) {
-  constexpr size_t kBlocks = 1031;
-  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 144, 2, 12);
-  std::vector<float> want(kBlocks * 256);
-  for (size_t b = 0; b < kBlocks; ++b)
-    RefDecodeQ4_KBlock(bytes.data() + 144 * b, want.data() + 256 * b);
+// Every SIMD decoder gives the scalar decoder's bits, NaNs included: each
+// output is one multiplication of the same two floats.
+TEST(DequantizeTest, Q8_0SimdEqualsScalarBitForBit) {
+  constexpr size_t kBlocks = 2053;
+  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 34, 1, 15);
+  std::vector<float> scalar(kBlocks * 32);
+  format::DequantizeQ8_0(bytes.data(), scalar.size(), scalar.data(), SimdLevel::kScalar);
   for (SimdLevel level : SupportedLevels()) {
-    std::vector<float> got(kBlocks * 256);
-    format::DequantizeQ4_K(bytes.data(), got.size(), got.data(), level);
-    ExpectSameFloats(got, want, "q4_k " + LevelName(level));
+    std::vector<float> got(kBlocks * 32);
+    format::DequantizeQ8_0(bytes.data(), got.size(), got.data(), level);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(scalar[i]))
+          << LevelName(level) << " element " << i;
+    }
+  }
+}
+
+TEST(DequantizeTest, Q8_0LayoutSignedBytesInElementOrder) {
+  uint8_t block[34] = {0x00, 0xc0};  // d = -2.0
+  for (int j = 0; j < 32; ++j) block[2 + j] = static_cast<uint8_t>(j * 8 - 128);
+  for (SimdLevel level : SupportedLevels()) {
+    float got[32];
+    format::DequantizeQ8_0(block, 32, got, level);
+    for (int j = 0; j < 32; ++j) {
+      EXPECT_EQ(got[j], -2.0f * static_cast<float>(j * 8 - 128)) << LevelName(level) << " " << j;
+    }
   }
 }
 
@@ -492,6 +536,9 @@ TEST(DequantizeTest, RemainderElementsAreNotWritten) {
     std::vector<float> out_k(256 + 300, -7.0f);
     format::DequantizeQ4_K(blocks.data(), 256 + 255, out_k.data(), level);
     for (size_t i = 256; i < out_k.size(); ++i) ASSERT_EQ(out_k[i], -7.0f) << LevelName(level);
+    std::vector<float> out_8(3 * 32 + 40, -7.0f);
+    format::DequantizeQ8_0(blocks.data(), 3 * 32 + 31, out_8.data(), level);
+    for (size_t i = 3 * 32; i < out_8.size(); ++i) ASSERT_EQ(out_8[i], -7.0f) << LevelName(level);
   }
 }
 
