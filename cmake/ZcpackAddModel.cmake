@@ -1,4 +1,4 @@
-# zcpack_add_model(NAME SOURCE <src> OUTPUT <out> [QUANT q4_0|q4_k|f16|f32]
+# zcpack_add_model(NAME SOURCE <src> OUTPUT <out> [QUANT q4_0|q4_k|q8_0|f16|f32]
 #                  [ALIGNMENT <bytes>])
 #
 # A build step that converts a model (a .safetensors file, a Hugging Face model

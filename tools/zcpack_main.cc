@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, dtype, "f16", "synth: weight dtype (f16, bf16, f32).");
 ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
 ABSL_FLAG(int32_t, threads, 0, "Worker threads; 0 means one per hardware thread.");
 ABSL_FLAG(bool, force, false, "Overwrite existing output.");
-ABSL_FLAG(std::string, quant, "q4_0", "convert: target type (q4_0, q4_k, f16, f32).");
+ABSL_FLAG(std::string, quant, "q4_0", "convert: target type (q4_0, q4_k, q8_0, f16, f32).");
 ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
@@ -169,7 +169,7 @@ const std::vector<Command>& Commands() {
          return RunInspect(options, std::cout);
        }},
       {"convert",
-       "convert SRC -o OUT [--quant q4_0|q4_k|f16|f32] [--threads N] [--alignment BYTES] "
+       "convert SRC -o OUT [--quant q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--keep-f16 PATTERN]... [--allow-nonfinite] [--json] [--quiet] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
@@ -178,13 +178,14 @@ const std::vector<Command>& Commands() {
        "pass reads them, each layer one aligned range; output is atomic and the same\n"
        "bytes at any thread count.\n"
        "\n"
-       "Default dtype policy: 2-D weights and the token embedding get --quant; the\n"
-       "output head (or a tied embedding) stays f16; 1-D tensors keep their dtype; a\n"
-       "row length that is not a multiple of the block size falls back to f16 (the\n"
-       "summary says so).\n"
+       "Default dtype policy: 2-D weights and the token embedding get --quant; with a\n"
+       "quantized --quant (q4_0, q4_k, q8_0) the output head (or a tied embedding) is\n"
+       "stored as q8_0 (--keep-f16 on its name keeps it f16); 1-D tensors keep their\n"
+       "dtype; a row length that is not a multiple of the block size (32 for the q8_0\n"
+       "head) falls back to f16 (the summary says so).\n"
        "\n"
        "  --out, -o          output container path\n"
-       "  --quant            q4_0 (default), q4_k, f16 or f32\n"
+       "  --quant            q4_0 (default), q4_k, q8_0, f16 or f32\n"
        "  --threads          worker threads (default: all cores)\n"
        "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
        "  --keep-f16 PAT     keep tensors whose name matches the glob PAT in f16 (repeatable)\n"
@@ -236,7 +237,8 @@ const std::vector<Command>& Commands() {
        "                     inf turns it off)\n"
        "  --min-snr DB       with --against: smallest SNR per tensor in dB (default 10;\n"
        "                     q4_0 of synthetic llama weights gives 17-19 dB, q4_k\n"
-       "                     20-22 dB, unrelated weights about -3 dB; -inf turns it off)\n"
+       "                     20-22 dB, q8_0 41-43 dB, unrelated weights about -3 dB;\n"
+       "                     -inf turns it off)\n"
        "  --run              also open it with the runtime and generate 4 tokens\n"
        "                     greedily, every logit finite (check smoke_run)\n"
        "  --threads N        checksum and comparison threads (default: all cores)\n"

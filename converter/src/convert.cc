@@ -59,7 +59,7 @@ struct TensorJob {
   QuantErrorAccumulator error;
 };
 
-// Encodes n floats as `dtype` (f32, f16, bf16, q4_0, q4_k) into dst.
+// Encodes n floats as `dtype` (f32, f16, bf16, q4_0, q4_k, q8_0) into dst.
 void EncodeFloats(const float* src, size_t n, format::DType dtype, uint8_t* dst) {
   switch (dtype) {
     case format::DTYPE_F32:
@@ -76,6 +76,9 @@ void EncodeFloats(const float* src, size_t n, format::DType dtype, uint8_t* dst)
       break;
     case format::DTYPE_Q4_K:
       QuantizeQ4_K(src, n, dst);
+      break;
+    case format::DTYPE_Q8_0:
+      QuantizeQ8_0(src, n, dst);
       break;
     default:
       break;

@@ -46,6 +46,15 @@ std::tuple<int, int, int> OrderKey(const SourceTensor& t) {
   }
 }
 
+// FallbackReason(): why a 2-D tensor with rows of `row_length` cannot be
+// stored as `dtype` ("" when it can).
+std::string FallbackReason(uint64_t row_length, format::DType dtype) {
+  if (row_length % format::BlockElements(dtype) == 0) return "";
+  return absl::StrCat("row length ", row_length, " is not a multiple of the ",
+                      format::DTypeName(dtype), " block size ", format::BlockElements(dtype),
+                      "; stored as f16");
+}
+
 bool MatchesAny(const std::string& name, const std::vector<std::string>& patterns) {
   return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
     return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
@@ -57,10 +66,10 @@ bool MatchesAny(const std::string& name, const std::vector<std::string>& pattern
 absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
                                                           const PlanOptions& options) {
   const format::DType q = options.quant;
-  if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_F16 &&
-      q != format::DTYPE_F32) {
+  if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_Q8_0 &&
+      q != format::DTYPE_F16 && q != format::DTYPE_F32) {
     return absl::InvalidArgumentError(absl::StrCat("cannot convert to ", format::DTypeName(q),
-                                                   " (expected q4_0, q4_k, f16 or f32)"));
+                                                   " (expected q4_0, q4_k, q8_0, f16 or f32)"));
   }
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
@@ -72,19 +81,16 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
     if (t.shape.size() >= 2) {
       const bool is_head = t.role == format::ROLE_OUTPUT ||
                            (t.role == format::ROLE_TOKEN_EMBEDDING && source.model.tied_embeddings());
+      const format::DType wanted = is_head ? kQuantizedHeadDType : q;
       if (!format::IsQuantized(q)) {
         p.dtype = q;
       } else if (MatchesAny(t.name, options.keep_f16)) {
         p.dtype = format::DTYPE_F16;
-      } else if (is_head) {
+      } else if (std::string why = FallbackReason(t.shape.back(), wanted); !why.empty()) {
         p.dtype = format::DTYPE_F16;
-      } else if (t.shape.back() % format::BlockElements(q) != 0) {
-        p.dtype = format::DTYPE_F16;
-        p.fallback_reason = absl::StrCat("row length ", t.shape.back(), " is not a multiple of the ",
-                                         format::DTypeName(q), " block size ",
-                                         format::BlockElements(q), "; stored as f16");
+        p.fallback_reason = std::move(why);
       } else {
-        p.dtype = q;
+        p.dtype = wanted;
       }
     }
     plan.push_back(std::move(p));

@@ -25,18 +25,19 @@ using quantize_internal::ErrorSums;
 struct QuantizeKernels {
   void (*q4_0)(const float* src, size_t n_blocks, uint8_t* dst);
   void (*q4_k)(const float* src, size_t n_blocks, uint8_t* dst);
+  void (*q8_0)(const float* src, size_t n_blocks, uint8_t* dst);
   ErrorSums (*measure)(const float* source, const float* decoded, size_t n);
 };
 
 const QuantizeKernels& KernelsFor(SimdLevel level) {
   namespace qi = quantize_internal;
   static constexpr QuantizeKernels kScalar = {qi::QuantizeQ4_0Scalar, qi::QuantizeQ4_KScalar,
-                                              qi::MeasureErrorScalar};
+                                              qi::QuantizeQ8_0Scalar, qi::MeasureErrorScalar};
 #if defined(ZCPACK_QUANTIZE_X86)
   static constexpr QuantizeKernels kAvx2 = {qi::QuantizeQ4_0Avx2, qi::QuantizeQ4_KAvx2,
-                                            qi::MeasureErrorAvx2};
+                                            qi::QuantizeQ8_0Avx2, qi::MeasureErrorAvx2};
   static constexpr QuantizeKernels kAvx512 = {qi::QuantizeQ4_0Avx512, qi::QuantizeQ4_KAvx512,
-                                              qi::MeasureErrorAvx512};
+                                              qi::QuantizeQ8_0Avx512, qi::MeasureErrorAvx512};
   switch (format::SupportedSimdLevel(level)) {
     case SimdLevel::kAvx512: return kAvx512;
     case SimdLevel::kAvx2: return kAvx2;
@@ -48,6 +49,28 @@ const QuantizeKernels& KernelsFor(SimdLevel level) {
 
 ErrorSums MeasureError(const float* source, const float* decoded, size_t n, SimdLevel level) {
   return KernelsFor(level).measure(source, decoded, n);
+}
+
+// Quantizes n floats (a multiple of dtype's block) into dst and decodes the
+// blocks back into `decoded`; dtype is one of the block types QuantizeRows()
+// accepts.
+void QuantizeAndDecode(format::DType dtype, const float* src, size_t n, uint8_t* dst,
+                       float* decoded, SimdLevel level) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0:
+      QuantizeQ4_0(src, n, dst, level);
+      format::DequantizeQ4_0(dst, n, decoded, level);
+      break;
+    case format::DTYPE_Q4_K:
+      QuantizeQ4_K(src, n, dst, level);
+      format::DequantizeQ4_K(dst, n, decoded, level);
+      break;
+    case format::DTYPE_Q8_0:
+      QuantizeQ8_0(src, n, dst, level);
+      format::DequantizeQ8_0(dst, n, decoded, level);
+      break;
+    default: break;  // unreachable: QuantizeRows() checked the dtype
+  }
 }
 
 // Bytes per element of the float source types QuantizeRows() reads; 0 otherwise.
@@ -76,6 +99,14 @@ void QuantizeQ4_K(const float* src, size_t n, uint8_t* dst) {
 
 void QuantizeQ4_K(const float* src, size_t n, uint8_t* dst, SimdLevel level) {
   KernelsFor(level).q4_k(src, n / format::kQ4_KBlockElements, dst);
+}
+
+void QuantizeQ8_0(const float* src, size_t n, uint8_t* dst) {
+  QuantizeQ8_0(src, n, dst, format::DetectSimdLevel());
+}
+
+void QuantizeQ8_0(const float* src, size_t n, uint8_t* dst, SimdLevel level) {
+  KernelsFor(level).q8_0(src, n / format::kQ8_0BlockElements, dst);
 }
 
 // ------------------------------------------------------------- ExactSum ---
@@ -239,9 +270,10 @@ absl::Status QuantizeRows(format::DType src_dtype, std::span<const uint8_t> src,
                                                    format::DTypeName(src_dtype),
                                                    " (expected f32, f16 or bf16)"));
   }
-  if (dst_dtype != format::DTYPE_Q4_0 && dst_dtype != format::DTYPE_Q4_K) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot quantize to dtype ", format::DTypeName(dst_dtype), " (expected q4_0 or q4_k)"));
+  if (!format::IsQuantized(dst_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot quantize to dtype ",
+                                                   format::DTypeName(dst_dtype),
+                                                   " (expected q4_0, q4_k or q8_0)"));
   }
   const uint64_t block_elements = format::BlockElements(dst_dtype);
   const uint64_t block_bytes = format::BlockBytes(dst_dtype);
@@ -279,13 +311,7 @@ absl::Status QuantizeRows(format::DType src_dtype, std::span<const uint8_t> src,
       ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(src_dtype, src.data() + first * src_bytes, n,
                                                     source.data(), level));
       uint8_t* out = dst.data() + r * row_dst_bytes + offset / block_elements * block_bytes;
-      if (dst_dtype == format::DTYPE_Q4_0) {
-        QuantizeQ4_0(source.data(), n, out, level);
-        format::DequantizeQ4_0(out, n, decoded.data(), level);
-      } else {
-        QuantizeQ4_K(source.data(), n, out, level);
-        format::DequantizeQ4_K(out, n, decoded.data(), level);
-      }
+      QuantizeAndDecode(dst_dtype, source.data(), n, out, decoded.data(), level);
       const ErrorSums sums = MeasureError(source.data(), decoded.data(), n, level);
       if (!std::isfinite(sums.sum_sq_source) || !std::isfinite(sums.sum_sq_error)) {
         for (uint64_t i = 0; i < n; ++i) {

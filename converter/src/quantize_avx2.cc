@@ -121,6 +121,30 @@ __m256i Q4_0Codes(const float* x, __m256 id) {
   return _mm256_cvttps_epi32(V::Min(V::Max(t, V::Set(0.0f)), V::Set(15.0f)));
 }
 
+// 8 q8_0 codes (int32), as Q8_0Code() computes them: NaN products become 0,
+// the rest are clamped to [-127, 127] and rounded half away from zero by
+// trunc(c) + trunc(2 * (c - trunc(c))), every step of which is exact.
+__m256i Q8_0Codes(const float* x, __m256 id) {
+  using V = Avx2Vec;
+  const __m256 t = V::Mul(_mm256_loadu_ps(x), id);
+  const __m256 not_nan = _mm256_and_ps(t, _mm256_cmp_ps(t, t, _CMP_ORD_Q));
+  const __m256 c = V::Min(V::Max(not_nan, V::Set(-127.0f)), V::Set(127.0f));
+  const __m256 whole = V::Trunc(c);
+  const __m256 frac = V::Sub(c, whole);
+  return _mm256_cvttps_epi32(V::Add(whole, V::Trunc(V::Add(frac, frac))));
+}
+
+// 32 codes (int32, in q[0] .. q[3]) in [-127, 127] -> 32 signed bytes.
+void StoreBytes(const __m256i q[4], uint8_t* dst) {
+  // packs works within 128-bit halves: after both, dword k holds codes 0..3
+  // of q[k] for k < 4 and codes 4..7 of q[k - 4] for k >= 4; the permute
+  // restores element order.
+  const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                           _mm256_packs_epi32(q[2], q[3]));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permutevar8x32_epi32(bytes, order));
+}
+
 __m256i Q4_KCodes(const float* x, __m256 sub_min, __m256 inv_scale) {
   using V = Avx2Vec;
   const __m256 t = V::RoundEven(V::Mul(V::Add(_mm256_loadu_ps(x), sub_min), inv_scale));
@@ -138,6 +162,14 @@ struct Avx2Isa {
     const __m256 id = _mm256_set1_ps(iscale);
     StoreNibbles(Q4_0Codes(x, id), Q4_0Codes(x + 8, id), Q4_0Codes(x + 16, id),
                  Q4_0Codes(x + 24, id), block + 2);
+  }
+  static void PackQ8_0(const float* x, float iscale, float scale, uint8_t* block) {
+    // The scale is a binary16 value already: this conversion is exact.
+    format::EncodeFixed16(block, _cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
+    const __m256 id = _mm256_set1_ps(iscale);
+    const __m256i q[4] = {Q8_0Codes(x, id), Q8_0Codes(x + 8, id), Q8_0Codes(x + 16, id),
+                          Q8_0Codes(x + 24, id)};
+    StoreBytes(q, block + 2);
   }
   static void PackQ4_KCodes(const float* x, const float sub_min[8], const float inv_scale[8],
                             uint8_t* qs) {
@@ -160,6 +192,10 @@ struct Avx2Isa {
 
 void QuantizeQ4_0Avx2(const float* src, size_t n_blocks, uint8_t* dst) {
   QuantizeQ4_0Batches<Avx2Isa>(src, n_blocks, dst);
+}
+
+void QuantizeQ8_0Avx2(const float* src, size_t n_blocks, uint8_t* dst) {
+  QuantizeQ8_0Batches<Avx2Isa>(src, n_blocks, dst);
 }
 
 void QuantizeQ4_KAvx2(const float* src, size_t n_blocks, uint8_t* dst) {

@@ -134,6 +134,18 @@ __m512i Q4_0Codes(const float* x, __m512 id) {
   return _mm512_cvttps_epi32(V::Min(V::Max(t, V::Set(0.0f)), V::Set(15.0f)));
 }
 
+// 16 q8_0 codes (int32), as Q8_0Code() computes them (see quantize_avx2.cc's
+// Q8_0Codes() for the exact rounding).
+__m512i Q8_0Codes(const float* x, __m512 id) {
+  using V = Avx512Vec;
+  const __m512 t = V::Mul(_mm512_loadu_ps(x), id);
+  const __m512 not_nan = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), t);
+  const __m512 c = V::Min(V::Max(not_nan, V::Set(-127.0f)), V::Set(127.0f));
+  const __m512 whole = V::Trunc(c);
+  const __m512 frac = V::Sub(c, whole);
+  return _mm512_cvttps_epi32(V::Add(whole, V::Trunc(V::Add(frac, frac))));
+}
+
 __m512i Q4_KCodes(const float* x, __m512 sub_min, __m512 inv_scale) {
   using V = Avx512Vec;
   const __m512 t = V::RoundEven(V::Mul(V::Add(_mm512_loadu_ps(x), sub_min), inv_scale));
@@ -150,6 +162,15 @@ struct Avx512Isa {
     format::EncodeFixed16(block, _cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
     const __m512 id = _mm512_set1_ps(iscale);
     StoreNibbles(Q4_0Codes(x, id), Q4_0Codes(x + 16, id), block + 2);
+  }
+  static void PackQ8_0(const float* x, float iscale, float scale, uint8_t* block) {
+    // The scale is a binary16 value already: this conversion is exact.
+    format::EncodeFixed16(block, _cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
+    const __m512 id = _mm512_set1_ps(iscale);
+    // The codes are in [-127, 127]: vpmovdb's truncation keeps them.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 2), _mm512_cvtepi32_epi8(Q8_0Codes(x, id)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 18),
+                     _mm512_cvtepi32_epi8(Q8_0Codes(x + 16, id)));
   }
   static void PackQ4_KCodes(const float* x, const float sub_min[8], const float inv_scale[8],
                             uint8_t* qs) {
@@ -171,6 +192,10 @@ struct Avx512Isa {
 
 void QuantizeQ4_0Avx512(const float* src, size_t n_blocks, uint8_t* dst) {
   QuantizeQ4_0Batches<Avx512Isa>(src, n_blocks, dst);
+}
+
+void QuantizeQ8_0Avx512(const float* src, size_t n_blocks, uint8_t* dst) {
+  QuantizeQ8_0Batches<Avx512Isa>(src, n_blocks, dst);
 }
 
 void QuantizeQ4_KAvx512(const float* src, size_t n_blocks, uint8_t* dst) {

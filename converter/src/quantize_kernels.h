@@ -17,6 +17,11 @@ void QuantizeQ4_0Scalar(const float* src, size_t n_blocks, uint8_t* dst);
 void QuantizeQ4_0Avx2(const float* src, size_t n_blocks, uint8_t* dst);
 void QuantizeQ4_0Avx512(const float* src, size_t n_blocks, uint8_t* dst);
 
+// Quantize n_blocks q8_0 blocks (32 floats each) from src into dst.
+void QuantizeQ8_0Scalar(const float* src, size_t n_blocks, uint8_t* dst);
+void QuantizeQ8_0Avx2(const float* src, size_t n_blocks, uint8_t* dst);
+void QuantizeQ8_0Avx512(const float* src, size_t n_blocks, uint8_t* dst);
+
 // Quantize n_blocks q4_k super-blocks (256 floats each) from src into dst.
 void QuantizeQ4_KScalar(const float* src, size_t n_blocks, uint8_t* dst);
 void QuantizeQ4_KAvx2(const float* src, size_t n_blocks, uint8_t* dst);

@@ -1,5 +1,5 @@
-// The lane-wise arithmetic of the Q4 quantizers, written once for every
-// instruction set.
+// The lane-wise arithmetic of the block quantizers (q4_0, q4_k, q8_0),
+// written once for every instruction set.
 //
 // Each function below is a template over a vector type V that provides
 // kLanes float lanes and the operations listed in quantize_scalar.cc's
@@ -141,6 +141,28 @@ inline void Q4_0SearchLanes(const float* xt, float* out_iscale, float* out_scale
   const M keep = V::Lt(best_err, V::Mul(err_ref, V::Set(kQ4_0Guard)));
   V::Store(out_iscale, V::Select(keep, best_id, id_ref));
   V::Store(out_scale, V::Select(keep, best_d, d_ref_h));
+}
+
+// Q8_0ScaleLanes(): for kLanes blocks given transposed (as above), ggml's
+// reference q8_0 scale (quantize_row_q8_0_ref): amax = max |x|, d = amax /
+// 127, inverse scale id = d != 0 ? 1 / d : 0 (used to compute the codes:
+// round_half_away(x * id)), and the decode scale d rounded to binary16 (held
+// in a float). Elements that are NaN are skipped when finding amax, so the
+// result does not depend on the order the elements are visited in (ggml's
+// amax for a block holding NaN depends on where the NaN sits); for every
+// other block amax is ggml's.
+template <class V>
+inline void Q8_0ScaleLanes(const float* xt, float* out_iscale, float* out_scale) {
+  using F = typename V::F;
+  const F zero = V::Set(0.0f);
+  F amax = zero;
+  for (int e = 0; e < kLaneRows; ++e) {
+    const F a = V::Abs(V::Load(xt + e * V::kLanes));
+    amax = V::Select(V::Lt(amax, a), a, amax);
+  }
+  const F d = V::Div(amax, V::Set(127.0f));
+  V::Store(out_iscale, V::Select(V::Eq(d, zero), zero, V::Div(V::Set(1.0f), d)));
+  V::Store(out_scale, V::RoundToHalf(d));
 }
 
 // Weighted sums over one grid's codes l, relative to the grid's own
@@ -310,11 +332,13 @@ struct LanePair {
 //   static void TransposeBlocks(const float* in, float* xt);
 //   // One q4_0 block (32 floats at x) with the chosen scales -> 18 bytes.
 //   static void PackQ4_0(const float* x, float iscale, float scale, uint8_t* block);
+//   // One q8_0 block (32 floats at x) with its scales -> 34 bytes.
+//   static void PackQ8_0(const float* x, float iscale, float scale, uint8_t* block);
 //   // The 128 code bytes of one q4_k super-block (256 floats at x).
 //   static void PackQ4_KCodes(const float* x, const float sub_min[8],
 //                             const float inv_scale[8], uint8_t* qs);
 // The Pack functions must compute each code exactly as the scalar kernel's
-// Q4_0Code() and Q4_KCode() do.
+// Q4_0Code(), Q4_KCode() and Q8_0Code() do.
 
 // src when it holds `full` floats, else its n floats copied into `padded` and
 // zero-filled to `full` (lanes are independent: padding changes no other lane).
@@ -325,8 +349,13 @@ inline const float* PadBatch(const float* src, size_t n, size_t full, float* pad
   return padded;
 }
 
-template <class Isa>
-inline void QuantizeQ4_0Batches(const float* src, size_t n_blocks, uint8_t* dst) {
+// The loop shared by the one-scale block types (q4_0, q8_0): kLanes blocks
+// of 32 floats at a time are transposed, ScaleLanes picks each block's
+// inverse scale and stored scale, and Pack writes each block's kBlockBytes.
+template <class Isa, void (*ScaleLanes)(const float* xt, float* iscale, float* scale),
+          void (*Pack)(const float* x, float iscale, float scale, uint8_t* block),
+          size_t kBlockBytes>
+inline void QuantizeScaledBlockBatches(const float* src, size_t n_blocks, uint8_t* dst) {
   constexpr size_t L = Isa::Vec::kLanes;
   alignas(64) float xt[L * kLaneRows];
   alignas(64) float padded[L * kLaneRows];
@@ -336,12 +365,24 @@ inline void QuantizeQ4_0Batches(const float* src, size_t n_blocks, uint8_t* dst)
     const size_t blocks = n_blocks - b < L ? n_blocks - b : L;
     const float* in = src + b * kLaneRows;
     Isa::TransposeBlocks(PadBatch(in, blocks * kLaneRows, L * kLaneRows, padded), xt);
-    Q4_0SearchLanes<typename Isa::Vec>(xt, iscale, scale);
+    ScaleLanes(xt, iscale, scale);
     for (size_t i = 0; i < blocks; ++i) {
-      Isa::PackQ4_0(in + i * kLaneRows, iscale[i], scale[i],
-                    dst + (b + i) * format::kQ4_0BlockBytes);
+      Pack(in + i * kLaneRows, iscale[i], scale[i], dst + (b + i) * kBlockBytes);
     }
   }
+}
+
+template <class Isa>
+inline void QuantizeQ4_0Batches(const float* src, size_t n_blocks, uint8_t* dst) {
+  QuantizeScaledBlockBatches<Isa, Q4_0SearchLanes<typename Isa::Vec>, Isa::PackQ4_0,
+                             format::kQ4_0BlockBytes>(src, n_blocks, dst);
+}
+
+template <class Isa>
+inline void QuantizeQ8_0Batches(const float* src, size_t n_blocks, uint8_t* dst) {
+  static_assert(format::kQ8_0BlockElements == kLaneRows);
+  QuantizeScaledBlockBatches<Isa, Q8_0ScaleLanes<typename Isa::Vec>, Isa::PackQ8_0,
+                             format::kQ8_0BlockBytes>(src, n_blocks, dst);
 }
 
 template <class Isa>

@@ -65,6 +65,18 @@ int Q4_KCode(float x, float sub_min, float inv_scale) {
   return static_cast<int>(V::Min(V::Max(t, 0.0f), 15.0f));
 }
 
+// The q8_0 code of x for inverse scale id: ggml's roundf(x * id), rounding
+// halfway cases away from zero. ggml leaves non-finite products undefined
+// (they occur only when 1 / d overflows, for blocks whose binary16 scale is
+// 0, or for non-finite inputs); here NaN gives 0 and the product saturates at
+// +-127, which no finite product of ggml's reference exceeds.
+int Q8_0Code(float x, float id) {
+  using V = ScalarVec;
+  const float t = V::Mul(x, id);
+  if (std::isnan(t)) return 0;
+  return static_cast<int>(std::round(V::Min(V::Max(t, -127.0f), 127.0f)));
+}
+
 struct ScalarIsa {
   using Vec = ScalarVec;
   // With one lane, the transposed layout is the natural one.
@@ -76,6 +88,12 @@ struct ScalarIsa {
     for (int j = 0; j < 16; ++j) {
       block[2 + j] =
           static_cast<uint8_t>(Q4_0Code(x[j], iscale) | (Q4_0Code(x[j + 16], iscale) << 4));
+    }
+  }
+  static void PackQ8_0(const float* x, float iscale, float scale, uint8_t* block) {
+    format::EncodeFixed16(block, format::FloatToHalf(scale));
+    for (int j = 0; j < kLaneRows; ++j) {
+      block[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(Q8_0Code(x[j], iscale)));
     }
   }
   static void PackQ4_KCodes(const float* x, const float sub_min[8], const float inv_scale[8],
@@ -103,6 +121,10 @@ int RoundSixBits(float v) {
 
 void QuantizeQ4_0Scalar(const float* src, size_t n_blocks, uint8_t* dst) {
   QuantizeQ4_0Batches<ScalarIsa>(src, n_blocks, dst);
+}
+
+void QuantizeQ8_0Scalar(const float* src, size_t n_blocks, uint8_t* dst) {
+  QuantizeQ8_0Batches<ScalarIsa>(src, n_blocks, dst);
 }
 
 void Q4_KFinishScales(const float scales[8], const float mins[8], uint8_t* block, float sub_min[8],

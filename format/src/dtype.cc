@@ -29,11 +29,11 @@ absl::string_view DTypeName(DType dtype) {
 
 absl::StatusOr<DType> ParseDType(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
-  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K}) {
+  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q8_0}) {
     if (lower == DTypeName(d)) return d;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (expected f32, f16, bf16, q4_0 or q4_k)"));
+      absl::StrCat("unknown dtype '", name, "' (expected f32, f16, bf16, q4_0, q4_k or q8_0)"));
 }
 
 bool IsKnownDType(DType dtype) { return BlockElements(dtype) != 0; }

@@ -32,6 +32,8 @@ constexpr size_t kQ4_0Elems = kQ4_0BlockElements;
 constexpr size_t kQ4_0Bytes = kQ4_0BlockBytes;
 constexpr size_t kQ4_KElems = kQ4_KBlockElements;
 constexpr size_t kQ4_KBytes = kQ4_KBlockBytes;
+constexpr size_t kQ8_0Elems = kQ8_0BlockElements;
+constexpr size_t kQ8_0Bytes = kQ8_0BlockBytes;
 constexpr size_t kQ4_KScalesOffset = 4;
 constexpr size_t kQ4_KQsOffset = 16;
 
@@ -112,6 +114,16 @@ void DequantizeQ4_KScalar(const uint8_t* blocks, size_t n_blocks, float* out) {
   }
 }
 
+void DequantizeQ8_0Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ8_0Bytes, out += kQ8_0Elems) {
+    const float d = HalfToFloat(DecodeFixed16(blocks));
+    const uint8_t* qs = blocks + 2;
+    for (size_t j = 0; j < kQ8_0Elems; ++j) {
+      out[j] = static_cast<float>(static_cast<int8_t>(qs[j])) * d;
+    }
+  }
+}
+
 void ConvertF32Scalar(const uint8_t* src, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = std::bit_cast<float>(DecodeFixed32(src + 4 * i));
 }
@@ -140,6 +152,20 @@ __attribute__((target("avx2,fma,f16c"))) void DequantizeQ4_0Avx2(const uint8_t* 
     const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
     for (int k = 0; k < 4; ++k) {
       const __m256i q = _mm256_sub_epi32(_mm256_cvtepu8_epi32(parts[k]), eight);
+      _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+    }
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void DequantizeQ8_0Avx2(const uint8_t* blocks,
+                                                                 size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ8_0Bytes, out += kQ8_0Elems) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(DecodeFixed16(blocks)));
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 2));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 18));
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = _mm256_cvtepi8_epi32(parts[k]);
       _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
     }
   }
@@ -197,6 +223,17 @@ DequantizeQ4_0Avx512(const uint8_t* blocks, size_t n_blocks, float* out) {
   }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))) void
+DequantizeQ8_0Avx512(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ8_0Bytes, out += kQ8_0Elems) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(DecodeFixed16(blocks)));
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 2));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 18));
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+  }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))) void ConvertF16Avx512(
     const uint8_t* src, size_t n, float* out) {
   const __m256i abs_mask = _mm256_set1_epi16(0x7fff);
@@ -239,22 +276,25 @@ void ConvertF32(const uint8_t* src, size_t n, float* out) {
   }
 }
 
-// The kernels of one SimdLevel. q4 kernels take a block count.
+// The kernels of one SimdLevel. Block decoders take a block count.
 struct DecodeKernels {
   void (*q4_0)(const uint8_t* blocks, size_t n_blocks, float* out);
   void (*q4_k)(const uint8_t* blocks, size_t n_blocks, float* out);
+  void (*q8_0)(const uint8_t* blocks, size_t n_blocks, float* out);
   void (*f16)(const uint8_t* src, size_t n, float* out);
   void (*bf16)(const uint8_t* src, size_t n, float* out);
 };
 
 const DecodeKernels& KernelsFor(SimdLevel level) {
   static constexpr DecodeKernels kScalar = {DequantizeQ4_0Scalar, DequantizeQ4_KScalar,
-                                            ConvertF16Scalar, ConvertBF16Scalar};
+                                            DequantizeQ8_0Scalar, ConvertF16Scalar,
+                                            ConvertBF16Scalar};
 #if defined(ZCPACK_Q4_X86)
-  static constexpr DecodeKernels kAvx2 = {DequantizeQ4_0Avx2, DequantizeQ4_KScalar, ConvertF16Avx2,
-                                          ConvertBF16Avx2};
+  static constexpr DecodeKernels kAvx2 = {DequantizeQ4_0Avx2, DequantizeQ4_KScalar,
+                                          DequantizeQ8_0Avx2, ConvertF16Avx2, ConvertBF16Avx2};
   static constexpr DecodeKernels kAvx512 = {DequantizeQ4_0Avx512, DequantizeQ4_KScalar,
-                                            ConvertF16Avx512, ConvertBF16Avx512};
+                                            DequantizeQ8_0Avx512, ConvertF16Avx512,
+                                            ConvertBF16Avx512};
   switch (SupportedSimdLevel(level)) {
     case SimdLevel::kAvx512: return kAvx512;
     case SimdLevel::kAvx2: return kAvx2;
@@ -300,6 +340,14 @@ void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLe
   KernelsFor(level).q4_k(blocks, n_elements / kQ4_KElems, out);
 }
 
+void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ8_0(blocks, n_elements, out, DetectSimdLevel());
+}
+
+void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level) {
+  KernelsFor(level).q8_0(blocks, n_elements / kQ8_0Elems, out);
+}
+
 absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out) {
   return ConvertToFloat(src_dtype, src, n, out, DetectSimdLevel());
 }
@@ -323,6 +371,7 @@ absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float
     case DTYPE_BF16: kernels.bf16(src, n, out); break;
     case DTYPE_Q4_0: kernels.q4_0(src, n / kQ4_0Elems, out); break;
     case DTYPE_Q4_K: kernels.q4_k(src, n / kQ4_KElems, out); break;
+    case DTYPE_Q8_0: kernels.q8_0(src, n / kQ8_0Elems, out); break;
     default: break;  // unreachable: BlockElements() rejected everything else
   }
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <map>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -12,6 +13,7 @@
 #include "zcpack/converter/plan.h"
 #include "zcpack/converter/synth.h"
 #include "zcpack/format/container_reader.h"
+#include "zcpack/format/dtype.h"
 
 namespace zcpack::converter {
 namespace {
@@ -35,10 +37,11 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, SameBytesForAnyChunkingAndThreadCount) {
-  std::string reference;
+  std::map<format::DType, std::string> reference;
   for (const uint64_t chunk : {uint64_t{4} << 20, uint64_t{1000}, uint64_t{70000}}) {
     for (const int threads : {1, 2, 4}) {
-      for (const format::DType quant : {format::DTYPE_Q4_0, format::DTYPE_Q4_K}) {
+      for (const format::DType quant :
+           {format::DTYPE_Q4_0, format::DTYPE_Q4_K, format::DTYPE_Q8_0}) {
         ConvertOptions options;
         options.source = model_;
         options.output = dir_.path() + "/out.zcpack";
@@ -49,10 +52,10 @@ TEST_F(PipelineTest, SameBytesForAnyChunkingAndThreadCount) {
         auto report = Convert(options);
         ASSERT_TRUE(report.ok()) << report.status();
         const std::string bytes = ReadFile(options.output);
-        if (quant == format::DTYPE_Q4_0) {
-          if (reference.empty()) reference = bytes;
-          EXPECT_EQ(bytes, reference) << "chunk " << chunk << ", threads " << threads;
-        }
+        std::string& want = reference[quant];
+        if (want.empty()) want = bytes;
+        EXPECT_EQ(bytes, want) << format::DTypeName(quant) << ", chunk " << chunk << ", threads "
+                               << threads;
       }
     }
   }
@@ -81,7 +84,16 @@ TEST_F(PipelineTest, ReportMatchesTheContainer) {
     }
   }
   EXPECT_EQ(report->output_bytes, (*container)->file_size());
-  EXPECT_NEAR(report->quantized_bits_per_weight, 4.5, 1e-9);
+  // q4_0 layers (4.5 bits per weight) and the q8_0 head (8.5 bits).
+  uint64_t q4_weights = 0, q8_weights = 0;
+  for (const auto& t : report->tensors) {
+    const uint64_t n = t.shape[0] * t.shape[1];
+    if (t.dtype == format::DTYPE_Q4_0) q4_weights += n;
+    if (t.dtype == format::DTYPE_Q8_0) q8_weights += n;
+  }
+  ASSERT_GT(q8_weights, 0u);
+  EXPECT_NEAR(report->quantized_bits_per_weight,
+              (4.5 * q4_weights + 8.5 * q8_weights) / (q4_weights + q8_weights), 1e-9);
   const auto& provenance = (*container)->manifest().provenance();
   EXPECT_THAT(provenance.converter_version(), ::testing::StartsWith("zcpack "));
   ASSERT_EQ(provenance.sources_size(), 2);
@@ -115,8 +127,87 @@ TEST(PlanTest, UnusedTensorsAreKeptInTheirLayerOrAtTheEnd) {
   EXPECT_THAT(order, ::testing::ElementsAre("embed", "l0.norm", "l1.norm", "l1.q", "l1.rotary",
                                             "head", "loose"));
   EXPECT_EQ((*plan)[0].dtype, format::DTYPE_Q4_0);
-  EXPECT_EQ((*plan)[5].dtype, format::DTYPE_F16);  // output head
-  EXPECT_EQ((*plan)[1].dtype, format::DTYPE_F16);  // 1-D keeps its dtype
+  EXPECT_EQ((*plan)[5].dtype, format::DTYPE_Q8_0);  // output head
+  EXPECT_EQ((*plan)[1].dtype, format::DTYPE_F16);   // 1-D keeps its dtype
+}
+
+// A llama with an untied output head: embedding, one attention matrix, head.
+// Rows of `cols` elements; every tensor f16.
+SourceModel HeadPolicyModel(uint64_t cols, bool tied) {
+  SourceModel model;
+  model.model.set_num_layers(1);
+  model.model.set_tied_embeddings(tied);
+  auto add = [&](const std::string& name, format::TensorRole role, int layer) {
+    SourceTensor t;
+    t.name = name;
+    t.role = role;
+    t.layer = layer;
+    t.dtype = format::DTYPE_F16;
+    t.shape = {512, cols};
+    model.tensors.push_back(t);
+  };
+  add("token_embd.weight", format::ROLE_TOKEN_EMBEDDING, -1);
+  add("blk.0.attn_q.weight", format::ROLE_ATTN_Q, 0);
+  if (!tied) add("output.weight", format::ROLE_OUTPUT, -1);
+  return model;
+}
+
+// PlanConversion() of HeadPolicyModel(cols, tied) for `quant`, by tensor name.
+std::map<std::string, PlannedTensor> PlanByName(uint64_t cols, bool tied, format::DType quant,
+                                                std::vector<std::string> keep_f16 = {}) {
+  const SourceModel model = HeadPolicyModel(cols, tied);
+  PlanOptions options;
+  options.quant = quant;
+  options.keep_f16 = std::move(keep_f16);
+  auto plan = PlanConversion(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  std::map<std::string, PlannedTensor> by_name;
+  if (plan.ok()) {
+    for (const PlannedTensor& p : *plan) by_name[model.tensors[p.source_index].name] = p;
+  }
+  return by_name;
+}
+
+class HeadPolicyTest : public ::testing::TestWithParam<format::DType> {};
+
+TEST_P(HeadPolicyTest, HeadIsQ8_0ByDefault) {
+  auto plan = PlanByName(256, /*tied=*/false, GetParam());
+  EXPECT_EQ(plan["output.weight"].dtype, format::DTYPE_Q8_0);
+  EXPECT_EQ(plan["token_embd.weight"].dtype, GetParam());
+  EXPECT_EQ(plan["blk.0.attn_q.weight"].dtype, GetParam());
+  for (const auto& [name, p] : plan) EXPECT_EQ(p.fallback_reason, "") << name;
+}
+
+TEST_P(HeadPolicyTest, TiedEmbeddingIsTheHeadAndBecomesQ8_0) {
+  auto plan = PlanByName(256, /*tied=*/true, GetParam());
+  EXPECT_EQ(plan["token_embd.weight"].dtype, format::DTYPE_Q8_0);
+  EXPECT_EQ(plan["blk.0.attn_q.weight"].dtype, GetParam());
+}
+
+TEST_P(HeadPolicyTest, KeepF16MatchingTheHeadKeepsItF16) {
+  auto plan = PlanByName(256, /*tied=*/false, GetParam(), {"output*"});
+  EXPECT_EQ(plan["output.weight"].dtype, format::DTYPE_F16);
+  EXPECT_EQ(plan["blk.0.attn_q.weight"].dtype, GetParam());
+}
+
+TEST_P(HeadPolicyTest, HeadRowsNotWholeQ8_0BlocksStayF16WithAReason) {
+  // 48 columns: not a multiple of 32 (nor of q4_k's 256).
+  auto plan = PlanByName(48, /*tied=*/false, GetParam());
+  EXPECT_EQ(plan["output.weight"].dtype, format::DTYPE_F16);
+  EXPECT_THAT(plan["output.weight"].fallback_reason, ::testing::HasSubstr("q8_0 block size 32"));
+}
+
+INSTANTIATE_TEST_SUITE_P(QuantizedTargets, HeadPolicyTest,
+                         ::testing::Values(format::DTYPE_Q4_0, format::DTYPE_Q4_K,
+                                           format::DTYPE_Q8_0),
+                         [](const ::testing::TestParamInfo<format::DType>& param_info) {
+                           return std::string(format::DTypeName(param_info.param));
+                         });
+
+TEST(PlanTest, FloatTargetsStoreTheHeadInThatType) {
+  for (const format::DType quant : {format::DTYPE_F16, format::DTYPE_F32}) {
+    EXPECT_EQ(PlanByName(256, /*tied=*/false, quant)["output.weight"].dtype, quant);
+  }
 }
 
 TEST(PlanTest, RejectsTargetTypesItCannotProduce) {

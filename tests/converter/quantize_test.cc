@@ -1,10 +1,11 @@
-// Tests of the Q4 block decoders (format/q4_blocks.h) and the quantizers and
+// Tests of the block decoders (format/q4_blocks.h) and the quantizers and
 // error statistics (converter/quantize.h).
 //
 // The ggml facts are re-implemented here independently of the library: the
-// reference q4_0 quantizer (quantize_row_q4_0_ref's arithmetic) and decoders
-// for both block layouts, with binary16 rounding done by the compiler's
-// _Float16 rather than by zcpack/format/half.h.
+// reference q4_0 and q8_0 quantizers (the arithmetic of quantize_row_q4_0_ref
+// and quantize_row_q8_0_ref) and decoders for every block layout, with
+// binary16 rounding done by the compiler's _Float16 rather than by
+// zcpack/format/half.h.
 #include "zcpack/converter/quantize.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <span>
@@ -38,6 +40,16 @@ uint16_t RefFloatToHalf(float f) { return std::bit_cast<uint16_t>(static_cast<_F
 float RefHalfToFloat(uint16_t h) { return static_cast<float>(std::bit_cast<_Float16>(h)); }
 uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
+// The scale step that ggml's q4_0 and q8_0 reference quantizers share: d is
+// stored as binary16 (little-endian) at out[0, 2), and the codes are computed
+// with the inverse of the unrounded d, or 0 when d is 0 (returned).
+float RefStoreScale(float d, uint8_t* out) {
+  const uint16_t dh = RefFloatToHalf(d);
+  out[0] = static_cast<uint8_t>(dh);
+  out[1] = static_cast<uint8_t>(dh >> 8);
+  return d != 0.0f ? 1.0f / d : 0.0f;
+}
+
 // ggml's quantize_row_q4_0_ref arithmetic, for one block.
 void RefQuantizeQ4_0Block(const float* x, uint8_t* out) {
   float amax = 0.0f;
@@ -48,11 +60,7 @@ void RefQuantizeQ4_0Block(const float* x, uint8_t* out) {
       max = x[j];
     }
   }
-  const float d = max / -8;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  const uint16_t dh = RefFloatToHalf(d);
-  out[0] = static_cast<uint8_t>(dh);
-  out[1] = static_cast<uint8_t>(dh >> 8);
+  const float id = RefStoreScale(max / -8, out);
   for (int j = 0; j < 16; ++j) {
     const float x0 = x[j] * id;
     const float x1 = x[j + 16] * id;
@@ -68,6 +76,28 @@ void RefDecodeQ4_0Block(const uint8_t* block, float* y) {
     y[j] = static_cast<float>((block[2 + j] & 0xF) - 8) * d;
     y[j + 16] = static_cast<float>((block[2 + j] >> 4) - 8) * d;
   }
+}
+
+// ggml's quantize_row_q8_0_ref arithmetic, for one block: amax = max |x|,
+// d = amax / 127, id = 1 / d (0 when d is 0), code = roundf(x * id). ggml
+// leaves the conversion of a non-finite x * id to int8 undefined (only for
+// blocks where 1 / d overflows, whose binary16 scale is 0, or non-finite
+// inputs); this reference takes zcpack's documented choice there: NaN -> 0,
+// otherwise saturate at +-127.
+void RefQuantizeQ8_0Block(const float* x, uint8_t* out) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float id = RefStoreScale(amax / 127, out);
+  for (int j = 0; j < 32; ++j) {
+    const float t = x[j] * id;
+    const float code = std::isnan(t) ? 0.0f : std::round(std::clamp(t, -127.0f, 127.0f));
+    out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(code));
+  }
+}
+
+void RefDecodeQ8_0Block(const uint8_t* block, float* y) {
+  const float d = RefHalfToFloat(Le16(block));
+  for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(block[2 + j])) * d;
 }
 
 // ggml's get_scale_min_k4.
@@ -386,7 +416,10 @@ TEST(ConvertToFloatTest, RejectsUnknownTypesAndPartialBlocks) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(format::ConvertToFloat(format::DTYPE_Q4_K, bytes, 32, out).code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(format::ConvertToFloat(format::DTYPE_Q8_0, bytes, 48, out).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q4_K, bytes, 256, out).ok());
+  EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q8_0, bytes, 128, out).ok());
 }
 
 // ---------------------------------------------------------------- decoders ---
@@ -424,34 +457,70 @@ void ExpectSameFloats(const std::vector<float>& got, const std::vector<float>& w
   }
 }
 
-TEST(DequantizeTest, Q4_0MatchesIndependentDecoder) {
-  constexpr size_t kBlocks = 4099;
-  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 18, 1, 11);
-  std::vector<float> want(kBlocks * 32);
-  for (size_t b = 0; b < kBlocks; ++b)
-    RefDecodeQ4_0Block(bytes.data() + 18 * b, want.data() + 32 * b);
-  for (SimdLevel level : SupportedLevels()) {
-    std::vector<float> got(kBlocks * 32);
-    format::DequantizeQ4_0(bytes.data(), got.size(), got.data(), level);
-    ExpectSameFloats(got, want, "q4_0 " + LevelName(level));
-    std::vector<float> via_convert(kBlocks * 32);
-    ASSERT_TRUE(format::ConvertToFloat(format::DTYPE_Q4_0, bytes.data(), via_convert.size(),
-                                       via_convert.data(), level)
-                    .ok());
-    ExpectSameFloats(via_convert, want, "q4_0 ConvertToFloat " + LevelName(level));
+// A block decoder under test and the in-test decoder of the same layout.
+struct DecoderCase {
+  format::DType dtype;
+  size_t n_blocks;
+  int scale_fields;  // leading binary16 fields, drawn from edge values as well
+  uint32_t seed;
+  void (*ref_decode_block)(const uint8_t* block, float* y);
+  void (*dequantize)(const uint8_t* blocks, size_t n, float* out, SimdLevel level);
+};
+
+TEST(DequantizeTest, EveryBlockTypeMatchesIndependentDecoder) {
+  const DecoderCase cases[] = {
+      {format::DTYPE_Q4_0, 4099, 1, 11, RefDecodeQ4_0Block, format::DequantizeQ4_0},
+      {format::DTYPE_Q4_K, 1031, 2, 12, RefDecodeQ4_KBlock, format::DequantizeQ4_K},
+      {format::DTYPE_Q8_0, 4099, 1, 14, RefDecodeQ8_0Block, format::DequantizeQ8_0},
+  };
+  for (const DecoderCase& c : cases) {
+    const size_t block_bytes = format::BlockBytes(c.dtype);
+    const size_t block_elements = format::BlockElements(c.dtype);
+    const size_t n = c.n_blocks * block_elements;
+    const std::vector<uint8_t> bytes =
+        RandomBlockBytes(c.n_blocks, block_bytes, c.scale_fields, c.seed);
+    std::vector<float> want(n);
+    for (size_t b = 0; b < c.n_blocks; ++b) {
+      c.ref_decode_block(bytes.data() + block_bytes * b, want.data() + block_elements * b);
+    }
+    const std::string name(format::DTypeName(c.dtype));
+    for (SimdLevel level : SupportedLevels()) {
+      std::vector<float> got(n);
+      c.dequantize(bytes.data(), n, got.data(), level);
+      ExpectSameFloats(got, want, name + " " + LevelName(level));
+      std::vector<float> via_convert(n);
+      ASSERT_TRUE(format::ConvertToFloat(c.dtype, bytes.data(), n, via_convert.data(), level).ok());
+      ExpectSameFloats(via_convert, want, name + " ConvertToFloat " + LevelName(level));
+    }
   }
 }
 
-TEST(DequantizeTest, Q4_KMatchesIndependentDecoder) {
-  constexpr size_t kBlocks = 1031;
-  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 144, 2, 12);
-  std::vector<float> want(kBlocks * 256);
-  for (size_t b = 0; b < kBlocks; ++b)
-    RefDecodeQ4_KBlock(bytes.data() + 144 * b, want.data() + 256 * b);
+// Every SIMD decoder gives the scalar decoder's bits, NaNs included: each
+// output is one multiplication of the same two floats.
+TEST(DequantizeTest, Q8_0SimdEqualsScalarBitForBit) {
+  constexpr size_t kBlocks = 2053;
+  const std::vector<uint8_t> bytes = RandomBlockBytes(kBlocks, 34, 1, 15);
+  std::vector<float> scalar(kBlocks * 32);
+  format::DequantizeQ8_0(bytes.data(), scalar.size(), scalar.data(), SimdLevel::kScalar);
   for (SimdLevel level : SupportedLevels()) {
-    std::vector<float> got(kBlocks * 256);
-    format::DequantizeQ4_K(bytes.data(), got.size(), got.data(), level);
-    ExpectSameFloats(got, want, "q4_k " + LevelName(level));
+    std::vector<float> got(kBlocks * 32);
+    format::DequantizeQ8_0(bytes.data(), got.size(), got.data(), level);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(scalar[i]))
+          << LevelName(level) << " element " << i;
+    }
+  }
+}
+
+TEST(DequantizeTest, Q8_0LayoutSignedBytesInElementOrder) {
+  uint8_t block[34] = {0x00, 0xc0};  // d = -2.0
+  for (int j = 0; j < 32; ++j) block[2 + j] = static_cast<uint8_t>(j * 8 - 128);
+  for (SimdLevel level : SupportedLevels()) {
+    float got[32];
+    format::DequantizeQ8_0(block, 32, got, level);
+    for (int j = 0; j < 32; ++j) {
+      EXPECT_EQ(got[j], -2.0f * static_cast<float>(j * 8 - 128)) << LevelName(level) << " " << j;
+    }
   }
 }
 
@@ -492,6 +561,9 @@ TEST(DequantizeTest, RemainderElementsAreNotWritten) {
     std::vector<float> out_k(256 + 300, -7.0f);
     format::DequantizeQ4_K(blocks.data(), 256 + 255, out_k.data(), level);
     for (size_t i = 256; i < out_k.size(); ++i) ASSERT_EQ(out_k[i], -7.0f) << LevelName(level);
+    std::vector<float> out_8(3 * 32 + 40, -7.0f);
+    format::DequantizeQ8_0(blocks.data(), 3 * 32 + 31, out_8.data(), level);
+    for (size_t i = 3 * 32; i < out_8.size(); ++i) ASSERT_EQ(out_8[i], -7.0f) << LevelName(level);
   }
 }
 
@@ -594,6 +666,124 @@ TEST(QuantizeQ4ZeroTest, WritesOnlyWholeBlocks) {
     std::vector<uint8_t> out_k(5 * 144 + 64, 0xAB);
     QuantizeQ4_K(x.data(), 5 * 256 + 255, out_k.data(), level);
     for (size_t i = 5 * 144; i < out_k.size(); ++i) ASSERT_EQ(out_k[i], 0xAB) << LevelName(level);
+    std::vector<uint8_t> out_8(40 * 34 + 64, 0xAB);
+    QuantizeQ8_0(x.data(), x.size(), out_8.data(), level);
+    for (size_t i = 40 * 34; i < out_8.size(); ++i) ASSERT_EQ(out_8[i], 0xAB) << LevelName(level);
+  }
+}
+
+// ------------------------------------------------------------------- q8_0 ---
+
+// Checks QuantizeQ8_0() at every level against the in-test ggml reference,
+// block by block, byte for byte.
+void ExpectGgmlQ8_0Blocks(const std::vector<float>& x, const std::string& what) {
+  const size_t n_blocks = x.size() / 32;
+  std::vector<uint8_t> want(n_blocks * 34);
+  for (size_t b = 0; b < n_blocks; ++b) RefQuantizeQ8_0Block(x.data() + 32 * b, &want[34 * b]);
+  for (SimdLevel level : SupportedLevels()) {
+    std::vector<uint8_t> got(n_blocks * 34);
+    QuantizeQ8_0(x.data(), x.size(), got.data(), level);
+    for (size_t b = 0; b < n_blocks; ++b) {
+      ASSERT_EQ(std::memcmp(&got[34 * b], &want[34 * b], 34), 0)
+          << what << " block " << b << " at " << LevelName(level);
+    }
+  }
+}
+
+// Hand-made q8_0 input blocks at the corners of ggml's rule.
+std::vector<std::vector<float>> Q8_0EdgeBlocks() {
+  std::vector<std::vector<float>> blocks = EdgeBlocks();
+  std::vector<float> b(32, 0.01f);
+  b[3] = 1e6f;
+  blocks.push_back(b);  // one huge value: every other code rounds to 0
+  b[3] = -100.0f;
+  b[9] = 99.0f;
+  blocks.push_back(b);  // negative max
+  for (int j = 0; j < 32; ++j) b[j] = 127.0f - 8.0f * static_cast<float>(j) - 0.5f;
+  b[0] = -127.0f;  // d = 1 exactly: every other product is a halfway case
+  blocks.push_back(b);
+  for (int j = 0; j < 32; ++j) b[j] = std::nextafter(0.5f * static_cast<float>(j % 5), 0.0f);
+  b[31] = 127.0f;  // just below halfway
+  blocks.push_back(b);
+  for (int j = 0; j < 32; ++j) b[j] = 1e7f * std::cos(static_cast<float>(j));
+  b[0] = 1e7f;
+  blocks.push_back(b);  // amax / 127 overflows the binary16 scale
+  for (int j = 0; j < 32; ++j) b[j] = (j % 2 ? -0.0f : 0.0f);
+  blocks.push_back(b);  // signed zeros
+  for (int j = 0; j < 32; ++j) b[j] = 1e-6f * std::sin(static_cast<float>(j + 1));
+  blocks.push_back(b);  // binary16 scale rounds to 0, codes still set
+  return blocks;
+}
+
+TEST(QuantizeQ8ZeroTest, EqualsGgmlReferenceByteForByte) {
+  for (Dist dist : kAllDists) {
+    ExpectGgmlQ8_0Blocks(RandomFloats(dist, 32 * 8000, 300 + static_cast<uint32_t>(dist)),
+                         "dist " + std::to_string(static_cast<int>(dist)));
+  }
+}
+
+TEST(QuantizeQ8ZeroTest, EdgeBlocksEqualGgmlReference) {
+  const auto blocks = Q8_0EdgeBlocks();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    ExpectGgmlQ8_0Blocks(blocks[i], "edge block " + std::to_string(i));
+  }
+}
+
+TEST(QuantizeQ8ZeroTest, AllZeroBlockIsAllZeroBytes) {
+  const std::vector<float> x(32, 0.0f);
+  for (SimdLevel level : SupportedLevels()) {
+    uint8_t block[34];
+    std::memset(block, 0xAB, sizeof(block));
+    QuantizeQ8_0(x.data(), 32, block, level);
+    for (int i = 0; i < 34; ++i) EXPECT_EQ(block[i], 0) << LevelName(level) << " byte " << i;
+  }
+}
+
+// roundf() rounds halfway cases away from zero; round-to-even would give
+// 2 for 2.5 and 0 for 0.5.
+TEST(QuantizeQ8ZeroTest, HalfwayProductsRoundAwayFromZero) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;  // d = 127 / 127 = 1, id = 1: each code is round(x)
+  const float inputs[] = {2.5f, -2.5f, 0.5f, -0.5f, 1.5f, -126.5f, 0.49999997f, -0.49999997f,
+                          3.4999998f};
+  const int codes[] = {3, -3, 1, -1, 2, -127, 0, 0, 3};
+  for (size_t i = 0; i < std::size(inputs); ++i) x[1 + i] = inputs[i];
+  for (SimdLevel level : SupportedLevels()) {
+    uint8_t block[34];
+    QuantizeQ8_0(x.data(), 32, block, level);
+    EXPECT_EQ(Le16(block), 0x3c00) << LevelName(level);  // 1.0
+    EXPECT_EQ(static_cast<int8_t>(block[2]), 127) << LevelName(level);
+    for (size_t i = 0; i < std::size(inputs); ++i) {
+      EXPECT_EQ(static_cast<int8_t>(block[3 + i]), codes[i])
+          << LevelName(level) << " " << inputs[i];
+    }
+  }
+}
+
+TEST(QuantizeQ8ZeroTest, NegativeMaxGivesPositiveScaleAndCodeMinus127) {
+  std::vector<float> x(32, 0.25f);
+  x[5] = -50.0f;
+  uint8_t block[34];
+  QuantizeQ8_0(x.data(), 32, block);
+  EXPECT_EQ(Le16(block), RefFloatToHalf(50.0f / 127));
+  EXPECT_GT(RefHalfToFloat(Le16(block)), 0.0f);
+  EXPECT_EQ(static_cast<int8_t>(block[2 + 5]), -127);
+  EXPECT_EQ(static_cast<int8_t>(block[2]), 1);  // round(0.25 * 127 / 50) = round(0.635)
+}
+
+TEST(QuantizeQ8ZeroTest, ErrorIsAtMostHalfAStepPlusScaleRounding) {
+  const std::vector<float> x = RandomFloats(Dist::kStudentT, 32 * 500, 31);
+  std::vector<uint8_t> blocks(500 * 34);
+  QuantizeQ8_0(x.data(), x.size(), blocks.data());
+  for (size_t b = 0; b < 500; ++b) {
+    float y[32];
+    RefDecodeQ8_0Block(&blocks[34 * b], y);
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
+    // Half a step of amax / 127, plus the binary16 rounding of the scale
+    // (2^-11 relative) times the largest code.
+    const float bound = amax / 127 * 0.5f + amax * 0x1p-11f * 1.01f;
+    for (int j = 0; j < 32; ++j) ASSERT_LE(std::fabs(y[j] - x[32 * b + j]), bound) << b << " " << j;
   }
 }
 
@@ -680,30 +870,39 @@ std::vector<float> MixedData(size_t n, uint32_t seed) {
   return x;
 }
 
-TEST(QuantizeSimdTest, Q4_0SimdBlocksAreByteIdenticalToScalar) {
-  for (size_t n_blocks : {1u, 7u, 8u, 15u, 16u, 17u, 33u, 1000u, 4097u}) {
-    const std::vector<float> x = MixedData(32 * n_blocks, static_cast<uint32_t>(n_blocks));
-    std::vector<uint8_t> scalar(18 * n_blocks);
-    QuantizeQ4_0(x.data(), x.size(), scalar.data(), SimdLevel::kScalar);
+// Quantizes MixedData() of each block count with `quantize` at every level
+// and expects the scalar kernel's bytes.
+void ExpectSimdBytesEqualScalar(format::DType dtype, std::initializer_list<size_t> block_counts,
+                                uint32_t seed,
+                                void (*quantize)(const float*, size_t, uint8_t*, SimdLevel)) {
+  const size_t block_elements = format::BlockElements(dtype);
+  const size_t block_bytes = format::BlockBytes(dtype);
+  for (size_t n_blocks : block_counts) {
+    const std::vector<float> x =
+        MixedData(block_elements * n_blocks, seed + static_cast<uint32_t>(n_blocks));
+    std::vector<uint8_t> scalar(block_bytes * n_blocks);
+    quantize(x.data(), x.size(), scalar.data(), SimdLevel::kScalar);
     for (SimdLevel level : SupportedLevels()) {
-      std::vector<uint8_t> simd(18 * n_blocks);
-      QuantizeQ4_0(x.data(), x.size(), simd.data(), level);
-      ASSERT_EQ(simd, scalar) << LevelName(level) << " with " << n_blocks << " blocks";
+      std::vector<uint8_t> simd(block_bytes * n_blocks);
+      quantize(x.data(), x.size(), simd.data(), level);
+      ASSERT_EQ(simd, scalar) << format::DTypeName(dtype) << " at " << LevelName(level)
+                              << " with " << n_blocks << " blocks";
     }
   }
 }
 
+TEST(QuantizeSimdTest, Q4_0SimdBlocksAreByteIdenticalToScalar) {
+  ExpectSimdBytesEqualScalar(format::DTYPE_Q4_0, {1, 7, 8, 15, 16, 17, 33, 1000, 4097}, 0,
+                             QuantizeQ4_0);
+}
+
 TEST(QuantizeSimdTest, Q4_KSimdBlocksAreByteIdenticalToScalar) {
-  for (size_t n_blocks : {1u, 2u, 3u, 64u, 129u}) {
-    const std::vector<float> x = MixedData(256 * n_blocks, 50 + static_cast<uint32_t>(n_blocks));
-    std::vector<uint8_t> scalar(144 * n_blocks);
-    QuantizeQ4_K(x.data(), x.size(), scalar.data(), SimdLevel::kScalar);
-    for (SimdLevel level : SupportedLevels()) {
-      std::vector<uint8_t> simd(144 * n_blocks);
-      QuantizeQ4_K(x.data(), x.size(), simd.data(), level);
-      ASSERT_EQ(simd, scalar) << LevelName(level) << " with " << n_blocks << " blocks";
-    }
-  }
+  ExpectSimdBytesEqualScalar(format::DTYPE_Q4_K, {1, 2, 3, 64, 129}, 50, QuantizeQ4_K);
+}
+
+TEST(QuantizeSimdTest, Q8_0SimdBlocksAreByteIdenticalToScalar) {
+  ExpectSimdBytesEqualScalar(format::DTYPE_Q8_0, {1, 7, 8, 15, 16, 17, 31, 32, 33, 1000, 4097}, 90,
+                             QuantizeQ8_0);
 }
 
 TEST(QuantizeSimdTest, NonFiniteInputsGiveIdenticalBlocksToo) {
@@ -717,15 +916,20 @@ TEST(QuantizeSimdTest, NonFiniteInputsGiveIdenticalBlocksToo) {
   for (size_t i = 0; i < x.size(); i += 37) x[i] = specials[(i / 37) % std::size(specials)];
   std::vector<uint8_t> q0_scalar(18 * 64);
   std::vector<uint8_t> qk_scalar(144 * 8);
+  std::vector<uint8_t> q8_scalar(34 * 64);
   QuantizeQ4_0(x.data(), x.size(), q0_scalar.data(), SimdLevel::kScalar);
   QuantizeQ4_K(x.data(), x.size(), qk_scalar.data(), SimdLevel::kScalar);
+  QuantizeQ8_0(x.data(), x.size(), q8_scalar.data(), SimdLevel::kScalar);
   for (SimdLevel level : SupportedLevels()) {
     std::vector<uint8_t> q0(18 * 64);
     std::vector<uint8_t> qk(144 * 8);
+    std::vector<uint8_t> q8(34 * 64);
     QuantizeQ4_0(x.data(), x.size(), q0.data(), level);
     QuantizeQ4_K(x.data(), x.size(), qk.data(), level);
+    QuantizeQ8_0(x.data(), x.size(), q8.data(), level);
     EXPECT_EQ(q0, q0_scalar) << LevelName(level);
     EXPECT_EQ(qk, qk_scalar) << LevelName(level);
+    EXPECT_EQ(q8, q8_scalar) << LevelName(level);
   }
 }
 
@@ -887,6 +1091,19 @@ std::vector<uint8_t> ToF16Bytes(const std::vector<float>& x) {
   return bytes;
 }
 
+// The block quantizer of `dtype` (q4_0, q4_k or q8_0).
+void QuantizeBlocks(format::DType dtype, const float* x, size_t n, uint8_t* out) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: QuantizeQ4_0(x, n, out); break;
+    case format::DTYPE_Q4_K: QuantizeQ4_K(x, n, out); break;
+    case format::DTYPE_Q8_0: QuantizeQ8_0(x, n, out); break;
+    default: FAIL() << "not a block type: " << format::DTypeName(dtype);
+  }
+}
+
+constexpr format::DType kBlockDTypes[] = {format::DTYPE_Q4_0, format::DTYPE_Q4_K,
+                                          format::DTYPE_Q8_0};
+
 TEST(QuantizeRowsTest, MatchesBlockQuantizerAndAddRows) {
   constexpr uint64_t kRow = 512;
   constexpr uint64_t kRows = 12;
@@ -894,18 +1111,14 @@ TEST(QuantizeRowsTest, MatchesBlockQuantizerAndAddRows) {
   const std::vector<uint8_t> f16 = ToF16Bytes(x);
   std::vector<float> widened(x.size());
   for (size_t i = 0; i < x.size(); ++i) widened[i] = format::HalfToFloat(format::FloatToHalf(x[i]));
-  for (format::DType dtype : {format::DTYPE_Q4_0, format::DTYPE_Q4_K}) {
+  for (format::DType dtype : kBlockDTypes) {
     const uint64_t bytes = kRows * kRow / format::BlockElements(dtype) * format::BlockBytes(dtype);
     std::vector<uint8_t> got(bytes);
     QuantErrorAccumulator stats;
     ASSERT_TRUE(QuantizeRows(format::DTYPE_F16, f16, kRow, dtype, got, &stats).ok());
     std::vector<uint8_t> want(bytes);
-    if (dtype == format::DTYPE_Q4_0) {
-      QuantizeQ4_0(widened.data(), widened.size(), want.data());
-    } else {
-      QuantizeQ4_K(widened.data(), widened.size(), want.data());
-    }
-    EXPECT_EQ(got, want);
+    QuantizeBlocks(dtype, widened.data(), widened.size(), want.data());
+    EXPECT_EQ(got, want) << format::DTypeName(dtype);
     std::vector<float> decoded(x.size());
     ASSERT_TRUE(format::ConvertToFloat(dtype, want.data(), decoded.size(), decoded.data()).ok());
     QuantErrorAccumulator expected;
@@ -918,7 +1131,10 @@ TEST(QuantizeRowsTest, MatchesBlockQuantizerAndAddRows) {
   }
 }
 
-TEST(QuantizeRowsTest, RowRangesOnThreadsMergeToTheSameResult) {
+class QuantizeRowsThreadsTest : public ::testing::TestWithParam<format::DType> {};
+
+TEST_P(QuantizeRowsThreadsTest, RowRangesOnThreadsMergeToTheSameResult) {
+  const format::DType dtype = GetParam();
   constexpr uint64_t kRow = 20480;  // longer than one piece
   constexpr uint64_t kRows = 6;
   const std::vector<float> x = RandomFloats(Dist::kNormal, kRow * kRows, 22);
@@ -928,11 +1144,10 @@ TEST(QuantizeRowsTest, RowRangesOnThreadsMergeToTheSameResult) {
     bf16[2 * i] = static_cast<uint8_t>(h);
     bf16[2 * i + 1] = static_cast<uint8_t>(h >> 8);
   }
-  const uint64_t row_bytes = kRow / 256 * 144;
+  const uint64_t row_bytes = kRow / format::BlockElements(dtype) * format::BlockBytes(dtype);
   std::vector<uint8_t> whole(kRows * row_bytes);
   QuantErrorAccumulator whole_stats;
-  ASSERT_TRUE(
-      QuantizeRows(format::DTYPE_BF16, bf16, kRow, format::DTYPE_Q4_K, whole, &whole_stats).ok());
+  ASSERT_TRUE(QuantizeRows(format::DTYPE_BF16, bf16, kRow, dtype, whole, &whole_stats).ok());
   std::vector<uint8_t> split(kRows * row_bytes);
   QuantErrorAccumulator parts[3];
   absl::Status status[3];
@@ -944,7 +1159,7 @@ TEST(QuantizeRowsTest, RowRangesOnThreadsMergeToTheSameResult) {
                                                               (cuts[p + 1] - cuts[p]) * kRow * 2);
       const auto dst = std::span<uint8_t>(split).subspan(cuts[p] * row_bytes,
                                                          (cuts[p + 1] - cuts[p]) * row_bytes);
-      status[p] = QuantizeRows(format::DTYPE_BF16, src, kRow, format::DTYPE_Q4_K, dst, &parts[p]);
+      status[p] = QuantizeRows(format::DTYPE_BF16, src, kRow, dtype, dst, &parts[p]);
     });
   }
   for (std::thread& t : threads) t.join();
@@ -958,12 +1173,18 @@ TEST(QuantizeRowsTest, RowRangesOnThreadsMergeToTheSameResult) {
   EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
 }
 
+INSTANTIATE_TEST_SUITE_P(BlockTypes, QuantizeRowsThreadsTest,
+                         ::testing::Values(format::DTYPE_Q4_K, format::DTYPE_Q8_0),
+                         [](const ::testing::TestParamInfo<format::DType>& param_info) {
+                           return std::string(format::DTypeName(param_info.param));
+                         });
+
 TEST(QuantizeRowsTest, SimdLevelsGiveIdenticalBytesAndStats) {
   constexpr uint64_t kRow = 4096;
   const std::vector<float> x = RandomFloats(Dist::kStudentT, kRow * 3, 23);
   std::vector<uint8_t> f32(4 * x.size());
   std::memcpy(f32.data(), x.data(), f32.size());
-  for (format::DType dtype : {format::DTYPE_Q4_0, format::DTYPE_Q4_K}) {
+  for (format::DType dtype : kBlockDTypes) {
     const uint64_t bytes = 3 * kRow / format::BlockElements(dtype) * format::BlockBytes(dtype);
     std::vector<uint8_t> scalar(bytes);
     QuantErrorAccumulator scalar_stats;
@@ -999,6 +1220,7 @@ TEST(QuantizeRowsTest, RejectsBadArguments) {
       {"row not whole blocks", format::DTYPE_F16, 48, format::DTYPE_Q4_0, 36},
       {"source not whole rows", format::DTYPE_F16, 128, format::DTYPE_Q4_0, 72},
       {"row not whole super-blocks", format::DTYPE_F16, 64, format::DTYPE_Q4_K, 36},
+      {"row not whole q8_0 blocks", format::DTYPE_F16, 48, format::DTYPE_Q8_0, 68},
       {"destination too small", format::DTYPE_F16, 32, format::DTYPE_Q4_0, 35},
       {"destination too large", format::DTYPE_F16, 32, format::DTYPE_Q4_0, 37},
   };
@@ -1025,6 +1247,15 @@ TEST(QuantizeRowsTest, RejectsNonFiniteAndOversizedValuesWithoutTouchingStats) {
   std::memcpy(f32.data(), x.data(), f32.size());
   s = QuantizeRows(format::DTYPE_F32, f32, 32, format::DTYPE_Q4_0, dst, &stats);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<uint8_t> dst8(2 * 34);
+  x[40] = 9e6f;  // max / 127 overflows binary16 (q4_0 already fails at a tenth of that)
+  std::memcpy(f32.data(), x.data(), f32.size());
+  s = QuantizeRows(format::DTYPE_F32, f32, 32, format::DTYPE_Q8_0, dst8, &stats);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), testing::HasSubstr("q8_0"));
+  x[40] = 8e6f;  // 8e6 / 127 = 62992 still fits
+  std::memcpy(f32.data(), x.data(), f32.size());
+  EXPECT_TRUE(QuantizeRows(format::DTYPE_F32, f32, 32, format::DTYPE_Q8_0, dst8, nullptr).ok());
   EXPECT_EQ(stats.count(), 0u);
 }
 

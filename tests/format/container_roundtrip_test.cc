@@ -16,6 +16,7 @@
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/container_writer.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/q4_blocks.h"
 
 namespace zcpack::format {
 namespace {
@@ -115,6 +116,49 @@ TEST(FormatRoundTripDefaults, DefaultAlignmentIs16KiB) {
     EXPECT_EQ((*opened)->tensor(i).offset() % 16384, 0u);
   }
   ExpectSameTensors(**opened, *tensors);
+}
+
+// A q8_0 tensor keeps its dtype, its size (34 bytes per 32 weights) and the
+// values its blocks encode.
+TEST(FormatRoundTripDefaults, Q8_0TensorReadsBackWithItsValues) {
+  ScopedTempDir dir(::testing::TempDir());
+  const std::string path = dir.File("q8.zcp");
+  TensorFixture t;
+  t.plan.name = "output.weight";
+  t.plan.role = ROLE_OUTPUT;
+  t.plan.dtype = DTYPE_Q8_0;
+  t.plan.source_dtype = DTYPE_F16;
+  t.plan.shape = {2, 64};
+  // Four blocks, scales 0.5, -2, 0.25 and 1 (binary16 0x3800, 0xc000, 0x3400,
+  // 0x3c00); codes j - 16 + 8b (block b), so -128 and 127 both occur.
+  const uint16_t scales[4] = {0x3800, 0xc000, 0x3400, 0x3c00};
+  const float scale_values[4] = {0.5f, -2.0f, 0.25f, 1.0f};
+  for (int b = 0; b < 4; ++b) {
+    t.bytes.push_back(static_cast<uint8_t>(scales[b]));
+    t.bytes.push_back(static_cast<uint8_t>(scales[b] >> 8));
+    for (int j = 0; j < 32; ++j) {
+      const int code = b == 0 && j == 0 ? -128 : b == 3 && j == 31 ? 127 : j - 16 + 8 * b;
+      t.bytes.push_back(static_cast<uint8_t>(static_cast<int8_t>(code)));
+    }
+  }
+  ASSERT_EQ(t.bytes.size(), 4 * kQ8_0BlockBytes);
+  ASSERT_TRUE(testing::WriteContainer(path, {t}, WriterOptions()).ok());
+
+  auto opened = Container::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ExpectSameTensors(**opened, {t});
+  EXPECT_EQ((*opened)->tensor(0).nbytes(), 4 * kQ8_0BlockBytes);
+  EXPECT_TRUE((*opened)->VerifyChecksums().ok());
+  const auto data = (*opened)->TensorData(0);
+  std::vector<float> values(128);
+  ASSERT_TRUE(ConvertToFloat(DTYPE_Q8_0, data.data(), values.size(), values.data()).ok());
+  for (int i = 0; i < 128; ++i) {
+    const int b = i / 32;
+    const int code = static_cast<int8_t>(t.bytes[34 * b + 2 + i % 32]);
+    EXPECT_EQ(values[i], static_cast<float>(code) * scale_values[b]) << i;
+  }
+  EXPECT_EQ(values[0], -64.0f);
+  EXPECT_EQ(values[127], 127.0f);
 }
 
 TEST(FormatRoundTripDefaults, ZeroTensorsRoundTrip) {

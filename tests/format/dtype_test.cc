@@ -27,7 +27,7 @@ TEST(FormatDType, NamesRoundTripCaseInsensitively) {
     EXPECT_EQ(*ParseDType(upper), d) << upper;
   }
   EXPECT_EQ(DTypeName(DTYPE_UNSPECIFIED), "unspecified");
-  EXPECT_EQ(ParseDType("q8_0").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseDType("q8_1").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseDType("unspecified").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseDType("").status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -43,11 +43,15 @@ TEST(FormatDType, BlockGeometryMatchesGgml) {
   EXPECT_EQ(BlockBytes(DTYPE_Q4_0), 18u);
   EXPECT_EQ(BlockElements(DTYPE_Q4_K), 256u);
   EXPECT_EQ(BlockBytes(DTYPE_Q4_K), 144u);
+  EXPECT_EQ(BlockElements(DTYPE_Q8_0), 32u);
+  EXPECT_EQ(BlockBytes(DTYPE_Q8_0), 34u);
   EXPECT_EQ(BlockElements(DTYPE_UNSPECIFIED), 0u);
   EXPECT_EQ(BlockBytes(static_cast<DType>(42)), 0u);
   EXPECT_FALSE(IsKnownDType(DTYPE_UNSPECIFIED));
   EXPECT_TRUE(IsQuantized(DTYPE_Q4_0));
   EXPECT_TRUE(IsQuantized(DTYPE_Q4_K));
+  EXPECT_TRUE(IsQuantized(DTYPE_Q8_0));
+  EXPECT_TRUE(IsKnownDType(DTYPE_Q8_0));
   EXPECT_FALSE(IsQuantized(DTYPE_BF16));
 }
 
@@ -57,6 +61,7 @@ TEST(FormatDType, TensorByteSizeOfValidShapes) {
   EXPECT_EQ(*TensorByteSize(DTYPE_BF16, Shape{2, 3, 4}), 48u);
   EXPECT_EQ(*TensorByteSize(DTYPE_Q4_0, Shape{2, 64}), 2u * 2 * 18);
   EXPECT_EQ(*TensorByteSize(DTYPE_Q4_K, Shape{3, 512}), 3u * 2 * 144);
+  EXPECT_EQ(*TensorByteSize(DTYPE_Q8_0, Shape{4, 96}), 4u * 3 * 34);
   // Only the last dimension must be a block multiple.
   EXPECT_EQ(*TensorByteSize(DTYPE_Q4_K, Shape{5, 256}), 5u * 144);
 }
@@ -66,6 +71,7 @@ TEST(FormatDType, LastDimensionMustBeABlockMultiple) {
   EXPECT_EQ(SizeCode(DTYPE_Q4_0, {64, 31}), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SizeCode(DTYPE_Q4_K, {256, 128}), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SizeCode(DTYPE_Q4_K, {255}), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SizeCode(DTYPE_Q8_0, {32, 48}), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(FormatDType, RejectsRankZeroZeroDimensionsAndUnknownTypes) {
@@ -97,6 +103,9 @@ TEST(FormatDType, TensorByteSizeStopsAt2To63Bytes) {
   EXPECT_EQ(*TensorByteSize(DTYPE_Q4_0, Shape{k2p(29), k2p(34)}), k2p(58) * 18);
   EXPECT_EQ(SizeCode(DTYPE_Q4_0, {k2p(30), k2p(34)}), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(SizeCode(DTYPE_Q4_K, {k2p(56), 256 * 64}), absl::StatusCode::kOutOfRange);
+  // q8_0 packs 34 bytes per 32 elements: more than a byte per element.
+  EXPECT_EQ(*TensorByteSize(DTYPE_Q8_0, Shape{k2p(26), k2p(32)}), k2p(53) * 34);
+  EXPECT_EQ(SizeCode(DTYPE_Q8_0, {k2p(58), 32}), absl::StatusCode::kOutOfRange);
 }
 
 }  // namespace

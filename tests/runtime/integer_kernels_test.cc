@@ -226,9 +226,9 @@ INSTANTIATE_TEST_SUITE_P(Types, IntegerKernelsTest,
                                            Shape{format::DTYPE_Q8_0, 32}, Shape{format::DTYPE_Q8_0, 320},
                                            Shape{format::DTYPE_Q4_K, 256},
                                            Shape{format::DTYPE_Q4_K, 768}),
-                         [](const ::testing::TestParamInfo<Shape>& info) {
-                           return absl::StrCat(format::DTypeName(info.param.dtype), "_",
-                                               info.param.cols);
+                         [](const ::testing::TestParamInfo<Shape>& param_info) {
+                           return absl::StrCat(format::DTypeName(param_info.param.dtype), "_",
+                                               param_info.param.cols);
                          });
 
 // MatMulMany() equals separate MatMul() calls, bit for bit, with a float

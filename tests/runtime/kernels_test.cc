@@ -296,7 +296,7 @@ TEST_P(KernelsTest, DequantizeRowEqualsReferenceDecoder) {
 INSTANTIATE_TEST_SUITE_P(AllDTypes, KernelsTest,
                          ::testing::Values(format::DTYPE_F32, format::DTYPE_F16,
                                            format::DTYPE_BF16, format::DTYPE_Q4_0,
-                                           format::DTYPE_Q4_K),
+                                           format::DTYPE_Q4_K, format::DTYPE_Q8_0),
                          DTypeTestName);
 
 // A level the CPU lacks is lowered, not run.

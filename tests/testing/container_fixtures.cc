@@ -473,6 +473,11 @@ std::vector<BrokenContainerCase> MakeBrokenContainers() {
       });
   add("nbytes_wrong_for_shape", "nbytes", StatusCode::kDataLoss, "nbytes is 306",
       [&](HandMadeContainer& p) { tensor(p, 1).set_nbytes(tensor(p, 1).nbytes() + 18); });
+  // A q4_0 tensor relabelled q8_0: the sizes of the two 32-weight blocks
+  // (18 and 34 bytes) must not be confused.
+  add("q8_0_with_q4_0_size", "nbytes", StatusCode::kDataLoss,
+      "nbytes is 288 but q8_0 [8, 64] needs 544",
+      [&](HandMadeContainer& p) { tensor(p, 1).set_dtype(format::DTYPE_Q8_0); });
   add("misaligned_offset", "alignment", StatusCode::kDataLoss, "not a multiple of the alignment",
       [&](HandMadeContainer& p) { tensor(p, 2).set_offset(tensor(p, 2).offset() + 64); });
   add("offset_beyond_end", "tensor_bounds", StatusCode::kDataLoss, "outside the data region",

@@ -25,9 +25,9 @@
 namespace zcpack::testing {
 
 // Every dtype of format v1, in enum order.
-inline constexpr format::DType kAllDTypes[] = {format::DTYPE_F32, format::DTYPE_F16,
+inline constexpr format::DType kAllDTypes[] = {format::DTYPE_F32,  format::DTYPE_F16,
                                                format::DTYPE_BF16, format::DTYPE_Q4_0,
-                                               format::DTYPE_Q4_K};
+                                               format::DTYPE_Q4_K, format::DTYPE_Q8_0};
 
 // A tensor to write: its plan and exactly TensorByteSize(plan) bytes.
 struct TensorFixture {

@@ -142,7 +142,10 @@ TEST_F(ConvertTest, TinyToQ4_0InForwardOrderAligned) {
     EXPECT_EQ(e["offset"].get<uint64_t>() % 16384, 0u) << e["name"];
     EXPECT_GT(e["offset"].get<uint64_t>(), previous);
     previous = e["offset"];
-    if (e["shape"].size() == 2 && e["name"] != "lm_head.weight") {
+    if (e["name"] == "lm_head.weight") {
+      EXPECT_EQ(e["dtype"], "q8_0");  // the output head, at higher precision
+      EXPECT_GT(e["quant_stats"]["snr_db"].get<double>(), 35.0);
+    } else if (e["shape"].size() == 2) {
       EXPECT_EQ(e["dtype"], "q4_0") << e["name"];
       EXPECT_GT(e["quant_stats"]["snr_db"].get<double>(), 12.0) << e["name"];
       EXPECT_GT(e["quant_stats"]["rmse"].get<double>(), 0.0) << e["name"];
@@ -176,9 +179,9 @@ TEST_F(ConvertTest, Bf16AndF32Inputs) {
     const json j = Inspect(out);
     EXPECT_EQ(j["tensors"][0]["source_dtype"], dtype);
     EXPECT_EQ(j["tensors"][0]["dtype"], "q4_0");
-    // Norms keep their source dtype; the output head is stored as f16.
+    // Norms keep their source dtype; the output head is stored as q8_0.
     EXPECT_EQ(j["tensors"][1]["dtype"], dtype);
-    EXPECT_EQ(j["tensors"][20]["dtype"], "f16");
+    EXPECT_EQ(j["tensors"][20]["dtype"], "q8_0");
   }
 }
 
@@ -230,7 +233,7 @@ TEST_F(ConvertTest, Qwen2BiasesAndTiedEmbeddings) {
   const auto& t = j["tensors"];
   // embedding, then layer 0: norm, q, q bias, k, k bias, v, v bias, o, ...
   EXPECT_EQ(t[0]["name"], "model.embed_tokens.weight");
-  EXPECT_EQ(t[0]["dtype"], "f16");  // tied: it is the output head too
+  EXPECT_EQ(t[0]["dtype"], "q8_0");  // tied: it is the output head too
   EXPECT_EQ(t[3]["name"], "model.layers.0.self_attn.q_proj.bias");
   EXPECT_EQ(t[3]["layer"], 0);
   EXPECT_EQ(t[3]["dtype"], "bf16");
@@ -252,6 +255,68 @@ TEST_F(ConvertTest, RowsThatDoNotFitBlocksFallBackToF16AndSaySo) {
   const json report = json::parse(r.out);
   EXPECT_EQ(report["tensors"][2]["dtype"], "f16");
   EXPECT_THAT(report["tensors"][2]["fallback"].get<std::string>(), HasSubstr("row length 64"));
+}
+
+// With a q4 target the output head is stored as q8_0 (ggml's block_q8_0:
+// 34 bytes per 32 weights) and reports its error like every converted tensor.
+TEST_F(ConvertTest, Q4TargetsStoreTheOutputHeadAsQ8_0) {
+  const std::string model = Synth("tiny");
+  for (const std::string quant : {"q4_0", "q4_k"}) {
+    const std::string out = dir_ + "/head." + quant + ".zcpack";
+    const CliResult r = RunZcpack({"convert", model, "-o", out, "--quant", quant, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << quant << ": " << r.err;
+    const json report = json::parse(r.out);
+    const json& head = report["tensors"][20];
+    ASSERT_EQ(head["name"], "lm_head.weight");
+    EXPECT_EQ(head["dtype"], "q8_0") << quant;
+    EXPECT_GT(head["snr_db"].get<double>(), 35.0) << quant;
+    EXPECT_GT(head["rmse"].get<double>(), 0.0) << quant;
+    EXPECT_GT(head["max_abs_error"].get<double>(), 0.0) << quant;
+    EXPECT_FALSE(head.contains("fallback")) << quant;
+
+    const json j = Inspect(out);
+    const json& entry = j["tensors"][20];
+    EXPECT_EQ(entry["name"], "lm_head.weight");
+    EXPECT_EQ(entry["dtype"], "q8_0") << quant;
+    EXPECT_EQ(entry["shape"], json::array({512, 256}));
+    EXPECT_EQ(entry["nbytes"], 512 * 256 / 32 * 34) << quant;
+    EXPECT_EQ(entry["quant_stats"]["snr_db"], head["snr_db"]) << quant;
+    EXPECT_EQ(j["tensors"][2]["dtype"], quant);  // the layers keep the target
+  }
+}
+
+TEST_F(ConvertTest, KeepF16OnTheHeadKeepsItF16) {
+  const std::string gguf = dir_ + "/tiny.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, TinyLlamaGguf(SmallLlama(), format::DTYPE_F16)).ok());
+  const std::string out = dir_ + "/keep-head.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--keep-f16", "output*"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  const json& head = j["tensors"][j["tensors"].size() - 1];
+  EXPECT_EQ(head["name"], "output.weight");
+  EXPECT_EQ(head["dtype"], "f16");
+  EXPECT_FALSE(head.contains("quant_stats"));
+  EXPECT_EQ(j["tensors"][2]["dtype"], "q4_0");
+}
+
+TEST_F(ConvertTest, Q8_0AsTheWholeModelTarget) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/tiny.q8.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--quant", "q8_0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("8.50 bits/weight"));
+  const json j = Inspect(out);
+  for (const auto& e : j["tensors"]) {
+    if (e["shape"].size() == 2) {
+      EXPECT_EQ(e["dtype"], "q8_0") << e["name"];
+      EXPECT_GT(e["quant_stats"]["snr_db"].get<double>(), 35.0) << e["name"];
+    } else {
+      EXPECT_EQ(e["dtype"], "f16") << e["name"];
+    }
+  }
+  const CliResult text = RunZcpack({"inspect", out});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr(" q8_0  [512, 256]"));
 }
 
 TEST_F(ConvertTest, KeepF16PatternsAreRepeatable) {

@@ -368,10 +368,33 @@ TEST_F(ConvertedModelTest, AgainstItsOwnSourcePasses) {
     EXPECT_EQ(Outcome(r, check).result, CheckResult::kPass) << check;
   }
   for (const TensorComparison& c : r.comparisons) {
-    if (c.unchanged) continue;
+    if (c.unchanged || c.dtype == format::DTYPE_Q8_0) continue;
+    EXPECT_EQ(c.dtype, format::DTYPE_Q4_0) << c.name;
     EXPECT_GT(c.snr_db, 15.0) << c.name;  // q4_0 of these weights: about 17-19 dB
     EXPECT_LT(c.snr_db, 25.0) << c.name;
   }
+}
+
+// The q8_0 output head is measured like every converted tensor, and matches
+// the statistics the converter recorded for it.
+TEST_F(ConvertedModelTest, AgainstMeasuresTheQ8_0Head) {
+  const VerifyReport r = VerifyAgainst(Source());
+  const auto head =
+      std::find_if(r.comparisons.begin(), r.comparisons.end(),
+                   [](const TensorComparison& c) { return c.name == "lm_head.weight"; });
+  ASSERT_NE(head, r.comparisons.end());
+  EXPECT_EQ(head->dtype, format::DTYPE_Q8_0);
+  EXPECT_EQ(head->source_dtype, format::DTYPE_F16);
+  EXPECT_FALSE(head->unchanged);
+  EXPECT_GT(head->snr_db, 35.0);  // q8_0 of these weights: 41-43 dB
+  EXPECT_GT(head->rmse, 0.0);
+  EXPECT_GT(head->max_abs_error, 0.0);
+  const std::vector<format::TensorEntry> tensors = Tensors();
+  const format::TensorEntry& entry = tensors.back();
+  ASSERT_EQ(entry.name(), "lm_head.weight");
+  ASSERT_TRUE(entry.has_quant_stats());
+  EXPECT_NEAR(entry.quant_stats().snr_db(), head->snr_db, 1e-9);
+  EXPECT_EQ(Outcome(r, "quant_stats").result, CheckResult::kPass);
 }
 
 TEST_F(ConvertedModelTest, Q4KConversionPassesAgainstItsSource) {
@@ -387,6 +410,10 @@ TEST_F(ConvertedModelTest, Q4KConversionPassesAgainstItsSource) {
   EXPECT_TRUE(r->sound()) << FormatReportText(*r);
   for (const TensorComparison& c : r->comparisons) {
     if (c.unchanged) continue;
+    if (c.name == "lm_head.weight") {
+      EXPECT_EQ(c.dtype, format::DTYPE_Q8_0);  // the head is q8_0 for q4_k too
+      continue;
+    }
     EXPECT_EQ(c.dtype, format::DTYPE_Q4_K) << c.name;
     EXPECT_GT(c.snr_db, 19.0) << c.name;  // about 20-22 dB
   }
@@ -395,8 +422,8 @@ TEST_F(ConvertedModelTest, Q4KConversionPassesAgainstItsSource) {
 TEST_F(ConvertedModelTest, AgainstAnotherSeedFailsEveryTensor) {
   const VerifyReport r = VerifyAgainst(OtherSeed());
   EXPECT_EQ(r.problem_count, 21u);
-  EXPECT_EQ(Outcome(r, "quant_error").problems, 15u);  // the quantized tensors
-  EXPECT_EQ(Outcome(r, "source_data").problems, 6u);   // norms and the f16 head
+  EXPECT_EQ(Outcome(r, "quant_error").problems, 16u);  // the quantized tensors, head included
+  EXPECT_EQ(Outcome(r, "source_data").problems, 5u);   // the norms
   EXPECT_EQ(Outcome(r, "source_model").result, CheckResult::kPass);
 }
 
@@ -463,12 +490,12 @@ TEST_F(ConvertedModelTest, AgainstDifferentHyperparametersFailsSourceModel) {
 
 TEST_F(ConvertedModelTest, ThresholdsDecideQuantError) {
   VerifyOptions strict;
-  strict.min_snr_db = 30;  // above what 4 bits can give
+  strict.min_snr_db = 30;  // above what 4 bits can give; the q8_0 head passes
   EXPECT_EQ(Outcome(VerifyAgainst(Source(), strict), "quant_error").problems, 15u);
   VerifyOptions rmse;
-  rmse.max_rmse = 1e-4;
+  rmse.max_rmse = 1e-4;  // below even the q8_0 head's error
   const VerifyReport r = VerifyAgainst(Source(), rmse);
-  EXPECT_EQ(Outcome(r, "quant_error").problems, 15u);
+  EXPECT_EQ(Outcome(r, "quant_error").problems, 16u);
   EXPECT_THAT(r.problems[0].detail, HasSubstr("above --max-rmse"));
 }
 

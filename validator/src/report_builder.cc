@@ -31,7 +31,7 @@ constexpr CheckInfo kChecks[] = {
     {"empty_name", "tensor_table", "every tensor has a name"},
     {"name_limit", "tensor_table", "every name is within the length limit"},
     {"duplicate_name", "tensor_table", "no two tensors share a name"},
-    {"dtype", "tensor_table", "every dtype is one of f32, f16, bf16, q4_0, q4_k"},
+    {"dtype", "tensor_table", "every dtype is one of f32, f16, bf16, q4_0, q4_k, q8_0"},
     {"rank_limit", "tensor_table", "every rank is within the limit"},
     {"shape_rank", "tensor_table", "every shape has at least one dimension"},
     {"shape_zero", "tensor_table", "no shape has a zero dimension"},

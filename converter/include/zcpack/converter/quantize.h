@@ -1,5 +1,5 @@
-// Q4 quantizers: float weights to ggml-compatible q4_0 and q4_k blocks, with
-// per-tensor error statistics.
+// Block quantizers: float weights to ggml-compatible q4_0, q4_k and q8_0
+// blocks, with per-tensor error statistics.
 //
 // The block layouts are defined by the decoders in zcpack/format/q4_blocks.h;
 // everything written here decodes correctly with them and with ggml.
@@ -68,6 +68,26 @@ void QuantizeQ4_0(const float* src, size_t n, uint8_t* dst, format::SimdLevel le
 // tested. Inputs as for QuantizeQ4_0().
 void QuantizeQ4_K(const float* src, size_t n, uint8_t* dst);
 void QuantizeQ4_K(const float* src, size_t n, uint8_t* dst, format::SimdLevel level);
+
+// QuantizeQ8_0(): quantizes src[0, n) into n / 32 q8_0 blocks at dst
+// (n / 32 * 34 writable bytes). n must be a multiple of 32; a remainder is
+// ignored.
+//
+// Exactly ggml's reference quantizer (quantize_row_q8_0_ref), with no search:
+// amax = max |x|, d = amax / 127, id = d != 0 ? 1 / d : 0, code j =
+// round(x[j] * id) with halfway cases rounded away from zero (roundf), and
+// the stored scale d rounded to binary16 (to nearest, ties to even). The codes
+// use the unrounded d, as ggml's do. The bytes equal ggml's wherever ggml
+// defines them; where its result is undefined or order-dependent this
+// defines it: NaN elements are skipped when finding amax, a NaN product gives code 0,
+// and a product beyond +-127 (only when 1 / d overflows, for amax below about
+// 3.7e-37, where the binary16 scale is 0 anyway) saturates to +-127.
+//
+// Magnitudes of about 127 * 65520 and more overflow the binary16 scale and
+// give blocks that decode to non-finite values; QuantizeRows() rejects such
+// tensors, and non-finite inputs.
+void QuantizeQ8_0(const float* src, size_t n, uint8_t* dst);
+void QuantizeQ8_0(const float* src, size_t n, uint8_t* dst, format::SimdLevel level);
 
 // The longest span QuantizeRows() and QuantErrorAccumulator::AddRows()
 // quantize and measure at once; longer rows are cut into spans of this many
@@ -162,7 +182,7 @@ class QuantErrorAccumulator {
 //
 // `src` holds whole rows of `row_length` elements of `src_dtype` (F32, F16 or
 // BF16, little-endian); its size fixes the row count. `dst` must be exactly
-// the quantized size of those rows in `dst_dtype` (Q4_0 or Q4_K): rows *
+// the quantized size of those rows in `dst_dtype` (Q4_0, Q4_K or Q8_0): rows *
 // row_length / BlockElements * BlockBytes. The rows are converted, quantized,
 // decoded and measured one span at a time (see kQuantizePieceElements), so
 // scratch memory stays at about 128 KiB whatever the tensor size. The error of

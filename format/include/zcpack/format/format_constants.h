@@ -62,16 +62,18 @@ inline constexpr uint32_t kMaxAlignmentLog2 = 21;      // 2 MiB
 inline constexpr uint32_t kDefaultAlignmentLog2 = 14;  // 16 KiB
 inline constexpr uint64_t kDefaultAlignment = uint64_t{1} << kDefaultAlignmentLog2;
 
-// Quantized block geometry, byte-identical to ggml's block_q4_0 and block_q4_K.
+// Quantized block geometry, byte-identical to ggml's block_q4_0, block_q4_K
+// and block_q8_0.
 inline constexpr uint64_t kQ4_0BlockElements = 32;
 inline constexpr uint64_t kQ4_0BlockBytes = 2 + 16;           // fp16 d, 16 nibble bytes
 inline constexpr uint64_t kQ4_KBlockElements = 256;
 inline constexpr uint64_t kQ4_KBlockBytes = 2 + 2 + 12 + 128;  // d, dmin, scales, nibbles
 inline constexpr uint64_t kQ8_0BlockElements = 32;
-inline constexpr uint64_t kQ8_0BlockBytes = 2 + 32;           // fp16 d, 32 int8
+inline constexpr uint64_t kQ8_0BlockBytes = 2 + 32;           // fp16 d, 32 int8 codes
 static_assert(kQ4_0BlockBytes == 18);
-static_assert(kQ8_0BlockBytes == 34);
 static_assert(kQ4_KBlockBytes == 144);
+static_assert(kQ8_0BlockBytes == 34);
+static_assert(kQ8_0BlockBytes == 2 + kQ8_0BlockElements, "one signed byte per weight");
 
 }  // namespace zcpack::format
 

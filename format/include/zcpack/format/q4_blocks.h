@@ -1,10 +1,12 @@
-// Q4 block decoders and bulk conversion of stored element types to float.
+// Quantized block decoders (q4_0, q4_k, q8_0) and bulk conversion of stored
+// element types to float. (The file keeps its historical q4 name.)
 //
-// The decoders below are the definition of the q4_0 and q4_k block bytes:
-// whatever they compute from a block is what that block means. Both layouts are
-// byte-identical to ggml's block_q4_0 and block_q4_K (ggml-common.h), and every
-// decoded float equals what ggml's dequantize_row_q4_0 / dequantize_row_q4_K
-// compute from the same bytes.
+// The decoders below are the definition of the q4_0, q4_k and q8_0 block
+// bytes: whatever they compute from a block is what that block means. The
+// layouts are byte-identical to ggml's block_q4_0, block_q4_K and block_q8_0
+// (ggml-common.h), and every decoded float equals what ggml's
+// dequantize_row_q4_0 / dequantize_row_q4_K / dequantize_row_q8_0 compute from
+// the same bytes.
 //
 // q4_0 block (kQ4_0BlockBytes = 18 bytes, kQ4_0BlockElements = 32 weights):
 //
@@ -32,10 +34,21 @@
 //   high nibble is element 64c + 32 + l (sub-block 2c + 1), l in [0, 32).
 //   element = (d * sc[s]) * q - (dmin * m[s]).
 //
+// q8_0 block (kQ8_0BlockBytes = 34 bytes, kQ8_0BlockElements = 32 weights):
+//
+//   byte  0       2                                                  34
+//         +-------+--------------------------------------------------+
+//         | d     | qs[32]                                           |
+//         +-------+--------------------------------------------------+
+//   d: IEEE binary16 scale, little-endian.
+//   qs[j]: element j as a two's-complement int8 (any of -128..127 decodes).
+//   element j (0 <= j < 32) = qs[j] * d
+//
 // Exactness: every decoded value is a single IEEE-rounded float fixed by the
-// block bytes alone. (q - 8) * d, d * sc, dmin * m and (d * sc) * q are exact in
-// binary32 (at most 21 significant bits), so the only rounding is the final
-// subtraction of q4_k, and fused or unfused evaluation gives the same bits.
+// block bytes alone. (q - 8) * d, qs[j] * d, d * sc, dmin * m and
+// (d * sc) * q are exact in binary32 (at most 21 significant bits), so the
+// only rounding is the final subtraction of q4_k, and fused or unfused
+// evaluation gives the same bits.
 // Hence every SimdLevel produces identical bits for every output that is not
 // NaN; an output that is NaN at one level is NaN at all (its payload may differ).
 //
@@ -89,12 +102,18 @@ void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLe
 void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out);
 void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
 
+// DequantizeQ8_0(): decodes the n_elements / 32 q8_0 blocks at `blocks`
+// (n_elements / 32 * 34 readable bytes) into out[0, n_elements). n_elements
+// must be a multiple of kQ8_0BlockElements; a remainder is not written.
+void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+
 // ConvertToFloat(): decodes n elements stored as `src_dtype` (little-endian
 // bytes at `src`, BlockBytes(src_dtype) * n / BlockElements(src_dtype) of
 // them) into out[0, n). F32 is copied, F16 and BF16 are widened exactly and
 // bit-for-bit as HalfToFloat() / BFloat16ToFloat() do (NaN payloads and
-// signalling NaNs included), Q4_0 and Q4_K are decoded as above.
-// InvalidArgument, with nothing written, when src_dtype is not one of the five
+// signalling NaNs included), Q4_0, Q4_K and Q8_0 are decoded as above.
+// InvalidArgument, with nothing written, when src_dtype is not one of the six
 // v1 types or n is not a multiple of BlockElements(src_dtype).
 absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out);
 absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out,
