@@ -29,6 +29,7 @@ ABSL_FLAG(bool, force, false, "Overwrite existing output.");
 ABSL_FLAG(std::string, quant, "q4_0", "convert: target type (q4_0, q4_k, q8_0, f16, f32).");
 ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
+ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
@@ -170,7 +171,8 @@ const std::vector<Command>& Commands() {
        }},
       {"convert",
        "convert SRC -o OUT [--quant q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
-       "[--keep-f16 PATTERN]... [--allow-nonfinite] [--json] [--quiet] [--force]",
+       "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] [--json] [--quiet] "
+       "[--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -188,14 +190,16 @@ const std::vector<Command>& Commands() {
        "  --quant            q4_0 (default), q4_k, q8_0, f16 or f32\n"
        "  --threads          worker threads (default: all cores)\n"
        "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
+       "  --output-quant T   the output head's dtype with a quantized --quant (default q8_0;\n"
+       "                     q4_0 with --quant q4_0 is llama-quantize's --pure)\n"
        "  --keep-f16 PAT     keep tensors whose name matches the glob PAT in f16 (repeatable)\n"
        "  --allow-nonfinite  accept NaN/Inf (0 in quantized blocks) instead of failing\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
        "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
-       {"out", "quant", "threads", "alignment", "keep_f16", "allow_nonfinite", "json", "quiet",
-        "force"},
+       {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
+        "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) {
          ConvertCommandOptions options;
@@ -205,6 +209,7 @@ const std::vector<Command>& Commands() {
          options.threads = absl::GetFlag(FLAGS_threads);
          options.alignment = absl::GetFlag(FLAGS_alignment);
          options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
+         options.output_quant = absl::GetFlag(FLAGS_output_quant);
          options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
          options.json = absl::GetFlag(FLAGS_json);
          options.quiet = absl::GetFlag(FLAGS_quiet);

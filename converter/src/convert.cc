@@ -189,6 +189,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   PlanOptions plan_options;
   plan_options.quant = options.quant;
   plan_options.keep_f16 = options.keep_f16;
+  plan_options.output_quant = options.output_quant;
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan,
                           PlanConversion(*source, plan_options));
 
@@ -328,6 +329,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   add_option("quant", std::string(format::DTypeName(options.quant)));
   add_option("alignment", absl::StrCat(options.alignment));
   add_option("keep_f16", absl::StrJoin(options.keep_f16, ","));
+  if (options.output_quant != format::DTYPE_UNSPECIFIED) {
+    add_option("output_quant", std::string(format::DTypeName(options.output_quant)));
+  }
   add_option("allow_nonfinite", options.allow_nonfinite ? "true" : "false");
   ZCPACK_RETURN_IF_ERROR(writer->Finish(manifest));
   report.finish_seconds = SecondsSince(finish_start);

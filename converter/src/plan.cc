@@ -71,6 +71,15 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
     return absl::InvalidArgumentError(absl::StrCat("cannot convert to ", format::DTypeName(q),
                                                    " (expected q4_0, q4_k, q8_0, f16 or f32)"));
   }
+  const format::DType head = options.output_quant == format::DTYPE_UNSPECIFIED
+                                 ? kQuantizedHeadDType
+                                 : options.output_quant;
+  if (head != format::DTYPE_Q4_0 && head != format::DTYPE_Q4_K && head != format::DTYPE_Q8_0 &&
+      head != format::DTYPE_F16 && head != format::DTYPE_F32) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot store the output head as ",
+                                                   format::DTypeName(head),
+                                                   " (expected q4_0, q4_k, q8_0, f16 or f32)"));
+  }
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
   for (size_t i = 0; i < source.tensors.size(); ++i) {
@@ -81,7 +90,7 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
     if (t.shape.size() >= 2) {
       const bool is_head = t.role == format::ROLE_OUTPUT ||
                            (t.role == format::ROLE_TOKEN_EMBEDDING && source.model.tied_embeddings());
-      const format::DType wanted = is_head ? kQuantizedHeadDType : q;
+      const format::DType wanted = is_head ? head : q;
       if (!format::IsQuantized(q)) {
         p.dtype = q;
       } else if (MatchesAny(t.name, options.keep_f16)) {

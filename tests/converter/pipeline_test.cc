@@ -153,12 +153,14 @@ SourceModel HeadPolicyModel(uint64_t cols, bool tied) {
 }
 
 // PlanConversion() of HeadPolicyModel(cols, tied) for `quant`, by tensor name.
-std::map<std::string, PlannedTensor> PlanByName(uint64_t cols, bool tied, format::DType quant,
-                                                std::vector<std::string> keep_f16 = {}) {
+std::map<std::string, PlannedTensor> PlanByName(
+    uint64_t cols, bool tied, format::DType quant, std::vector<std::string> keep_f16 = {},
+    format::DType output_quant = format::DTYPE_UNSPECIFIED) {
   const SourceModel model = HeadPolicyModel(cols, tied);
   PlanOptions options;
   options.quant = quant;
   options.keep_f16 = std::move(keep_f16);
+  options.output_quant = output_quant;
   auto plan = PlanConversion(model, options);
   EXPECT_TRUE(plan.ok()) << plan.status();
   std::map<std::string, PlannedTensor> by_name;
@@ -188,6 +190,27 @@ TEST_P(HeadPolicyTest, KeepF16MatchingTheHeadKeepsItF16) {
   auto plan = PlanByName(256, /*tied=*/false, GetParam(), {"output*"});
   EXPECT_EQ(plan["output.weight"].dtype, format::DTYPE_F16);
   EXPECT_EQ(plan["blk.0.attn_q.weight"].dtype, GetParam());
+}
+
+TEST_P(HeadPolicyTest, OutputQuantChoosesTheHeadsDType) {
+  for (format::DType head : {format::DTYPE_Q4_0, format::DTYPE_Q4_K, format::DTYPE_F16}) {
+    auto plan = PlanByName(256, /*tied=*/false, GetParam(), {}, head);
+    EXPECT_EQ(plan["output.weight"].dtype, head) << format::DTypeName(head);
+    EXPECT_EQ(plan["blk.0.attn_q.weight"].dtype, GetParam());
+    auto tied = PlanByName(256, /*tied=*/true, GetParam(), {}, head);
+    EXPECT_EQ(tied["token_embd.weight"].dtype, head) << format::DTypeName(head);
+  }
+  // --keep-f16 still wins over it.
+  auto kept = PlanByName(256, /*tied=*/false, GetParam(), {"output*"}, format::DTYPE_Q4_0);
+  EXPECT_EQ(kept["output.weight"].dtype, format::DTYPE_F16);
+}
+
+TEST(HeadPolicy, OutputQuantMustBeAStorableType) {
+  PlanOptions options;
+  options.output_quant = format::DTYPE_BF16;
+  auto plan = PlanConversion(HeadPolicyModel(256, false), options);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(plan.status().message()), ::testing::HasSubstr("output head as bf16"));
 }
 
 TEST_P(HeadPolicyTest, HeadRowsNotWholeQ8_0BlocksStayF16WithAReason) {

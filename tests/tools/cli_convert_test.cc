@@ -299,6 +299,21 @@ TEST_F(ConvertTest, KeepF16OnTheHeadKeepsItF16) {
   EXPECT_EQ(j["tensors"][2]["dtype"], "q4_0");
 }
 
+// --output-quant q4_0 with --quant q4_0: every matrix in q4_0, as
+// llama-quantize --pure writes it; recorded in the provenance.
+TEST_F(ConvertTest, OutputQuantStoresTheHeadInTheGivenType) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/pure.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--output-quant", "q4_0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["tensors"][20]["name"], "lm_head.weight");
+  EXPECT_EQ(j["tensors"][20]["dtype"], "q4_0");
+  const CliResult bad = RunZcpack({"convert", model, "-o", dir_ + "/bad.zcpack", "--output-quant", "q9"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("q9"));
+}
+
 TEST_F(ConvertTest, Q8_0AsTheWholeModelTarget) {
   const std::string model = Synth("tiny");
   const std::string out = dir_ + "/tiny.q8.zcpack";

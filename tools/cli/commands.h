@@ -45,6 +45,7 @@ struct ConvertCommandOptions {
   int threads = 0;
   uint64_t alignment = 16384;
   std::vector<std::string> keep_f16;
+  std::string output_quant;  // "" for the default
   bool allow_nonfinite = false;
   bool json = false;
   bool quiet = false;

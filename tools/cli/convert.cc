@@ -103,6 +103,9 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   convert.output = options.output;
   if (convert.output.empty()) return absl::InvalidArgumentError("-o OUT is required");
   ZCPACK_ASSIGN_OR_RETURN(convert.quant, format::ParseDType(options.quant));
+  if (!options.output_quant.empty()) {
+    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant, format::ParseDType(options.output_quant));
+  }
   convert.threads = options.threads;
   convert.alignment = options.alignment;
   for (const std::string& p : options.keep_f16) {

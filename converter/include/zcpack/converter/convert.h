@@ -43,6 +43,8 @@ struct ConvertOptions {
   int threads = 0;  // 0: one per hardware thread
   uint64_t alignment = format::kDefaultAlignment;
   std::vector<std::string> keep_f16;  // fnmatch patterns over source names
+  // The output head's dtype for a quantized target (PlanOptions::output_quant).
+  format::DType output_quant = format::DTYPE_UNSPECIFIED;
   // Accept NaN/Inf in source tensors (they become 0 in quantized blocks and
   // are stored as they are in float tensors). Without it, a non-finite value
   // is an error naming the tensor and the element.

@@ -10,7 +10,8 @@
 // Dtype policy, for a target quantization type Q (q4_0, q4_k or q8_0):
 //   - 1-D tensors (norms, biases) keep their source dtype;
 //   - the output head (and a tied token embedding, which is the output head)
-//     is stored as kQuantizedHeadDType (q8_0): it dominates quantization loss
+//     is stored as PlanOptions::output_quant when set, else as
+//     kQuantizedHeadDType (q8_0): it dominates quantization loss
 //     in the logits, which is why llama.cpp, too, keeps it at higher
 //     precision. q8_0 keeps 41-43 dB of SNR on synthetic llama weights (q4_0
 //     about 18) in 8.5 bits per weight, about half the bytes of f16, and the
@@ -41,6 +42,10 @@ struct PlanOptions {
   format::DType quant = format::DTYPE_Q4_0;
   // fnmatch(3) patterns over source tensor names; matches stay f16.
   std::vector<std::string> keep_f16;
+  // The output head's dtype when Q is quantized (any of Q's choices);
+  // DTYPE_UNSPECIFIED means kQuantizedHeadDType. llama-quantize's
+  // --output-tensor-type; q4_0 with --quant q4_0 is its --pure.
+  format::DType output_quant = format::DTYPE_UNSPECIFIED;
 };
 
 struct PlannedTensor {
