@@ -3,13 +3,15 @@
 #
 #   tools/bench_vs_llamacpp.sh [--model rand110M] [--threads "1 2"] [--runs 5]
 #                              [--prompt 128] [--gen 128] [--ttft 512] [--ttft-model rand1B]
-#                              [--quant q4_0] [--peer-file FILE.gguf] [--out DIR]
+#                              [--quant q4_0] [--output-quant TYPE] [--peer-file FILE.gguf]
+#                              [--out DIR]
 #
 # 1. Builds the peer with ../shared/peers/llamacpp.sh (or $ZCPACK_PEER_SCRIPT):
 #    llama.cpp with this machine's SIMD, and random-weight GGUF files.
 # 2. Builds zcpack (tools/build.sh) and converts the peer's F16 GGUF of the
 #    model to a container (--quant, default q4_0: layers in q4_0, output head
-#    in q8_0), so both programs run the same weights.
+#    in q8_0, or in --output-quant: q4_0 matches the peer's -pure file), so
+#    both programs run the same weights.
 # 3. For each thread count and run, alternating which program goes first:
 #      decode  llama-bench -p 0 -n GEN -r 1 on the peer file (default
 #              MODEL-q4_0-pure.gguf: every matrix Q4_0) vs
@@ -39,6 +41,7 @@ gen=128
 ttft=0
 ttft_model=rand1B
 quant=q4_0
+output_quant=""
 peer_file=""
 out=""
 while [ $# -gt 0 ]; do
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
     --ttft) ttft=$2; shift 2 ;;
     --ttft-model) ttft_model=$2; shift 2 ;;
     --quant) quant=$2; shift 2 ;;
+    --output-quant) output_quant=$2; shift 2 ;;
     --peer-file) peer_file=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
@@ -73,9 +77,10 @@ work=${out:-$(mktemp -d -t zcpack-vs-llamacpp.XXXXXX)}
 mkdir -p "$work"
 
 container_for() {  # name -> container path, converted once from the peer's F16 GGUF
-  local name=$1 c="$work/$1.$quant.zcpack"
-  if [ ! -f "$c" ]; then
-    "$zcpack" convert "$SYNTH/$name-f16.gguf" -o "$c" --quant "$quant" --quiet >&2
+  local name=$1 c="$work/$1.$quant${output_quant:+-head-$output_quant}.zcpack"
+  if [ ! -f "$c" ] || [ "$zcpack" -nt "$c" ]; then  # a rebuilt converter converts again
+    "$zcpack" convert "$SYNTH/$name-f16.gguf" -o "$c" --quant "$quant" \
+      ${output_quant:+--output-quant "$output_quant"} --quiet --force >&2
   fi
   echo "$c"
 }

@@ -18,6 +18,10 @@ using ConstRowMatrixMap = Eigen::Map<const RowMatrix>;
 using VectorMap = Eigen::Map<Eigen::VectorXf>;
 using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 
+// Batches of at least this many tokens spread their element-wise work over
+// the pool's threads.
+constexpr size_t kParallelTokens = 4;
+
 // y = W x for a batch of n rows of x (n x cols), through the in-place kernels.
 void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
   MatMul(w, x, n, y, pool);
@@ -47,7 +51,9 @@ Session::Session(const Model& model, int max_context, int threads)
   rope_sin_.resize(rope_cos_.size());
   logits_.resize(m.vocab_size());
   norm_w_.resize(m.hidden_size());
-  bias_.resize(static_cast<size_t>(m.num_heads()) * m.head_dim());
+  bias_q_.resize(static_cast<size_t>(m.num_heads()) * m.head_dim());
+  bias_k_.resize(static_cast<size_t>(m.num_kv_heads()) * m.head_dim());
+  bias_v_.resize(bias_k_.size());
   scores_.resize(static_cast<size_t>(m.num_heads()) * static_cast<size_t>(max_context));
 }
 
@@ -204,60 +210,83 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
       }
     }
   };
-  auto add_bias = [&](const std::optional<WeightView>& bias, float* y, size_t dim) {
-    if (!bias) return;
-    DequantizeRow(*bias, 0, bias_.data());
-    for (size_t t = 0; t < n; ++t) {
-      VectorMap(y + t * dim, static_cast<Eigen::Index>(dim)) +=
-          ConstVectorMap(bias_.data(), static_cast<Eigen::Index>(dim));
+  // Element-wise work runs per token: split between the pool's threads for
+  // a batch, on this thread for a single token (where waking the workers
+  // would cost more than the work).
+  auto for_tokens = [&](auto&& fn) {
+    if (n >= kParallelTokens) {
+      pool->ParallelFor(0, n, 1, [&](size_t begin, size_t end) {
+        for (size_t t = begin; t < end; ++t) fn(t);
+      });
+    } else {
+      for (size_t t = 0; t < n; ++t) fn(t);
     }
   };
+  auto add_residual = [&](size_t t) {  // x += ffn_out, for token t
+    VectorMap(x_.data() + t * hidden, static_cast<Eigen::Index>(hidden)) +=
+        ConstVectorMap(ffn_out_.data() + t * hidden, static_cast<Eigen::Index>(hidden));
+  };
 
-  for (size_t t = 0; t < n; ++t) {
+  for_tokens([&](size_t t) {
     DequantizeRow(model_.token_embedding(), static_cast<uint64_t>(tokens[t]), x_.data() + t * hidden);
-  }
+  });
   for (int l = 0; l < model_.num_layers(); ++l) {
     model_.WillCompute(l);
     const LayerWeights& w = model_.layer(l);
     DequantizeRow(w.attn_norm, 0, norm_w_.data());
-    RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
+    for_tokens([&](size_t t) {
+      if (l > 0) add_residual(t);  // the previous layer's FFN output
+      RmsNorm(x_.data() + t * hidden, norm_w_.data(), 1, hidden, eps, xn_.data() + t * hidden);
+    });
     {
       const Projection qkv[] = {{&w.wq, q_.data()}, {&w.wk, k_.data()}, {&w.wv, v_.data()}};
       MatMulMany(qkv, xn_.data(), n, pool);
     }
-    add_bias(w.bq, q_.data(), q_dim);
-    add_bias(w.bk, k_.data(), kv_dim);
-    add_bias(w.bv, v_.data(), kv_dim);
-    for (size_t t = 0; t < n; ++t) {
+    // Biases, RoPE, and the keys and values into the cache.
+    if (w.bq) DequantizeRow(*w.bq, 0, bias_q_.data());
+    if (w.bk) DequantizeRow(*w.bk, 0, bias_k_.data());
+    if (w.bv) DequantizeRow(*w.bv, 0, bias_v_.data());
+    for_tokens([&](size_t t) {
+      float* q = q_.data() + t * q_dim;
+      float* k = k_.data() + t * kv_dim;
+      float* v = v_.data() + t * kv_dim;
+      auto add = [](float* y, const std::vector<float>& b, size_t dim) {
+        VectorMap(y, static_cast<Eigen::Index>(dim)) += ConstVectorMap(b.data(), static_cast<Eigen::Index>(dim));
+      };
+      if (w.bq) add(q, bias_q_, q_dim);
+      if (w.bk) add(k, bias_k_, kv_dim);
+      if (w.bv) add(v, bias_v_, kv_dim);
       const int pos = position_ + static_cast<int>(t);
-      rope(q_.data() + t * q_dim, heads, pos);
-      rope(k_.data() + t * kv_dim, kv_heads, pos);
+      rope(q, heads, pos);
+      rope(k, kv_heads, pos);
       for (size_t h = 0; h < kv_heads; ++h) {
         const size_t at = (((static_cast<size_t>(l) * kv_heads + h) * ctx) + static_cast<size_t>(pos)) * hd;
-        cache_kernels.to_half(k_.data() + t * kv_dim + h * hd, hd, k_cache_.get() + at);
-        cache_kernels.to_half(v_.data() + t * kv_dim + h * hd, hd, v_cache_.get() + at);
+        cache_kernels.to_half(k + h * hd, hd, k_cache_.get() + at);
+        cache_kernels.to_half(v + h * hd, hd, v_cache_.get() + at);
       }
-    }
+    });
     Attention(l, n);
     Project(w.wo, attn_.data(), n, ffn_out_.data(), pool);
-    VectorMap(x_.data(), static_cast<Eigen::Index>(n * hidden)) +=
-        ConstVectorMap(ffn_out_.data(), static_cast<Eigen::Index>(n * hidden));
 
     DequantizeRow(w.ffn_norm, 0, norm_w_.data());
-    RmsNorm(x_.data(), norm_w_.data(), n, hidden, eps, xn_.data());
+    for_tokens([&](size_t t) {
+      add_residual(t);
+      RmsNorm(x_.data() + t * hidden, norm_w_.data(), 1, hidden, eps, xn_.data() + t * hidden);
+    });
     {
       const Projection gate_up[] = {{&w.w_gate, ffn_gate_.data()}, {&w.w_up, ffn_up_.data()}};
       MatMulMany(gate_up, xn_.data(), n, pool);
     }
-    {
-      auto g = Eigen::Map<Eigen::ArrayXf>(ffn_gate_.data(), static_cast<Eigen::Index>(n * ffn));
-      const auto u = Eigen::Map<const Eigen::ArrayXf>(ffn_up_.data(), static_cast<Eigen::Index>(n * ffn));
-      g = g / (1.0f + (-g).exp()) * u;  // SwiGLU: silu(gate) * up
-    }
+    for_tokens([&](size_t t) {  // SwiGLU: silu(gate) * up
+      auto g = Eigen::Map<Eigen::ArrayXf>(ffn_gate_.data() + t * ffn, static_cast<Eigen::Index>(ffn));
+      const auto u =
+          Eigen::Map<const Eigen::ArrayXf>(ffn_up_.data() + t * ffn, static_cast<Eigen::Index>(ffn));
+      g = g / (1.0f + (-g).exp()) * u;
+    });
     Project(w.w_down, ffn_gate_.data(), n, ffn_out_.data(), pool);
-    VectorMap(x_.data(), static_cast<Eigen::Index>(n * hidden)) +=
-        ConstVectorMap(ffn_out_.data(), static_cast<Eigen::Index>(n * hidden));
   }
+  // Only the last token's residual is needed from here on.
+  add_residual(n - 1);
   model_.WillCompute(model_.num_layers());
   DequantizeRow(model_.output_norm(), 0, norm_w_.data());
   RmsNorm(x_.data() + (n - 1) * hidden, norm_w_.data(), 1, hidden, eps, xn_.data());

@@ -81,7 +81,7 @@ class Session {
   // Scratch, sized for the largest batch seen.
   size_t scratch_tokens_ = 0;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, ffn_out_, logits_, norm_w_,
-      bias_, scores_;
+      bias_q_, bias_k_, bias_v_, scores_;
 };
 
 struct SamplingOptions {
