@@ -53,7 +53,10 @@ static_assert(kOffHeaderXxh3 + 8 == kHeaderSize);
 // Required-feature bits. A reader rejects a file that sets a bit it does not
 // know (absl::StatusCode::kUnimplemented).
 inline constexpr uint64_t kFeatureZstdManifest = uint64_t{1} << 0;
-inline constexpr uint64_t kKnownRequiredFeatures = kFeatureZstdManifest;
+// Some tensor is stored in LAYOUT_ROW_GROUPS_16 (a reader that does not know
+// the layout would read its blocks in the wrong order).
+inline constexpr uint64_t kFeatureRowGroups = uint64_t{1} << 1;
+inline constexpr uint64_t kKnownRequiredFeatures = kFeatureZstdManifest | kFeatureRowGroups;
 // Optional-feature bits: none are defined in v1; unknown ones are ignored.
 
 // Alignment of every tensor offset and of the data region: a power of two.
@@ -70,6 +73,17 @@ inline constexpr uint64_t kQ4_KBlockElements = 256;
 inline constexpr uint64_t kQ4_KBlockBytes = 2 + 2 + 12 + 128;  // d, dmin, scales, nibbles
 inline constexpr uint64_t kQ8_0BlockElements = 32;
 inline constexpr uint64_t kQ8_0BlockBytes = 2 + 32;           // fp16 d, 32 int8 codes
+// LAYOUT_ROW_GROUPS_16: rows per group, and the bytes at the start of a
+// block that are interleaved per row as a whole (the fp16 scale of q4_0 and
+// q8_0) before the rest of the block, interleaved in 4-byte words.
+inline constexpr uint64_t kRowGroupRows = 16;
+inline constexpr uint64_t kRowGroupWordBytes = 4;
+inline constexpr uint64_t kQ4_0RowGroupPrefixBytes = 2;
+inline constexpr uint64_t kQ8_0RowGroupPrefixBytes = 2;
+inline constexpr uint64_t kQ4_KRowGroupPrefixBytes = 0;
+static_assert((kQ4_0BlockBytes - kQ4_0RowGroupPrefixBytes) % kRowGroupWordBytes == 0);
+static_assert((kQ8_0BlockBytes - kQ8_0RowGroupPrefixBytes) % kRowGroupWordBytes == 0);
+static_assert((kQ4_KBlockBytes - kQ4_KRowGroupPrefixBytes) % kRowGroupWordBytes == 0);
 static_assert(kQ4_0BlockBytes == 18);
 static_assert(kQ4_KBlockBytes == 144);
 static_assert(kQ8_0BlockBytes == 34);

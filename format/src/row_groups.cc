@@ -1,0 +1,105 @@
+#include "zcpack/format/row_groups.h"
+
+#include <cstring>
+
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/format_constants.h"
+
+namespace zcpack::format {
+namespace {
+
+// Where byte `i` of block `b` of row `r` (r < 16) of a group lives, relative
+// to the group's start.
+struct GroupGeometry {
+  uint64_t block_bytes;
+  uint64_t prefix;
+
+  uint64_t Offset(uint64_t b, uint64_t r, uint64_t i) const {
+    const uint64_t tile = b * kRowGroupRows * block_bytes;
+    if (i < prefix) return tile + r * prefix + i;
+    const uint64_t word = (i - prefix) / kRowGroupWordBytes;
+    return tile + kRowGroupRows * prefix + (word * kRowGroupRows + r) * kRowGroupWordBytes +
+           (i - prefix) % kRowGroupWordBytes;
+  }
+};
+
+template <bool kToGroups>
+void Rearrange(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst) {
+  const GroupGeometry geo{BlockBytes(dtype), RowGroupPrefixBytes(dtype)};
+  const uint64_t blocks = row_bytes / geo.block_bytes;
+  const uint64_t groups = rows / kRowGroupRows;
+  const uint64_t group_bytes = kRowGroupRows * row_bytes;
+  for (uint64_t g = 0; g < groups; ++g) {
+    const uint8_t* s = src + g * group_bytes;
+    uint8_t* d = dst + g * group_bytes;
+    for (uint64_t r = 0; r < kRowGroupRows; ++r) {
+      for (uint64_t b = 0; b < blocks; ++b) {
+        const uint64_t row_major = r * row_bytes + b * geo.block_bytes;
+        // The prefix, then whole words.
+        for (uint64_t i = 0; i < geo.prefix; ++i) {
+          const uint64_t grouped = geo.Offset(b, r, i);
+          if constexpr (kToGroups) {
+            d[grouped] = s[row_major + i];
+          } else {
+            d[row_major + i] = s[grouped];
+          }
+        }
+        for (uint64_t i = geo.prefix; i < geo.block_bytes; i += kRowGroupWordBytes) {
+          const uint64_t grouped = geo.Offset(b, r, i);
+          if constexpr (kToGroups) {
+            std::memcpy(d + grouped, s + row_major + i, kRowGroupWordBytes);
+          } else {
+            std::memcpy(d + row_major + i, s + grouped, kRowGroupWordBytes);
+          }
+        }
+      }
+    }
+  }
+  const uint64_t tail = groups * group_bytes;
+  std::memcpy(dst + tail, src + tail, (rows - groups * kRowGroupRows) * row_bytes);
+}
+
+}  // namespace
+
+bool SupportsRowGroups(DType dtype) {
+  return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q8_0 || dtype == DTYPE_Q4_K;
+}
+
+uint64_t RowGroupPrefixBytes(DType dtype) {
+  switch (dtype) {
+    case DTYPE_Q4_0: return kQ4_0RowGroupPrefixBytes;
+    case DTYPE_Q8_0: return kQ8_0RowGroupPrefixBytes;
+    case DTYPE_Q4_K: return kQ4_KRowGroupPrefixBytes;
+    default: return 0;
+  }
+}
+
+void ToRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst) {
+  Rearrange<true>(dtype, rows, row_bytes, src, dst);
+}
+
+void FromRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src,
+                   uint8_t* dst) {
+  Rearrange<false>(dtype, rows, row_bytes, src, dst);
+}
+
+void CopyRowMajorRow(DType dtype, TensorLayout layout, uint64_t rows, uint64_t row_bytes,
+                     const uint8_t* data, uint64_t row, uint8_t* out) {
+  const uint64_t groups = rows / kRowGroupRows;
+  if (layout != LAYOUT_ROW_GROUPS_16 || row >= groups * kRowGroupRows) {
+    std::memcpy(out, data + row * row_bytes, row_bytes);
+    return;
+  }
+  const GroupGeometry geo{BlockBytes(dtype), RowGroupPrefixBytes(dtype)};
+  const uint8_t* group = data + (row / kRowGroupRows) * kRowGroupRows * row_bytes;
+  const uint64_t r = row % kRowGroupRows;
+  for (uint64_t b = 0; b < row_bytes / geo.block_bytes; ++b) {
+    uint8_t* block = out + b * geo.block_bytes;
+    for (uint64_t i = 0; i < geo.prefix; ++i) block[i] = group[geo.Offset(b, r, i)];
+    for (uint64_t i = geo.prefix; i < geo.block_bytes; i += kRowGroupWordBytes) {
+      std::memcpy(block + i, group + geo.Offset(b, r, i), kRowGroupWordBytes);
+    }
+  }
+}
+
+}  // namespace zcpack::format
