@@ -13,13 +13,14 @@
 #    in q8_0, or in --output-quant: q4_0 matches the peer's -pure file), so
 #    both programs run the same weights.
 # 3. For each thread count and run, alternating which program goes first:
-#      decode  llama-bench -p 0 -n GEN -r 1 on the peer file (default
-#              MODEL-q4_0-pure.gguf: every matrix Q4_0) vs
-#              zcpack run --tokens 1 -n GEN (decode_tokens_per_s);
-#      prompt  llama-bench -p PROMPT -n 0 -r 1 vs
-#              zcpack run --tokens 1..PROMPT -n 1 (PROMPT / first_token_ms).
-#    llama-bench warms up before it measures; zcpack runs open the file warm
-#    (the page cache holds it after the first run).
+#      llama.cpp  llama-bench -r 1 on the peer file (default
+#                 MODEL-q4_0-pure.gguf: every matrix Q4_0): -p 0 -n GEN for
+#                 decode, -p PROMPT -n 0 for the prompt;
+#      zcpack     build/tests/benchmarks/decode_benchmark --runs 1: GEN greedy
+#                 tokens for decode, one PROMPT-token batch for the prompt.
+#    Both warm up in the process before they measure (llama-bench with a
+#    warm-up run, decode_benchmark with 16 tokens), and neither counts
+#    loading; the page cache holds the files after the first run.
 # 4. With --ttft N: warm time to first token of a whole process, start to
 #    exit, for an N-token prompt and one generated token, on the --ttft-model
 #    weights (default rand1B: the llama-1b shape, made by
@@ -73,6 +74,7 @@ ZCPACK_EXTRA_PACKAGES="jq python3-numpy" ./tools/install_deps.sh
 eval "$("$peer_script" --env)"
 ./tools/build.sh >&2
 zcpack=$repo/build/tools/zcpack
+bench=$repo/build/tests/benchmarks/decode_benchmark
 work=${out:-$(mktemp -d -t zcpack-vs-llamacpp.XXXXXX)}
 mkdir -p "$work"
 
@@ -93,7 +95,6 @@ ids() { seq -s, 1 "$1"; }  # 1,2,...,n: valid ids in every vocabulary here
 
 container=$(container_for "$model")
 peer=${peer_file:-$SYNTH/$model-q4_0-pure.gguf}
-prompt_ids=$(ids "$prompt")
 declare -A samples
 for ((r = 0; r < runs; r++)); do
   for t in $threads; do
@@ -104,11 +105,10 @@ for ((r = 0; r < runs; r++)); do
         v=$("$LLAMA_BIN/llama-bench" -m "$peer" -t "$t" -p "$prompt" -n 0 -r 1 -o json 2>/dev/null | jq '.[0].avg_ts')
         samples[llama_prompt_$t]+="$v "
       else
-        v=$("$zcpack" run "$container" --tokens 1 -n "$gen" --threads "$t" --json | jq '.decode_tokens_per_s')
-        samples[zcpack_decode_$t]+="$v "
-        v=$("$zcpack" run "$container" --tokens "$prompt_ids" -n 1 --threads "$t" --json |
-            jq --argjson n "$prompt" '$n / .first_token_ms * 1000')
-        samples[zcpack_prompt_$t]+="$v "
+        report=$("$bench" "$container" --threads "$t" --runs 1 --opens 1 --tokens "$gen" \
+          --prompt "$prompt")
+        samples[zcpack_decode_$t]+="$(awk '$1 == "decode" {print $2}' <<<"$report") "
+        samples[zcpack_prompt_$t]+="$(awk '$1 == "prompt" {print $2}' <<<"$report") "
       fi
     done
   done

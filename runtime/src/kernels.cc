@@ -9,8 +9,10 @@
 #include "kernels_int.h"
 #include "kernels_internal.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/format_constants.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/row_groups.h"
 
 namespace zcpack::runtime {
 
@@ -147,8 +149,14 @@ size_t RowGrain(uint64_t row_bytes) {
 }
 
 void DecodeRow(const WeightView& w, uint64_t row, float* out, SimdLevel level) {
-  kernels_internal::DecodeElements(w.dtype, w.data + row * w.row_bytes(),
-                                   static_cast<size_t>(w.cols), out, level);
+  const uint8_t* bytes = w.data + row * w.row_bytes();
+  if (w.layout != format::LAYOUT_ROW_MAJOR) {
+    thread_local std::vector<uint8_t> row_major;
+    row_major.resize(w.row_bytes());
+    format::CopyRowMajorRow(w.dtype, w.layout, w.rows, w.row_bytes(), w.data, row, row_major.data());
+    bytes = row_major.data();
+  }
+  kernels_internal::DecodeElements(w.dtype, bytes, static_cast<size_t>(w.cols), out, level);
 }
 
 // MatMul over rows [row_begin, row_end): decodes kRowGroup rows at a time into
@@ -170,7 +178,8 @@ void MatMulRows(const LevelKernels& kernels, const WeightView& w, const float* x
 // ------------------------------------------------------------- WeightView ---
 
 absl::StatusOr<WeightView> WeightView::FromBytes(DType dtype, uint64_t rows, uint64_t cols,
-                                                 std::span<const uint8_t> data) {
+                                                 std::span<const uint8_t> data,
+                                                 format::TensorLayout layout) {
   if (!format::IsKnownDType(dtype)) {
     return absl::InvalidArgumentError(
         absl::StrCat("weight matrix has unsupported dtype value ", static_cast<int>(dtype)));
@@ -187,7 +196,13 @@ absl::StatusOr<WeightView> WeightView::FromBytes(DType dtype, uint64_t rows, uin
         "weight matrix [", rows, ", ", cols, "] of ", format::DTypeName(dtype), " needs ", *size,
         " bytes, got ", data.size()));
   }
-  return WeightView{dtype, rows, cols, data.data()};
+  if (layout != format::LAYOUT_ROW_MAJOR &&
+      !(layout == format::LAYOUT_ROW_GROUPS_16 && format::SupportsRowGroups(dtype))) {
+    return absl::InvalidArgumentError(absl::StrCat("weight matrix of ", format::DTypeName(dtype),
+                                                   " cannot have layout ",
+                                                   format::TensorLayout_Name(layout)));
+  }
+  return WeightView{dtype, rows, cols, data.data(), layout};
 }
 
 absl::StatusOr<WeightView> WeightView::FromTensor(const format::TensorEntry& entry,
@@ -202,7 +217,8 @@ absl::StatusOr<WeightView> WeightView::FromTensor(const format::TensorEntry& ent
                                                    entry.nbytes(), " bytes, data holds ",
                                                    data.size()));
   }
-  absl::StatusOr<WeightView> view = FromBytes(entry.dtype(), entry.shape(0), entry.shape(1), data);
+  absl::StatusOr<WeightView> view =
+      FromBytes(entry.dtype(), entry.shape(0), entry.shape(1), data, entry.layout());
   if (!view.ok()) {
     return absl::Status(view.status().code(),
                         absl::StrCat("tensor '", entry.name(), "': ", view.status().message()));
@@ -245,11 +261,16 @@ void IntegerProducts(std::span<const Projection> projections, const float* x, si
     for (size_t j = 0; j < n; ++j) kernels.quantize(x + j * cols, a, j);
   }
 
-  // Units of work: row groups, numbered across the projections in order.
-  const uint64_t group = kernels.row_group;
+  // Units of work: row groups, numbered across the projections in order:
+  // the kernels' groups for row-major matrices, the layout's 16-row groups
+  // for row-grouped ones (whose last rows % 16 rows are row-major).
+  auto group_of = [&](const WeightView& w) {
+    return w.layout == format::LAYOUT_ROW_GROUPS_16 ? format::kRowGroupRows : kernels.row_group;
+  };
   size_t units = 0;
   uint64_t bytes = 0;
   for (const Projection& p : projections) {
+    const uint64_t group = group_of(*p.weight);
     units += static_cast<size_t>((p.weight->rows + group - 1) / group);
     bytes += p.weight->rows * p.weight->row_bytes();
   }
@@ -257,13 +278,27 @@ void IntegerProducts(std::span<const Projection> projections, const float* x, si
     size_t first = 0;  // first unit of the current projection
     for (const Projection& p : projections) {
       const WeightView& w = *p.weight;
+      const uint64_t group = group_of(w);
       const size_t count = static_cast<size_t>((w.rows + group - 1) / group);
       const size_t begin = std::max(unit_begin, first);
       const size_t end = std::min(unit_end, first + count);
       if (begin < end) {
-        kernels_internal::IntKernel(kernels, w.dtype)(
-            w, a, p.y, static_cast<size_t>(w.rows), (begin - first) * group,
-            std::min<uint64_t>(w.rows, (end - first) * group));
+        const uint64_t row_begin = (begin - first) * group;
+        const uint64_t row_end = std::min<uint64_t>(w.rows, (end - first) * group);
+        const size_t stride = static_cast<size_t>(w.rows);
+        if (w.layout == format::LAYOUT_ROW_GROUPS_16) {
+          const uint64_t grouped = w.rows / group * group;  // rows in whole groups
+          if (row_begin < grouped) {
+            kernels_internal::GroupedKernel(kernels, w.dtype)(w, a, p.y, stride, row_begin,
+                                                              std::min(row_end, grouped));
+          }
+          if (row_end > grouped) {  // the row-major tail
+            kernels_internal::IntKernel(kernels, w.dtype)(w, a, p.y, stride,
+                                                          std::max(row_begin, grouped), row_end);
+          }
+        } else {
+          kernels_internal::IntKernel(kernels, w.dtype)(w, a, p.y, stride, row_begin, row_end);
+        }
       }
       first += count;
     }

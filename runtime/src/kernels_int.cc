@@ -7,6 +7,7 @@
 
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/half.h"
+#include "zcpack/format/row_groups.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -96,14 +97,13 @@ void Q4_KScaleMin(const uint8_t* scales, size_t s, int* sc, int* m) {
   }
 }
 
-// Rows with 32-element blocks: q4_0 (nibble - 8) or q8_0 (int8).
+// One row (`row`, in ggml's byte order) with 32-element blocks: q4_0
+// (nibble - 8) or q8_0 (int8); y[j * y_stride + r] for every input j.
 template <bool kQ8>
-void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
-                       size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* y,
+                      size_t y_stride, uint64_t r) {
   const size_t block_bytes = kQ8 ? kQ8_0Bytes : kQ4_0Bytes;
-  const uint64_t row_bytes = w.row_bytes();
-  for (uint64_t r = row_begin; r < row_end; ++r) {
-    const uint8_t* row = w.data + r * row_bytes;
+  {
     for (size_t j = 0; j < a.n(); ++j) {
       const int8_t* q = a.qs(j);
       float acc = 0.0f;
@@ -126,12 +126,18 @@ void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float
   }
 }
 
-void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y, size_t y_stride,
-                    uint64_t row_begin, uint64_t row_end) {
-  const uint64_t row_bytes = w.row_bytes();
-  const size_t super_blocks = a.cols() / kQ4_KElements;
+template <bool kQ8>
+void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
+                       size_t y_stride, uint64_t row_begin, uint64_t row_end) {
   for (uint64_t r = row_begin; r < row_end; ++r) {
-    const uint8_t* row = w.data + r * row_bytes;
+    Block32RowScalar<kQ8>(w.data + r * w.row_bytes(), a, y, y_stride, r);
+  }
+}
+
+void Q4_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
+                   uint64_t r) {
+  const size_t super_blocks = a.cols() / kQ4_KElements;
+  {
     for (size_t j = 0; j < a.n(); ++j) {
       float acc = 0.0f;
       for (size_t sb = 0; sb < super_blocks; ++sb) {
@@ -155,6 +161,25 @@ void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y
       }
       y[j * y_stride + r] = acc;
     }
+  }
+}
+
+void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y, size_t y_stride,
+                    uint64_t row_begin, uint64_t row_end) {
+  for (uint64_t r = row_begin; r < row_end; ++r) {
+    Q4_KRowScalar(w.data + r * w.row_bytes(), a, y, y_stride, r);
+  }
+}
+
+// Row-grouped matrices: each row is gathered back into ggml's order (the
+// layout is a permutation of the same bytes), then computed as above.
+template <void (*kRow)(const uint8_t*, const QuantizedActivations&, float*, size_t, uint64_t)>
+void GroupedRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
+                       size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+  std::vector<uint8_t> row(w.row_bytes());
+  for (uint64_t r = row_begin; r < row_end; ++r) {
+    format::CopyRowMajorRow(w.dtype, w.layout, w.rows, w.row_bytes(), w.data, r, row.data());
+    kRow(row.data(), a, y, y_stride, r);
   }
 }
 
@@ -203,8 +228,15 @@ const DotKernels* DotKernelsFor(DotIsa isa) {
 
 const DotKernels& ScalarDotKernels() {
   static constexpr DotKernels kKernels = {
-      DotIsa::kScalar, 1, QuantizeScalar, Block32RowsScalar<false>, Q4_KRowsScalar,
+      DotIsa::kScalar,
+      1,
+      QuantizeScalar,
+      Block32RowsScalar<false>,
+      Q4_KRowsScalar,
       Block32RowsScalar<true>,
+      GroupedRowsScalar<Block32RowScalar<false>>,
+      GroupedRowsScalar<Q4_KRowScalar>,
+      GroupedRowsScalar<Block32RowScalar<true>>,
   };
   return kKernels;
 }

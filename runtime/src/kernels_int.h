@@ -108,9 +108,15 @@ struct DotKernels {
   // Rows a kernel computes together; thread pieces are multiples of it.
   uint64_t row_group;
   QuantizeFn quantize;
+  // Row-major matrices: any row range.
   IntRowsFn q4_0;
   IntRowsFn q4_k;
   IntRowsFn q8_0;
+  // LAYOUT_ROW_GROUPS_16 matrices: row_begin and row_end are multiples of 16
+  // within the whole groups (the tail rows take the row-major kernels).
+  IntRowsFn grouped_q4_0;
+  IntRowsFn grouped_q4_k;
+  IntRowsFn grouped_q8_0;
 };
 
 // DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has
@@ -135,6 +141,14 @@ inline IntRowsFn IntKernel(const DotKernels& kernels, format::DType dtype) {
     case format::DTYPE_Q4_0: return kernels.q4_0;
     case format::DTYPE_Q4_K: return kernels.q4_k;
     default: return kernels.q8_0;
+  }
+}
+
+inline IntRowsFn GroupedKernel(const DotKernels& kernels, format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: return kernels.grouped_q4_0;
+    case format::DTYPE_Q4_K: return kernels.grouped_q4_k;
+    default: return kernels.grouped_q8_0;
   }
 }
 

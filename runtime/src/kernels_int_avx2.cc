@@ -9,6 +9,7 @@
 
 #include "kernels_internal.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/row_groups.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -47,18 +48,20 @@ namespace {
 #undef ZCPACK_YMM_TARGET
 #undef ZCPACK_YMM_DOT
 
-constexpr DotKernels kAvx2 = {DotIsa::kAvx2, avx2::kLanes, avx2::Quantize,
-                               avx2::Rows<avx2::Kind::kQ4_0>, avx2::Rows<avx2::Kind::kQ4_K>,
-                               avx2::Rows<avx2::Kind::kQ8_0>};
-constexpr DotKernels kAvxVnni = {DotIsa::kAvxVnni, avx_vnni::kLanes, avx_vnni::Quantize,
-                                 avx_vnni::Rows<avx_vnni::Kind::kQ4_0>,
-                                 avx_vnni::Rows<avx_vnni::Kind::kQ4_K>,
-                                 avx_vnni::Rows<avx_vnni::Kind::kQ8_0>};
-constexpr DotKernels kAvx512VnniYmm = {DotIsa::kAvx512VnniYmm, avx512_vnni_ymm::kLanes,
-                                       avx512_vnni_ymm::Quantize,
-                                       avx512_vnni_ymm::Rows<avx512_vnni_ymm::Kind::kQ4_0>,
-                                       avx512_vnni_ymm::Rows<avx512_vnni_ymm::Kind::kQ4_K>,
-                                       avx512_vnni_ymm::Rows<avx512_vnni_ymm::Kind::kQ8_0>};
+// The table of one copy: row-major and row-grouped kernels for each type.
+#define ZCPACK_YMM_TABLE(ns, isa)                                                            \
+  DotKernels {                                                                               \
+    isa, ns::kLanes, ns::Quantize, ns::Rows<ns::Kind::kQ4_0, format::LAYOUT_ROW_MAJOR>,      \
+        ns::Rows<ns::Kind::kQ4_K, format::LAYOUT_ROW_MAJOR>,                                 \
+        ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_MAJOR>,                                 \
+        ns::Rows<ns::Kind::kQ4_0, format::LAYOUT_ROW_GROUPS_16>,                             \
+        ns::Rows<ns::Kind::kQ4_K, format::LAYOUT_ROW_GROUPS_16>,                             \
+        ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_GROUPS_16>                              \
+  }
+constexpr DotKernels kAvx2 = ZCPACK_YMM_TABLE(avx2, DotIsa::kAvx2);
+constexpr DotKernels kAvxVnni = ZCPACK_YMM_TABLE(avx_vnni, DotIsa::kAvxVnni);
+constexpr DotKernels kAvx512VnniYmm = ZCPACK_YMM_TABLE(avx512_vnni_ymm, DotIsa::kAvx512VnniYmm);
+#undef ZCPACK_YMM_TABLE
 
 }  // namespace
 

@@ -24,6 +24,7 @@
 
 #include "kernels_internal.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/row_groups.h"
 
 // GCC 12 reports false -W(maybe-)uninitialized warnings inside its own AVX-512
 // headers (GCC bug 105593, fixed in GCC 13).
@@ -124,6 +125,37 @@ ZCPACK_VNNI512_INLINE __m512 HalfColumn(const uint8_t* p, size_t row_bytes) {
   return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(halves)));
 }
 
+// Where a group's blocks come from. Both give, for a block of the group,
+// Words(o): four vectors whose lane L holds the four bytes [o, o + 4) ... [o +
+// 12, o + 16) of the block of row Row(L), and Half(): lane L = the block's fp16
+// scale (its first two bytes) as float.
+//
+// RowMajor: ggml's order; lane L is row LaneRow(L) (the transposes' order).
+struct RowMajorSource {
+  static constexpr bool kNaturalLanes = false;
+  const uint8_t* block;  // the block in the group's first row
+  size_t row_bytes;
+  ZCPACK_VNNI512_INLINE void Words(size_t offset, __m512i out[4]) const {
+    Transpose(block + offset, row_bytes, out);
+  }
+  ZCPACK_VNNI512_INLINE __m512 Half() const { return HalfColumn(block, row_bytes); }
+};
+
+// RowGroup: LAYOUT_ROW_GROUPS_16 (format/row_groups.h), where the block's
+// tile already holds each word of the 16 rows side by side; lane L is row L.
+struct RowGroupSource {
+  static constexpr bool kNaturalLanes = true;
+  const uint8_t* tile;  // the block's 16 * block-bytes tile
+  size_t prefix;        // format::RowGroupPrefixBytes() of the dtype
+  ZCPACK_VNNI512_INLINE void Words(size_t offset, __m512i out[4]) const {
+    const uint8_t* words = tile + kLanes * prefix + kLanes * (offset - prefix);
+    for (int s = 0; s < 4; ++s) out[s] = _mm512_loadu_si512(words + 64 * s);
+  }
+  ZCPACK_VNNI512_INLINE __m512 Half() const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile)));
+  }
+};
+
 ZCPACK_VNNI512_INLINE void Store(uint8_t* out, size_t index, __m512i v) {
   _mm512_store_si512(reinterpret_cast<__m512i*>(out + 64 * index), v);
 }
@@ -131,44 +163,42 @@ ZCPACK_VNNI512_INLINE void Store(uint8_t* out, size_t index, __m512 v) {
   _mm512_store_ps(reinterpret_cast<float*>(out + 64 * index), v);
 }
 
-// The one step of a q4_0 or q8_0 block of a full group, in registers:
-// `block` is the block in the group's first row, rows are row_bytes apart.
-template <Kind K>
-ZCPACK_VNNI512_INLINE void LoadBlock(const uint8_t* block, size_t row_bytes, __m512i w[8],
-                                     __m512* scale) {
+// The one step of a q4_0 or q8_0 block of a full group, in registers.
+template <Kind K, typename Source>
+ZCPACK_VNNI512_INLINE void LoadBlock(const Source& src, __m512i w[8], __m512* scale) {
   __m512i p[4];
   if constexpr (K == Kind::kQ4_0) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
-    Transpose(block + 2, row_bytes, p);
+    src.Words(2, p);
     for (int s = 0; s < 4; ++s) {
       w[s] = _mm512_and_si512(p[s], low4);
       w[4 + s] = _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4);
     }
   } else {
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    Transpose(block + 2, row_bytes, p);
+    src.Words(2, p);
     for (int s = 0; s < 4; ++s) w[s] = _mm512_xor_si512(p[s], bias);
-    Transpose(block + 18, row_bytes, p);
+    src.Words(18, p);
     for (int s = 0; s < 4; ++s) w[4 + s] = _mm512_xor_si512(p[s], bias);
   }
-  *scale = HalfColumn(block, row_bytes);
+  *scale = src.Half();
 }
 
 // Packs the steps of one block of a full group into `out` (Traits<K>::kSteps
 // steps of StepBytes<K>() bytes).
-template <Kind K>
-ZCPACK_VNNI512_INLINE void PackBlock(const uint8_t* block, size_t row_bytes, uint8_t* out) {
+template <Kind K, typename Source>
+ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
   if constexpr (K != Kind::kQ4_K) {
     __m512i w[8];
     __m512 scale;
-    LoadBlock<K>(block, row_bytes, w, &scale);
+    LoadBlock<K>(src, w, &scale);
     for (int k = 0; k < 8; ++k) Store(out, k, w[k]);
     Store(out, 8, scale);
   } else {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512i p[4];
     // Header: d and dmin, then the 12 scale bytes, as four dwords.
-    Transpose(block, row_bytes, p);
+    src.Words(0, p);
     const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(p[0]));
     const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(p[0], 16)));
     const __m512i six = _mm512_set1_epi32(63);
@@ -198,7 +228,7 @@ ZCPACK_VNNI512_INLINE void PackBlock(const uint8_t* block, size_t row_bytes, uin
       uint8_t* even = out + (2 * c) * StepBytes<K>();
       uint8_t* odd = out + (2 * c + 1) * StepBytes<K>();
       for (int h = 0; h < 2; ++h) {
-        Transpose(block + 16 + 32 * c + 16 * h, row_bytes, p);
+        src.Words(16 + 32 * c + 16 * h, p);
         for (int s = 0; s < 4; ++s) {
           Store(even, 4 * h + s, _mm512_and_si512(p[s], low4));
           Store(odd, 4 * h + s, _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4));
@@ -235,7 +265,12 @@ ZCPACK_VNNI512_INLINE __m512 Step(const __m512i w[8], __m512 scale, __m512 mins,
 }
 
 // Writes lanes' results for inputs to y in row order (valid rows only).
+template <bool kNaturalLanes>
 ZCPACK_VNNI512_INLINE void StoreRows(__m512 acc, float* y, __mmask16 valid) {
+  if constexpr (kNaturalLanes) {
+    _mm512_mask_storeu_ps(y, valid, acc);
+    return;
+  }
   const __m512i to_rows = _mm512_setr_epi32(LaneRow(0), LaneRow(1), LaneRow(2), LaneRow(3),
                                             LaneRow(4), LaneRow(5), LaneRow(6), LaneRow(7),
                                             LaneRow(8), LaneRow(9), LaneRow(10), LaneRow(11),
@@ -244,7 +279,7 @@ ZCPACK_VNNI512_INLINE void StoreRows(__m512 acc, float* y, __mmask16 valid) {
 }
 
 // T inputs [j0, j0 + T) over `steps` packed steps.
-template <Kind K, int T>
+template <Kind K, int T, bool kNaturalLanes>
 ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
                                      const QuantizedActivations& a, size_t j0, float* y,
                                      size_t y_stride, __mmask16 valid) {
@@ -263,10 +298,15 @@ ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
                        a.negds(j)[st], acc[t]);
     }
   }
-  for (int t = 0; t < T; ++t) StoreRows(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
+  for (int t = 0; t < T; ++t) {
+    StoreRows<kNaturalLanes>(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
+  }
 }
 
-template <Kind K>
+// Groups of 16 rows in [row_begin, row_end) of a matrix in `layout`: for
+// row-major matrices any range (a partial last group is computed from a
+// zero-padded copy), for row-grouped ones whole groups.
+template <Kind K, format::TensorLayout kLayout>
 ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, float* y,
                          size_t y_stride, uint64_t row_begin, uint64_t row_end) {
   constexpr size_t kBlockBytes = Traits<K>::kBlockBytes;
@@ -281,12 +321,26 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
   const size_t packed_bytes = (n == 1 ? kSteps : steps) * StepBytes<K>();
   uint8_t* const packed = ThreadScratch(packed_bytes + group_bytes);
   uint8_t* const padded = packed + packed_bytes;
-  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, 2 * group_bytes);
+  constexpr bool kGrouped = kLayout == format::LAYOUT_ROW_GROUPS_16;
+  const size_t prefix = format::RowGroupPrefixBytes(w.dtype);
+  // A row-grouped matrix is one sequential stream, which the hardware
+  // prefetchers follow at full bandwidth; 16 row-major rows are 16 streams,
+  // which they do not, so those are prefetched in software.
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, kGrouped ? 0 : row_end * row_bytes,
+                          group_bytes);
+  auto source = [&](const uint8_t* group, size_t b) {
+    if constexpr (kGrouped) {
+      return RowGroupSource{group + b * kLanes * kBlockBytes, prefix};
+    } else {
+      return RowMajorSource{group + b * kBlockBytes, row_bytes};
+    }
+  };
+  constexpr bool kNatural = decltype(source(nullptr, 0))::kNaturalLanes;
   for (uint64_t r0 = row_begin; r0 < row_end; r0 += kLanes) {
     const size_t rows = static_cast<size_t>(std::min<uint64_t>(kLanes, row_end - r0));
     const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
     const uint8_t* group = w.data + r0 * row_bytes;
-    if (rows < kLanes) {
+    if (!kGrouped && rows < kLanes) {
       std::memcpy(padded, group, rows * row_bytes);
       std::memset(padded + rows * row_bytes, 0, (kLanes - rows) * row_bytes);
       group = padded;
@@ -294,17 +348,17 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
     if (n == 1) {
       __m512 acc = _mm512_setzero_ps();
       for (size_t b = 0; b < blocks; ++b) {
-        prefetch.Advance(kLanes * kBlockBytes);
-        const uint8_t* block = group + b * kBlockBytes;
+        if constexpr (!kGrouped) prefetch.Advance(kLanes * kBlockBytes);
+        const auto src = source(group, b);
         if constexpr (K != Kind::kQ4_K) {
           __m512i wv[8];
           __m512 scale;
-          LoadBlock<K>(block, row_bytes, wv, &scale);
+          LoadBlock<K>(src, wv, &scale);
           acc = Step<K>(wv, scale, scale, a.qs(0) + b * kActivationBlock, a.d(0)[b], a.sum(0)[b],
                         a.negds(0)[b], acc);
           continue;
         }
-        PackBlock<K>(block, row_bytes, packed);
+        PackBlock<K>(src, packed);
         for (size_t s = 0; s < kSteps; ++s) {
           const uint8_t* step = packed + s * StepBytes<K>();
           __m512i wv[8];
@@ -316,19 +370,22 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
                         a.negds(0)[st], acc);
         }
       }
-      StoreRows(acc, y + r0, valid);
+      StoreRows<kNatural>(acc, y + r0, valid);
       continue;
     }
     for (size_t b = 0; b < blocks; ++b) {
-      prefetch.Advance(kLanes * kBlockBytes);
-      PackBlock<K>(group + b * kBlockBytes, row_bytes, packed + b * kSteps * StepBytes<K>());
+      if constexpr (!kGrouped) prefetch.Advance(kLanes * kBlockBytes);
+      PackBlock<K>(source(group, b), packed + b * kSteps * StepBytes<K>());
     }
+    float* out = y + r0;
     size_t j = 0;
-    for (; j + kTile <= n; j += kTile) SweepTile<K, kTile>(packed, steps, a, j, y + r0, y_stride, valid);
+    for (; j + kTile <= n; j += kTile) {
+      SweepTile<K, kTile, kNatural>(packed, steps, a, j, out, y_stride, valid);
+    }
     switch (n - j) {
-      case 3: SweepTile<K, 3>(packed, steps, a, j, y + r0, y_stride, valid); break;
-      case 2: SweepTile<K, 2>(packed, steps, a, j, y + r0, y_stride, valid); break;
-      case 1: SweepTile<K, 1>(packed, steps, a, j, y + r0, y_stride, valid); break;
+      case 3: SweepTile<K, 3, kNatural>(packed, steps, a, j, out, y_stride, valid); break;
+      case 2: SweepTile<K, 2, kNatural>(packed, steps, a, j, out, y_stride, valid); break;
+      case 1: SweepTile<K, 1, kNatural>(packed, steps, a, j, out, y_stride, valid); break;
       default: break;
     }
   }
@@ -367,9 +424,18 @@ ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) 
   }
 }
 
+constexpr auto kRowMajor = format::LAYOUT_ROW_MAJOR;
+constexpr auto kRowGroups = format::LAYOUT_ROW_GROUPS_16;
 constexpr DotKernels kKernels = {
-    DotIsa::kAvx512Vnni, kLanes,           Quantize, Rows<Kind::kQ4_0>,
-    Rows<Kind::kQ4_K>,   Rows<Kind::kQ8_0>,
+    DotIsa::kAvx512Vnni,
+    kLanes,
+    Quantize,
+    Rows<Kind::kQ4_0, kRowMajor>,
+    Rows<Kind::kQ4_K, kRowMajor>,
+    Rows<Kind::kQ8_0, kRowMajor>,
+    Rows<Kind::kQ4_0, kRowGroups>,
+    Rows<Kind::kQ4_K, kRowGroups>,
+    Rows<Kind::kQ8_0, kRowGroups>,
 };
 
 }  // namespace

@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     std::printf("  prompt         %.1f tokens/s (%.1f-%.1f; %d tokens in one batch)\n", p.median,
                 p.min, p.max, prompt_tokens);
     std::printf("  read bandwidth %.2f GB/s (1 GiB buffer, best of 5)\n", bandwidth / 1e9);
-    std::printf("  decode moves   %.2f GB/s = %.2f of the read bandwidth (bound %.1f tokens/s)\n",
+    std::printf("  weights read   %.2f GB/s in decode = %.2f of the read bandwidth (bound %.1f tokens/s)\n",
                 per_token * d.median / 1e9, per_token * d.median / bandwidth, bandwidth / per_token);
   }
   return 0;

@@ -18,6 +18,7 @@
 #include "zcpack/format/coding.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/runtime/kernels.h"
 #include "zcpack/runtime/thread_pool.h"
 
@@ -192,6 +193,76 @@ TEST_P(IntegerKernelsTest, EveryIsaEqualsScalarBitForBit) {
       }
     }
   }
+}
+
+// The same weights stored in LAYOUT_ROW_GROUPS_16 give the same bits as
+// row-major, through every ISA's grouped kernels (whole groups) and through
+// MatMul() at every level and thread count (which sends the row-major tail to
+// the row-major kernels).
+TEST_P(IntegerKernelsTest, RowGroupsEqualRowMajorBitForBit) {
+  const Shape shape = GetParam();
+  std::mt19937_64 rng(15 + shape.cols);
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  ThreadPool pool(3);
+  for (uint64_t rows : {16, 17, 32, 40, 64}) {
+    const std::vector<uint8_t> bytes = RandomWeights(shape.dtype, rows, shape.cols, rng);
+    std::vector<uint8_t> grouped(bytes.size());
+    const uint64_t row_bytes = bytes.size() / rows;
+    format::ToRowGroups(shape.dtype, rows, row_bytes, bytes.data(), grouped.data());
+    const WeightView row_major = *WeightView::FromBytes(shape.dtype, rows, shape.cols, bytes);
+    absl::StatusOr<WeightView> view = WeightView::FromBytes(shape.dtype, rows, shape.cols, grouped,
+                                                            format::LAYOUT_ROW_GROUPS_16);
+    ASSERT_TRUE(view.ok()) << view.status();
+    const uint64_t whole = rows / 16 * 16;
+    for (size_t n : {1, 2, 5}) {
+      const std::vector<float> x = RandomInputs(n * shape.cols, rng);
+      for (DotIsa isa : isas) {
+        const DotKernels& k = *DotKernelsFor(isa);
+        const std::string where = absl::StrCat(DotIsaName(isa), " ", format::DTypeName(shape.dtype),
+                                               " [", rows, ", ", shape.cols, "] n=", n);
+        QuantizedActivations a;
+        Quantize(k, x, n, shape.cols, a);
+        std::vector<float> expected(n * rows, -1.0f), got(n * rows, -2.0f);
+        IntKernel(k, shape.dtype)(row_major, a, expected.data(), rows, 0, rows);
+        GroupedKernel(k, shape.dtype)(*view, a, got.data(), rows, 0, whole);
+        IntKernel(k, shape.dtype)(*view, a, got.data(), rows, whole, rows);
+        EXPECT_TRUE(SameBits(got.data(), expected.data(), got.size())) << where;
+        // One group in the middle only.
+        if (whole >= 32) {
+          std::vector<float> part(n * rows, -7.0f);
+          GroupedKernel(k, shape.dtype)(*view, a, part.data(), rows, 16, 32);
+          for (size_t j = 0; j < n; ++j) {
+            EXPECT_TRUE(SameBits(&part[j * rows + 16], &expected[j * rows + 16], 16)) << where;
+            EXPECT_EQ(part[j * rows + 15], -7.0f) << where;
+          }
+        }
+      }
+      for (format::SimdLevel level : {format::SimdLevel::kScalar, format::SimdLevel::kAvx2,
+                                      format::SimdLevel::kAvx512}) {
+        std::vector<float> expected(n * rows), got(n * rows);
+        MatMul(row_major, x.data(), n, expected.data(), nullptr, level);
+        MatMul(*view, x.data(), n, got.data(), &pool, level);
+        EXPECT_TRUE(SameBits(got.data(), expected.data(), got.size()))
+            << format::SimdLevelName(level) << " rows " << rows << " n " << n;
+      }
+      // Rows read back for lookups are ggml's rows.
+      std::vector<float> a_row(shape.cols), b_row(shape.cols);
+      for (uint64_t r = 0; r < rows; r += 7) {
+        DequantizeRow(row_major, r, a_row.data());
+        DequantizeRow(*view, r, b_row.data());
+        EXPECT_TRUE(SameBits(a_row.data(), b_row.data(), shape.cols)) << "row " << r;
+      }
+    }
+  }
+}
+
+TEST(IntegerKernels, RowGroupsOnlyForTypesThatHaveThem) {
+  std::vector<uint8_t> bytes(16 * 32 * 2);
+  EXPECT_EQ(WeightView::FromBytes(format::DTYPE_F16, 16, 32, bytes, format::LAYOUT_ROW_GROUPS_16)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // A NaN scale or a NaN input makes the products that read it NaN at every ISA.

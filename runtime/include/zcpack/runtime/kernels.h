@@ -1,9 +1,13 @@
 // Matrix-vector and matrix-matrix products over weights read in place.
 //
-// A weight matrix W of shape [rows, cols] is stored row-major, so row r is
-// contiguous: cols / 32 q4_0 blocks of 18 bytes, cols / 256 q4_k
-// super-blocks of 144 bytes, cols / 32 q8_0 blocks of 34 bytes, or cols f16 /
-// bf16 / f32 elements (little-endian). The kernels read those bytes directly
+// A weight matrix W of shape [rows, cols] holds cols / 32 q4_0 blocks of 18
+// bytes per row, cols / 256 q4_k super-blocks of 144 bytes, cols / 32 q8_0
+// blocks of 34 bytes, or cols f16 / bf16 / f32 elements (little-endian), in
+// one of two layouts: row-major (ggml's order, row r contiguous), or for the
+// quantized types LAYOUT_ROW_GROUPS_16 (format/row_groups.h: each block's
+// bytes interleaved across 16 rows, which the kernels read as one
+// sequential stream; the converter writes the matrices that are multiplied
+// this way). The kernels read those bytes directly
 // from the mapped container: nothing is repacked or copied at load (a
 // product transposes a tile of rows at a time into per-thread scratch).
 //
@@ -63,18 +67,21 @@ struct WeightView {
   uint64_t rows = 0;
   uint64_t cols = 0;
   const uint8_t* data = nullptr;
+  format::TensorLayout layout = format::LAYOUT_ROW_MAJOR;
 
   // FromTensor(): a view of a manifest tensor whose bytes are `data` (as
-  // Container::TensorData() returns them). InvalidArgument, naming the tensor,
-  // when the rank is not 2, the dtype is not a known one, the
-  // last dimension is not a multiple of the dtype's block, or data.size()
-  // differs from entry.nbytes or from the size the dtype and shape imply.
+  // Container::TensorData() returns them), in the entry's layout.
+  // InvalidArgument, naming the tensor, when the rank is not 2, the dtype is
+  // not a known one, the last dimension is not a multiple of the dtype's
+  // block, data.size() differs from entry.nbytes or from the size the dtype
+  // and shape imply, or the layout is not one the dtype can have.
   static absl::StatusOr<WeightView> FromTensor(const format::TensorEntry& entry,
                                                std::span<const uint8_t> data);
 
   // FromBytes(): the same checks for a matrix described directly.
-  static absl::StatusOr<WeightView> FromBytes(format::DType dtype, uint64_t rows, uint64_t cols,
-                                              std::span<const uint8_t> data);
+  static absl::StatusOr<WeightView> FromBytes(
+      format::DType dtype, uint64_t rows, uint64_t cols, std::span<const uint8_t> data,
+      format::TensorLayout layout = format::LAYOUT_ROW_MAJOR);
 
   // Bytes of one stored row.
   uint64_t row_bytes() const;
