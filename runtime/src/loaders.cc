@@ -28,6 +28,16 @@ absl::StatusOr<TensorBuffer> Allocate(uint64_t size, uint64_t alignment, const s
   return b;
 }
 
+// The descriptor the container opened: the file it checked and mapped, even
+// if the path has since been renamed over or unlinked.
+absl::StatusOr<int> OpenFileDescriptor(const format::Container& c) {
+  if (c.file_descriptor() < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(c.path(), ": an in-memory container has no file to read"));
+  }
+  return c.file_descriptor();
+}
+
 }  // namespace
 
 TensorBuffer& TensorBuffer::operator=(TensorBuffer&& o) noexcept {
@@ -42,13 +52,14 @@ TensorBuffer& TensorBuffer::operator=(TensorBuffer&& o) noexcept {
 
 absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c) {
   const std::string& path = c.path();
-  ZCPACK_ASSIGN_OR_RETURN(format::ScopedFd fd, format::OpenReadOnly(path));
+  ZCPACK_ASSIGN_OR_RETURN(const int fd, OpenFileDescriptor(c));
   ZCPACK_ASSIGN_OR_RETURN(TensorBuffer whole, Allocate(c.file_size(), kBufferAlignment, path));
-  // Sequential read() of the whole file, as a naive loader does.
+  // Sequential reads of the whole file, as a naive loader does (pread, so
+  // that the descriptor's offset, shared with the container, stays put).
   uint64_t done = 0;
   while (done < c.file_size()) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(c.file_size() - done, 64 << 20));
-    const ssize_t n = ::read(fd.get(), whole.memory + done, want);
+    const ssize_t n = ::pread(fd, whole.memory + done, want, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return format::ErrnoError(errno, path, "read");
     if (n == 0) return absl::DataLossError(absl::StrCat(path, ": file shrank while reading"));
@@ -67,14 +78,24 @@ absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c
 
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& c, bool direct) {
   const std::string& path = c.path();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-  if (fd < 0) {
-    if (direct && errno == EINVAL) {
-      return absl::UnimplementedError(absl::StrCat(path, ": the file system refuses O_DIRECT"));
+  ZCPACK_ASSIGN_OR_RETURN(int fd, OpenFileDescriptor(c));
+  format::ScopedFd direct_fd;
+  if (direct) {
+    // O_DIRECT is a property of an open file description, and the
+    // container's is shared with its mapping and the prefetcher: open the
+    // same file again through /proc/self/fd, which names the open inode, not
+    // the path (a file renamed over the path since Open() is not read).
+    const std::string self = absl::StrCat("/proc/self/fd/", fd);
+    direct_fd.reset(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
+    if (!direct_fd.valid()) {
+      if (errno == EINVAL) {
+        return absl::UnimplementedError(absl::StrCat(path, ": the file system refuses O_DIRECT"));
+      }
+      return absl::UnimplementedError(absl::StrCat(path, ": cannot reopen the open file with O_DIRECT (",
+                                                   self, ": ", std::strerror(errno), ")"));
     }
-    return format::ErrnoError(errno, path, "open");
+    fd = direct_fd.get();
   }
-  format::ScopedFd owned(fd);
   std::vector<TensorBuffer> out;
   for (size_t i = 0; i < c.num_tensors(); ++i) {
     const auto& t = c.tensor(i);

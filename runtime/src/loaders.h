@@ -1,5 +1,9 @@
 // Internal: the copying loaders the benchmark compares against zero-copy
 // mapping. Each returns one malloc'd buffer per tensor (in file order).
+// They read through the descriptor the container opened (never the path
+// again), so they read the file that was checked, even if another file has
+// been renamed over its path since. FailedPrecondition for a container opened
+// from a buffer.
 #ifndef ZCPACK_RUNTIME_SRC_LOADERS_H_
 #define ZCPACK_RUNTIME_SRC_LOADERS_H_
 
@@ -34,8 +38,9 @@ absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c
 
 // LoadPread(): pread each tensor into its own buffer. With `direct`, the file
 // is opened with O_DIRECT and each tensor's aligned extent is read into a
-// buffer aligned to the container's alignment; Unimplemented when the file
-// system refuses O_DIRECT.
+// buffer aligned to the container's alignment, through a second open file
+// description of the same file (/proc/self/fd); Unimplemented when the file
+// system refuses O_DIRECT or the file cannot be reopened that way.
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& container,
                                                     bool direct);
 
