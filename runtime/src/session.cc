@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
 
 #include <Eigen/Core>
 
@@ -69,7 +70,16 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
   if (context <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("context of ", context, " positions"));
   }
-  return std::unique_ptr<Session>(new Session(model, context, options.threads));
+  int threads = options.threads;
+  std::string threads_note;
+  if (const int cpus = ThreadPool::AvailableCpus(); threads > cpus) {
+    threads_note = absl::StrCat(threads, " threads requested, more than the ", cpus,
+                                " CPUs available: using ", cpus);
+    threads = cpus;
+  }
+  std::unique_ptr<Session> session(new Session(model, context, threads));
+  if (!threads_note.empty()) session->notes_.push_back(std::move(threads_note));
+  return session;
 }
 
 uint64_t Session::kv_cache_bytes() const {

@@ -1,5 +1,7 @@
 #include "zcpack/runtime/thread_pool.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -52,6 +54,8 @@ void PieceRange(size_t begin, size_t end, size_t grain, size_t units, size_t pie
 struct ThreadPool::Impl {
   int num_threads = 1;
   std::chrono::microseconds spin{0};
+  // More threads than CPUs: never spin (see the header).
+  bool oversubscribed = false;
   std::vector<std::thread> workers;
 
   // Serialises callers: one job is in flight at a time.
@@ -99,7 +103,7 @@ struct ThreadPool::Impl {
   uint64_t WaitForCall(uint64_t seen) {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point spin_until = Clock::now() + spin;
-    for (uint32_t i = 1;; ++i) {
+    for (uint32_t i = 1; spin.count() > 0; ++i) {
       const uint64_t current = EpochOf(claim.load(std::memory_order_acquire));
       if (current != seen) return current;
       if (stop.load(std::memory_order_relaxed)) return seen;
@@ -137,9 +141,11 @@ thread_local const ThreadPool::Impl* ThreadPool::Impl::running_in = nullptr;
 
 ThreadPool::ThreadPool(int num_threads, std::chrono::microseconds spin)
     : impl_(std::make_unique<Impl>()) {
-  if (num_threads <= 0) num_threads = static_cast<int>(std::thread::hardware_concurrency());
+  const int cpus = AvailableCpus();
+  if (num_threads <= 0) num_threads = cpus;
   impl_->num_threads = std::clamp(num_threads, 1, kMaxThreads);
-  impl_->spin = spin;
+  impl_->oversubscribed = impl_->num_threads > cpus;
+  impl_->spin = impl_->oversubscribed ? std::chrono::microseconds(0) : spin;
   impl_->workers.reserve(impl_->num_threads - 1);
   for (int i = 1; i < impl_->num_threads; ++i) {
     impl_->workers.emplace_back([impl = impl_.get()] { impl->WorkerLoop(); });
@@ -156,6 +162,17 @@ ThreadPool::~ThreadPool() {
 }
 
 int ThreadPool::num_threads() const { return impl_->num_threads; }
+
+int ThreadPool::AvailableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+  // More CPUs than a cpu_set_t holds, or no affinity support.
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 
 void ThreadPool::ParallelFor(size_t begin, size_t end, size_t grain,
                              absl::FunctionRef<void(size_t, size_t)> fn) {
@@ -199,10 +216,12 @@ void ThreadPool::ParallelFor(size_t begin, size_t end, size_t grain,
   Impl::running_in = outer;
 
   // Wait for pieces other threads claimed. Yield now and then: on a busy
-  // machine the thread holding the last piece may need this core.
+  // machine the thread holding the last piece may need this core; with more
+  // threads than cores it surely does, so yield every time.
+  const uint32_t yield_every = impl.oversubscribed ? 1 : 1024;
   for (uint32_t i = 1; impl.done.load(std::memory_order_acquire) != pieces; ++i) {
     CpuRelax();
-    if (i % 1024 == 0) std::this_thread::yield();
+    if (i % yield_every == 0) std::this_thread::yield();
   }
 }
 

@@ -10,6 +10,8 @@
 //   BM_MatMulQ4_0/rows:R/cols:C/n:N/threads:T: MatMul of N inputs (prompt
 //     processing); items/s counts multiply-adds.
 //   BM_ParallelForOverhead/threads:T: one ParallelFor of empty pieces.
+//   BM_ParallelForBusyPieces/threads:T: one ParallelFor of 64 short pieces,
+//     T up to 32x the cores of a 2-core machine (oversubscription).
 //   BM_Stories110mTokenQ4_0/threads:T/level:L: every MatVec of one decoded
 //     token of a stories110m-shaped llama (12 layers of q, k, v, o 768x768,
 //     gate and up 2048x768, down 768x2048, then the 32000x768 output), q4_0,
@@ -306,6 +308,34 @@ void BM_ParallelForOverhead(benchmark::State& state) {
 }
 
 BENCHMARK(BM_ParallelForOverhead)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+
+// One ParallelFor of 64 pieces of ~5 us of arithmetic each, with pools of up
+// to many more threads than cores: idle threads must not take the cores from
+// the ones with pieces (a pool that spins when oversubscribed is 10-40x
+// slower at 16-64 threads on 2 cores).
+void BM_ParallelForBusyPieces(benchmark::State& state) {
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  std::vector<double> sink(64);
+  for (auto _ : state) {
+    pool.ParallelFor(0, sink.size(), 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        double x = 0;
+        for (int j = 0; j < 5000; ++j) x += j * 1e-9;
+        sink[i] = x;
+      }
+    });
+    benchmark::DoNotOptimize(sink.data());
+  }
+}
+
+BENCHMARK(BM_ParallelForBusyPieces)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(16)
+    ->Arg(64)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // --------------------------------------------------------- read bandwidth ---
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/container_fixtures.h"
@@ -144,6 +145,21 @@ TEST_F(ModelTest, SessionRejectsBadTokensAndFullContext) {
   const std::vector<int32_t> four = {1, 2, 3, 4};
   EXPECT_TRUE((*session)->Evaluate(four).ok());
   EXPECT_EQ((*session)->position(), 4);
+}
+
+TEST_F(ModelTest, SessionCapsThreadsAtTheAvailableCpus) {
+  auto model = Model::Open(*path_);
+  ASSERT_TRUE(model.ok());
+  const int cpus = ThreadPool::AvailableCpus();
+  auto session = Session::Create(**model, {.max_context = 8, .threads = cpus + 1});
+  ASSERT_TRUE(session.ok());
+  EXPECT_EQ((*session)->threads(), cpus);
+  EXPECT_THAT((*session)->notes(),
+              ::testing::ElementsAre(::testing::HasSubstr(absl::StrCat(cpus + 1, " threads requested"))));
+  auto fits = Session::Create(**model, {.max_context = 8, .threads = cpus});
+  ASSERT_TRUE(fits.ok());
+  EXPECT_EQ((*fits)->threads(), cpus);
+  EXPECT_THAT((*fits)->notes(), ::testing::IsEmpty());
 }
 
 TEST(ModelOpenTest, MissingFileAndNotAContainer) {

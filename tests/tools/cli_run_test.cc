@@ -74,5 +74,20 @@ TEST_F(RunTest, MemoryPolicyFlags) {
   EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
 }
 
+// More threads than CPUs only queue for a core (and, spinning, took the
+// cores from the threads with work: 30 to 100 s for 4 tokens): capped, with
+// one note.
+TEST_F(RunTest, ThreadsBeyondTheCpusAreCappedWithANote) {
+  const CliResult r = RunZcpack({"run", Model(), "--tokens", "1", "-n", "4", "--threads", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("note: 1000 threads requested, more than the "));
+  const CliResult j =
+      RunZcpack({"run", Model(), "--tokens", "1", "-n", "4", "--threads", "1000", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto report = nlohmann::json::parse(j.out);
+  EXPECT_GE(report["threads"].get<int>(), 1);
+  EXPECT_LT(report["threads"].get<int>(), 1000);
+}
+
 }  // namespace
 }  // namespace zcpack::testing

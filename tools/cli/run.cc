@@ -56,6 +56,8 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> generated,
                           runtime::Generate(*session, prompt, options.max_tokens, sampling,
                                             options.stop_at_eos, &stats));
+  std::vector<std::string> notes = model->notes();
+  notes.insert(notes.end(), session->notes().begin(), session->notes().end());
   if (options.json) {
     nlohmann::json j = {{"path", options.path},
                         {"prompt", prompt},
@@ -63,9 +65,9 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                         {"open_ms", model->open_seconds() * 1e3},
                         {"first_token_ms", stats.first_token_seconds * 1e3},
                         {"decode_tokens_per_s", stats.tokens_per_second()},
-                        {"threads", options.threads},
+                        {"threads", session->threads()},
                         {"loader", options.loader},
-                        {"notes", model->notes()}};
+                        {"notes", notes}};
     out << j.dump(2) << "\n";
     return absl::OkStatus();
   }
@@ -74,7 +76,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                          options.loader, model->open_seconds() * 1e3,
                          stats.first_token_seconds * 1e3,
                          stats.prompt_tokens, stats.tokens_per_second());
-  for (const std::string& note : model->notes()) out << "note: " << note << "\n";
+  for (const std::string& note : notes) out << "note: " << note << "\n";
   return absl::OkStatus();
 }
 

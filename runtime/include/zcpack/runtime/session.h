@@ -24,6 +24,7 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,7 +36,9 @@ namespace zcpack::runtime {
 struct SessionOptions {
   // Positions the KV cache holds; 0 means min(max_position_embeddings, 2048).
   int max_context = 0;
-  // Threads for the kernels and attention; 0 means one per hardware thread.
+  // Threads for the kernels and attention; 0 means one per available CPU
+  // (ThreadPool::AvailableCpus()). More than that is capped at it, with a
+  // note: extra threads only wait for a core.
   int threads = 0;
 };
 
@@ -59,6 +62,10 @@ class Session {
   void Reset();
   int position() const { return position_; }
   int max_context() const { return max_context_; }
+  // Threads the session computes with (after the cap).
+  int threads() const { return pool_.num_threads(); }
+  // What Create() adjusted (one line each), e.g. a capped thread count.
+  const std::vector<std::string>& notes() const { return notes_; }
   // Bytes the KV cache may occupy at max_context (resident only as filled).
   uint64_t kv_cache_bytes() const;
   const Model& model() const { return model_; }
@@ -71,6 +78,7 @@ class Session {
   const Model& model_;
   const int max_context_;
   ThreadPool pool_;
+  std::vector<std::string> notes_;
   int position_ = 0;
   // KV cache: [layer][kv_head][position][head_dim] in IEEE binary16, K then V.
   std::unique_ptr<uint16_t[]> k_cache_;

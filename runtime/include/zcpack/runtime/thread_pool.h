@@ -6,6 +6,13 @@
 // starts without a kernel round trip, and only then block on a condition
 // variable. No thread is created and nothing is allocated per call.
 //
+// Spinning pays only while every thread has a core of its own. A pool with
+// more threads than AvailableCpus() would have idle spinners hold the cores
+// that the threads with pieces need (a 1000-thread pool on 2 cores took
+// seconds per call), so such a pool never spins: its workers block as soon as
+// they are idle and a waiting caller yields its core. Callers that size a
+// pool from a user's request cap it at AvailableCpus() (Session does).
+//
 // Determinism: ParallelFor() splits its range into pieces that depend only on
 // (begin, end, grain, num_threads()), never on timing. Which thread runs which
 // piece does vary; callers that need reproducible results make each piece's
@@ -38,8 +45,9 @@ class ThreadPool {
   static constexpr std::chrono::microseconds kDefaultSpin{2000};
 
   // num_threads: threads that run pieces, the calling thread included, so
-  // num_threads - 1 workers are started. 0 means one per hardware thread.
-  // Values are clamped to [1, kMaxThreads].
+  // num_threads - 1 workers are started. 0 means AvailableCpus(). Values are
+  // clamped to [1, kMaxThreads]; more than AvailableCpus() is allowed (tests
+  // use it to vary the split) but turns spinning off (see above).
   explicit ThreadPool(int num_threads, std::chrono::microseconds spin = kDefaultSpin);
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -49,6 +57,10 @@ class ThreadPool {
   static constexpr int kMaxThreads = 1024;
 
   int num_threads() const;
+
+  // AvailableCpus(): the CPUs this process may run on (its sched_getaffinity
+  // mask, which also reflects cpusets), else the online CPUs; at least 1.
+  static int AvailableCpus();
 
   // ParallelFor(): calls fn(piece_begin, piece_end) once for each piece of a
   // split of [begin, end) into contiguous, non-overlapping pieces that cover
