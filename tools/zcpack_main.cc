@@ -109,6 +109,28 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   return options;
 }
 
+RunCommandOptions RunOptionsFromFlags(const ParsedArgs& args) {
+  RunCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  options.tokens = absl::GetFlag(FLAGS_tokens);
+  options.max_tokens = absl::GetFlag(FLAGS_n);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.context = absl::GetFlag(FLAGS_context);
+  options.temperature = absl::GetFlag(FLAGS_temperature);
+  options.top_k = absl::GetFlag(FLAGS_top_k);
+  options.top_p = absl::GetFlag(FLAGS_top_p);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.stop_at_eos = absl::GetFlag(FLAGS_stop_at_eos);
+  options.advice = absl::GetFlag(FLAGS_advice);
+  options.prefetch_layers = absl::GetFlag(FLAGS_prefetch_layers);
+  options.populate = absl::GetFlag(FLAGS_populate);
+  options.mlock = absl::GetFlag(FLAGS_mlock);
+  options.verify = absl::GetFlag(FLAGS_verify);
+  options.loader = absl::GetFlag(FLAGS_loader);
+  options.json = absl::GetFlag(FLAGS_json);
+  return options;
+}
+
 // The options of `zcpack verify` from its flags; InvalidArgument for values
 // or combinations that make no sense.
 absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const ParsedArgs& args) {
@@ -273,7 +295,8 @@ const std::vector<Command>& Commands() {
        "token (prompt evaluation plus the first sample) and decode tokens/s.\n"
        "\n"
        "  --tokens IDS        prompt token ids, comma-separated (required)\n"
-       "  -n N                tokens to generate (default 16)\n"
+       "  -n N                tokens to generate (default 16); prompt + n is at most\n"
+       "                      the model's context length (a usage error otherwise)\n"
        "  --threads N         compute threads (default: all cores; at most the CPUs\n"
        "                      available, with a note when more are asked for)\n"
        "  --context N         KV cache positions (default: prompt + n)\n"
@@ -287,32 +310,15 @@ const std::vector<Command>& Commands() {
        "  --verify            verify every tensor checksum at open\n"
        "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
        "                      hints), classic (read file, copy tensors), pread, direct\n"
-       "  --json              JSON report\n",
+       "  --json              JSON report\n"
+       "\n"
+       "A KV cache larger than the memory available is a resource error (exit 3).\n",
        {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
         "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "loader",
         "json"},
        {}, 1, 1,
-       [](const ParsedArgs& args) {
-         RunCommandOptions options;
-         options.path = args.positional[0];
-         options.tokens = absl::GetFlag(FLAGS_tokens);
-         options.max_tokens = absl::GetFlag(FLAGS_n);
-         options.threads = absl::GetFlag(FLAGS_threads);
-         options.context = absl::GetFlag(FLAGS_context);
-         options.temperature = absl::GetFlag(FLAGS_temperature);
-         options.top_k = absl::GetFlag(FLAGS_top_k);
-         options.top_p = absl::GetFlag(FLAGS_top_p);
-         options.seed = absl::GetFlag(FLAGS_seed);
-         options.stop_at_eos = absl::GetFlag(FLAGS_stop_at_eos);
-         options.advice = absl::GetFlag(FLAGS_advice);
-         options.prefetch_layers = absl::GetFlag(FLAGS_prefetch_layers);
-         options.populate = absl::GetFlag(FLAGS_populate);
-         options.mlock = absl::GetFlag(FLAGS_mlock);
-         options.verify = absl::GetFlag(FLAGS_verify);
-         options.loader = absl::GetFlag(FLAGS_loader);
-         options.json = absl::GetFlag(FLAGS_json);
-         return RunRun(options, std::cout);
-       }},
+       [](const ParsedArgs& args) { return RunRun(RunOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckRunOptions(RunOptionsFromFlags(args)); }},
       {"bench",
        "bench FILE [--loaders LIST] [--cold|--warm|--both] [--runs N] [--tokens N] "
        "[--budget BYTES] [--timeline OUT.csv] [--plot OUT.svg] [--threads N] [--json]",

@@ -1,7 +1,13 @@
 #include "zcpack/zcpack.h"
 
+#include <algorithm>
+#include <exception>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
+
+#include "absl/strings/str_cat.h"
 
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
@@ -32,6 +38,20 @@ zcpack_status Ok() {
   return ZCPACK_OK;
 }
 
+// Runs `body` (which returns a zcpack_status) so that no exception leaves
+// the C API: the runtime reports failures as statuses, but the standard
+// library may still throw std::bad_alloc.
+template <typename Body>
+zcpack_status Guarded(const char* function, Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Fail(absl::ResourceExhaustedError(absl::StrCat(function, ": out of memory")));
+  } catch (const std::exception& e) {
+    return Fail(absl::InternalError(absl::StrCat(function, ": ", e.what())));
+  }
+}
+
 void Fill(const zcpack::format::Container& c, size_t index, zcpack_tensor* out) {
   const auto& t = c.tensor(index);
   const auto data = c.TensorData(index);
@@ -44,6 +64,32 @@ void Fill(const zcpack::format::Container& c, size_t index, zcpack_tensor* out) 
   for (int d = 0; d < ZCPACK_MAX_RANK; ++d) out->shape[d] = d < t.shape_size() ? t.shape(d) : 0;
 }
 
+// zcpack_generate() once its arguments are checked for null.
+zcpack_status Generate(const zcpack::runtime::Model& model, std::span<const int32_t> prompt,
+                       const zcpack_generate_options& options, int32_t* out_tokens,
+                       size_t* out_count) {
+  const auto context = zcpack::runtime::ContextForGeneration(prompt.size(), options.max_tokens);
+  if (!context.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("zcpack_generate: ", context.status().message())));
+  }
+  zcpack::runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  session_options.max_context = *context;
+  auto session = zcpack::runtime::Session::Create(model, session_options);
+  if (!session.ok()) return Fail(session.status());
+  zcpack::runtime::SamplingOptions sampling;
+  sampling.temperature = options.temperature;
+  sampling.top_k = options.top_k;
+  sampling.top_p = options.top_p;
+  sampling.seed = options.seed;
+  auto tokens = zcpack::runtime::Generate(**session, prompt, options.max_tokens, sampling);
+  if (!tokens.ok()) return Fail(tokens.status());
+  std::copy(tokens->begin(), tokens->end(), out_tokens);
+  *out_count = tokens->size();
+  return Ok();
+}
+
 }  // namespace
 
 extern "C" {
@@ -53,10 +99,12 @@ zcpack_status zcpack_open(const char* path, zcpack_model** out) {
     return Fail(absl::InvalidArgumentError("zcpack_open: null argument"));
   }
   *out = nullptr;
-  auto model = zcpack::runtime::Model::Open(path);
-  if (!model.ok()) return Fail(model.status());
-  *out = new zcpack_model{std::move(*model)};
-  return Ok();
+  return Guarded("zcpack_open", [&] {
+    auto model = zcpack::runtime::Model::Open(path);
+    if (!model.ok()) return Fail(model.status());
+    *out = new zcpack_model{std::move(*model)};
+    return Ok();
+  });
 }
 
 void zcpack_close(zcpack_model* model) { delete model; }
@@ -110,22 +158,10 @@ zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t
   if (options->max_tokens < 0) {
     return Fail(absl::InvalidArgumentError("zcpack_generate: negative max_tokens"));
   }
-  zcpack::runtime::SessionOptions session_options;
-  session_options.threads = options->threads;
-  session_options.max_context = static_cast<int>(prompt_len) + options->max_tokens;
-  auto session = zcpack::runtime::Session::Create(*model->model, session_options);
-  if (!session.ok()) return Fail(session.status());
-  zcpack::runtime::SamplingOptions sampling;
-  sampling.temperature = options->temperature;
-  sampling.top_k = options->top_k;
-  sampling.top_p = options->top_p;
-  sampling.seed = options->seed;
-  auto tokens = zcpack::runtime::Generate(**session, std::span<const int32_t>(prompt, prompt_len),
-                                          options->max_tokens, sampling);
-  if (!tokens.ok()) return Fail(tokens.status());
-  std::copy(tokens->begin(), tokens->end(), out_tokens);
-  *out_count = tokens->size();
-  return Ok();
+  return Guarded("zcpack_generate", [&] {
+    return Generate(*model->model, std::span<const int32_t>(prompt, prompt_len), *options,
+                    out_tokens, out_count);
+  });
 }
 
 }  // extern "C"

@@ -1,8 +1,15 @@
 #include "zcpack/runtime/session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <new>
+#include <optional>
 #include <string>
 
 #include <Eigen/Core>
@@ -38,6 +45,41 @@ void RmsNorm(const float* x, const float* weight, size_t n, size_t dim, float ep
   }
 }
 
+// The product of `factors`, or nullopt if it does not fit in 64 bits.
+std::optional<uint64_t> Product(std::initializer_list<uint64_t> factors) {
+  uint64_t product = 1;
+  for (uint64_t f : factors) {
+    if (__builtin_mul_overflow(product, f, &product)) return std::nullopt;
+  }
+  return product;
+}
+
+// The sum of `terms`, or nullopt if any is nullopt or the sum overflows.
+std::optional<uint64_t> Sum(std::initializer_list<std::optional<uint64_t>> terms) {
+  uint64_t sum = 0;
+  for (const std::optional<uint64_t>& t : terms) {
+    if (!t || __builtin_add_overflow(sum, *t, &sum)) return std::nullopt;
+  }
+  return sum;
+}
+
+// Memory the system can give without swapping: MemAvailable from
+// /proc/meminfo, else all physical memory.
+uint64_t AvailableMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib << 10;
+    std::getline(meminfo, unit);  // the rest of the line ("kB")
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)
+                                    : std::numeric_limits<uint64_t>::max();
+}
+
 }  // namespace
 
 Session::Session(const Model& model, int max_context, int threads)
@@ -62,13 +104,32 @@ Session::~Session() = default;
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
                                                          const SessionOptions& options) {
+  const format::ModelInfo& m = model.info();
+  const std::string& file = model.container().path();
   int context = options.max_context;
   if (context == 0) {
-    const uint32_t limit = model.info().max_position_embeddings();
+    const uint32_t limit = m.max_position_embeddings();
     context = static_cast<int>(limit == 0 ? 2048 : std::min<uint32_t>(limit, 2048));
   }
   if (context <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("context of ", context, " positions"));
+  }
+  ZCPACK_RETURN_IF_ERROR(CheckContextLength(m, context, file));
+  // What the constructor allocates per position: the KV cache (K and V,
+  // binary16), the RoPE tables (cos and sin) and a row of attention scores
+  // per head.
+  const std::optional<uint64_t> per_position = Sum(
+      {Product({2, m.num_layers(), m.num_kv_heads(), m.head_dim(), sizeof(uint16_t)}),
+       Product({2, m.head_dim() / 2, sizeof(float)}), Product({m.num_heads(), sizeof(float)})});
+  const std::optional<uint64_t> bytes =
+      per_position ? Product({*per_position, static_cast<uint64_t>(context)}) : std::nullopt;
+  const uint64_t available = AvailableMemoryBytes();
+  if (!bytes || *bytes > available) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        file, ": a context of ", context, " positions needs ",
+        bytes ? absl::StrCat(*bytes) : std::string("more than 2^64"),
+        " bytes of KV cache and scratch, more than the ", available,
+        " bytes of memory available"));
   }
   int threads = options.threads;
   std::string threads_note;
@@ -77,9 +138,45 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
                                 " CPUs available: using ", cpus);
     threads = cpus;
   }
-  std::unique_ptr<Session> session(new Session(model, context, threads));
+  std::unique_ptr<Session> session;
+  try {
+    session.reset(new Session(model, context, threads));
+  } catch (const std::bad_alloc&) {  // e.g. RLIMIT_AS, or overcommit refused
+    return absl::ResourceExhaustedError(absl::StrCat(
+        file, ": cannot allocate ", *bytes, " bytes of KV cache and scratch for a context of ",
+        context, " positions"));
+  }
   if (!threads_note.empty()) session->notes_.push_back(std::move(threads_note));
   return session;
+}
+
+absl::StatusOr<int> ContextForGeneration(uint64_t prompt_tokens, int64_t max_tokens) {
+  if (max_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(max_tokens, " tokens to generate"));
+  }
+  constexpr uint64_t kMaxPositions = std::numeric_limits<int>::max();
+  if (prompt_tokens > kMaxPositions || static_cast<uint64_t>(max_tokens) > kMaxPositions - prompt_tokens) {
+    // Both terms are below 2^63 here only when the prompt fits: sum them then.
+    const std::string needed =
+        prompt_tokens <= kMaxPositions
+            ? absl::StrCat(prompt_tokens + static_cast<uint64_t>(max_tokens), " positions")
+            : std::string("more positions");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a prompt of ", prompt_tokens, " tokens and ", max_tokens, " tokens to generate need ",
+        needed, ", more than the ", kMaxPositions, " a session can hold"));
+  }
+  return static_cast<int>(prompt_tokens + static_cast<uint64_t>(max_tokens));
+}
+
+absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
+                                absl::string_view file) {
+  const uint32_t limit = model.max_position_embeddings();
+  if (limit != 0 && context > static_cast<int64_t>(limit)) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": a context of ", context,
+                                                   " positions is longer than the model's ", limit,
+                                                   " (max_position_embeddings)"));
+  }
+  return absl::OkStatus();
 }
 
 uint64_t Session::kv_cache_bytes() const {

@@ -6,9 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runtime/tiny_model.h"
 #include "tests/testing/container_fixtures.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/converter/synth.h"
@@ -22,17 +25,12 @@ class ModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::ScopedTempDir();
-    converter::SynthOptions synth;
-    synth.shape = "tiny";
-    synth.out_dir = dir_->File("tiny");
-    ASSERT_TRUE(converter::Synthesize(synth).ok());
-    converter::ConvertOptions options;
-    options.source = synth.out_dir;
-    options.output = dir_->File("tiny.zcpack");
-    ASSERT_TRUE(converter::Convert(options).ok());
-    path_ = new std::string(options.output);
+    path_ = new std::string(testing::ConvertTinyModel(*dir_, "tiny"));
+    unbounded_path_ = new std::string(
+        testing::ConvertTinyModel(*dir_, "unbounded", /*record_context_length=*/false));
   }
   static void TearDownTestSuite() {
+    delete unbounded_path_;
     delete path_;
     delete dir_;
   }
@@ -58,9 +56,11 @@ class ModelTest : public ::testing::Test {
 
   static testing::ScopedTempDir* dir_;
   static std::string* path_;
+  static std::string* unbounded_path_;
 };
 testing::ScopedTempDir* ModelTest::dir_ = nullptr;
 std::string* ModelTest::path_ = nullptr;
+std::string* ModelTest::unbounded_path_ = nullptr;
 
 TEST_F(ModelTest, OpenReadsNoTensorData) {
   Evict(*path_);
@@ -145,6 +145,39 @@ TEST_F(ModelTest, SessionRejectsBadTokensAndFullContext) {
   const std::vector<int32_t> four = {1, 2, 3, 4};
   EXPECT_TRUE((*session)->Evaluate(four).ok());
   EXPECT_EQ((*session)->position(), 4);
+}
+
+TEST_F(ModelTest, ContextLongerThanTheModelsIsRefused) {
+  auto model = Model::Open(*path_);  // max_position_embeddings 256
+  ASSERT_TRUE(model.ok());
+  EXPECT_TRUE(Session::Create(**model, {.max_context = 256, .threads = 1}).ok());
+  const auto longer = Session::Create(**model, {.max_context = 257, .threads = 1});
+  EXPECT_EQ(longer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(longer.status().message(), ::testing::HasSubstr("longer than the model's 256"));
+}
+
+// Without a context length in the manifest, the memory available bounds the
+// KV cache: a clear error instead of std::bad_alloc.
+TEST_F(ModelTest, KvCacheBeyondTheMemoryIsAResourceError) {
+  auto model = Model::Open(*unbounded_path_);
+  ASSERT_TRUE(model.ok());
+  ASSERT_EQ((*model)->info().max_position_embeddings(), 0u);
+  const auto huge = Session::Create(**model, {.max_context = 1'000'000'000, .threads = 1});
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(huge.status().message(), ::testing::HasSubstr("bytes of memory available"));
+  EXPECT_TRUE(Session::Create(**model, {.max_context = 4096, .threads = 1}).ok());
+}
+
+TEST(ContextForGenerationTest, SumsWithoutOverflow) {
+  EXPECT_EQ(ContextForGeneration(3, 16).value(), 19);
+  EXPECT_EQ(ContextForGeneration(0, std::numeric_limits<int>::max()).value(),
+            std::numeric_limits<int>::max());
+  const auto over = ContextForGeneration(1, std::numeric_limits<int>::max());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(over.status().message(), ::testing::Not(::testing::HasSubstr("-2147483648")));
+  EXPECT_EQ(ContextForGeneration(uint64_t{1} << 40, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ContextForGeneration(1, -1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ModelTest, SessionCapsThreadsAtTheAvailableCpus) {

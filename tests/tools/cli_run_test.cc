@@ -1,4 +1,7 @@
 // `zcpack run` as a user runs it.
+#include <fstream>
+#include <optional>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -15,6 +18,20 @@ class RunTest : public ::testing::Test {
     dir_ = new std::string(MakeTempDir("run"));
     ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", *dir_ + "/tiny"}).exit_code, 0);
     ASSERT_EQ(RunZcpack({"convert", *dir_ + "/tiny", "-o", *dir_ + "/tiny.zcpack"}).exit_code, 0);
+    // The tiny shape with no context length recorded.
+    ConvertWithContext("unbounded", std::nullopt);
+  }
+  static void ConvertWithContext(const std::string& name, std::optional<int> context) {
+    const std::string source = *dir_ + "/" + name;
+    ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", source}).exit_code, 0);
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(source + "/config.json"));
+    if (context) {
+      config["max_position_embeddings"] = *context;
+    } else {
+      config.erase("max_position_embeddings");
+    }
+    std::ofstream(source + "/config.json") << config.dump();
+    ASSERT_EQ(RunZcpack({"convert", source, "-o", source + ".zcpack"}).exit_code, 0);
   }
   static void TearDownTestSuite() {
     RemoveTree(*dir_);
@@ -72,6 +89,34 @@ TEST_F(RunTest, MemoryPolicyFlags) {
     EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
   }
   EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+}
+
+// -n was added to the prompt length in int: 2^31 - 1 wrapped to "context of
+// -2147483648 positions".
+TEST_F(RunTest, PromptPlusNBeyondIntIsAUsageErrorWithoutWrapping) {
+  const CliResult r = RunZcpack({"run", Model(), "--tokens", "1", "-n", "2147483647"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("zcpack run: -n 2147483647: a prompt of 1 tokens and 2147483647 tokens "
+                               "to generate need 2147483648 positions, more than the 2147483647 a "
+                               "session can hold\n"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("-2147483648")));
+}
+
+// The KV cache was sized from -n alone: std::bad_alloc, abort.
+TEST_F(RunTest, ContextBeyondTheModelIsAUsageErrorAndBeyondTheMemoryAResourceError) {
+  const CliResult longer = RunZcpack({"run", Model(), "--tokens", "1", "-n", "1000000000"});
+  EXPECT_EQ(longer.exit_code, 2) << longer.err;
+  EXPECT_THAT(longer.err, HasSubstr("zcpack run: -n 1000000000: " + Model() +
+                                    ": a context of 1000000001 positions is longer than the "
+                                    "model's 256 (max_position_embeddings)\n"));
+  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--context", "300"}).exit_code, 2);
+  const CliResult huge =
+      RunZcpack({"run", *dir_ + "/unbounded.zcpack", "--tokens", "1", "-n", "1000000000"});
+  EXPECT_EQ(huge.exit_code, 3) << huge.err;
+  EXPECT_THAT(huge.err, ::testing::MatchesRegex(
+                            "zcpack run: .*unbounded.zcpack: a context of 1000000001 positions "
+                            "needs [0-9]+ bytes of KV cache and scratch, more than the [0-9]+ "
+                            "bytes of memory available\n"));
 }
 
 // More threads than CPUs only queue for a core (and, spinning, took the

@@ -48,7 +48,8 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
   const std::vector<int32_t> prompt = BenchPrompt(model->info().vocab_size());
   runtime::SessionOptions session_options;
   session_options.threads = options.threads;
-  session_options.max_context = static_cast<int>(prompt.size()) + options.tokens;
+  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context,
+                          runtime::ContextForGeneration(prompt.size(), options.tokens));
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
                           runtime::Session::Create(*model, session_options));
   runtime::SamplingOptions greedy;

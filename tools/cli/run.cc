@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 #include "zcpack/status_macros.h"
@@ -26,7 +27,42 @@ absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
   return tokens;
 }
 
+// The flag that sets the context: --context, else -n (with the prompt).
+std::string ContextFlag(const RunCommandOptions& options) {
+  return options.context > 0 ? absl::StrCat("--context ", options.context)
+                             : absl::StrCat("-n ", options.max_tokens);
+}
+
+// The KV cache positions of a run: --context, else prompt + n, without
+// overflow.
+absl::StatusOr<int> ContextFor(const RunCommandOptions& options, size_t prompt_tokens) {
+  if (options.context > 0) return options.context;
+  absl::StatusOr<int> context = runtime::ContextForGeneration(prompt_tokens, options.max_tokens);
+  if (!context.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ContextFlag(options), ": ", context.status().message()));
+  }
+  return context;
+}
+
 }  // namespace
+
+absl::Status CheckRunOptions(const RunCommandOptions& options) {
+  // Malformed token ids and a negative -n are RunRun()'s to report.
+  const absl::StatusOr<std::vector<int32_t>> prompt = ParseTokens(options.tokens);
+  if (!prompt.ok() || options.max_tokens < 0) return absl::OkStatus();
+  ZCPACK_ASSIGN_OR_RETURN(const int context, ContextFor(options, prompt->size()));
+  // The model's own limit, from the header and manifest (no tensor data is
+  // read); a file that does not open is RunRun()'s to report.
+  const auto container = format::Container::Open(options.path);
+  if (!container.ok()) return absl::OkStatus();
+  if (absl::Status s = runtime::CheckContextLength((*container)->manifest().model(), context,
+                                                   options.path);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(ContextFlag(options), ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
@@ -42,9 +78,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                           runtime::Model::Open(options.path, open));
   runtime::SessionOptions session_options;
   session_options.threads = options.threads;
-  session_options.max_context =
-      options.context > 0 ? options.context
-                          : static_cast<int>(prompt.size()) + options.max_tokens;
+  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
                           runtime::Session::Create(*model, session_options));
   runtime::SamplingOptions sampling;

@@ -3,7 +3,8 @@
  * A small, stable surface for other languages. Every function that can fail
  * returns a zcpack_status; on failure zcpack_last_error() gives a message
  * naming the file and, where there is one, the tensor. Nothing here throws or
- * aborts on bad input.
+ * aborts on bad input or on a request too large for the memory available
+ * (ZCPACK_IO_ERROR).
  *
  * Thread-safety: a zcpack_model may be used from several threads at once
  * (each zcpack_generate() call has its own session); zcpack_last_error() is
@@ -77,12 +78,12 @@ zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zc
 uint32_t zcpack_vocab_size(const zcpack_model* model);
 
 typedef struct zcpack_generate_options {
-  int32_t max_tokens;  /* tokens to generate */
+  int32_t max_tokens;  /* tokens to generate, >= 0 */
   float temperature;   /* 0: greedy */
   int32_t top_k;       /* 0: off */
   float top_p;         /* 1: off */
   uint64_t seed;
-  int32_t threads;     /* 0: one per hardware thread */
+  int32_t threads;     /* 0: one per available CPU; capped at that number */
 } zcpack_generate_options;
 
 /* Defaults: 16 tokens, greedy, top_k 40, top_p 0.95, seed 1, all threads. */
@@ -90,7 +91,13 @@ zcpack_generate_options zcpack_default_generate_options(void);
 
 /* zcpack_generate(): evaluates the prompt and writes up to
  * options->max_tokens generated ids to out_tokens (room for max_tokens),
- * setting *out_count. A fresh session per call. */
+ * setting *out_count. A fresh session per call, whose KV cache holds
+ * prompt_len + max_tokens positions.
+ * @return ZCPACK_INVALID_ARGUMENT for a null argument, a negative max_tokens,
+ *   a token id outside the vocabulary, or prompt_len + max_tokens beyond
+ *   INT32_MAX or the model's context length (max_position_embeddings);
+ *   ZCPACK_IO_ERROR when the KV cache would need more memory than is
+ *   available; ZCPACK_DATA_LOSS for non-finite logits. */
 zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t prompt_len,
                               const zcpack_generate_options* options, int32_t* out_tokens,
                               size_t* out_count);

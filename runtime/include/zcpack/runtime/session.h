@@ -35,6 +35,7 @@ namespace zcpack::runtime {
 
 struct SessionOptions {
   // Positions the KV cache holds; 0 means min(max_position_embeddings, 2048).
+  // At most the model's max_position_embeddings (when it records one).
   int max_context = 0;
   // Threads for the kernels and attention; 0 means one per available CPU
   // (ThreadPool::AvailableCpus()). More than that is capped at it, with a
@@ -45,7 +46,10 @@ struct SessionOptions {
 class Session {
  public:
   // Create(): a session on `model`, which must outlive it. InvalidArgument
-  // for a non-positive context after defaults.
+  // for a non-positive context after defaults, or one longer than the
+  // model's (CheckContextLength()); ResourceExhausted when the KV cache and
+  // scratch for the context need more memory than the system has available
+  // (MemAvailable) or the allocation fails. Never throws.
   static absl::StatusOr<std::unique_ptr<Session>> Create(const Model& model,
                                                          const SessionOptions& options = {});
   ~Session();
@@ -91,6 +95,18 @@ class Session {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, ffn_out_, logits_, norm_w_,
       bias_q_, bias_k_, bias_v_, scores_;
 };
+
+// ContextForGeneration(): the positions a session needs to evaluate a prompt
+// of `prompt_tokens` and generate `max_tokens` after it (their sum), computed
+// without overflow. InvalidArgument when `max_tokens` is negative or the sum
+// is more than a session can hold (INT_MAX positions).
+absl::StatusOr<int> ContextForGeneration(uint64_t prompt_tokens, int64_t max_tokens);
+
+// CheckContextLength(): InvalidArgument, naming `file`, when `context`
+// positions are more than the model's max_position_embeddings (0, "not
+// recorded", allows any).
+absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
+                                absl::string_view file);
 
 struct SamplingOptions {
   // 0 means greedy (argmax; ties go to the lowest id).

@@ -1,0 +1,96 @@
+// The C API keeps its promise: a status and a message, never an abort, for
+// requests too large and arithmetic that would overflow.
+#include "zcpack/zcpack.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/runtime/tiny_model.h"
+#include "tests/testing/container_fixtures.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class CApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new zcpack::testing::ScopedTempDir();
+    path_ = new std::string(zcpack::testing::ConvertTinyModel(*dir_, "tiny"));
+    unbounded_path_ = new std::string(
+        zcpack::testing::ConvertTinyModel(*dir_, "unbounded", /*record_context_length=*/false));
+  }
+  static void TearDownTestSuite() {
+    delete unbounded_path_;
+    delete path_;
+    delete dir_;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(zcpack_open(path_->c_str(), &model_), ZCPACK_OK) << zcpack_last_error();
+  }
+  void TearDown() override { zcpack_close(model_); }
+
+  zcpack_status Generate(const zcpack_generate_options& options, std::vector<int32_t>* out) {
+    const int32_t prompt[] = {1, 2};
+    out->assign(static_cast<size_t>(std::max(options.max_tokens, 0)), -1);
+    size_t count = 0;
+    const zcpack_status status = zcpack_generate(model_, prompt, 2, &options, out->data(), &count);
+    out->resize(count);
+    return status;
+  }
+
+  static zcpack::testing::ScopedTempDir* dir_;
+  static std::string* path_;
+  static std::string* unbounded_path_;
+  zcpack_model* model_ = nullptr;
+};
+zcpack::testing::ScopedTempDir* CApiTest::dir_ = nullptr;
+std::string* CApiTest::path_ = nullptr;
+std::string* CApiTest::unbounded_path_ = nullptr;
+
+TEST_F(CApiTest, GeneratesGreedily) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 5;
+  std::vector<int32_t> out;
+  ASSERT_EQ(Generate(options, &out), ZCPACK_OK) << zcpack_last_error();
+  EXPECT_EQ(out.size(), 5u);
+}
+
+// prompt_len + max_tokens was computed in int: INT32_MAX tokens after a
+// prompt wrapped to "context of -2147483647 positions".
+TEST_F(CApiTest, PromptPlusMaxTokensBeyondInt32IsAnErrorWithoutWrapping) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = std::numeric_limits<int32_t>::max();
+  const int32_t prompt[] = {1, 2};
+  int32_t out[1];
+  size_t count = 7;
+  EXPECT_EQ(zcpack_generate(model_, prompt, 2, &options, out, &count), ZCPACK_INVALID_ARGUMENT);
+  EXPECT_EQ(count, 0u);
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("2147483647 a session can hold"));
+  EXPECT_THAT(zcpack_last_error(), Not(HasSubstr("-214748364")));
+}
+
+// An unbounded KV cache threw std::bad_alloc through the C API (abort).
+TEST_F(CApiTest, ContextBeyondTheModelOrTheMemoryIsAnErrorNotAnAbort) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 1'000'000'000;
+  const int32_t prompt[] = {1};
+  int32_t out[1];
+  size_t count = 0;
+  EXPECT_EQ(zcpack_generate(model_, prompt, 1, &options, out, &count), ZCPACK_INVALID_ARGUMENT);
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("longer than the model's 256"));
+
+  zcpack_model* unbounded = nullptr;
+  ASSERT_EQ(zcpack_open(unbounded_path_->c_str(), &unbounded), ZCPACK_OK) << zcpack_last_error();
+  EXPECT_EQ(zcpack_generate(unbounded, prompt, 1, &options, out, &count), ZCPACK_IO_ERROR);
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("bytes of memory available"));
+  zcpack_close(unbounded);
+}
+
+}  // namespace
