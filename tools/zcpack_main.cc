@@ -300,7 +300,7 @@ const std::vector<Command>& Commands() {
        "  --threads N         compute threads (default: all cores; at most the CPUs\n"
        "                      available, with a note when more are asked for)\n"
        "  --context N         KV cache positions (default: prompt + n)\n"
-       "  --temperature T     0 (default) is greedy; > 0 samples\n"
+       "  --temperature T     0 (default) is greedy; > 0 samples (a finite number)\n"
        "  --top-k K, --top-p P, --seed S   sampling (defaults 40, 0.95, 1)\n"
        "  --stop-at-eos       stop at the model's end-of-sequence id\n"
        "  --advice A          madvise: none (default), sequential, random, willneed\n"

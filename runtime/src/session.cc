@@ -402,15 +402,29 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   return std::span<const float>(logits_);
 }
 
+absl::Status CheckSamplingOptions(const SamplingOptions& options) {
+  if (!std::isfinite(options.temperature) || options.temperature < 0.0f) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "temperature ", options.temperature, " is not a finite number >= 0 (0 is greedy)"));
+  }
+  if (std::isnan(options.top_p)) return absl::InvalidArgumentError("top_p is NaN");
+  return absl::OkStatus();
+}
+
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}
 
 int32_t Sampler::Sample(std::span<const float> logits) {
-  if (options_.temperature <= 0.0f) {
+  const float temperature = options_.temperature;
+  if (!(temperature > 0.0f) || !std::isfinite(temperature)) {  // NaN included
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
+  // Rank by logit (dividing by a positive temperature keeps the order), and
+  // scale only differences from the maximum: logit / T overflows to inf for
+  // a tiny T, and inf - inf is NaN; (logit - max) / T is <= 0, at worst -inf,
+  // whose exp() is 0.
   candidates_.clear();
   for (size_t i = 0; i < logits.size(); ++i) {
-    candidates_.push_back({logits[i] / options_.temperature, static_cast<int32_t>(i)});
+    candidates_.push_back({logits[i], static_cast<int32_t>(i)});
   }
   auto better = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -425,7 +439,7 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   const float max = candidates_.front().first;
   double total = 0;
   for (auto& c : candidates_) {
-    c.first = std::exp(c.first - max);
+    c.first = std::exp((c.first - max) / temperature);
     total += c.first;
   }
   if (options_.top_p > 0.0f && options_.top_p < 1.0f) {
@@ -457,6 +471,7 @@ absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const 
   GenerateStats& s = stats != nullptr ? *stats : local;
   s = GenerateStats();
   s.prompt_tokens = static_cast<int>(prompt.size());
+  ZCPACK_RETURN_IF_ERROR(CheckSamplingOptions(sampling));
   Sampler sampler(sampling);
   std::vector<int32_t> out;
   if (max_tokens <= 0) return out;

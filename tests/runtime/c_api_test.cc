@@ -1,5 +1,6 @@
 // The C API keeps its promise: a status and a message, never an abort, for
-// requests too large and arithmetic that would overflow.
+// requests too large, arithmetic that would overflow and bad sampling
+// options.
 #include "zcpack/zcpack.h"
 
 #include <algorithm>
@@ -91,6 +92,22 @@ TEST_F(CApiTest, ContextBeyondTheModelOrTheMemoryIsAnErrorNotAnAbort) {
   EXPECT_EQ(zcpack_generate(unbounded, prompt, 1, &options, out, &count), ZCPACK_IO_ERROR);
   EXPECT_THAT(zcpack_last_error(), HasSubstr("bytes of memory available"));
   zcpack_close(unbounded);
+}
+
+TEST_F(CApiTest, NonFiniteOrNegativeTemperatureIsRefusedAndATinyOneIsGreedy) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 6;
+  std::vector<int32_t> greedy, out;
+  ASSERT_EQ(Generate(options, &greedy), ZCPACK_OK) << zcpack_last_error();
+  for (float t : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity(),
+                  -0.5f}) {
+    options.temperature = t;
+    EXPECT_EQ(Generate(options, &out), ZCPACK_INVALID_ARGUMENT) << t;
+    EXPECT_THAT(zcpack_last_error(), HasSubstr("temperature")) << t;
+  }
+  options.temperature = 1e-45f;
+  ASSERT_EQ(Generate(options, &out), ZCPACK_OK) << zcpack_last_error();
+  EXPECT_EQ(out, greedy);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // here (double accumulation, no kernels, no Eigen), on small models
 // converted through the real pipeline.
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <sys/stat.h>
@@ -333,16 +334,21 @@ TEST(RopeLayoutTest, GgufAndSafetensorsOfTheSameWeightsAgree) {
   }
 }
 
-TEST(GenerateTest, GreedyIsIdenticalAcrossRunsAndThreadCounts) {
-  testing::ScopedTempDir dir;
+// SmallModel() in f16, converted (q4_0) to a container in `dir`.
+std::string ConvertSmallModel(const testing::ScopedTempDir& dir) {
   const std::string model_dir = dir.File("m");
   ::mkdir(model_dir.c_str(), 0755);
-  ASSERT_TRUE(testing::WriteTinyHfModel(model_dir, SmallModel(), format::DTYPE_F16).ok());
+  EXPECT_TRUE(testing::WriteTinyHfModel(model_dir, SmallModel(), format::DTYPE_F16).ok());
   converter::ConvertOptions options;
   options.source = model_dir;
   options.output = dir.File("m.zcpack");
-  ASSERT_TRUE(converter::Convert(options).ok());
-  auto model = Model::Open(options.output);
+  EXPECT_TRUE(converter::Convert(options).ok());
+  return options.output;
+}
+
+TEST(GenerateTest, GreedyIsIdenticalAcrossRunsAndThreadCounts) {
+  testing::ScopedTempDir dir;
+  auto model = Model::Open(ConvertSmallModel(dir));
   ASSERT_TRUE(model.ok());
   std::vector<int32_t> reference;
   for (int threads : {1, 2, 3, 1}) {
@@ -372,6 +378,44 @@ TEST(SamplerTest, SeededSamplingIsReproducibleAndTopK1IsGreedy) {
     seen.insert(x);
   }
   EXPECT_GT(seen.size(), 1u);  // it samples, not argmax
+}
+
+// logit / T overflows to inf for a tiny T (1e-45 is a denormal float), and
+// the softmax then computed inf - inf = NaN weights: the sampler returned the
+// last of the top-k instead of (what such a T means) the argmax.
+TEST(SamplerTest, TinyTemperatureTendsToGreedy) {
+  std::vector<float> logits(50);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(static_cast<float>(i) * 0.7f) * 30;
+  const int32_t greedy = Sampler(SamplingOptions{}).Sample(logits);
+  for (float t : {1e-45f, 1e-38f, 1e-30f, 1e-8f}) {
+    Sampler tiny({.temperature = t, .top_k = 40, .top_p = 0.95f, .seed = 5});
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(tiny.Sample(logits), greedy) << "T = " << t;
+  }
+}
+
+TEST(GenerateTest, TemperatureMustBeAFiniteNumberAtLeastZero) {
+  testing::ScopedTempDir dir;
+  auto model = Model::Open(ConvertSmallModel(dir));
+  ASSERT_TRUE(model.ok());
+  const std::vector<int32_t> prompt = {1, 5};
+  for (float t : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                  -1.0f}) {
+    auto session = Session::Create(**model, {.max_context = 16, .threads = 1});
+    SamplingOptions sampling;
+    sampling.temperature = t;
+    auto out = Generate(**session, prompt, 4, sampling);
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << "T = " << t;
+    EXPECT_THAT(out.status().message(), ::testing::HasSubstr("temperature")) << "T = " << t;
+  }
+  auto greedy_session = Session::Create(**model, {.max_context = 16, .threads = 1});
+  auto greedy = Generate(**greedy_session, prompt, 6, SamplingOptions{});
+  ASSERT_TRUE(greedy.ok());
+  auto tiny_session = Session::Create(**model, {.max_context = 16, .threads = 1});
+  SamplingOptions tiny;
+  tiny.temperature = 1e-45f;
+  auto tiny_out = Generate(**tiny_session, prompt, 6, tiny);
+  ASSERT_TRUE(tiny_out.ok()) << tiny_out.status();
+  EXPECT_EQ(*tiny_out, *greedy);
 }
 
 }  // namespace

@@ -119,6 +119,23 @@ TEST_F(RunTest, ContextBeyondTheModelIsAUsageErrorAndBeyondTheMemoryAResourceErr
                             "bytes of memory available\n"));
 }
 
+// NaN and negative temperatures gave garbage tokens; a denormal one NaN
+// weights. Refused, and greedy, respectively.
+TEST_F(RunTest, TemperatureMustBeFiniteAndATinyOneIsGreedy) {
+  for (const std::string t : {"nan", "-1", "inf"}) {
+    const CliResult r = RunZcpack({"run", Model(), "--tokens", "1", "--temperature", t});
+    EXPECT_EQ(r.exit_code, 2) << t << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("zcpack run: --temperature " + t +
+                                 " is not a finite number >= 0 (0 is greedy)\n"));
+  }
+  const CliResult greedy = RunZcpack({"run", Model(), "--tokens", "1,2", "-n", "8", "--json"});
+  const CliResult tiny = RunZcpack(
+      {"run", Model(), "--tokens", "1,2", "-n", "8", "--temperature", "1e-45", "--json"});
+  ASSERT_EQ(greedy.exit_code, 0) << greedy.err;
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.err;
+  EXPECT_EQ(nlohmann::json::parse(tiny.out)["generated"], nlohmann::json::parse(greedy.out)["generated"]);
+}
+
 // More threads than CPUs only queue for a core (and, spinning, took the
 // cores from the threads with work: 30 to 100 s for 4 tokens): capped, with
 // one note.

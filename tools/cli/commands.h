@@ -81,10 +81,10 @@ struct RunCommandOptions {
 // timings.
 absl::Status RunRun(const RunCommandOptions& options, std::ostream& out);
 
-// CheckRunOptions(): InvalidArgument (a usage error) for a prompt plus -n
-// beyond what a session can hold, or a context longer than the model's
-// max_position_embeddings (read from the container's manifest when it
-// opens), without generating anything.
+// CheckRunOptions(): InvalidArgument (a usage error) for a temperature that
+// is not a finite number >= 0, a prompt plus -n beyond what a session can
+// hold, or a context longer than the model's max_position_embeddings (read
+// from the container's manifest when it opens), without generating anything.
 absl::Status CheckRunOptions(const RunCommandOptions& options);
 
 struct VerifyCommandOptions {

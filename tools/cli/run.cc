@@ -48,6 +48,12 @@ absl::StatusOr<int> ContextFor(const RunCommandOptions& options, size_t prompt_t
 }  // namespace
 
 absl::Status CheckRunOptions(const RunCommandOptions& options) {
+  runtime::SamplingOptions sampling;
+  sampling.temperature = options.temperature;
+  sampling.top_p = options.top_p;
+  if (absl::Status s = runtime::CheckSamplingOptions(sampling); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
+  }
   // Malformed token ids and a negative -n are RunRun()'s to report.
   const absl::StatusOr<std::vector<int32_t>> prompt = ParseTokens(options.tokens);
   if (!prompt.ok() || options.max_tokens < 0) return absl::OkStatus();

@@ -79,7 +79,7 @@ uint32_t zcpack_vocab_size(const zcpack_model* model);
 
 typedef struct zcpack_generate_options {
   int32_t max_tokens;  /* tokens to generate, >= 0 */
-  float temperature;   /* 0: greedy */
+  float temperature;   /* 0: greedy; otherwise a finite number > 0 */
   int32_t top_k;       /* 0: off */
   float top_p;         /* 1: off */
   uint64_t seed;
@@ -94,10 +94,11 @@ zcpack_generate_options zcpack_default_generate_options(void);
  * setting *out_count. A fresh session per call, whose KV cache holds
  * prompt_len + max_tokens positions.
  * @return ZCPACK_INVALID_ARGUMENT for a null argument, a negative max_tokens,
- *   a token id outside the vocabulary, or prompt_len + max_tokens beyond
- *   INT32_MAX or the model's context length (max_position_embeddings);
- *   ZCPACK_IO_ERROR when the KV cache would need more memory than is
- *   available; ZCPACK_DATA_LOSS for non-finite logits. */
+ *   a temperature that is NaN, infinite or negative, a token id outside the
+ *   vocabulary, or prompt_len + max_tokens beyond INT32_MAX or the model's
+ *   context length (max_position_embeddings); ZCPACK_IO_ERROR when the KV
+ *   cache would need more memory than is available; ZCPACK_DATA_LOSS for
+ *   non-finite logits. */
 zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t prompt_len,
                               const zcpack_generate_options* options, int32_t* out_tokens,
                               size_t* out_count);

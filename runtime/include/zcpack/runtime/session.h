@@ -109,17 +109,25 @@ absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
                                 absl::string_view file);
 
 struct SamplingOptions {
-  // 0 means greedy (argmax; ties go to the lowest id).
+  // 0 means greedy (argmax; ties go to the lowest id). Any positive value
+  // works, however small: the weights are computed as exp((logit - max) / T),
+  // so a tiny T tends to greedy instead of overflowing.
   float temperature = 0.0f;
   int top_k = 40;       // 0 disables
   float top_p = 0.95f;  // 1 disables
   uint64_t seed = 1;
 };
 
+// CheckSamplingOptions(): InvalidArgument for a temperature that is not a
+// finite number >= 0, or a top_p that is NaN.
+absl::Status CheckSamplingOptions(const SamplingOptions& options);
+
 // Sampler: picks tokens from logits; deterministic for a seed.
 class Sampler {
  public:
+  // Options that CheckSamplingOptions() refuses sample greedily.
   explicit Sampler(const SamplingOptions& options);
+  // Sample(): `logits` must be finite (Generate() checks).
   int32_t Sample(std::span<const float> logits);
 
  private:
@@ -142,7 +150,8 @@ struct GenerateStats {
 // samples up to `max_tokens` tokens, feeding each back. Stops early at the
 // model's eos id when `stop_at_eos`, or when `on_token` returns false. The
 // logits of every step are finite or the call fails with DataLoss (a broken
-// model). Returns the generated ids.
+// model). InvalidArgument for options CheckSamplingOptions() refuses.
+// Returns the generated ids.
 absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const int32_t> prompt,
                                               int max_tokens, const SamplingOptions& sampling,
                                               bool stop_at_eos = false,
