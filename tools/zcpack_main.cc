@@ -312,7 +312,8 @@ const std::vector<Command>& Commands() {
        "                      hints), classic (read file, copy tensors), pread, direct\n"
        "  --json              JSON report\n"
        "\n"
-       "A KV cache larger than the memory available is a resource error (exit 3).\n",
+       "A KV cache larger than the memory available is a resource error (exit 3),\n"
+       "and so is a container truncated or unreadable while it is mapped.\n",
        {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
         "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "loader",
         "json"},

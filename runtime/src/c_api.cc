@@ -143,6 +143,12 @@ uint32_t zcpack_vocab_size(const zcpack_model* model) {
   return model == nullptr ? 0 : model->model->info().vocab_size();
 }
 
+zcpack_status zcpack_check_mapping(const zcpack_model* model) {
+  if (model == nullptr) return Fail(absl::InvalidArgumentError("zcpack_check_mapping: null argument"));
+  const absl::Status status = model->model->CheckMapping();
+  return status.ok() ? Ok() : Fail(status);
+}
+
 zcpack_generate_options zcpack_default_generate_options(void) {
   return zcpack_generate_options{16, 0.0f, 40, 0.95f, 1, 0};
 }

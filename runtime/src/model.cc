@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "loaders.h"
+#include "mapping_guard.h"
 #include "prefetcher.h"
 #include "zcpack/format/model_layout.h"
 #include "zcpack/status_macros.h"
@@ -77,9 +78,23 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
   model->options_ = options;
   format::ReaderOptions reader;
   reader.limits = options.limits;
-  reader.verify_checksums = options.verify_checksums;
+  reader.verify_checksums = false;  // below, once the mapping is guarded
   ZCPACK_ASSIGN_OR_RETURN(model->container_, format::Container::Open(path, reader));
   const format::Container& c = *model->container_;
+  if (c.file_descriptor() >= 0) {
+    model->mapping_guard_ =
+        std::make_unique<internal::MappingGuard>(c.file_bytes().data(), c.file_bytes().size());
+    if (!model->mapping_guard_->guarded()) {
+      model->notes_.push_back(absl::StrCat(
+          "more than ", internal::MappingGuard::kMaxMappings,
+          " models are open: a truncation of this file while mapped ends the process"));
+    }
+  }
+  if (options.verify_checksums) {
+    const absl::Status verified = c.VerifyChecksums(reader.checksum_threads);
+    ZCPACK_RETURN_IF_ERROR(model->CheckMapping());  // a fault reads zeros: say so first
+    ZCPACK_RETURN_IF_ERROR(verified);
+  }
   switch (options.loader) {
     case Loader::kZcpack:
     case Loader::kMmapNaive:
@@ -91,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
   }
   ZCPACK_RETURN_IF_ERROR(model->Bind());
   if (options.loader == Loader::kZcpack) model->ApplyMemoryPolicy();
+  ZCPACK_RETURN_IF_ERROR(model->CheckMapping());  // populate touches every page
   model->open_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return model;
@@ -256,6 +272,11 @@ void Model::WillCompute(int layer) const {
   // Unit num_layers() is the output norm; num_layers() + 1 the output head.
   const int ahead = options_.memory.prefetch_layers;
   prefetcher_->RequestThrough(static_cast<size_t>(layer + ahead + (layer + ahead >= num_layers())));
+}
+
+absl::Status Model::CheckMapping() const {
+  if (mapping_guard_ == nullptr || !mapping_guard_->failed()) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat(container_->path(), ": truncated or unreadable while mapped"));
 }
 
 size_t Model::prefetched_units() const { return prefetcher_ ? prefetcher_->issued() : 0; }

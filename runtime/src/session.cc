@@ -277,6 +277,11 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
     return absl::OutOfRangeError(absl::StrCat("context full: ", position_, " + ", n,
                                               " tokens exceed ", max_context_, " positions"));
   }
+  // A fault in the mapping (the file truncated under us) reads zeros from
+  // there on; stop at the next layer boundary and report it. position_ moves
+  // only at the end, so the session is unchanged (the cache slots written
+  // past it are overwritten by the next call).
+  ZCPACK_RETURN_IF_ERROR(model_.CheckMapping());
   EnsureScratch(n);
   const size_t hidden = m.hidden_size();
   const size_t hd = m.head_dim();
@@ -391,6 +396,7 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
       g = g / (1.0f + (-g).exp()) * u;
     });
     Project(w.w_down, ffn_gate_.data(), n, ffn_out_.data(), pool);
+    ZCPACK_RETURN_IF_ERROR(model_.CheckMapping());
   }
   // Only the last token's residual is needed from here on.
   add_residual(n - 1);
@@ -398,6 +404,7 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   DequantizeRow(model_.output_norm(), 0, norm_w_.data());
   RmsNorm(x_.data() + (n - 1) * hidden, norm_w_.data(), 1, hidden, eps, xn_.data());
   MatVec(model_.output(), xn_.data(), logits_.data(), pool);
+  ZCPACK_RETURN_IF_ERROR(model_.CheckMapping());
   position_ += static_cast<int>(n);
   return std::span<const float>(logits_);
 }

@@ -1,9 +1,14 @@
 // The C API keeps its promise: a status and a message, never an abort, for
-// requests too large, arithmetic that would overflow and bad sampling
-// options.
+// requests too large, arithmetic that would overflow, bad sampling options
+// and a file truncated while mapped.
 #include "zcpack/zcpack.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
@@ -61,6 +66,7 @@ TEST_F(CApiTest, GeneratesGreedily) {
   std::vector<int32_t> out;
   ASSERT_EQ(Generate(options, &out), ZCPACK_OK) << zcpack_last_error();
   EXPECT_EQ(out.size(), 5u);
+  EXPECT_EQ(zcpack_check_mapping(model_), ZCPACK_OK);
 }
 
 // prompt_len + max_tokens was computed in int: INT32_MAX tokens after a
@@ -108,6 +114,37 @@ TEST_F(CApiTest, NonFiniteOrNegativeTemperatureIsRefusedAndATinyOneIsGreedy) {
   options.temperature = 1e-45f;
   ASSERT_EQ(Generate(options, &out), ZCPACK_OK) << zcpack_last_error();
   EXPECT_EQ(out, greedy);
+}
+
+// Opens `path`, generates, truncates the file, generates again; exits 0
+// when the second call reported the truncation (in a death-test child).
+void GenerateAfterTruncation(const std::string& path) {
+  zcpack_model* model = nullptr;
+  if (zcpack_open(path.c_str(), &model) != ZCPACK_OK) std::_Exit(2);
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 4;
+  options.threads = 2;
+  const int32_t prompt[] = {1, 2, 3};
+  int32_t out[4];
+  size_t count = 0;
+  if (zcpack_generate(model, prompt, 3, &options, out, &count) != ZCPACK_OK) std::_Exit(3);
+  if (::truncate(path.c_str(), 0) != 0) std::_Exit(4);
+  const zcpack_status status = zcpack_generate(model, prompt, 3, &options, out, &count);
+  std::fprintf(stderr, "%d %s\n", static_cast<int>(status), zcpack_last_error());
+  const bool reported =
+      status == ZCPACK_IO_ERROR && count == 0 && zcpack_check_mapping(model) == ZCPACK_IO_ERROR;
+  zcpack_close(model);
+  std::_Exit(reported ? 0 : 1);
+}
+
+// The file truncated under an open model: zcpack_generate() reports it
+// instead of the process dying of SIGBUS. In a death-test child, so that a
+// crash fails this test only.
+TEST_F(CApiTest, FileTruncatedWhileMappedIsAnIoErrorNotACrash) {
+  const std::string copy = dir_->File("truncated.zcpack");
+  std::filesystem::copy_file(*path_, copy, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EXIT(GenerateAfterTruncation(copy), ::testing::ExitedWithCode(0),
+              "6 .*truncated.zcpack: truncated or unreadable while mapped");
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +36,13 @@ class ModelTest : public ::testing::Test {
     delete unbounded_path_;
     delete path_;
     delete dir_;
+  }
+
+  // A copy of the tiny model that a test may damage.
+  static std::string CopyOfModel(const std::string& name) {
+    const std::string copy = dir_->File(name);
+    std::filesystem::copy_file(*path_, copy, std::filesystem::copy_options::overwrite_existing);
+    return copy;
   }
 
   static void Evict(const std::string& path) {
@@ -145,6 +155,42 @@ TEST_F(ModelTest, SessionRejectsBadTokensAndFullContext) {
   const std::vector<int32_t> four = {1, 2, 3, 4};
   EXPECT_TRUE((*session)->Evaluate(four).ok());
   EXPECT_EQ((*session)->position(), 4);
+}
+
+// A file truncated while mapped: the next step's reads of the mapping fault
+// (SIGBUS). The step must fail with Aborted naming the file, not kill the
+// process. Run in a death-test child, so that a crash fails this test only.
+void EvaluateAfterTruncation(const std::string& path, const OpenOptions& open, int threads) {
+  auto model = Model::Open(path, open);
+  if (!model.ok()) {
+    std::fprintf(stderr, "open: %s\n", model.status().ToString().c_str());
+    std::_Exit(2);
+  }
+  auto session = Session::Create(**model, {.max_context = 16, .threads = threads});
+  const int32_t token = 1;
+  if (!session.ok() || !(*session)->Evaluate(std::span<const int32_t>(&token, 1)).ok()) std::_Exit(3);
+  if (::truncate(path.c_str(), 0) != 0) std::_Exit(4);
+  const absl::StatusOr<std::span<const float>> logits =
+      (*session)->Evaluate(std::span<const int32_t>(&token, 1));
+  std::fprintf(stderr, "%s\n", logits.status().ToString().c_str());
+  const bool aborted = logits.status().code() == absl::StatusCode::kAborted &&
+                       (*model)->CheckMapping().code() == absl::StatusCode::kAborted &&
+                       (*session)->position() == 1;
+  std::_Exit(aborted ? 0 : 1);
+}
+
+TEST_F(ModelTest, TruncatedWhileMappedIsAnErrorNotACrash) {
+  const std::string copy = CopyOfModel("truncated.zcpack");
+  EXPECT_EXIT(EvaluateAfterTruncation(copy, {}, 1), ::testing::ExitedWithCode(0),
+              "ABORTED: .*truncated.zcpack: truncated or unreadable while mapped");
+}
+
+TEST_F(ModelTest, TruncatedWhileMappedFailsOnPoolWorkersAndAfterPopulate) {
+  const std::string copy = CopyOfModel("truncated_populated.zcpack");
+  OpenOptions populate;
+  populate.memory.populate = true;
+  EXPECT_EXIT(EvaluateAfterTruncation(copy, populate, 2), ::testing::ExitedWithCode(0),
+              "truncated or unreadable while mapped");
 }
 
 TEST_F(ModelTest, ContextLongerThanTheModelsIsRefused) {

@@ -1,7 +1,14 @@
 // `zcpack run` as a user runs it.
-#include <fstream>
-#include <optional>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -18,7 +25,9 @@ class RunTest : public ::testing::Test {
     dir_ = new std::string(MakeTempDir("run"));
     ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", *dir_ + "/tiny"}).exit_code, 0);
     ASSERT_EQ(RunZcpack({"convert", *dir_ + "/tiny", "-o", *dir_ + "/tiny.zcpack"}).exit_code, 0);
-    // The tiny shape with no context length recorded.
+    // The tiny shape with a context of 2^20 positions, long enough to keep
+    // decoding while a test acts, and with none recorded at all.
+    ConvertWithContext("long", 1 << 20);
     ConvertWithContext("unbounded", std::nullopt);
   }
   static void ConvertWithContext(const std::string& name, std::optional<int> context) {
@@ -89,6 +98,40 @@ TEST_F(RunTest, MemoryPolicyFlags) {
     EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
   }
   EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+}
+
+// Waits until `pid` runs more than one thread: `zcpack run` has opened the
+// model (its prefetcher is running) and checked its options.
+bool WaitForModelOpen(int pid) {
+  for (int i = 0; i < 3000; ++i) {
+    std::error_code ec;
+    const auto tasks = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec);
+    if (ec) return false;
+    if (std::distance(tasks, std::filesystem::directory_iterator()) > 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// The model truncated while `run` decodes out of its mapping: one line that
+// names the file and exit code 3, not a silent death by SIGBUS.
+TEST_F(RunTest, FileTruncatedWhileMappedIsAnIoError) {
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{}, std::vector<std::string>{"--populate"}}) {
+    const std::string copy = *dir_ + "/truncated.zcpack";
+    std::filesystem::copy_file(*dir_ + "/long.zcpack", copy,
+                               std::filesystem::copy_options::overwrite_existing);
+    std::vector<std::string> args = {"run", copy, "--tokens", "1,2,3", "-n", "50000", "--threads", "2"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const RunningZcpack running = StartZcpack(args);
+    ASSERT_TRUE(WaitForModelOpen(running.pid));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_EQ(::truncate(copy.c_str(), 0), 0);
+    const CliResult r = FinishZcpack(running, /*timeout_seconds=*/120);
+    const std::string what = flags.empty() ? "plain" : flags[0];
+    EXPECT_EQ(r.exit_code, 3) << what << ": " << r.err;
+    EXPECT_EQ(r.err, "zcpack run: " + copy + ": truncated or unreadable while mapped\n") << what;
+  }
 }
 
 // -n was added to the prompt length in int: 2^31 - 1 wrapped to "context of

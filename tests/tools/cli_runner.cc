@@ -1,13 +1,16 @@
 #include "tests/tools/cli_runner.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace zcpack::testing {
 namespace {
@@ -34,9 +37,10 @@ void RemoveTree(const std::string& path) {
   std::filesystem::remove_all(path, ec);
 }
 
-CliResult RunZcpack(const std::vector<std::string>& args, void (*setup)()) {
-  const std::string dir = MakeTempDir("cli");
-  const std::string out_path = dir + "/stdout", err_path = dir + "/stderr";
+RunningZcpack StartZcpack(const std::vector<std::string>& args, void (*setup)()) {
+  RunningZcpack running;
+  running.dir = MakeTempDir("cli");
+  const std::string out_path = running.dir + "/stdout", err_path = running.dir + "/stderr";
   std::vector<std::string> argv_storage = {ZCPACK_BINARY};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -54,14 +58,33 @@ CliResult RunZcpack(const std::vector<std::string>& args, void (*setup)()) {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  running.pid = pid;
+  return running;
+}
+
+CliResult FinishZcpack(const RunningZcpack& running, double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(timeout_seconds));
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  while (::waitpid(running.pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(running.pid, SIGKILL);
+      ::waitpid(running.pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   CliResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadAll(out_path);
-  result.err = ReadAll(err_path);
-  RemoveTree(dir);
+  result.out = ReadAll(running.dir + "/stdout");
+  result.err = ReadAll(running.dir + "/stderr");
+  RemoveTree(running.dir);
   return result;
+}
+
+CliResult RunZcpack(const std::vector<std::string>& args, void (*setup)()) {
+  return FinishZcpack(StartZcpack(args, setup));
 }
 
 }  // namespace zcpack::testing

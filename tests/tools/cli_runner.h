@@ -18,6 +18,20 @@ struct CliResult {
 // exec (for example to set a resource limit); it may be empty.
 CliResult RunZcpack(const std::vector<std::string>& args, void (*setup)() = nullptr);
 
+// A zcpack process started by StartZcpack() and not yet waited for.
+struct RunningZcpack {
+  int pid = -1;
+  std::string dir;  // holds its captured stdout and stderr
+};
+
+// StartZcpack(): RunZcpack() without waiting, so that a test can act on the
+// file while the command runs.
+RunningZcpack StartZcpack(const std::vector<std::string>& args, void (*setup)() = nullptr);
+
+// FinishZcpack(): waits for `running` and collects what it printed; kills it
+// (SIGKILL, exit code 128 + 9) when it runs for more than `timeout_seconds`.
+CliResult FinishZcpack(const RunningZcpack& running, double timeout_seconds = 600);
+
 // A fresh, empty folder under the test temp dir; removed by the caller.
 std::string MakeTempDir(const std::string& tag);
 

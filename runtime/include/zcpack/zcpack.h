@@ -3,8 +3,26 @@
  * A small, stable surface for other languages. Every function that can fail
  * returns a zcpack_status; on failure zcpack_last_error() gives a message
  * naming the file and, where there is one, the tensor. Nothing here throws or
- * aborts on bad input or on a request too large for the memory available
- * (ZCPACK_IO_ERROR).
+ * aborts on bad input, on a request too large for the memory available
+ * (ZCPACK_IO_ERROR), or when the file changes under the mapping (below).
+ *
+ * A file truncated while mapped: tensor data is read from a shared mapping
+ * of the file, and reading pages that another process truncated away (or
+ * that the disk cannot deliver) raises SIGBUS, which would end the process.
+ * zcpack_open() installs, once per process, a SIGBUS handler with
+ * sigaction(); the signal disposition is process-wide. A fault inside the
+ * mapping of an open model is caught: the rest of that mapping is replaced
+ * with zero-filled pages, the thread that faulted carries on, and the model
+ * is marked failed. zcpack_generate() then returns ZCPACK_IO_ERROR with
+ * "<file>: truncated or unreadable while mapped", as does
+ * zcpack_check_mapping(), which code that reads zcpack_tensor.data itself
+ * should call after reading (such reads see zeros from the failed page on).
+ * A failed model stays failed: zcpack_close() it and open the file again.
+ * Any other SIGBUS goes to the handler installed before zcpack_open() (or the
+ * default action, which ends the process). Limits: a SIGBUS handler that the
+ * application installs after zcpack_open() must chain to the previous one,
+ * or such faults end the process again; at most 256 models are guarded at
+ * once.
  *
  * Thread-safety: a zcpack_model may be used from several threads at once
  * (each zcpack_generate() call has its own session); zcpack_last_error() is
@@ -77,6 +95,11 @@ zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zc
 /* Vocabulary size of the model (token ids are in [0, vocab)). */
 uint32_t zcpack_vocab_size(const zcpack_model* model);
 
+/* zcpack_check_mapping(): ZCPACK_OK, or ZCPACK_IO_ERROR once a read of the
+ * model's mapping has faulted because the file was truncated or could not be
+ * read (see the top of this file). Cheap; thread-safe. */
+zcpack_status zcpack_check_mapping(const zcpack_model* model);
+
 typedef struct zcpack_generate_options {
   int32_t max_tokens;  /* tokens to generate, >= 0 */
   float temperature;   /* 0: greedy; otherwise a finite number > 0 */
@@ -97,8 +120,8 @@ zcpack_generate_options zcpack_default_generate_options(void);
  *   a temperature that is NaN, infinite or negative, a token id outside the
  *   vocabulary, or prompt_len + max_tokens beyond INT32_MAX or the model's
  *   context length (max_position_embeddings); ZCPACK_IO_ERROR when the KV
- *   cache would need more memory than is available; ZCPACK_DATA_LOSS for
- *   non-finite logits. */
+ *   cache would need more memory than is available, or the file was truncated
+ *   or unreadable while mapped; ZCPACK_DATA_LOSS for non-finite logits. */
 zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t prompt_len,
                               const zcpack_generate_options* options, int32_t* out_tokens,
                               size_t* out_count);

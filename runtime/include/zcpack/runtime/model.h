@@ -14,6 +14,26 @@
 // Thread-safety: a Model is immutable after Open() apart from the
 // prefetcher's progress, which is internally synchronised; any number of
 // Sessions may use one Model from different threads.
+//
+// A file that changes under the mapping: the weights are read from a shared
+// mapping of the file, so when another process truncates the file (or the
+// disk fails) while the model is open, reading the lost pages raises SIGBUS,
+// which would end the process. Open() therefore installs, once per process,
+// a SIGBUS handler (sigaction(2); the disposition is process-wide). A fault
+// inside the mapping of an open model is caught: the handler maps zero-filled
+// pages over the rest of that mapping, so the reading thread (the caller, a
+// pool worker or the prefetcher) carries on, and marks the model failed. The
+// computation in progress ends with Aborted "<file>: truncated or unreadable
+// while mapped": from Session::Evaluate() and Generate(), and from Open()
+// itself when populating or verifying checksums met the fault; CheckMapping()
+// reports it to code that reads weight views directly (views read zeros from
+// the failed page on). A failed model stays failed: destroy it and open the
+// file again. Any other SIGBUS goes to the handler installed before ours (or
+// the default action). Limits: an application that installs its own SIGBUS
+// handler after opening a model must chain to the previous one or such faults
+// end the process again; at most 256 models are guarded at once (a note says
+// when one is not); the copying loaders read with pread(2) and do not fault.
+
 #ifndef ZCPACK_RUNTIME_MODEL_H_
 #define ZCPACK_RUNTIME_MODEL_H_
 
@@ -65,8 +85,9 @@ struct LayerWeights {
 };
 
 namespace internal {
+class MappingGuard;
 class Prefetcher;
-}
+}  // namespace internal
 
 class Model {
  public:
@@ -98,6 +119,11 @@ class Model {
   // options().memory.prefetch_layers ahead. Cheap; thread-safe.
   void WillCompute(int layer) const;
 
+  // CheckMapping(): OK, or Aborted "<file>: truncated or unreadable while
+  // mapped" once a read of the mapping has faulted (see the file comment).
+  // Cheap (one atomic load); thread-safe.
+  absl::Status CheckMapping() const;
+
   // Hints the OS refused or that degraded (one line each).
   const std::vector<std::string>& notes() const { return notes_; }
   // Seconds Open() took.
@@ -116,6 +142,9 @@ class Model {
 
   OpenOptions options_;
   std::unique_ptr<format::Container> container_;
+  // Registers container_'s mapping with the SIGBUS handler; declared after
+  // it, so that it unregisters before the mapping goes.
+  std::unique_ptr<internal::MappingGuard> mapping_guard_;
   WeightView token_embedding_;
   WeightView output_norm_;
   WeightView output_;

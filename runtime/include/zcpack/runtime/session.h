@@ -59,7 +59,9 @@ class Session {
   // next call). A batch is processed with matrix-matrix kernels, each weight
   // row read once for all its tokens. InvalidArgument for an empty batch or a
   // token id outside the vocabulary; OutOfRange when the context would
-  // overflow. On error the session is unchanged.
+  // overflow; Aborted when the model's file was truncated or became
+  // unreadable while mapped (Model::CheckMapping(); the model is then
+  // unusable). On error the session is unchanged.
   absl::StatusOr<std::span<const float>> Evaluate(std::span<const int32_t> tokens);
 
   // Forget every position (the cache is reused).
