@@ -323,12 +323,30 @@ void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool) {
   MatVec(w, x, y, pool, format::DetectSimdLevel());
 }
 
-void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool, SimdLevel level) {
-  if (IsIntegerDType(w.dtype)) {
-    const Projection projection{&w, y};
-    IntegerProducts({&projection, 1}, x, 1, pool, level);
-    return;
+namespace {
+
+// ggml multiplies f16 (bf16) weights by activations rounded to f16 (bf16),
+// its vec_dot_type for them. The same rounding here keeps the greedy output
+// of f16 containers identical to llama.cpp's where two logits nearly tie;
+// it costs one conversion per input element. Returns `x` for other dtypes,
+// else a thread-local copy valid until the next call on this thread.
+const float* RoundActivations(DType dtype, const float* x, size_t count) {
+  if (dtype != format::DTYPE_F16 && dtype != format::DTYPE_BF16) return x;
+  thread_local std::vector<float> rounded;
+  rounded.resize(count);
+  if (dtype == format::DTYPE_F16) {
+    for (size_t i = 0; i < count; ++i) rounded[i] = format::HalfToFloat(format::FloatToHalf(x[i]));
+  } else {
+    for (size_t i = 0; i < count; ++i) {
+      rounded[i] = format::BFloat16ToFloat(format::FloatToBFloat16(x[i]));
+    }
   }
+  return rounded.data();
+}
+
+// MatVec() of a float weight type on activations already rounded.
+void FloatMatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool,
+                 SimdLevel level) {
   const MatVecRowsFn kernel = MatVecKernel(KernelsFor(level), w.dtype);
   if (pool == nullptr || pool->num_threads() == 1) {
     kernel(w, x, y, 0, w.rows);
@@ -336,6 +354,17 @@ void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool, Sim
   }
   pool->ParallelFor(0, static_cast<size_t>(w.rows), RowGrain(w.row_bytes()),
                     [&](size_t begin, size_t end) { kernel(w, x, y, begin, end); });
+}
+
+}  // namespace
+
+void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool, SimdLevel level) {
+  if (IsIntegerDType(w.dtype)) {
+    const Projection projection{&w, y};
+    IntegerProducts({&projection, 1}, x, 1, pool, level);
+    return;
+  }
+  FloatMatVec(w, RoundActivations(w.dtype, x, static_cast<size_t>(w.cols)), y, pool, level);
 }
 
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
@@ -350,9 +379,10 @@ void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool*
     IntegerProducts({&projection, 1}, x, n, pool, level);
     return;
   }
+  x = RoundActivations(w.dtype, x, n * static_cast<size_t>(w.cols));
   if (n == 1) {
     // The float MatVec kernels follow the same order as MatMulRows.
-    MatVec(w, x, y, pool, level);
+    FloatMatVec(w, x, y, pool, level);
     return;
   }
   const LevelKernels& kernels = KernelsFor(level);

@@ -114,7 +114,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
   if (context <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("context of ", context, " positions"));
   }
-  ZCPACK_RETURN_IF_ERROR(CheckContextLength(m, context, file));
+  if (!options.allow_longer_context) {
+    ZCPACK_RETURN_IF_ERROR(CheckContextLength(m, context, file));
+  }
   // What the constructor allocates per position: the KV cache (K and V,
   // binary16), the RoPE tables (cos and sin) and a row of attention scores
   // per head.
@@ -215,9 +217,17 @@ void Session::Attention(int layer, size_t n) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t q_dim = heads * hd;
   const size_t total = static_cast<size_t>(position_) + n;  // keys after this batch
-  using StridedRows = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
   using StridedRowsOut = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
   const attention::AttentionKernels& kernels = attention::AttentionKernelsFor(format::DetectSimdLevel());
+  // llama.cpp multiplies the binary16 cache by queries and by probabilities
+  // rounded to binary16 (the cache's dot-product type); rounding them the
+  // same way here keeps greedy output identical where two logits nearly tie.
+  auto round_to_half = [&kernels](const float* src, size_t count, float* dst) {
+    thread_local std::vector<uint16_t> half;
+    half.resize(count);
+    kernels.to_half(src, count, half.data());
+    kernels.to_float(half.data(), count, dst);
+  };
   pool_.ParallelFor(0, heads, 1, [&](size_t begin, size_t end) {
     for (size_t h = begin; h < end; ++h) {
       const size_t kvh = h / group;
@@ -227,24 +237,30 @@ void Session::Attention(int layer, size_t n) {
       if (n == 1) {
         // One query: read the cache once, straight from binary16.
         VectorMap s(scores_.data() + h * ctx, static_cast<Eigen::Index>(total));
-        kernels.key_scores(keys, total, hd, q_.data() + h * hd, scale, s.data());
+        thread_local std::vector<float> query;
+        query.resize(hd);
+        round_to_half(q_.data() + h * hd, hd, query.data());
+        kernels.key_scores(keys, total, hd, query.data(), scale, s.data());
         const float max = s.maxCoeff();
         s = (s.array() - max).exp();
         s /= s.sum();
+        round_to_half(s.data(), total, s.data());
         kernels.weighted_values(values, total, hd, s.data(), attn_.data() + h * hd);
         continue;
       }
       // A batch: widen the head's cache once, then all queries against all
       // keys in two matrix products, with the causal mask: query t sees
       // keys [0, position_ + t].
-      thread_local RowMatrix keys_f, values_f, scores;
+      thread_local RowMatrix keys_f, values_f, scores, queries;
       keys_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
       values_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
       kernels.to_float(keys, total * hd, keys_f.data());
       kernels.to_float(values, total * hd, values_f.data());
       scores.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(total));
-      const StridedRows queries(q_.data() + h * hd, static_cast<Eigen::Index>(n),
-                                static_cast<Eigen::Index>(hd), Eigen::OuterStride<>(q_dim));
+      queries.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(hd));
+      for (size_t t = 0; t < n; ++t) {
+        round_to_half(q_.data() + t * q_dim + h * hd, hd, queries.data() + t * hd);
+      }
       scores.noalias() = (queries * keys_f.transpose()) * scale;
       for (size_t t = 0; t < n; ++t) {
         const Eigen::Index len = static_cast<Eigen::Index>(position_) + static_cast<Eigen::Index>(t) + 1;
@@ -253,6 +269,7 @@ void Session::Attention(int layer, size_t n) {
         const float max = visible.maxCoeff();
         visible = (visible.array() - max).exp();
         visible /= visible.sum();
+        round_to_half(visible.data(), static_cast<size_t>(len), visible.data());
         row.tail(static_cast<Eigen::Index>(total) - len).setZero();
       }
       StridedRowsOut(attn_.data() + h * hd, static_cast<Eigen::Index>(n),

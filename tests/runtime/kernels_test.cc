@@ -134,10 +134,18 @@ struct Reference {
   double quantization = 0;     // the int8-activation bound (quantized weights)
 };
 
+// The activation as the kernels multiply it: f16 and bf16 weights take it
+// rounded to their own type, as ggml does (kernels.h).
+double ActivationFor(DType dtype, float x) {
+  if (dtype == format::DTYPE_F16) return format::HalfToFloat(format::FloatToHalf(x));
+  if (dtype == format::DTYPE_BF16) return format::BFloat16ToFloat(format::FloatToBFloat16(x));
+  return x;
+}
+
 Reference ReferenceDot(const std::vector<float>& w, const float* x, DType dtype) {
   Reference ref;
   for (size_t i = 0; i < w.size(); ++i) {
-    const double p = static_cast<double>(w[i]) * static_cast<double>(x[i]);
+    const double p = static_cast<double>(w[i]) * ActivationFor(dtype, x[i]);
     ref.value += p;
     ref.magnitude += std::abs(p);
   }

@@ -202,6 +202,22 @@ TEST_F(ModelTest, ContextLongerThanTheModelsIsRefused) {
   EXPECT_THAT(longer.status().message(), ::testing::HasSubstr("longer than the model's 256"));
 }
 
+// Asked for explicitly, a longer context runs (as llama.cpp's -c does), still
+// bounded by memory.
+TEST_F(ModelTest, LongerContextRunsWhenAllowed) {
+  auto model = Model::Open(*path_);  // max_position_embeddings 256
+  ASSERT_TRUE(model.ok());
+  auto session = Session::Create(
+      **model, {.max_context = 300, .allow_longer_context = true, .threads = 1});
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::vector<int32_t> tokens(270, 1);
+  EXPECT_TRUE((*session)->Evaluate(tokens).ok());
+  EXPECT_EQ((*session)->position(), 270);
+  const auto huge = Session::Create(
+      **model, {.max_context = 2'000'000'000, .allow_longer_context = true, .threads = 1});
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 // Without a context length in the manifest, the memory available bounds the
 // KV cache: a clear error instead of std::bad_alloc.
 TEST_F(ModelTest, KvCacheBeyondTheMemoryIsAResourceError) {

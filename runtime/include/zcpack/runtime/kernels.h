@@ -13,7 +13,9 @@
 //
 // Arithmetic, float weights (f16, bf16, f32): every weight is decoded to
 // exactly the float that format's reference decoders give, multiplied by x
-// and summed in float. The summation order depends on the SimdLevel only, so
+// and summed in float. For f16 and bf16 weights x is first rounded to the
+// weight's type (nearest-even), as ggml does for them, so that f16 models
+// give llama.cpp's greedy output where two logits nearly tie. The summation order depends on the SimdLevel only, so
 // results differ between levels by float rounding (within about
 // 1e-6 * sum |w_i * x_i| in practice), never by more.
 //

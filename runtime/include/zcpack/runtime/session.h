@@ -35,8 +35,15 @@ namespace zcpack::runtime {
 
 struct SessionOptions {
   // Positions the KV cache holds; 0 means min(max_position_embeddings, 2048).
-  // At most the model's max_position_embeddings (when it records one).
+  // At most the model's max_position_embeddings (when it records one),
+  // unless allow_longer_context is set.
   int max_context = 0;
+  // Accept a max_context longer than the model's max_position_embeddings, as
+  // llama.cpp's -c does: RoPE runs at any position, but nothing says the
+  // model's output stays useful past the length it was trained for. The KV
+  // cache stays bounded by the memory available. Benchmarks of random
+  // weights use it; applications should leave it off.
+  bool allow_longer_context = false;
   // Threads for the kernels and attention; 0 means one per available CPU
   // (ThreadPool::AvailableCpus()). More than that is capped at it, with a
   // note: extra threads only wait for a core.
