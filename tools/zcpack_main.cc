@@ -31,6 +31,8 @@ ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
+ABSL_FLAG(std::string, layout, "row-groups",
+          "convert: block order of the matrices (row-groups or row-major).");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
 ABSL_FLAG(int32_t, n, 16, "run: tokens to generate.");
@@ -193,8 +195,8 @@ const std::vector<Command>& Commands() {
        }},
       {"convert",
        "convert SRC -o OUT [--quant q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
-       "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] [--json] [--quiet] "
-       "[--force]",
+       "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
+       "[--layout row-groups|row-major] [--json] [--quiet] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -216,12 +218,16 @@ const std::vector<Command>& Commands() {
        "                     q4_0 with --quant q4_0 is llama-quantize's --pure)\n"
        "  --keep-f16 PAT     keep tensors whose name matches the glob PAT in f16 (repeatable)\n"
        "  --allow-nonfinite  accept NaN/Inf (0 in quantized blocks) instead of failing\n"
+       "  --layout L         block order of the quantized matrices the runtime multiplies\n"
+       "                     by: row-groups (default; 16 rows interleaved, the order the\n"
+       "                     kernels read, recorded per tensor so that verify and\n"
+       "                     exports still see ggml's order) or row-major (ggml's order)\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
        "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
-        "json", "quiet", "force"},
+        "layout", "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) {
          ConvertCommandOptions options;
@@ -233,11 +239,13 @@ const std::vector<Command>& Commands() {
          options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
          options.output_quant = absl::GetFlag(FLAGS_output_quant);
          options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
+         options.layout = absl::GetFlag(FLAGS_layout);
          options.json = absl::GetFlag(FLAGS_json);
          options.quiet = absl::GetFlag(FLAGS_quiet);
          options.force = absl::GetFlag(FLAGS_force);
          return RunConvert(options, std::cout);
-       }},
+       },
+       [](const ParsedArgs&) { return CheckConvertLayout(absl::GetFlag(FLAGS_layout)); }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
        "[--run] [--threads N] [--json]",
@@ -247,9 +255,9 @@ const std::vector<Command>& Commands() {
        "\n"
        "Levels:\n"
        "  structure  header, manifest and tensor table (bounds, alignment, order, dtype,\n"
-       "             shape and size, layer ranges) and the model: every tensor a layer\n"
-       "             needs, with its shape, in forward-pass order. Reads no tensor\n"
-       "             data: milliseconds at any model size.\n"
+       "             shape and size, block layout, layer ranges) and the model: every\n"
+       "             tensor a layer needs, with its shape, in forward-pass order. Reads\n"
+       "             no tensor data: milliseconds at any model size.\n"
        "  full       (default) structure, plus every tensor's XXH3-64 checksum and the\n"
        "             zero fill of all padding (no checksum covers padding), on all\n"
        "             cores, streaming through the file with bounded memory.\n"

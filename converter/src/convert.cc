@@ -23,6 +23,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -48,6 +49,7 @@ struct WorkItem {
 struct TensorJob {
   const SourceTensor* source = nullptr;
   format::DType dtype = format::DTYPE_UNSPECIFIED;
+  format::TensorLayout layout = format::LAYOUT_ROW_MAJOR;
   uint64_t row_length = 0;
   uint64_t rows = 0;
   uint64_t source_row_bytes = 0;
@@ -90,6 +92,7 @@ struct Scratch {
   std::vector<float> source;
   std::vector<float> decoded;
   std::vector<uint8_t> output;
+  std::vector<uint8_t> grouped;  // the chunk in LAYOUT_ROW_GROUPS_16
 };
 
 absl::Status CheckOutputIsNotInput(const std::string& output, const SourceModel& source) {
@@ -190,6 +193,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   plan_options.quant = options.quant;
   plan_options.keep_f16 = options.keep_f16;
   plan_options.output_quant = options.output_quant;
+  plan_options.matrix_layout = options.matrix_layout;
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan,
                           PlanConversion(*source, plan_options));
 
@@ -202,6 +206,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     TensorJob& job = jobs[i];
     job.source = &src;
     job.dtype = plan[i].dtype;
+    job.layout = plan[i].layout;
     job.row_length = src.shape.back();
     job.rows = 1;
     for (size_t d = 0; d + 1 < src.shape.size(); ++d) job.rows *= src.shape[d];
@@ -209,7 +214,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.output_row_bytes =
         job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
     job.converts = job.dtype != src.dtype;
-    layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype});
+    layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype, job.layout});
   }
   format::WriterOptions writer_options;
   writer_options.alignment = options.alignment;
@@ -219,12 +224,18 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   report.open_seconds = SecondsSince(start);
 
   // Work items: whole rows, about chunk_bytes of source each, independent of
-  // the thread count.
+  // the thread count; whole 16-row groups for row-grouped tensors, so that
+  // each chunk is rearranged on its own (the last chunk ends with the
+  // row-major tail of rows % 16 rows).
   std::vector<WorkItem> items;
   uint64_t total_source_bytes = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const TensorJob& job = jobs[i];
-    const uint64_t rows_per_chunk = std::max<uint64_t>(1, options.chunk_bytes / job.source_row_bytes);
+    const uint64_t row_multiple =
+        job.layout == format::LAYOUT_ROW_GROUPS_16 ? format::kRowGroupRows : 1;
+    const uint64_t rows_per_chunk =
+        std::max<uint64_t>(1, options.chunk_bytes / job.source_row_bytes / row_multiple) *
+        row_multiple;
     size_t chunk = 0;
     for (uint64_t r = 0; r < job.rows; r += rows_per_chunk, ++chunk) {
       const uint64_t end = std::min(job.rows, r + rows_per_chunk);
@@ -273,6 +284,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
           !s.ok()) {
         fail(std::move(s));
         return;
+      }
+      if (job.layout == format::LAYOUT_ROW_GROUPS_16) {
+        scratch.grouped.resize(out.size());
+        format::ToRowGroups(job.dtype, item.row_end - item.row_begin, job.output_row_bytes,
+                            out.data(), scratch.grouped.data());
+        out = scratch.grouped;
       }
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -333,6 +350,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     add_option("output_quant", std::string(format::DTypeName(options.output_quant)));
   }
   add_option("allow_nonfinite", options.allow_nonfinite ? "true" : "false");
+  add_option("matrix_layout", std::string(format::LayoutName(options.matrix_layout)));
   ZCPACK_RETURN_IF_ERROR(writer->Finish(manifest));
   report.finish_seconds = SecondsSince(finish_start);
 
@@ -347,6 +365,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     t.layer = job.source->layer;
     t.source_dtype = job.source->dtype;
     t.dtype = job.dtype;
+    t.layout = job.layout;
     t.shape = job.source->shape;
     t.offset = entry.offset();
     t.source_bytes = job.source->data.size();

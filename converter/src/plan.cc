@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 
 namespace zcpack::converter {
 namespace {
@@ -55,6 +56,26 @@ std::string FallbackReason(uint64_t row_length, format::DType dtype) {
                       "; stored as f16");
 }
 
+// Whether the runtime multiplies by this tensor (a tied embedding is the
+// output head).
+bool IsMatMulWeight(const SourceTensor& t, bool tied_embeddings) {
+  switch (t.role) {
+    case format::ROLE_ATTN_Q:
+    case format::ROLE_ATTN_K:
+    case format::ROLE_ATTN_V:
+    case format::ROLE_ATTN_OUTPUT:
+    case format::ROLE_FFN_GATE:
+    case format::ROLE_FFN_UP:
+    case format::ROLE_FFN_DOWN:
+    case format::ROLE_OUTPUT:
+      return true;
+    case format::ROLE_TOKEN_EMBEDDING:
+      return tied_embeddings;
+    default:
+      return false;
+  }
+}
+
 bool MatchesAny(const std::string& name, const std::vector<std::string>& patterns) {
   return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
     return ::fnmatch(p.c_str(), name.c_str(), 0) == 0;
@@ -80,6 +101,11 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
                                                    format::DTypeName(head),
                                                    " (expected q4_0, q4_k, q8_0, f16 or f32)"));
   }
+  if (options.matrix_layout != format::LAYOUT_ROW_MAJOR &&
+      options.matrix_layout != format::LAYOUT_ROW_GROUPS_16) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown matrix layout ",
+                                                   static_cast<int>(options.matrix_layout)));
+  }
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
   for (size_t i = 0; i < source.tensors.size(); ++i) {
@@ -100,6 +126,10 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
         p.fallback_reason = std::move(why);
       } else {
         p.dtype = wanted;
+      }
+      if (t.shape.size() == 2 && format::SupportsRowGroups(p.dtype) &&
+          IsMatMulWeight(t, source.model.tied_embeddings())) {
+        p.layout = options.matrix_layout;
       }
     }
     plan.push_back(std::move(p));

@@ -176,7 +176,8 @@ absl::StatusOr<Parsed> Parse(const ReadFn& read, uint64_t file_size, const Reade
   if (!parsed.manifest.ParseFromString(manifest_bytes)) {
     return absl::DataLossError(absl::StrCat(file, ": manifest does not parse as a protobuf Manifest"));
   }
-  const internal::DataLayout layout{h.alignment(), h.data_offset, h.data_size};
+  const internal::DataLayout layout{h.alignment(), h.data_offset, h.data_size,
+                                    h.required_features};
   ZCPACK_RETURN_IF_ERROR(internal::ValidateTensorTable(parsed.manifest.tensors(), layout, limits,
                                                        file, &parsed.layer_ranges));
   return parsed;

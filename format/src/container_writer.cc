@@ -71,6 +71,8 @@ struct ContainerWriter::Impl {
   std::unique_ptr<std::atomic<uint8_t>[]> states;
   uint64_t data_offset = 0;
   uint64_t data_end = 0;
+  // Header bits that follow from the tensors (kFeatureRowGroups).
+  uint64_t tensor_features = 0;
   bool finished = false;
 
   ~Impl() {
@@ -173,6 +175,8 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
     entry.set_dtype(plan.dtype);
     for (uint64_t d : plan.shape) entry.add_shape(d);
     entry.set_source_dtype(plan.source_dtype);
+    entry.set_layout(plan.layout);
+    if (plan.layout != LAYOUT_ROW_MAJOR) impl->tensor_features |= kFeatureRowGroups;
     auto nbytes = TensorByteSize(plan.dtype, plan.shape);
     if (!nbytes.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", entry.name(),
@@ -195,7 +199,8 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
   std::vector<ByteRange> layers;
   ReaderLimits limits;
   limits.max_tensors = std::max<uint64_t>(limits.max_tensors, impl->entries.size());
-  const internal::DataLayout layout{alignment, impl->data_offset, cursor - impl->data_offset};
+  const internal::DataLayout layout{alignment, impl->data_offset, cursor - impl->data_offset,
+                                    impl->tensor_features};
   if (absl::Status s = internal::ValidateTensorTable(table, layout, limits, path, &layers); !s.ok()) {
     return absl::InvalidArgumentError(s.message());
   }
@@ -279,7 +284,8 @@ absl::Status ContainerWriter::Finish(const Manifest& manifest_in) {
   }
 
   ContainerHeader h = NewHeader();
-  h.required_features = w.options.compress_manifest ? kFeatureZstdManifest : 0;
+  h.required_features =
+      (w.options.compress_manifest ? kFeatureZstdManifest : 0) | w.tensor_features;
   h.alignment_log2 = w.alignment_log2;
   h.data_offset = w.data_offset;
   h.data_size = w.data_end - w.data_offset;

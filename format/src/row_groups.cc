@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/format_constants.h"
 
@@ -63,6 +66,49 @@ void Rearrange(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* sr
 
 bool SupportsRowGroups(DType dtype) {
   return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q8_0 || dtype == DTYPE_Q4_K;
+}
+
+std::string TensorLayoutProblem(const TensorEntry& tensor, uint64_t required_features) {
+  switch (tensor.layout()) {
+    case LAYOUT_ROW_MAJOR:
+      return "";
+    case LAYOUT_ROW_GROUPS_16:
+      break;
+    default:
+      return absl::StrCat("unknown layout ", static_cast<int>(tensor.layout()));
+  }
+  if (!SupportsRowGroups(tensor.dtype())) {
+    return absl::StrCat("layout ", LayoutName(tensor.layout()),
+                        " needs a q4_0, q8_0 or q4_k tensor, not ", DTypeName(tensor.dtype()));
+  }
+  if (tensor.shape_size() != 2) {
+    return absl::StrCat("layout ", LayoutName(tensor.layout()),
+                        " needs a matrix (rank 2), not shape [",
+                        absl::StrJoin(tensor.shape(), ", "), "]");
+  }
+  if ((required_features & kFeatureRowGroups) == 0) {
+    return absl::StrCat("layout ", LayoutName(tensor.layout()),
+                        " but the header does not set the row_groups required feature (bit 1)");
+  }
+  return "";
+}
+
+absl::string_view LayoutName(TensorLayout layout) {
+  switch (layout) {
+    case LAYOUT_ROW_MAJOR: return "row-major";
+    case LAYOUT_ROW_GROUPS_16: return "row-groups";
+    default: return "unknown";
+  }
+}
+
+absl::StatusOr<TensorLayout> ParseLayout(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "row-major" || lower == "row_major") return LAYOUT_ROW_MAJOR;
+  if (lower == "row-groups" || lower == "row_groups" || lower == "row-groups-16") {
+    return LAYOUT_ROW_GROUPS_16;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown layout '", name, "' (expected row-groups or row-major)"));
 }
 
 uint64_t RowGroupPrefixBytes(DType dtype) {

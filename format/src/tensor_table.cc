@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "zcpack/format/coding.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 
 namespace zcpack::format::internal {
 namespace {
@@ -60,6 +61,9 @@ absl::Status ValidateTensorTable(const google::protobuf::RepeatedPtrField<Tensor
       return TensorError(file, i, name,
                          absl::StrCat("nbytes is ", t.nbytes(), " but ", DTypeName(t.dtype()),
                                       " [", absl::StrJoin(shape, ", "), "] needs ", *expected));
+    }
+    if (std::string problem = TensorLayoutProblem(t, layout.required_features); !problem.empty()) {
+      return TensorError(file, i, name, problem);
     }
     if (t.offset() % layout.alignment != 0) {
       return TensorError(file, i, name,

@@ -12,10 +12,12 @@
 
 namespace zcpack::format::internal {
 
+// The header fields the tensor table is checked against.
 struct DataLayout {
   uint64_t alignment = 0;
   uint64_t data_offset = 0;
   uint64_t data_size = 0;
+  uint64_t required_features = 0;  // for TensorLayoutProblem()
 };
 
 // AlignUp(): the next multiple of `alignment` (a power of two) at or above v.
@@ -27,7 +29,7 @@ inline uint64_t AlignUp(uint64_t v, uint64_t alignment) {
 // ValidateTensorTable(): checks every tensor entry against the layout and the
 // limits, in file order: name (non-empty, bounded, unique), dtype known, rank
 // in [1, max_rank], no zero dimension, byte size for dtype and shape (without
-// overflow), nbytes equal to it, offset aligned and inside the data region,
+// overflow), nbytes equal to it, layout valid (TensorLayoutProblem()), offset aligned and inside the data region,
 // offsets strictly increasing with no overlap, layer in [-1, count), each
 // layer one contiguous run in non-decreasing layer order, and tensors outside
 // the layers (layer -1) only before the first layer or after the last (SPEC.md,

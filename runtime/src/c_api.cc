@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-
+#include "zcpack/format/row_groups.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 
@@ -51,6 +51,12 @@ zcpack_status Guarded(const char* function, Body&& body) {
     return Fail(absl::InternalError(absl::StrCat(function, ": ", e.what())));
   }
 }
+
+// The C enums are the manifest's values, passed through by a cast.
+static_assert(ZCPACK_Q8_0 == static_cast<int>(zcpack::format::DTYPE_Q8_0));
+static_assert(ZCPACK_LAYOUT_ROW_MAJOR == static_cast<int>(zcpack::format::LAYOUT_ROW_MAJOR));
+static_assert(ZCPACK_LAYOUT_ROW_GROUPS_16 ==
+              static_cast<int>(zcpack::format::LAYOUT_ROW_GROUPS_16));
 
 void Fill(const zcpack::format::Container& c, size_t index, zcpack_tensor* out) {
   const auto& t = c.tensor(index);
@@ -136,6 +142,45 @@ zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zc
   const auto index = c.FindTensor(name);
   if (!index) return Fail(absl::NotFoundError(c.path() + ": no tensor named '" + name + "'"));
   Fill(c, *index, out);
+  return Ok();
+}
+
+zcpack_status zcpack_tensor_layout(const zcpack_model* model, const char* name,
+                                   zcpack_layout* out) {
+  if (model == nullptr || name == nullptr || out == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_tensor_layout: null argument"));
+  }
+  const auto& c = model->model->container();
+  const auto index = c.FindTensor(name);
+  if (!index) return Fail(absl::NotFoundError(c.path() + ": no tensor named '" + name + "'"));
+  *out = static_cast<zcpack_layout>(c.tensor(*index).layout());
+  return Ok();
+}
+
+zcpack_status zcpack_copy_row(const zcpack_model* model, const char* name, uint64_t row,
+                              void* out, size_t out_size) {
+  if (model == nullptr || name == nullptr || out == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_copy_row: null argument"));
+  }
+  const auto& c = model->model->container();
+  const auto index = c.FindTensor(name);
+  if (!index) return Fail(absl::NotFoundError(c.path() + ": no tensor named '" + name + "'"));
+  const auto& t = c.tensor(*index);
+  // The reader checked the shape (no zero dimension) and nbytes.
+  uint64_t rows = 1;
+  for (int d = 0; d + 1 < t.shape_size(); ++d) rows *= t.shape(d);
+  const uint64_t row_bytes = t.nbytes() / rows;
+  if (row >= rows) {
+    return Fail(absl::OutOfRangeError(absl::StrCat("zcpack_copy_row: ", c.path(), ": tensor '",
+                                                   t.name(), "': row ", row, " of ", rows)));
+  }
+  if (out_size < row_bytes) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("zcpack_copy_row: ", c.path(), ": tensor '", t.name(), "': a row is ",
+                     row_bytes, " bytes, the buffer ", out_size)));
+  }
+  zcpack::format::CopyRowMajorRow(t.dtype(), t.layout(), rows, row_bytes,
+                                  c.TensorData(*index).data(), row, static_cast<uint8_t*>(out));
   return Ok();
 }
 

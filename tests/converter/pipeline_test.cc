@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/converter/safetensors_test_writer.h"
@@ -14,6 +15,7 @@
 #include "zcpack/converter/synth.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 
 namespace zcpack::converter {
 namespace {
@@ -32,6 +34,13 @@ class PipelineTest : public ::testing::Test {
     ASSERT_TRUE(Synthesize(synth).ok());
     model_ = synth.out_dir;
   }
+  // The container at `path`, every tensor checksum verified.
+  static absl::StatusOr<std::unique_ptr<format::Container>> OpenVerified(const std::string& path) {
+    format::ReaderOptions reader_options;
+    reader_options.verify_checksums = true;
+    return format::Container::Open(path, reader_options);
+  }
+
   testing::ScopedTempDir dir_;
   std::string model_;
 };
@@ -67,9 +76,7 @@ TEST_F(PipelineTest, ReportMatchesTheContainer) {
   options.output = dir_.path() + "/out.zcpack";
   auto report = Convert(options);
   ASSERT_TRUE(report.ok()) << report.status();
-  format::ReaderOptions reader_options;
-  reader_options.verify_checksums = true;
-  auto container = format::Container::Open(options.output, reader_options);
+  auto container = OpenVerified(options.output);
   ASSERT_TRUE(container.ok()) << container.status();
   ASSERT_EQ(report->tensors.size(), (*container)->num_tensors());
   for (size_t i = 0; i < report->tensors.size(); ++i) {
@@ -100,18 +107,151 @@ TEST_F(PipelineTest, ReportMatchesTheContainer) {
   EXPECT_EQ(provenance.sources(0).name(), "config.json");
 }
 
+// The default layout is row groups for the matrices the runtime multiplies
+// by, in a container that records it; --layout row-major stores ggml's order.
+// Both hold the same blocks: put back in order, the bytes are equal.
+TEST_F(PipelineTest, RowGroupsByDefaultRowMajorByOption) {
+  std::unique_ptr<format::Container> containers[2];
+  for (const format::TensorLayout layout : {format::LAYOUT_ROW_GROUPS_16, format::LAYOUT_ROW_MAJOR}) {
+    ConvertOptions options;
+    options.source = model_;
+    options.output = dir_.File(absl::StrCat(format::LayoutName(layout), ".zcpack"));
+    if (layout == format::LAYOUT_ROW_MAJOR) options.matrix_layout = layout;  // else the default
+    auto report = Convert(options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    auto container = OpenVerified(options.output);
+    ASSERT_TRUE(container.ok()) << container.status();
+    const format::Container& c = **container;
+    EXPECT_EQ((c.header().required_features & format::kFeatureRowGroups) != 0,
+              layout == format::LAYOUT_ROW_GROUPS_16);
+    std::string recorded;
+    for (const auto& kv : c.manifest().provenance().options()) {
+      if (kv.key() == "matrix_layout") recorded = kv.value();
+    }
+    EXPECT_EQ(recorded, format::LayoutName(layout));
+    size_t grouped = 0;
+    for (size_t i = 0; i < c.num_tensors(); ++i) {
+      const format::TensorEntry& t = c.tensor(i);
+      const bool matmul = t.role() != format::ROLE_TOKEN_EMBEDDING && t.shape_size() == 2;
+      EXPECT_EQ(t.layout(), matmul ? layout : format::LAYOUT_ROW_MAJOR) << t.name();
+      EXPECT_EQ(report->tensors[i].layout, t.layout()) << t.name();
+      grouped += t.layout() == format::LAYOUT_ROW_GROUPS_16;
+    }
+    // 7 matrices in each of 2 layers, and the output head.
+    EXPECT_EQ(grouped, layout == format::LAYOUT_ROW_GROUPS_16 ? 15u : 0u);
+    containers[layout == format::LAYOUT_ROW_MAJOR] = std::move(*container);
+  }
+  const format::Container& grouped = *containers[0];
+  const format::Container& row_major = *containers[1];
+  ASSERT_EQ(grouped.num_tensors(), row_major.num_tensors());
+  for (size_t i = 0; i < grouped.num_tensors(); ++i) {
+    const format::TensorEntry& t = grouped.tensor(i);
+    const auto stored = grouped.TensorData(i);
+    std::vector<uint8_t> bytes(stored.begin(), stored.end());
+    if (t.layout() == format::LAYOUT_ROW_GROUPS_16) {
+      EXPECT_NE(t.xxh3(), row_major.tensor(i).xxh3()) << t.name();
+      format::FromRowGroups(t.dtype(), t.shape(0), t.nbytes() / t.shape(0), stored.data(),
+                            bytes.data());
+    }
+    const auto expected = row_major.TensorData(i);
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), expected.begin(), expected.end()))
+        << t.name();
+    EXPECT_DOUBLE_EQ(t.quant_stats().snr_db(), row_major.tensor(i).quant_stats().snr_db())
+        << t.name();
+  }
+}
+
+// AddF16Tensor(): appends an f16 source tensor to `model`.
+void AddF16Tensor(SourceModel& model, const std::string& name, format::TensorRole role, int layer,
+                  std::vector<uint64_t> shape) {
+  SourceTensor t;
+  t.name = name;
+  t.role = role;
+  t.layer = layer;
+  t.dtype = format::DTYPE_F16;
+  t.shape = std::move(shape);
+  model.tensors.push_back(t);
+}
+
+// PlanConversion() of `model`, by source tensor name.
+std::map<std::string, PlannedTensor> PlanOf(const SourceModel& model, const PlanOptions& options) {
+  auto plan = PlanConversion(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  std::map<std::string, PlannedTensor> by_name;
+  if (plan.ok()) {
+    for (const PlannedTensor& p : *plan) by_name[model.tensors[p.source_index].name] = p;
+  }
+  return by_name;
+}
+
+// The layout policy of PlanConversion(): which tensors take matrix_layout.
+std::map<std::string, PlannedTensor> PlanLayouts(bool tied, format::DType quant,
+                                                 format::TensorLayout layout) {
+  SourceModel model;
+  model.model.set_num_layers(1);
+  model.model.set_tied_embeddings(tied);
+  AddF16Tensor(model, "token_embd.weight", format::ROLE_TOKEN_EMBEDDING, -1, {100, 256});
+  AddF16Tensor(model, "blk.0.attn_norm.weight", format::ROLE_ATTN_NORM, 0, {256});
+  for (const auto& [name, role] : std::vector<std::pair<std::string, format::TensorRole>>{
+           {"q", format::ROLE_ATTN_Q},        {"k", format::ROLE_ATTN_K},
+           {"v", format::ROLE_ATTN_V},        {"o", format::ROLE_ATTN_OUTPUT},
+           {"gate", format::ROLE_FFN_GATE},   {"up", format::ROLE_FFN_UP},
+           {"down", format::ROLE_FFN_DOWN},   {"other", format::ROLE_OTHER}}) {
+    AddF16Tensor(model, "blk.0." + name, role, 0, {48, 256});
+  }
+  if (!tied) AddF16Tensor(model, "output.weight", format::ROLE_OUTPUT, -1, {100, 256});
+  PlanOptions options;
+  options.quant = quant;
+  options.matrix_layout = layout;
+  options.keep_f16 = {"blk.0.up"};
+  return PlanOf(model, options);
+}
+
+TEST(LayoutPolicy, MatMulWeightsOfQuantizedTypesTakeTheLayout) {
+  for (const bool tied : {false, true}) {
+    auto plan = PlanLayouts(tied, format::DTYPE_Q4_K, format::LAYOUT_ROW_GROUPS_16);
+    for (const char* name : {"blk.0.q", "blk.0.k", "blk.0.v", "blk.0.o", "blk.0.gate",
+                             "blk.0.down"}) {
+      EXPECT_EQ(plan[name].layout, format::LAYOUT_ROW_GROUPS_16) << name;
+    }
+    // f16 by --keep-f16, 1-D, or not read as a matrix: row-major.
+    EXPECT_EQ(plan["blk.0.up"].layout, format::LAYOUT_ROW_MAJOR);
+    EXPECT_EQ(plan["blk.0.attn_norm.weight"].layout, format::LAYOUT_ROW_MAJOR);
+    EXPECT_EQ(plan["blk.0.other"].layout, format::LAYOUT_ROW_MAJOR);
+    // The head (a tied embedding is the head); an untied embedding is only
+    // looked up, row by row.
+    EXPECT_EQ(plan["token_embd.weight"].layout,
+              tied ? format::LAYOUT_ROW_GROUPS_16 : format::LAYOUT_ROW_MAJOR);
+    if (!tied) {
+      EXPECT_EQ(plan["output.weight"].layout, format::LAYOUT_ROW_GROUPS_16);
+    }
+  }
+}
+
+TEST(LayoutPolicy, RowMajorOptionAndFloatTargetsKeepGgmlOrder) {
+  for (const auto& [quant, layout] : std::vector<std::pair<format::DType, format::TensorLayout>>{
+           {format::DTYPE_Q4_0, format::LAYOUT_ROW_MAJOR},
+           {format::DTYPE_F16, format::LAYOUT_ROW_GROUPS_16},
+           {format::DTYPE_F32, format::LAYOUT_ROW_GROUPS_16}}) {
+    for (const auto& [name, p] : PlanLayouts(true, quant, layout)) {
+      EXPECT_EQ(p.layout, format::LAYOUT_ROW_MAJOR) << name << " " << format::DTypeName(quant);
+    }
+  }
+}
+
+TEST(LayoutPolicy, UnknownLayoutIsRefused) {
+  PlanOptions options;
+  options.matrix_layout = static_cast<format::TensorLayout>(5);
+  EXPECT_EQ(PlanConversion(SourceModel{}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PlanTest, UnusedTensorsAreKeptInTheirLayerOrAtTheEnd) {
   SourceModel model;
   model.model.set_num_layers(2);
   auto add = [&](const std::string& name, format::TensorRole role, int layer,
                  std::vector<uint64_t> shape) {
-    SourceTensor t;
-    t.name = name;
-    t.role = role;
-    t.layer = layer;
-    t.dtype = format::DTYPE_F16;
-    t.shape = std::move(shape);
-    model.tensors.push_back(t);
+    AddF16Tensor(model, name, role, layer, std::move(shape));
   };
   add("head", format::ROLE_OUTPUT, -1, {64, 64});
   add("l1.rotary", format::ROLE_OTHER, 1, {32});
@@ -138,13 +278,7 @@ SourceModel HeadPolicyModel(uint64_t cols, bool tied) {
   model.model.set_num_layers(1);
   model.model.set_tied_embeddings(tied);
   auto add = [&](const std::string& name, format::TensorRole role, int layer) {
-    SourceTensor t;
-    t.name = name;
-    t.role = role;
-    t.layer = layer;
-    t.dtype = format::DTYPE_F16;
-    t.shape = {512, cols};
-    model.tensors.push_back(t);
+    AddF16Tensor(model, name, role, layer, {512, cols});
   };
   add("token_embd.weight", format::ROLE_TOKEN_EMBEDDING, -1);
   add("blk.0.attn_q.weight", format::ROLE_ATTN_Q, 0);
@@ -161,13 +295,7 @@ std::map<std::string, PlannedTensor> PlanByName(
   options.quant = quant;
   options.keep_f16 = std::move(keep_f16);
   options.output_quant = output_quant;
-  auto plan = PlanConversion(model, options);
-  EXPECT_TRUE(plan.ok()) << plan.status();
-  std::map<std::string, PlannedTensor> by_name;
-  if (plan.ok()) {
-    for (const PlannedTensor& p : *plan) by_name[model.tensors[p.source_index].name] = p;
-  }
-  return by_name;
+  return PlanOf(model, options);
 }
 
 class HeadPolicyTest : public ::testing::TestWithParam<format::DType> {};

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/runtime/tiny_model.h"
 #include "tests/testing/container_fixtures.h"
+#include "zcpack/format/row_groups.h"
 
 namespace {
 
@@ -67,6 +68,52 @@ TEST_F(CApiTest, GeneratesGreedily) {
   ASSERT_EQ(Generate(options, &out), ZCPACK_OK) << zcpack_last_error();
   EXPECT_EQ(out.size(), 5u);
   EXPECT_EQ(zcpack_check_mapping(model_), ZCPACK_OK);
+}
+
+// The converter stores the projections in row groups: zcpack_tensor.data is
+// not row-major for them, zcpack_tensor_layout() says so, and
+// zcpack_copy_row() gives each row in ggml's order for every layout.
+TEST_F(CApiTest, TensorLayoutAndRowsInGgmlOrder) {
+  struct Case {
+    const char* name;
+    zcpack_layout layout;
+  };
+  for (const Case& c : {Case{"model.layers.0.self_attn.q_proj.weight", ZCPACK_LAYOUT_ROW_GROUPS_16},
+                        Case{"lm_head.weight", ZCPACK_LAYOUT_ROW_GROUPS_16},
+                        Case{"model.embed_tokens.weight", ZCPACK_LAYOUT_ROW_MAJOR},
+                        Case{"model.norm.weight", ZCPACK_LAYOUT_ROW_MAJOR}}) {
+    zcpack_layout layout;
+    ASSERT_EQ(zcpack_tensor_layout(model_, c.name, &layout), ZCPACK_OK) << zcpack_last_error();
+    EXPECT_EQ(layout, c.layout) << c.name;
+    zcpack_tensor t;
+    ASSERT_EQ(zcpack_find_tensor(model_, c.name, &t), ZCPACK_OK);
+    const uint64_t rows = t.rank == 1 ? 1 : t.shape[0];
+    const uint64_t row_bytes = t.nbytes / rows;
+    const auto* data = static_cast<const uint8_t*>(t.data);
+    std::vector<uint8_t> row_major(data, data + t.nbytes);
+    if (layout == ZCPACK_LAYOUT_ROW_GROUPS_16) {
+      zcpack::format::FromRowGroups(static_cast<zcpack::format::DType>(t.dtype), rows, row_bytes,
+                                    data, row_major.data());
+      EXPECT_NE(row_major, std::vector<uint8_t>(data, data + t.nbytes)) << c.name;
+    }
+    std::vector<uint8_t> row(row_bytes);
+    for (uint64_t r : {uint64_t{0}, uint64_t{17}, rows - 1}) {
+      if (r >= rows) continue;
+      ASSERT_EQ(zcpack_copy_row(model_, c.name, r, row.data(), row.size()), ZCPACK_OK)
+          << zcpack_last_error();
+      EXPECT_TRUE(std::equal(row.begin(), row.end(), row_major.begin() + r * row_bytes))
+          << c.name << " row " << r;
+    }
+    EXPECT_EQ(zcpack_copy_row(model_, c.name, rows, row.data(), row.size()), ZCPACK_OUT_OF_RANGE);
+    EXPECT_EQ(zcpack_copy_row(model_, c.name, 0, row.data(), row.size() - 1),
+              ZCPACK_INVALID_ARGUMENT);
+    EXPECT_THAT(zcpack_last_error(), HasSubstr(c.name));
+  }
+  zcpack_layout layout;
+  EXPECT_EQ(zcpack_tensor_layout(model_, "no.such.tensor", &layout), ZCPACK_NOT_FOUND);
+  EXPECT_EQ(zcpack_tensor_layout(model_, nullptr, &layout), ZCPACK_INVALID_ARGUMENT);
+  uint8_t byte;
+  EXPECT_EQ(zcpack_copy_row(model_, "no.such.tensor", 0, &byte, 1), ZCPACK_NOT_FOUND);
 }
 
 // prompt_len + max_tokens was computed in int: INT32_MAX tokens after a

@@ -7,6 +7,7 @@
 #include <set>
 #include <sys/stat.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/converter/gguf_test_writer.h"
@@ -17,6 +18,7 @@
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 
@@ -63,7 +65,13 @@ Matrix Decode(const format::Container& c, format::TensorRole role, int layer) {
     uint64_t n = 1;
     for (uint64_t d : t.shape()) n *= d;
     Matrix out(n);
-    EXPECT_TRUE(format::ConvertToFloat(t.dtype(), c.TensorData(i).data(), n, out.data()).ok());
+    // In ggml's block order, whatever the tensor's layout.
+    std::vector<uint8_t> row_major(c.TensorData(i).begin(), c.TensorData(i).end());
+    if (t.layout() == format::LAYOUT_ROW_GROUPS_16) {
+      format::FromRowGroups(t.dtype(), t.shape(0), t.nbytes() / t.shape(0),
+                            c.TensorData(i).data(), row_major.data());
+    }
+    EXPECT_TRUE(format::ConvertToFloat(t.dtype(), row_major.data(), n, out.data()).ok());
     return out;
   }
   return {};
@@ -330,6 +338,66 @@ TEST(RopeLayoutTest, GgufAndSafetensorsOfTheSameWeightsAgree) {
   for (size_t p = 0; p < logits[0].size(); ++p) {
     for (size_t v = 0; v < logits[0][p].size(); ++v) {
       EXPECT_NEAR(logits[0][p][v], logits[1][p][v], 1e-4) << "position " << p << " token " << v;
+    }
+  }
+}
+
+// The converter's default layout (row groups for the matrices the runtime
+// multiplies by) and --layout row-major hold the same blocks in two orders:
+// the runtime must compute the same logits from both, bit for bit, on the
+// decode and the prompt paths. A vocabulary of 100 leaves the output head a
+// row-major tail of 4 rows; with qwen2 the embedding is tied, so the rows it
+// looks tokens up in are row groups too.
+TEST(RowGroupLayoutTest, SameLogitsAsRowMajor) {
+  testing::ScopedTempDir dir;
+  for (const bool qwen2 : {false, true}) {
+    format::ModelInfo info = SmallModel(qwen2);
+    info.set_vocab_size(100);
+    const std::string source = dir.File(qwen2 ? "qwen2" : "llama");
+    ::mkdir(source.c_str(), 0755);
+    ASSERT_TRUE(testing::WriteTinyHfModel(source, info, format::DTYPE_F16, 1, 1,
+                                          testing::TinyWeights::kTrainedScale)
+                    .ok());
+    for (const format::DType quant :
+         {format::DTYPE_Q4_0, format::DTYPE_Q4_K, format::DTYPE_Q8_0}) {
+      const std::string what = absl::StrCat(qwen2 ? "qwen2 " : "llama ", format::DTypeName(quant));
+      std::vector<std::vector<float>> logits[2];
+      for (const format::TensorLayout layout :
+           {format::LAYOUT_ROW_GROUPS_16, format::LAYOUT_ROW_MAJOR}) {
+        converter::ConvertOptions options;
+        options.source = source;
+        options.output = dir.File(absl::StrCat("m-", format::LayoutName(layout), ".zcpack"));
+        options.quant = quant;
+        options.matrix_layout = layout;
+        options.overwrite = true;
+        ASSERT_TRUE(converter::Convert(options).ok()) << what;
+        auto model = Model::Open(options.output);
+        ASSERT_TRUE(model.ok()) << what << ": " << model.status();
+        const Model& m = **model;
+        EXPECT_EQ(m.layer(0).wq.layout, layout) << what;
+        EXPECT_EQ(m.layer(1).w_down.layout, layout) << what;
+        EXPECT_EQ(m.output().layout, layout) << what;
+        EXPECT_EQ(m.token_embedding().layout, qwen2 ? layout : format::LAYOUT_ROW_MAJOR) << what;
+        EXPECT_EQ(m.layer(0).attn_norm.layout, format::LAYOUT_ROW_MAJOR) << what;
+        std::vector<std::vector<float>>& out = logits[layout == format::LAYOUT_ROW_MAJOR];
+        const std::vector<int32_t> tokens = {1, 17, 5, 42, 99, 3, 60};
+        for (const int threads : {1, 3}) {
+          auto session = Session::Create(m, {.max_context = 16, .threads = threads});
+          ASSERT_TRUE(session.ok()) << what;
+          auto first = (*session)->Evaluate(std::span<const int32_t>(tokens.data(), 5));
+          ASSERT_TRUE(first.ok()) << what << ": " << first.status();
+          out.emplace_back(first->begin(), first->end());
+          for (size_t p = 5; p < tokens.size(); ++p) {
+            auto next = (*session)->Evaluate(std::span<const int32_t>(&tokens[p], 1));
+            ASSERT_TRUE(next.ok()) << what << ": " << next.status();
+            out.emplace_back(next->begin(), next->end());
+          }
+        }
+      }
+      ASSERT_EQ(logits[0].size(), logits[1].size());
+      for (size_t k = 0; k < logits[0].size(); ++k) {
+        EXPECT_EQ(logits[0][k], logits[1][k]) << what << ", evaluation " << k;
+      }
     }
   }
 }

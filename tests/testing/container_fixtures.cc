@@ -478,6 +478,28 @@ std::vector<BrokenContainerCase> MakeBrokenContainers() {
   add("q8_0_with_q4_0_size", "nbytes", StatusCode::kDataLoss,
       "nbytes is 288 but q8_0 [8, 64] needs 544",
       [&](HandMadeContainer& p) { tensor(p, 1).set_dtype(format::DTYPE_Q8_0); });
+  // Layouts (format::TensorLayoutProblem()).
+  add("row_groups_on_f16", "layout", StatusCode::kDataLoss,
+      "needs a q4_0, q8_0 or q4_k tensor, not f16", [&](HandMadeContainer& p) {
+        p.header.required_features |= format::kFeatureRowGroups;
+        tensor(p, 2).set_layout(format::LAYOUT_ROW_GROUPS_16);
+      });
+  add("row_groups_on_vector", "layout", StatusCode::kDataLoss, "needs a matrix (rank 2)",
+      [&](HandMadeContainer& p) {
+        // q4_0 [512] has the bytes of q4_0 [8, 64]: only the rank is wrong.
+        p.header.required_features |= format::kFeatureRowGroups;
+        tensor(p, 1).clear_shape();
+        tensor(p, 1).add_shape(512);
+        tensor(p, 1).set_layout(format::LAYOUT_ROW_GROUPS_16);
+      });
+  add("row_groups_without_feature_bit", "layout", StatusCode::kDataLoss,
+      "does not set the row_groups required feature",
+      [&](HandMadeContainer& p) { tensor(p, 1).set_layout(format::LAYOUT_ROW_GROUPS_16); });
+  add("unknown_layout", "layout", StatusCode::kDataLoss, "unknown layout 7",
+      [&](HandMadeContainer& p) {
+        p.header.required_features |= format::kFeatureRowGroups;
+        tensor(p, 1).set_layout(static_cast<format::TensorLayout>(7));
+      });
   add("misaligned_offset", "alignment", StatusCode::kDataLoss, "not a multiple of the alignment",
       [&](HandMadeContainer& p) { tensor(p, 2).set_offset(tensor(p, 2).offset() + 64); });
   add("offset_beyond_end", "tensor_bounds", StatusCode::kDataLoss, "outside the data region",

@@ -127,7 +127,7 @@ struct BrokenContainerCase {
   std::string name;  // unique, usable as a test-parameter name
   // The rule it breaks: "magic", "version", "required_features", "reserved",
   // "header_checksum", "manifest_parse", "tensor_bounds", "alignment",
-  // "overlap", "order", "shape_overflow", "nbytes", "duplicate_name",
+  // "overlap", "order", "shape_overflow", "nbytes", "layout", "duplicate_name",
   // "tensor_limit", "manifest_limit", "zstd_size", ...
   std::string check;
   std::vector<uint8_t> bytes;

@@ -334,6 +334,46 @@ TEST_F(ConvertTest, Q8_0AsTheWholeModelTarget) {
   EXPECT_THAT(text.out, HasSubstr(" q8_0  [512, 256]"));
 }
 
+// --layout: row groups by default for the quantized matrices, recorded per
+// tensor (inspect's JSON field and text column) and in the provenance;
+// row-major on request. verify --against passes for both.
+TEST_F(ConvertTest, LayoutRowGroupsByDefaultRowMajorOnRequest) {
+  const std::string model = Synth("tiny");
+  for (const std::string layout : {"", "row-groups", "row-major"}) {
+    const std::string out = dir_ + "/tiny." + (layout.empty() ? "default" : layout) + ".zcpack";
+    std::vector<std::string> args = {"convert", model, "-o", out};
+    if (!layout.empty()) args.insert(args.end(), {"--layout", layout});
+    const CliResult r = RunZcpack(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string want = layout.empty() ? "row-groups" : layout;
+    const json j = Inspect(out);
+    EXPECT_EQ(j["provenance"]["options"]["matrix_layout"], want);
+    size_t grouped = 0;
+    for (const auto& e : j["tensors"]) {
+      const bool matrix = e["shape"].size() == 2 && e["role"] != "token_embedding";
+      EXPECT_EQ(e["layout"], matrix ? want : "row-major") << e["name"];
+      grouped += e["layout"] == "row-groups";
+    }
+    EXPECT_EQ(grouped, want == "row-groups" ? 15u : 0u);
+    const CliResult text = RunZcpack({"inspect", out});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_THAT(text.out, HasSubstr(" layout "));
+    EXPECT_THAT(text.out, HasSubstr(" [512, 256]           " + want + " "));
+    const CliResult verify = RunZcpack({"verify", out, "--against", model});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  }
+}
+
+TEST_F(ConvertTest, BadLayoutIsAUsageError) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/bad.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--layout", "columns"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--layout"));
+  EXPECT_THAT(r.err, HasSubstr("row-groups or row-major"));
+  EXPECT_FALSE(Exists(out));
+}
+
 TEST_F(ConvertTest, KeepF16PatternsAreRepeatable) {
   const std::string model = Synth("tiny");
   const std::string out = dir_ + "/keep.zcpack";

@@ -200,6 +200,18 @@ class ConvertedModelTest : public ::testing::Test {
                 std::vector<uint8_t>(t.data.begin(), t.data.end()));
   }
 
+  // Converts Source() with `convert` (source set here) and verifies the
+  // result against it at the full level.
+  static VerifyReport ConvertAndVerifyAgainstSource(converter::ConvertOptions convert) {
+    convert.source = Source();
+    EXPECT_TRUE(converter::Convert(convert).ok());
+    VerifyOptions options;
+    options.against = Source();
+    auto report = Verify(convert.output, options);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *std::move(report) : VerifyReport{};
+  }
+
   // The container verified against `source` at the full level.
   static VerifyReport VerifyAgainst(const std::string& source, VerifyOptions options = {}) {
     options.against = source;
@@ -399,16 +411,11 @@ TEST_F(ConvertedModelTest, AgainstMeasuresTheQ8_0Head) {
 
 TEST_F(ConvertedModelTest, Q4KConversionPassesAgainstItsSource) {
   converter::ConvertOptions convert;
-  convert.source = Source();
   convert.output = dir_->File("tiny.q4_k.zcpack");
   convert.quant = format::DTYPE_Q4_K;
-  ASSERT_TRUE(converter::Convert(convert).ok());
-  VerifyOptions options;
-  options.against = Source();
-  const auto r = Verify(convert.output, options);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->sound()) << FormatReportText(*r);
-  for (const TensorComparison& c : r->comparisons) {
+  const VerifyReport r = ConvertAndVerifyAgainstSource(convert);
+  EXPECT_TRUE(r.sound()) << FormatReportText(r);
+  for (const TensorComparison& c : r.comparisons) {
     if (c.unchanged) continue;
     if (c.name == "lm_head.weight") {
       EXPECT_EQ(c.dtype, format::DTYPE_Q8_0);  // the head is q8_0 for q4_k too
@@ -417,6 +424,54 @@ TEST_F(ConvertedModelTest, Q4KConversionPassesAgainstItsSource) {
     EXPECT_EQ(c.dtype, format::DTYPE_Q4_K) << c.name;
     EXPECT_GT(c.snr_db, 19.0) << c.name;  // about 20-22 dB
   }
+}
+
+// The converter's default stores the matrices in row groups; --against puts
+// them back into ggml's order, so both layouts compare alike with the source,
+// statistic for statistic.
+TEST_F(ConvertedModelTest, AgainstGivesTheSameResultsForBothLayouts) {
+  size_t grouped = 0;
+  for (const format::TensorEntry& t : Tensors()) grouped += t.layout() == format::LAYOUT_ROW_GROUPS_16;
+  EXPECT_EQ(grouped, 15u);  // 7 matrices per layer and the head
+  converter::ConvertOptions convert;
+  convert.output = dir_->File("tiny.row-major.zcpack");
+  convert.matrix_layout = format::LAYOUT_ROW_MAJOR;
+  const VerifyReport row_major = ConvertAndVerifyAgainstSource(convert);
+  EXPECT_TRUE(row_major.sound()) << FormatReportText(row_major);
+  const VerifyReport r = VerifyAgainst(Source());
+  EXPECT_TRUE(r.sound()) << FormatReportText(r);
+  ASSERT_EQ(r.comparisons.size(), row_major.comparisons.size());
+  for (size_t i = 0; i < r.comparisons.size(); ++i) {
+    const TensorComparison& a = r.comparisons[i];
+    const TensorComparison& b = row_major.comparisons[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.rmse, b.rmse) << a.name;
+    EXPECT_EQ(a.snr_db, b.snr_db) << a.name;
+    EXPECT_EQ(a.max_abs_error, b.max_abs_error) << a.name;
+  }
+}
+
+// One changed byte of a row-grouped matrix: its checksum fails, and the
+// comparison with the source (through the row groups) no longer gives the
+// recorded statistics, for that tensor only.
+TEST_F(ConvertedModelTest, AgainstFindsAChangedByteInARowGroupedTensor) {
+  const std::vector<format::TensorEntry> tensors = Tensors();
+  const auto q = std::find_if(tensors.begin(), tensors.end(), [](const format::TensorEntry& t) {
+    return t.layout() == format::LAYOUT_ROW_GROUPS_16 && t.dtype() == format::DTYPE_Q4_0;
+  });
+  ASSERT_NE(q, tensors.end());
+  std::vector<uint8_t> bytes = Bytes();
+  // A nibble byte of the first group's second tile, not a scale.
+  bytes[q->offset() + 16 * 18 + 40] ^= 0x77;
+  const std::string path = dir_->File("changed.zcpack");
+  ASSERT_TRUE(testing::WriteFileBytes(path, bytes).ok());
+  VerifyOptions options;
+  options.against = Source();
+  const auto r = Verify(path, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(ProblemChecks(*r), ::testing::ElementsAre("checksum", "quant_stats"))
+      << FormatReportText(*r);
+  for (const auto& problem : r->problems) EXPECT_EQ(problem.tensor, q->name());
 }
 
 TEST_F(ConvertedModelTest, AgainstAnotherSeedFailsEveryTensor) {

@@ -47,6 +47,7 @@ struct ConvertCommandOptions {
   std::vector<std::string> keep_f16;
   std::string output_quant;  // "" for the default
   bool allow_nonfinite = false;
+  std::string layout = "row-groups";  // format::ParseLayout() spelling
   bool json = false;
   bool quiet = false;
   bool force = false;
@@ -55,6 +56,10 @@ struct ConvertCommandOptions {
 // RunConvert(): converts a checkpoint into a container (converter/convert.h)
 // and prints a summary (text, or JSON with per-tensor statistics).
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out);
+
+// CheckConvertLayout(): InvalidArgument (a usage error) naming --layout and
+// its accepted values when `layout` is not row-groups or row-major.
+absl::Status CheckConvertLayout(const std::string& layout);
 
 struct RunCommandOptions {
   std::string path;

@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -39,6 +41,7 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
                         {"layer", t.layer},
                         {"source_dtype", std::string(format::DTypeName(t.source_dtype))},
                         {"dtype", std::string(format::DTypeName(t.dtype))},
+                        {"layout", std::string(format::LayoutName(t.layout))},
                         {"shape", t.shape},
                         {"offset", t.offset},
                         {"source_bytes", t.source_bytes},
@@ -97,6 +100,14 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
 
 }  // namespace
 
+absl::Status CheckConvertLayout(const std::string& layout) {
+  if (absl::StatusOr<format::TensorLayout> parsed = format::ParseLayout(layout); !parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--layout: '", layout, "' is not a layout; expected row-groups or row-major"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
   converter::ConvertOptions convert;
   convert.source = options.source;
@@ -112,6 +123,8 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
     if (!p.empty()) convert.keep_f16.push_back(p);
   }
   convert.allow_nonfinite = options.allow_nonfinite;
+  ZCPACK_RETURN_IF_ERROR(CheckConvertLayout(options.layout));
+  convert.matrix_layout = *format::ParseLayout(options.layout);
   convert.overwrite = options.force;
   const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
   if (bar) convert.progress = DrawProgress;

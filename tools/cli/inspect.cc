@@ -8,6 +8,7 @@
 #include "tools/cli/commands.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -100,6 +101,7 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
                         {"role", RoleName(e.role())},
                         {"layer", e.layer()},
                         {"dtype", std::string(format::DTypeName(e.dtype()))},
+                        {"layout", std::string(format::LayoutName(e.layout()))},
                         {"source_dtype", std::string(format::DTypeName(e.source_dtype()))},
                         {"shape", std::vector<uint64_t>(e.shape().begin(), e.shape().end())},
                         {"offset", e.offset()},
@@ -185,8 +187,9 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
     out << "\n";
   }
   out << "\n";
-  out << absl::StrFormat("%4s %12s %12s %5s %-5s %-20s %-16s %9s %8s  %s\n", "#", "offset",
-                         "nbytes", "layer", "dtype", "shape", "xxh3", "rmse", "snr_db", "name");
+  out << absl::StrFormat("%4s %12s %12s %5s %-5s %-20s %-10s %-16s %9s %8s  %s\n", "#", "offset",
+                         "nbytes", "layer", "dtype", "shape", "layout", "xxh3", "rmse", "snr_db",
+                         "name");
   for (size_t i = 0; i < c.num_tensors(); ++i) {
     const TensorEntry& e = c.tensor(i);
     const std::string shape = absl::StrCat("[", absl::StrJoin(e.shape(), ", "), "]");
@@ -195,10 +198,11 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
       rmse = absl::StrFormat("%.3g", e.quant_stats().rmse());
       snr = absl::StrFormat("%.1f", e.quant_stats().snr_db());
     }
-    out << absl::StrFormat("%4d %12d %12d %5s %-5s %-20s %-16s %9s %8s  %s\n", i, e.offset(),
-                           e.nbytes(), e.layer() < 0 ? std::string("-") : absl::StrCat(e.layer()),
-                           format::DTypeName(e.dtype()), shape, Hex64(e.xxh3()), rmse, snr,
-                           e.name());
+    out << absl::StrFormat("%4d %12d %12d %5s %-5s %-20s %-10s %-16s %9s %8s  %s\n", i,
+                           e.offset(), e.nbytes(),
+                           e.layer() < 0 ? std::string("-") : absl::StrCat(e.layer()),
+                           format::DTypeName(e.dtype()), shape, format::LayoutName(e.layout()),
+                           Hex64(e.xxh3()), rmse, snr, e.name());
   }
   out << "\n";
   out << "layers      " << c.num_layers() << " contiguous ranges";

@@ -21,6 +21,7 @@
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::validator::internal {
@@ -39,6 +40,10 @@ struct Pair {
   const SourceTensor* source = nullptr;
   bool unchanged = false;  // stored in the source's dtype
   bool zero_nonfinite = false;
+  // Stored in LAYOUT_ROW_GROUPS_16: items are whole 16-row groups (the last
+  // one also takes the row-major tail), put back into ggml's order before
+  // they are compared.
+  bool grouped = false;
   uint64_t row_length = 0;
   // Elements per error span (the converter's spans: a row, or
   // kQuantizePieceElements of a longer row).
@@ -47,7 +52,7 @@ struct Pair {
 
 // Elements [begin, end) of one pair. A range covers whole spans (only the
 // last span of a row may be short), so measuring it span by span gives the
-// spans the converter measured.
+// spans the converter measured. For a grouped pair it covers whole rows.
 struct Item {
   size_t pair = 0;
   uint64_t begin = 0;
@@ -122,11 +127,24 @@ void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& s
     pair.source = &s;
     pair.unchanged = t.dtype() == s.dtype;
     pair.zero_nonfinite = allow_nonfinite && format::IsQuantized(t.dtype());
+    pair.grouped = t.layout() == format::LAYOUT_ROW_GROUPS_16;
     pair.row_length = shape.back();
     pair.span = std::min<uint64_t>(pair.row_length, converter::kQuantizePieceElements);
     const uint64_t elements = s.data.size() / format::BlockBytes(s.dtype);
     const size_t p = pairs->size();
-    if (pair.row_length <= converter::kQuantizePieceElements) {
+    if (pair.grouped) {
+      // Whole groups, so that each item's stored bytes are one range and can
+      // be put back in order on their own.
+      const uint64_t rows = elements / pair.row_length;
+      const uint64_t groups_per_item =
+          std::max<uint64_t>(1, kItemElements / (format::kRowGroupRows * pair.row_length));
+      const uint64_t step = groups_per_item * format::kRowGroupRows;
+      for (uint64_t r = 0; r < rows; r += step) {
+        // The last item may end with the row-major tail, which
+        // FromRowGroups() copies as it is.
+        items->push_back({p, r * pair.row_length, std::min(rows, r + step) * pair.row_length});
+      }
+    } else if (pair.row_length <= converter::kQuantizePieceElements) {
       const uint64_t rows_per_item = std::max<uint64_t>(1, kItemElements / pair.row_length);
       const uint64_t step = rows_per_item * pair.row_length;
       for (uint64_t e = 0; e < elements; e += step) items->push_back({p, e, std::min(elements, e + step)});
@@ -167,15 +185,23 @@ void ReleaseMappedPages(const uint8_t* data, size_t size) {
 // Measures one item into `result`.
 absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& layout,
                          const Pair& pair, const Item& item, ScratchBuffer& stored_buffer,
-                         std::vector<float>& source_values, std::vector<float>& decoded,
+                         ScratchBuffer& row_major_buffer, std::vector<float>& source_values, std::vector<float>& decoded,
                          ItemResult& result) {
   const TensorEntry& t = layout.manifest.tensors(static_cast<int>(pair.tensor));
   const SourceTensor& s = *pair.source;
   const size_t n = static_cast<size_t>(item.end - item.begin);
   const uint64_t stored_begin = ByteOffset(t.dtype(), item.begin);
-  const std::span<uint8_t> stored = stored_buffer.Get(
+  std::span<uint8_t> stored = stored_buffer.Get(
       static_cast<size_t>(ByteOffset(t.dtype(), item.end) - stored_begin));
   ZCPACK_RETURN_IF_ERROR(container.Read(t.offset() + stored_begin, stored));
+  if (pair.grouped) {
+    // The item starts at a group and holds whole rows: ggml's order again.
+    const uint64_t row_bytes = ByteOffset(t.dtype(), pair.row_length);
+    const std::span<uint8_t> row_major = row_major_buffer.Get(stored.size());
+    format::FromRowGroups(t.dtype(), stored.size() / row_bytes, row_bytes, stored.data(),
+                          row_major.data());
+    stored = row_major;
+  }
   const uint64_t element_bytes = format::BlockBytes(s.dtype);
   const uint8_t* source_bytes = s.data.data() + item.begin * element_bytes;
   if (pair.unchanged) {
@@ -198,7 +224,9 @@ absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& lay
     }
   }
   ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(t.dtype(), stored.data(), n, decoded.data()));
-  result.error.AddRows(source_values.data(), decoded.data(), n, static_cast<size_t>(pair.span));
+  // A grouped item holds whole rows, which AddRows() cuts into the spans.
+  result.error.AddRows(source_values.data(), decoded.data(), n,
+                       static_cast<size_t>(pair.grouped ? pair.row_length : pair.span));
   return absl::OkStatus();
 }
 
@@ -227,13 +255,14 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
   std::vector<ItemResult> results(items.size());
   const auto make_worker = [&]() -> ItemFn {
     struct Scratch {
-      ScratchBuffer stored;
+      ScratchBuffer stored, row_major;
       std::vector<float> source_values, decoded;
     };
     auto scratch = std::make_shared<Scratch>();
     return [&, scratch](size_t k) {
       return MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
-                         scratch->source_values, scratch->decoded, results[k]);
+                         scratch->row_major, scratch->source_values, scratch->decoded,
+                         results[k]);
     };
   };
   ZCPACK_RETURN_IF_ERROR(ParallelFor(items.size(), threads, make_worker));

@@ -9,7 +9,10 @@
 // source, measured as the converter measures them: converter's
 // QuantErrorAccumulator over whole rows) and quant_stats (the manifest's
 // recorded statistics equal the recomputed ones, which shows the container was
-// made from exactly these weights). Work is cut into pieces of whole rows and
+// made from exactly these weights). A tensor stored in LAYOUT_ROW_GROUPS_16 is
+// put back into ggml's block order (format::FromRowGroups(), a whole number of
+// 16-row groups at a time) before it is compared, so every check means the
+// same for both layouts. Work is cut into pieces of whole rows and
 // spread over threads; the accumulators make the statistics independent of
 // how it was cut.
 #ifndef ZCPACK_VALIDATOR_SRC_AGAINST_H_

@@ -38,6 +38,8 @@ constexpr CheckInfo kChecks[] = {
     {"block_multiple", "tensor_table", "every last dimension is a multiple of the block size"},
     {"shape_overflow", "tensor_table", "every byte size fits in 2^63"},
     {"nbytes", "tensor_table", "every nbytes equals the size its dtype and shape need"},
+    {"layout", "tensor_table",
+     "every block order is row-major, or row groups on a q4_0/q8_0/q4_k matrix with the feature bit"},
     {"alignment", "tensor_table", "every tensor offset is a multiple of the alignment"},
     {"tensor_bounds", "tensor_table", "every tensor lies inside the data region"},
     {"order", "tensor_table", "tensor offsets strictly increase in manifest order"},

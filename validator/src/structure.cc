@@ -14,6 +14,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/model_layout.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -254,7 +255,7 @@ absl::StatusOr<bool> CheckManifest(const ByteSource& source, const ContainerHead
 constexpr absl::string_view kTableChecks[] = {
     "tensor_limit",  "empty_name",     "name_limit",  "duplicate_name", "dtype",
     "rank_limit",    "shape_rank",     "shape_zero",  "block_multiple", "shape_overflow",
-    "nbytes",        "alignment",      "tensor_bounds", "order",        "overlap",
+    "nbytes",        "layout",         "alignment",   "tensor_bounds",  "order",  "overlap",
     "layer_range",   "layer_order",    "layer_contiguity", "layer_outside"};
 
 // The per-tensor checks of ValidateTensorTable() (format/src/tensor_table.cc),
@@ -320,11 +321,15 @@ void CheckTensorTable(const ContainerHeader& h, const format::ReaderLimits& limi
           : shape.back() % format::BlockElements(t.dtype()) != 0        ? "block_multiple"
                                                                         : "shape_overflow";
       add(check, std::string(expected.status().message()));
-    } else if (t.nbytes() != *expected) {
-      add("nbytes", absl::StrCat("nbytes is ", t.nbytes(), " but ", format::DTypeName(t.dtype()),
-                                 " ", ShapeString(shape), " needs ", *expected));
     } else {
-      layout->sized[i] = true;
+      if (t.nbytes() != *expected) {
+        add("nbytes", absl::StrCat("nbytes is ", t.nbytes(), " but ", format::DTypeName(t.dtype()),
+                                   " ", ShapeString(shape), " needs ", *expected));
+      }
+      // The dtype and shape are sound, as TensorLayoutProblem() expects.
+      const std::string problem = format::TensorLayoutProblem(t, h.required_features);
+      if (!problem.empty()) add("layout", problem);
+      layout->sized[i] = t.nbytes() == *expected && problem.empty();
     }
 
     bool placed = false;

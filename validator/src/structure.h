@@ -31,7 +31,8 @@ struct ContainerLayout {
   format::ContainerHeader header;
   format::Manifest manifest;
   // Per tensor: its nbytes data bytes lie inside the data region (so they
-  // can be hashed), and its dtype, shape and nbytes agree.
+  // can be hashed), and its dtype, shape, nbytes and layout agree (so they
+  // can be decoded, in ggml's block order through format/row_groups.h).
   std::vector<bool> placed;
   std::vector<bool> sized;
   // Index = layer: the aligned range of the layer's placed tensors (size 0

@@ -57,15 +57,40 @@ typedef enum zcpack_dtype {
   ZCPACK_BF16 = 3,
   ZCPACK_Q4_0 = 4,
   ZCPACK_Q4_K = 5,
+  ZCPACK_Q8_0 = 6,
 } zcpack_dtype;
+
+/* The order of a tensor's bytes (format/SPEC.md, "Row groups").
+ * ZCPACK_LAYOUT_ROW_MAJOR: ggml's order, row after row, each row its blocks
+ *   in order; row r is the row_bytes bytes at data + r * row_bytes.
+ * ZCPACK_LAYOUT_ROW_GROUPS_16: a q4_0, q8_0 or q4_k matrix whose rows are
+ *   stored in groups of 16 with their blocks interleaved (the order the
+ *   runtime's kernels read), the last rows % 16 rows row-major. The same
+ *   bytes as row-major, permuted: nbytes is the same, but row r is NOT at
+ *   data + r * row_bytes. zcpack_copy_row() gives any row in ggml's order.
+ * `zcpack convert` stores the quantized matrices the runtime multiplies by
+ * (attention and FFN projections, the output head, a tied embedding) in row
+ * groups unless given --layout row-major; norms, biases, float tensors and
+ * an untied token embedding are always row-major. */
+typedef enum zcpack_layout {
+  ZCPACK_LAYOUT_ROW_MAJOR = 0,
+  ZCPACK_LAYOUT_ROW_GROUPS_16 = 1,
+} zcpack_layout;
 
 typedef struct zcpack_model zcpack_model;
 
 #define ZCPACK_MAX_RANK 8
 
+/* A tensor as the container stores it. `data` holds the bytes in the
+ * tensor's layout, which may be ZCPACK_LAYOUT_ROW_GROUPS_16 rather than
+ * ggml's row-major order: ask zcpack_tensor_layout() before interpreting
+ * them. (The layout is not a field of this struct: callers allocate it, so a
+ * new field would change its size and break programs built against an older
+ * header.) */
 typedef struct zcpack_tensor {
   const char* name;     /* valid until zcpack_close() */
-  const void* data;     /* the tensor's bytes inside the mapping, zero-copy */
+  const void* data;     /* the tensor's bytes inside the mapping, zero-copy,
+                           in the tensor's layout (zcpack_tensor_layout()) */
   uint64_t nbytes;
   zcpack_dtype dtype;
   int32_t layer;        /* decoder layer, or -1 */
@@ -91,6 +116,22 @@ size_t zcpack_tensor_count(const zcpack_model* model);
 zcpack_status zcpack_tensor_at(const zcpack_model* model, size_t index, zcpack_tensor* out);
 /* zcpack_find_tensor(): by name; ZCPACK_NOT_FOUND if absent. */
 zcpack_status zcpack_find_tensor(const zcpack_model* model, const char* name, zcpack_tensor* out);
+
+/* zcpack_tensor_layout(): the layout of the tensor named `name` into *out.
+ * @return ZCPACK_INVALID_ARGUMENT for a null argument; ZCPACK_NOT_FOUND if
+ *   there is no such tensor. */
+zcpack_status zcpack_tensor_layout(const zcpack_model* model, const char* name,
+                                   zcpack_layout* out);
+
+/* zcpack_copy_row(): row `row` of the tensor named `name`, in ggml's
+ * row-major block order whatever its layout, into out[0, row_bytes), where
+ * row_bytes = nbytes / rows and rows is the product of every dimension but
+ * the last (1 for a 1-D tensor). Reads the mapping (see zcpack_check_mapping()).
+ * @return ZCPACK_INVALID_ARGUMENT for a null argument or out_size <
+ *   row_bytes; ZCPACK_NOT_FOUND if there is no such tensor;
+ *   ZCPACK_OUT_OF_RANGE for row >= rows. */
+zcpack_status zcpack_copy_row(const zcpack_model* model, const char* name, uint64_t row,
+                              void* out, size_t out_size);
 
 /* Vocabulary size of the model (token ids are in [0, vocab)). */
 uint32_t zcpack_vocab_size(const zcpack_model* model);

@@ -4,7 +4,9 @@
 // quantize on N threads -> container written through format::ContainerWriter.
 //
 // Streaming: work is cut into chunks of whole rows (a few MiB of source
-// each); each thread converts one chunk at a time into its own buffer, and
+// each; whole 16-row groups for a tensor stored in LAYOUT_ROW_GROUPS_16,
+// which is rearranged chunk by chunk); each thread converts one chunk at a
+// time into its own buffer, and
 // chunks of a tensor are appended in order, so memory stays bounded by
 // threads x chunk size (plus the mapped input pages, which the kernel can
 // drop) whatever the model size.
@@ -55,6 +57,11 @@ struct ConvertOptions {
   uint64_t chunk_bytes = uint64_t{4} << 20;
   // Called from a worker thread, at most every ~100 ms and once at the end.
   std::function<void(const ConvertProgress&)> progress;
+  // The block order of the matrices the runtime multiplies by, when their
+  // dtype supports it (PlanOptions::matrix_layout, plan.h): row groups, the
+  // order the runtime's kernels read in one stream, or ggml's row-major
+  // order. Recorded in the provenance as "matrix_layout".
+  format::TensorLayout matrix_layout = format::LAYOUT_ROW_GROUPS_16;
 };
 
 struct TensorReport {
@@ -63,6 +70,7 @@ struct TensorReport {
   int32_t layer = -1;
   format::DType source_dtype = format::DTYPE_UNSPECIFIED;
   format::DType dtype = format::DTYPE_UNSPECIFIED;
+  format::TensorLayout layout = format::LAYOUT_ROW_MAJOR;
   std::vector<uint64_t> shape;
   uint64_t offset = 0;
   uint64_t source_bytes = 0;

@@ -23,6 +23,14 @@
 //     recorded for the report.
 // For Q = f16 or f32, every tensor of rank >= 2 becomes Q and 1-D tensors
 // keep their source dtype.
+//
+// Layout policy (PlanOptions::matrix_layout): the matrices the runtime
+// multiplies by (q, k, v, attention output, gate, up, down, the output head,
+// and the token embedding when it is tied, since it is then the output head)
+// take matrix_layout when their dtype supports it (format::SupportsRowGroups);
+// everything else is row-major. An untied token embedding stays row-major:
+// the runtime only looks rows up in it, one token at a time, and row groups
+// would make each lookup a gather for no gain.
 #ifndef ZCPACK_CONVERTER_PLAN_H_
 #define ZCPACK_CONVERTER_PLAN_H_
 
@@ -46,18 +54,21 @@ struct PlanOptions {
   // DTYPE_UNSPECIFIED means kQuantizedHeadDType. llama-quantize's
   // --output-tensor-type; q4_0 with --quant q4_0 is its --pure.
   format::DType output_quant = format::DTYPE_UNSPECIFIED;
+  // The block order of the matrices the runtime multiplies by (see above).
+  format::TensorLayout matrix_layout = format::LAYOUT_ROW_GROUPS_16;
 };
 
 struct PlannedTensor {
   size_t source_index = 0;  // into SourceModel::tensors
   format::DType dtype = format::DTYPE_UNSPECIFIED;
+  format::TensorLayout layout = format::LAYOUT_ROW_MAJOR;
   // Why a tensor that would be quantized is not ("" when it is, or when the
   // policy never quantizes it).
   std::string fallback_reason;
 };
 
-// PlanConversion(): the tensors in file order with their target dtypes.
-// InvalidArgument for an unsupported target type.
+// PlanConversion(): the tensors in file order with their target dtypes and
+// layouts. InvalidArgument for an unsupported target type or layout.
 absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
                                                           const PlanOptions& options);
 

@@ -56,6 +56,11 @@ struct TensorPlan {
   DType dtype = DTYPE_UNSPECIFIED;
   std::vector<uint64_t> shape;
   DType source_dtype = DTYPE_UNSPECIFIED;
+  // The block order of the bytes the caller will write (row_groups.h). The
+  // writer does not rearrange anything: the caller writes the bytes in this
+  // order, and the writer records it and sets kFeatureRowGroups in the
+  // header when any tensor uses LAYOUT_ROW_GROUPS_16.
+  TensorLayout layout = LAYOUT_ROW_MAJOR;
 };
 
 class ContainerWriter;
@@ -90,7 +95,8 @@ class TensorSink {
 class ContainerWriter {
  public:
   // Create(): validates the plan (unique non-empty names, known dtypes, shapes
-  // whose size is valid for the dtype, alignment a power of two in range),
+  // whose size is valid for the dtype, layouts the dtype and shape allow
+  // (TensorLayoutProblem()), alignment a power of two in range),
   // assigns offsets in the given order, and opens a temporary file beside
   // `path`. Errors: InvalidArgument for a bad plan or options; AlreadyExists
   // when `path` exists and !options.overwrite; an I/O status (with the path

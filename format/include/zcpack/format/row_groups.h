@@ -26,13 +26,38 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "zcpack/format/manifest.pb.h"
 
 namespace zcpack::format {
 
 // Whether `dtype` can be stored in LAYOUT_ROW_GROUPS_16 (q4_0, q8_0, q4_k).
 bool SupportsRowGroups(DType dtype);
+
+// TensorLayoutProblem(): "" when `tensor`'s layout is valid in a container
+// whose header sets `required_features`; otherwise what is wrong, for a
+// message that the caller prefixes with the file and the tensor. The one
+// rule set for layouts, used by the reader (which refuses the file), the
+// writer (which refuses the plan) and the validator (check "layout"):
+//   - the layout is LAYOUT_ROW_MAJOR or LAYOUT_ROW_GROUPS_16;
+//   - LAYOUT_ROW_GROUPS_16 only on a matrix (rank 2) of a dtype for which
+//     SupportsRowGroups() holds, and only when the header sets
+//     kFeatureRowGroups (so that a reader without the layout refuses the
+//     file instead of reading its blocks in the wrong order).
+// Expects a known dtype and a valid shape (checked before it).
+std::string TensorLayoutProblem(const TensorEntry& tensor, uint64_t required_features);
+
+// LayoutName(): "row-major", "row-groups", or "unknown" for another value;
+// the spelling of `zcpack convert --layout` and `zcpack inspect`.
+absl::string_view LayoutName(TensorLayout layout);
+
+// ParseLayout(): the inverse of LayoutName(), also accepting "row_major",
+// "row_groups" and "row-groups-16". InvalidArgument naming the accepted
+// values otherwise.
+absl::StatusOr<TensorLayout> ParseLayout(absl::string_view name);
 
 // RowGroupPrefixBytes(): P for `dtype` (0 for types without row groups).
 uint64_t RowGroupPrefixBytes(DType dtype);
