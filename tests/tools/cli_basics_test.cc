@@ -173,5 +173,26 @@ TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
   EXPECT_THAT(r.err, HasSubstr("stories110m"));
 }
 
+// A FIFO given as input used to block open(2) forever, in every command that
+// reads a file. Each must refuse it at once, as not a regular file.
+TEST_F(CliTest, FifoInputIsRefusedNotWaitedOn) {
+  const std::string fifo = dir_ + "/model.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {"inspect", fifo},
+      {"verify", fifo},
+      {"run", fifo, "--tokens", "1"},
+      {"convert", fifo, "-o", dir_ + "/out.zcpack"},
+  };
+  for (const auto& args : commands) {
+    const CliResult r = FinishZcpack(StartZcpack(args), /*timeout_seconds=*/30);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err, "zcpack " + args[0] + ": " + fifo +
+                         ": not a regular file (a FIFO); zcpack reads regular files only\n");
+  }
+  struct stat st;
+  EXPECT_NE(::stat((dir_ + "/out.zcpack").c_str(), &st), 0);
+}
+
 }  // namespace
 }  // namespace zcpack::testing
