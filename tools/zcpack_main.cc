@@ -16,6 +16,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
@@ -406,6 +407,19 @@ const std::vector<Command>& Commands() {
   return commands;
 }
 
+// CheckThreadsFlag(): a usage error for a --threads outside 0 (one per CPU)
+// to format::kMaxRequestedThreads. Every command that takes --threads runs it;
+// within the range, more threads than CPUs are capped (format::ThreadsFor()).
+absl::Status CheckThreadsFlag(const ParsedArgs& args) {
+  if (!args.given.count("threads")) return absl::OkStatus();
+  const int32_t threads = absl::GetFlag(FLAGS_threads);
+  if (threads >= 0 && threads <= format::kMaxRequestedThreads) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--threads ", threads, " is out of range: give 1 to ",
+                   format::kMaxRequestedThreads, ", or 0 for one per CPU (more than the ",
+                   format::AvailableCpus(), " CPUs available are capped at that)"));
+}
+
 void PrintMainHelp(std::ostream& out) {
   out << "zcpack: convert LLM weights to a page-aligned Q4 container and load it zero-copy.\n\n"
          "Usage: zcpack COMMAND [ARGS] [FLAGS]\n\nCommands:\n";
@@ -472,6 +486,13 @@ int Main(int argc, char** argv) {
                       : absl::StrCat(command->min_positional, " to ", command->max_positional))
               << " argument(s), got " << n << "\nUsage: zcpack " << command->synopsis << "\n";
     return kExitUsage;
+  }
+  if (command->flags.count("threads")) {
+    if (const absl::Status usage = CheckThreadsFlag(*parsed); !usage.ok()) {
+      std::cerr << "zcpack " << command->name << ": " << usage.message()
+                << "\nUsage: zcpack " << command->synopsis << "\n";
+      return kExitUsage;
+    }
   }
   if (command->check_usage) {
     if (const absl::Status usage = command->check_usage(*parsed); !usage.ok()) {

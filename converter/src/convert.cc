@@ -23,6 +23,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -233,9 +234,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     total_source_bytes += job.source->data.size();
   }
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = format::ThreadsFor(options.threads);
   report.threads = threads;
   const auto convert_start = Clock::now();
   std::mutex mu;

@@ -20,6 +20,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -329,9 +330,7 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
       return absl::AlreadyExistsError(absl::StrCat(p, ": already exists (pass --force to overwrite)"));
     }
   }
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = format::ThreadsFor(options.threads);
   for (const Shard& s : shards) {
     ZCPACK_RETURN_IF_ERROR(WriteShard(options.out_dir, s, tensors, options, elem_bytes, threads));
   }

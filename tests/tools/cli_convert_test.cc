@@ -19,6 +19,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "tests/tools/cli_runner.h"
 #include "zcpack/converter/architecture.h"
+#include "zcpack/format/threads.h"
 
 namespace zcpack::testing {
 namespace {
@@ -355,6 +356,15 @@ TEST_F(ConvertTest, SameBytesAtAnyThreadCount) {
   const std::string a = ReadFile(dir_ + "/t1.zcpack");
   EXPECT_EQ(a, ReadFile(dir_ + "/t2.zcpack"));
   EXPECT_EQ(a, ReadFile(dir_ + "/t3.zcpack"));
+}
+
+// More threads than CPUs only wait for a core and hold buffers: capped.
+TEST_F(ConvertTest, ThreadsAreCappedAtTheCpus) {
+  const std::string model = Synth("tiny");
+  const CliResult r =
+      RunZcpack({"convert", model, "-o", dir_ + "/t.zcpack", "--threads", "1024", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["threads"], format::AvailableCpus());
 }
 
 TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {

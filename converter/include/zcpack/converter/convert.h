@@ -40,7 +40,8 @@ struct ConvertOptions {
   std::string source;
   std::string output;
   format::DType quant = format::DTYPE_Q4_0;
-  int threads = 0;  // 0: one per hardware thread
+  // 0: one per available CPU; more than the CPUs is capped (format::ThreadsFor()).
+  int threads = 0;
   uint64_t alignment = format::kDefaultAlignment;
   std::vector<std::string> keep_f16;  // fnmatch patterns over source names
   // The output head's dtype for a quantized target (PlanOptions::output_quant).

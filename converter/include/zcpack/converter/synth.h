@@ -37,7 +37,8 @@ struct SynthOptions {
   // f16, bf16 or f32.
   format::DType dtype = format::DTYPE_F16;
   uint64_t seed = 1;
-  int threads = 0;  // 0: one per hardware thread
+  // 0: one per available CPU; more than the CPUs is capped (format::ThreadsFor()).
+  int threads = 0;
   // Shard when the weights exceed this many bytes (Hugging Face style, with
   // model.safetensors.index.json).
   uint64_t max_shard_bytes = uint64_t{4} << 30;
