@@ -17,6 +17,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "zcpack/format/threads.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
@@ -238,6 +239,18 @@ const std::vector<Command>& Commands() {
          options.quiet = absl::GetFlag(FLAGS_quiet);
          options.force = absl::GetFlag(FLAGS_force);
          return RunConvert(options, std::cout);
+       },
+       [](const ParsedArgs&) {
+         // The patterns are recorded in the container, whose strings must be
+         // UTF-8.
+         for (const std::string& pattern : absl::GetFlag(FLAGS_keep_f16)) {
+           if (!format::IsValidUtf8(pattern)) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat("--keep-f16 '", format::EscapeInvalidUtf8(pattern),
+                              "' is not valid UTF-8"));
+           }
+         }
+         return absl::OkStatus();
        }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "

@@ -24,6 +24,7 @@
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/threads.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -181,6 +182,13 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   report.output = options.output;
   if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
   if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+  for (const std::string& pattern : options.keep_f16) {
+    // Recorded in the manifest's provenance, whose strings must be UTF-8.
+    if (!format::IsValidUtf8(pattern)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "keep_f16 pattern '", format::EscapeInvalidUtf8(pattern), "' is not valid UTF-8"));
+    }
+  }
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));

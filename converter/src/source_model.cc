@@ -14,6 +14,7 @@
 #include "zcpack/converter/architecture.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -66,7 +67,8 @@ class ModelBuilder {
                                                        " bytes exceeds the limit of ", max_bytes));
     }
     format::SourceFile source;
-    source.set_name(BaseName(path));
+    // Manifest strings must be UTF-8; a file name need not be.
+    source.set_name(format::EscapeInvalidUtf8(BaseName(path)));
     source.set_size(bytes.size());
     model_->sources.push_back(std::move(source));
     model_->mappings.push_back(std::move(file));
@@ -77,6 +79,13 @@ class ModelBuilder {
                          absl::string_view dtype_name, const std::vector<uint64_t>& shape,
                          std::span<const uint8_t> data, const std::string& file,
                          TensorNaming naming) {
+    if (!format::IsValidUtf8(name)) {
+      // The container stores names as protobuf strings, which must be UTF-8:
+      // writing this one would give a file nothing can read.
+      return absl::DataLossError(absl::StrCat(format::EscapeInvalidUtf8(file), ": tensor '",
+                                              format::EscapeInvalidUtf8(name),
+                                              "': name is not valid UTF-8"));
+    }
     if (dtype != format::DTYPE_F32 && dtype != format::DTYPE_F16 && dtype != format::DTYPE_BF16) {
       return absl::UnimplementedError(absl::StrCat(file, ": tensor '", View(name), "' has dtype ",
                                                    dtype_name,
@@ -228,7 +237,8 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
                                                TensorNaming::kGguf));
     }
     ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
-                            GgufTokenizerBlob(gguf, BaseName(path), options.tokenizer_zstd_level));
+                            GgufTokenizerBlob(gguf, format::EscapeInvalidUtf8(BaseName(path)),
+                                              options.tokenizer_zstd_level));
     if (blob.has_value()) builder.model().tokenizers.push_back(std::move(*blob));
     return builder.Finish();
   }

@@ -18,6 +18,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/header.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -166,6 +167,11 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
   impl->entries.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     TensorPlan& plan = tensors[i];
+    if (!IsValidUtf8(plan.name)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '",
+                                                     EscapeInvalidUtf8(plan.name),
+                                                     "': name is not valid UTF-8"));
+    }
     TensorEntry entry;
     entry.set_name(std::move(plan.name));
     entry.set_role(plan.role);

@@ -567,5 +567,42 @@ TEST_F(BadInputTest, NotAModel) {
   ExpectConvertFails(path, 1, "notes.txt");
 }
 
+// A GGUF tensor name that is not UTF-8 used to give exit 0 and a container
+// that nothing could read (protobuf strings must be UTF-8).
+TEST_F(BadInputTest, GgufTensorNameThatIsNotUtf8IsRefused) {
+  std::vector<uint8_t> bytes = TinyLlamaGguf(SmallLlama(), format::DTYPE_F16);
+  const std::string name = "output_norm.weight";
+  auto at = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
+  ASSERT_NE(at, bytes.end());
+  at[6] = 0xff;  // output\xffnorm.weight, the same length
+  const std::string gguf = dir_ + "/bad\xfe.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, bytes).ok());
+  ExpectConvertFails(gguf, 1, "zcpack convert: " + dir_ + "/bad\\xfe.gguf: tensor "
+                              "'output\\xffnorm.weight': name is not valid UTF-8\n");
+}
+
+// A source file name that is not UTF-8 is recorded escaped, so the container
+// reads back.
+TEST_F(ConvertTest, SourceFileNameThatIsNotUtf8IsRecordedEscaped) {
+  const std::string gguf = dir_ + "/tiny\xff.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, TinyLlamaGguf(SmallLlama(), format::DTYPE_F16)).ok());
+  const std::string out = dir_ + "/out.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["provenance"]["sources"][0]["name"], "tiny\\xff.gguf") << j["provenance"];
+  EXPECT_EQ(j["tokenizers"][0]["file_name"], "tiny\\xff.gguf");
+}
+
+TEST_F(ConvertTest, KeepF16PatternThatIsNotUtf8IsUsageError) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/out.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--keep-f16", "lm_\xff*"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("zcpack convert: --keep-f16 'lm_\\xff*' is not valid UTF-8\n"));
+  EXPECT_FALSE(Exists(out));
+  EXPECT_THAT(TempFiles(dir_), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace zcpack::testing

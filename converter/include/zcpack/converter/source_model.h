@@ -79,7 +79,8 @@ struct SourceModel {
   std::vector<SourceTensor> tensors;
   std::vector<format::TokenizerBlob> tokenizers;
   // Every file read, by base name (so that output does not depend on where
-  // the input lives), in the order read.
+  // the input lives), in the order read. Bytes of a name that are not UTF-8
+  // are escaped as \xNN (format::EscapeInvalidUtf8()).
   std::vector<format::SourceFile> sources;
   // Own the bytes that tensors[i].data points into; keep them with the model.
   std::vector<MappedFile> mappings;
@@ -101,7 +102,9 @@ struct SourceOptions {
 // Failure: NotFound for a missing directory entry (config.json, weights, a
 // shard named by the index: the message names the shard and a tensor mapped
 // to it); DataLoss when the index and the shards disagree; Unimplemented for
-// a tensor of another dtype (named) or an unsupported architecture; the
+// a tensor of another dtype (named) or an unsupported architecture; DataLoss
+// for a tensor name that is not valid UTF-8 (the container could not store
+// it; the message escapes the bad bytes as \xNN); the
 // reader's codes (safetensors.h, gguf.h) otherwise.
 absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& path,
                                                              const SourceOptions& options = {});

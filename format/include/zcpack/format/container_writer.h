@@ -89,7 +89,7 @@ class TensorSink {
 
 class ContainerWriter {
  public:
-  // Create(): validates the plan (unique non-empty names, known dtypes, shapes
+  // Create(): validates the plan (unique non-empty UTF-8 names, known dtypes, shapes
   // whose size is valid for the dtype, alignment a power of two in range),
   // assigns offsets in the given order, and opens a temporary file beside
   // `path`. Errors: InvalidArgument for a bad plan or options; AlreadyExists
