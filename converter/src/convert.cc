@@ -23,6 +23,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/format/temp_file.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
@@ -219,6 +220,16 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
         job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
     job.converts = job.dtype != src.dtype;
     layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype});
+  }
+  // Temporary files of writers that are gone (killed with SIGKILL, say)
+  // would stay forever: remove them, and say so. A folder that cannot be
+  // listed is the writer's to report.
+  const std::string output_dir = format::DirName(options.output);
+  if (auto removed = format::RemoveStaleTempFiles(output_dir); removed.ok()) {
+    for (const std::string& name : *removed) {
+      report.notes.push_back(format::EscapeInvalidUtf8(absl::StrCat(
+          "removed ", output_dir, "/", name, ", a temporary file left by a writer that is gone")));
+    }
   }
   format::WriterOptions writer_options;
   writer_options.alignment = options.alignment;

@@ -2,6 +2,7 @@
 // and hand-written checkpoints in, containers out, checked with `inspect`.
 #include <dirent.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -356,6 +357,78 @@ TEST_F(ConvertTest, SameBytesAtAnyThreadCount) {
   const std::string a = ReadFile(dir_ + "/t1.zcpack");
   EXPECT_EQ(a, ReadFile(dir_ + "/t2.zcpack"));
   EXPECT_EQ(a, ReadFile(dir_ + "/t3.zcpack"));
+}
+
+// Two synth runs into one folder used to share one fixed temporary name and
+// could leave a checkpoint that matched neither seed.
+TEST_F(ConvertTest, ConcurrentSynthIntoOneFolderGivesOneWholeCheckpoint) {
+  for (const char* seed : {"1", "2"}) {
+    ASSERT_EQ(RunZcpack({"synth", "--shape", "stories15m", "--seed", seed, "-o",
+                         dir_ + "/seed" + seed})
+                  .exit_code,
+              0);
+  }
+  const std::string a = ReadFile(dir_ + "/seed1/model.safetensors");
+  const std::string b = ReadFile(dir_ + "/seed2/model.safetensors");
+  ASSERT_NE(a, b);
+  const std::string shared = dir_ + "/shared";
+  const RunningZcpack one =
+      StartZcpack({"synth", "--shape", "stories15m", "--seed", "1", "--force", "-o", shared});
+  const RunningZcpack two =
+      StartZcpack({"synth", "--shape", "stories15m", "--seed", "2", "--force", "-o", shared});
+  EXPECT_EQ(FinishZcpack(one).exit_code, 0);
+  EXPECT_EQ(FinishZcpack(two).exit_code, 0);
+  const std::string result = ReadFile(shared + "/model.safetensors");
+  EXPECT_TRUE(result == a || result == b) << "a checkpoint of neither seed";
+  EXPECT_THAT(TempFiles(shared), ::testing::IsEmpty());
+}
+
+// A writer killed with SIGKILL leaves its temporary file; it is recognisable
+// (it names its process) and the next convert into the folder removes it.
+TEST_F(ConvertTest, TempFileLeftByKillIsRemovedByTheNextConvert) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/out";
+  ASSERT_EQ(::mkdir(out.c_str(), 0755), 0);
+  const RunningZcpack running = StartZcpack(
+      {"convert", model, "-o", out + "/m.zcpack", "--threads", "1", "--quant", "q4_k"});
+  // Wait for the writer's temporary file, then kill the writer.
+  for (int i = 0; i < 20000 && TempFiles(out).empty(); ++i) ::usleep(100);
+  ::kill(running.pid, SIGKILL);
+  const CliResult killed = FinishZcpack(running);
+  const std::vector<std::string> left = TempFiles(out);
+  if (killed.exit_code == 0 || left.empty()) GTEST_SKIP() << "convert finished before the kill";
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_THAT(left[0], ::testing::StartsWith(".m.zcpack.zcpack-tmp-" +
+                                             std::to_string(running.pid) + "-"));
+
+  const CliResult r = RunZcpack({"convert", model, "-o", out + "/m.zcpack"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("note: removed " + out + "/" + left[0] +
+                               ", a temporary file left by a writer that is gone\n"));
+  EXPECT_THAT(TempFiles(out), ::testing::IsEmpty());
+}
+
+// The same with a made-up leftover: a process id that is gone, no lock.
+TEST_F(ConvertTest, StaleTempFileOfAGoneProcessIsRemovedWithANote) {
+  const std::string model = Synth("tiny");
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const std::string stale = ".x.zcpack.zcpack-tmp-" + std::to_string(gone) + "-AbCd12";
+  std::ofstream(dir_ + "/" + stale) << "left behind";
+  const CliResult r = RunZcpack({"convert", model, "-o", dir_ + "/m.zcpack", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["notes"][0],
+            "removed " + dir_ + "/" + stale + ", a temporary file left by a writer that is gone");
+  EXPECT_FALSE(Exists(dir_ + "/" + stale));
+}
+
+TEST_F(ConvertTest, LongestLegalOutputNameWorks) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/" + std::string(240, 'o') + ".zcpack";  // 247 bytes
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Exists(out));
 }
 
 // More threads than CPUs only wait for a core and hold buffers: capped.

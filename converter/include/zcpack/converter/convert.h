@@ -13,7 +13,9 @@
 // any thread count.
 // Atomic: the output appears only when complete (ContainerWriter); it is
 // never written over an existing file without `overwrite`, nor over one of
-// its own input files.
+// its own input files. Temporary files that an earlier writer left in the
+// output's folder (killed with SIGKILL, say) are removed first when their
+// writer is gone (format::RemoveStaleTempFiles()); the report's notes say so.
 #ifndef ZCPACK_CONVERTER_CONVERT_H_
 #define ZCPACK_CONVERTER_CONVERT_H_
 
@@ -84,6 +86,9 @@ struct ConvertReport {
   double bits_per_weight = 0;            // all tensor bytes / all elements
   double quantized_bits_per_weight = 0;  // over quantized tensors only
   int threads = 0;
+  // Things the user should know that are not errors (one line each), such as
+  // stale temporary files removed from the output's folder.
+  std::vector<std::string> notes;
   double open_seconds = 0;
   double convert_seconds = 0;  // quantize + write
   double finish_seconds = 0;   // manifest, fsync, rename

@@ -53,7 +53,9 @@ struct SynthResult {
 
 // Synthesize(): writes config.json and model.safetensors (or shards plus an
 // index) into options.out_dir. Memory stays bounded (a few MiB per thread)
-// whatever the shape. Each file is written to a temporary name and renamed.
+// whatever the shape. Each file is written to a temporary file of its own
+// (format::TempFile: concurrent runs never share one) and then installed
+// (never over an existing file without `overwrite`).
 // AlreadyExists if a target file exists and !overwrite.
 absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options);
 
