@@ -266,6 +266,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   std::atomic<int64_t> last_report_ms{-1000};
 
   auto fail = [&](absl::Status s) {
+    // A source that faulted reads zeros from there on: whatever went wrong
+    // after it, that is the cause to report.
+    if (absl::Status mapping = source->CheckMappings(); !mapping.ok()) s = std::move(mapping);
     std::lock_guard<std::mutex> lock(mu);
     if (failure.ok()) failure = std::move(s);
     failed = true;
@@ -289,6 +292,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
       std::span<const uint8_t> out;
       if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);
           !s.ok()) {
+        fail(std::move(s));
+        return;
+      }
+      // A source truncated while mapped reads as zeros (format::MappingGuard):
+      // stop at the first chunk that saw it rather than write them.
+      if (absl::Status s = source->CheckMappings(); !s.ok()) {
         fail(std::move(s));
         return;
       }
@@ -329,6 +338,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   worker();
   for (auto& t : pool) t.join();
   if (!failure.ok()) return failure;
+  ZCPACK_RETURN_IF_ERROR(source->CheckMappings());
   report_progress(true);
   report.convert_seconds = SecondsSince(convert_start);
 
@@ -351,6 +361,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     add_option("output_quant", std::string(format::DTypeName(options.output_quant)));
   }
   add_option("allow_nonfinite", options.allow_nonfinite ? "true" : "false");
+  ZCPACK_RETURN_IF_ERROR(source->CheckMappings());  // tokenizers were read from mappings too
   ZCPACK_RETURN_IF_ERROR(writer->Finish(manifest));
   report.finish_seconds = SecondsSince(finish_start);
 

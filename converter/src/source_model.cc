@@ -259,12 +259,13 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
 // ---- MappedFile ---------------------------------------------------------------
 
 MappedFile::MappedFile(std::string path, const uint8_t* data, uint64_t size)
-    : path_(std::move(path)), data_(data), size_(size) {}
+    : path_(std::move(path)), data_(data), size_(size), guard_(data, static_cast<size_t>(size)) {}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      guard_(std::move(other.guard_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -272,6 +273,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    guard_ = std::move(other.guard_);
   }
   return *this;
 }
@@ -279,9 +281,21 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 MappedFile::~MappedFile() { Unmap(); }
 
 void MappedFile::Unmap() {
+  guard_ = format::MappingGuard();  // unregister before the range goes
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+}
+
+absl::Status MappedFile::CheckMapping() const {
+  if (!guard_.failed()) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat(format::EscapeInvalidUtf8(path_),
+                                         ": truncated or unreadable while mapped"));
+}
+
+absl::Status SourceModel::CheckMappings() const {
+  for (const MappedFile& m : mappings) ZCPACK_RETURN_IF_ERROR(m.CheckMapping());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {

@@ -28,15 +28,19 @@
 #include "zcpack/converter/gguf.h"
 #include "zcpack/converter/safetensors.h"
 #include "zcpack/format/manifest.pb.h"
+#include "zcpack/format/mapping_guard.h"
 
 namespace zcpack::converter {
 
 // MappedFile: a whole file mapped read-only. Owns the mapping; move-only;
 // unmaps in its destructor. Views returned by bytes() must not outlive it
 // (moving a MappedFile keeps them valid: the mapping itself does not move).
-// Immutable after Open(): const methods may be called from any thread. If
-// another process truncates the file while it is mapped, touching a vanished
-// page raises SIGBUS; inputs are expected to stay unchanged during conversion.
+// Immutable after Open(): const methods may be called from any thread. The
+// mapping is registered with format::MappingGuard: if another process
+// truncates the file while it is mapped (or the disk fails), reading a
+// vanished page gives zeros instead of killing the process with SIGBUS, and
+// failed() turns true; readers check it (CheckMapping()) before trusting what
+// they read.
 class MappedFile {
  public:
   // Open(): maps `path`. An empty file gives an empty mapping. Errors carry
@@ -53,6 +57,11 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // CheckMapping(): OK, or Aborted "<path>: truncated or unreadable while
+  // mapped" once a read of the mapping faulted (its bytes from there on read
+  // as zeros). Cheap: one atomic load.
+  absl::Status CheckMapping() const;
+
  private:
   MappedFile(std::string path, const uint8_t* data, uint64_t size);
   void Unmap();
@@ -60,6 +69,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  // Declared after the mapping's fields; Unmap() releases it first.
+  format::MappingGuard guard_;
 };
 
 // One source tensor, its bytes viewed inside a SourceModel's mappings.
@@ -84,6 +95,9 @@ struct SourceModel {
   std::vector<format::SourceFile> sources;
   // Own the bytes that tensors[i].data points into; keep them with the model.
   std::vector<MappedFile> mappings;
+
+  // CheckMappings(): the first mapping's CheckMapping() error, else OK.
+  absl::Status CheckMappings() const;
 };
 
 struct SourceOptions {
