@@ -193,6 +193,15 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));
+  // A tensor the container cannot hold (no elements, rank 0) is the input's
+  // problem: name the input file, not the output the writer would name.
+  for (const SourceTensor& t : source->tensors) {
+    if (absl::StatusOr<uint64_t> bytes = format::TensorByteSize(t.dtype, t.shape); !bytes.ok()) {
+      return absl::DataLossError(absl::StrCat(format::EscapeInvalidUtf8(t.file), ": tensor '",
+                                              t.name, "': ", bytes.status().message(),
+                                              "; a container cannot store it"));
+    }
+  }
   ZCPACK_RETURN_IF_ERROR(CheckOutputIsNotInput(options.output, *source));
   for (const auto& m : source->mappings) report.source_files.push_back(m.path());
 

@@ -536,6 +536,26 @@ TEST_F(BadInputTest, WrongShape) {
                      1, "model.layers.0.self_attn.k_proj.weight");
 }
 
+// Shape errors used to name no file at all.
+TEST_F(BadInputTest, WrongShapeNamesTheSourceFile) {
+  const std::string model =
+      ModelWith(ValidWriter("", "model.layers.0.self_attn.k_proj.weight").Build());
+  ExpectConvertFails(model, 1,
+                     "zcpack convert: " + model + "/model.safetensors: tensors do not match the "
+                     "llama model: tensor 'model.layers.0.self_attn.k_proj.weight' (attn_k, "
+                     "layer 0) has shape [32, 96], expected [32, 64]\n");
+}
+
+// A tensor with no elements used to be reported against the output file.
+TEST_F(BadInputTest, ZeroElementTensorNamesTheInputFileAndTensor) {
+  SafetensorsTestWriter w = ValidWriter();
+  w.AddFloatTensor("extra.empty", format::DTYPE_F16, {4, 0}, {});
+  const std::string model = ModelWith(w.Build());
+  ExpectConvertFails(model, 1,
+                     "zcpack convert: " + model + "/model.safetensors: tensor 'extra.empty': "
+                     "shape [4, 0] has a zero dimension; a container cannot store it\n");
+}
+
 TEST_F(BadInputTest, NonFiniteValueNamesTheTensorUnlessAllowed) {
   SafetensorsTestWriter w;
   const auto expected = converter::ExpectedTensors(SmallLlama());
