@@ -114,7 +114,9 @@ TEST_F(PipelineTest, SourceTruncatedWhileMappedIsAnErrorAndLeavesNothing) {
   options.chunk_bytes = 4096;  // many chunks after the truncation
   bool truncated = false;
   options.progress = [&](const ConvertProgress&) {
-    if (!truncated) ASSERT_EQ(::truncate(weights.c_str(), 0), 0);
+    if (!truncated) {
+      ASSERT_EQ(::truncate(weights.c_str(), 0), 0);
+    }
     truncated = true;
   };
   const auto report = Convert(options);
