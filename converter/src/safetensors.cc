@@ -5,7 +5,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -53,25 +52,6 @@ absl::string_view View(const std::string& s) { return absl::string_view(s.data()
 
 std::string ShapeString(std::span<const uint64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-// Parses JSON text without exceptions; duplicate keys of the top-level object
-// are reported through `duplicate_key` (nlohmann would silently keep the last).
-Json ParseJsonObjectText(absl::string_view text, std::string* duplicate_key) {
-  absl::flat_hash_set<std::string> keys;
-  auto on_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::key && depth == 1 && parsed.is_string() &&
-        duplicate_key->empty()) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!keys.insert(key).second) *duplicate_key = key;
-    }
-    return true;
-  };
-  try {
-    return Json::parse(text.begin(), text.end(), on_event, /*allow_exceptions=*/false);
-  } catch (const Json::exception&) {
-    return Json(Json::value_t::discarded);
-  }
 }
 
 // One tensor's fields as the header gives them, before any check.
@@ -370,6 +350,116 @@ bool HeaderSax::FinishEntry() {
   return true;
 }
 
+// IndexSax: reads model.safetensors.index.json as a stream of JSON events,
+// keeping only the weight map, so memory follows the weight map and not a
+// document tree of the whole text (which costs about twenty times the text).
+// Nesting depth, the number of entries and tensor name lengths are bounded as
+// they arrive; anything outside "weight_map" ("metadata", ...) is skipped.
+class IndexSax : public nlohmann::json_sax<Json> {
+ public:
+  IndexSax(absl::string_view file, const SafetensorsLimits& limits, SafetensorsIndex* out)
+      : file_(file), limits_(limits), out_(out) {}
+
+  const absl::Status& status() const { return status_; }
+  bool saw_weight_map() const { return saw_weight_map_; }
+
+  bool null() override { return Value(); }
+  bool boolean(bool) override { return Value(); }
+  bool number_integer(number_integer_t) override { return Value(); }
+  bool number_unsigned(number_unsigned_t) override { return Value(); }
+  bool number_float(number_float_t, const string_t&) override { return Value(); }
+  bool binary(binary_t&) override { return Value(); }
+  bool string(string_t& value) override {
+    if (in_weight_map_ && depth_ == 2) {
+      out_->weight_map.emplace_back(std::move(tensor_), std::move(value));
+      return true;
+    }
+    return Value();
+  }
+  bool start_object(std::size_t) override { return Open(/*is_object=*/true); }
+  bool start_array(std::size_t) override { return Open(/*is_object=*/false); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+
+  bool key(string_t& key) override {
+    if (depth_ == 1) {
+      top_key_is_weight_map_ = key == "weight_map";
+      return true;
+    }
+    if (in_weight_map_ && depth_ == 2) {
+      if (key.size() > limits_.max_name_bytes) {
+        return Fail(absl::ResourceExhaustedError(absl::StrCat(
+            file_, ": weight_map tensor name of ", key.size(), " bytes exceeds the limit of ",
+            limits_.max_name_bytes)));
+      }
+      if (out_->weight_map.size() >= limits_.max_tensors) {
+        return Fail(absl::ResourceExhaustedError(absl::StrCat(
+            file_, ": weight_map lists more than ", limits_.max_tensors, " tensors, the limit")));
+      }
+      tensor_ = std::move(key);
+    }
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        file_, ": not a safetensors index (not valid JSON at byte ", position, ")")));
+  }
+
+ private:
+  bool Fail(absl::Status status) {
+    if (status_.ok()) status_ = std::move(status);
+    return false;
+  }
+  bool NotAnIndex(absl::string_view why) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(file_, ": not a safetensors index (", why, ")")));
+  }
+  // A scalar (or, from Open(), a container) at the current depth.
+  bool Value() {
+    if (depth_ == 0) return NotAnIndex("not a JSON object");
+    if (depth_ == 1 && top_key_is_weight_map_) return NotAnIndex("no \"weight_map\" object");
+    if (in_weight_map_ && depth_ == 2) {
+      return Fail(absl::DataLossError(absl::StrCat(file_, ": weight_map entry for tensor '",
+                                                   View(tensor_), "' is not a string")));
+    }
+    return true;
+  }
+  bool Open(bool is_object) {
+    if (depth_ == 0 && !is_object) return NotAnIndex("not a JSON object");
+    if (depth_ >= 1 && !(depth_ == 1 && top_key_is_weight_map_ && is_object) && !Value()) {
+      return false;
+    }
+    if (depth_ == 1 && top_key_is_weight_map_) {
+      if (saw_weight_map_) {
+        return Fail(absl::DataLossError(absl::StrCat(file_, ": \"weight_map\" appears twice")));
+      }
+      saw_weight_map_ = in_weight_map_ = true;
+    }
+    if (++depth_ > static_cast<int>(limits_.max_json_depth)) {
+      return Fail(absl::ResourceExhaustedError(absl::StrCat(
+          file_, ": JSON nests deeper than ", limits_.max_json_depth, " levels, the limit")));
+    }
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    if (depth_ == 1 && in_weight_map_) in_weight_map_ = false;
+    return true;
+  }
+
+  absl::string_view file_;
+  const SafetensorsLimits& limits_;
+  SafetensorsIndex* out_;
+  absl::Status status_;
+  int depth_ = 0;
+  bool top_key_is_weight_map_ = false;
+  bool in_weight_map_ = false;
+  bool saw_weight_map_ = false;
+  std::string tensor_;
+};
+
 }  // namespace
 
 absl::StatusOr<SafetensorsHeader> ParseSafetensors(std::span<const uint8_t> file_bytes,
@@ -457,39 +547,39 @@ absl::StatusOr<SafetensorsIndex> ParseSafetensorsIndex(absl::string_view json_te
                                                      " bytes exceeds the index limit of ",
                                                      limits.max_index_bytes));
   }
-  std::string duplicate_key;
-  const Json index = ParseJsonObjectText(json_text, &duplicate_key);
-  if (index.is_discarded() || !index.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file, ": not a safetensors index (not a JSON object)"));
+  SafetensorsIndex result;
+  IndexSax sax(file, limits, &result);
+  bool parsed = false;
+  try {
+    parsed = Json::sax_parse(json_text.begin(), json_text.end(), &sax,
+                             nlohmann::detail::input_format_t::json, /*strict=*/true);
+  } catch (const Json::exception&) {
+    parsed = false;
   }
-  const auto map_it = index.find("weight_map");
-  if (map_it == index.end() || !map_it->is_object()) {
+  if (!sax.status().ok()) return sax.status();
+  if (!parsed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": not a safetensors index (not valid JSON)"));
+  }
+  if (!sax.saw_weight_map()) {
     return absl::InvalidArgumentError(
         absl::StrCat(file, ": not a safetensors index (no \"weight_map\" object)"));
   }
-  if (map_it->size() > limits.max_tensors) {
-    return absl::ResourceExhaustedError(absl::StrCat(file, ": weight_map lists ", map_it->size(),
-                                                     " tensors, limit ", limits.max_tensors));
-  }
-  SafetensorsIndex result;
-  result.weight_map.reserve(map_it->size());
-  for (const auto& [tensor, shard_value] : map_it->items()) {
-    if (!shard_value.is_string()) {
-      return absl::DataLossError(absl::StrCat(file, ": weight_map entry for tensor '",
-                                              View(tensor), "' is not a string"));
+  std::sort(result.weight_map.begin(), result.weight_map.end());
+  for (size_t i = 0; i < result.weight_map.size(); ++i) {
+    const auto& [tensor, shard] = result.weight_map[i];
+    if (i > 0 && tensor == result.weight_map[i - 1].first) {
+      return absl::DataLossError(absl::StrCat(file, ": weight_map names tensor '", View(tensor),
+                                              "' more than once"));
     }
-    const std::string& shard = shard_value.get_ref<const std::string&>();
     if (shard.empty() || shard == "." || shard == ".." ||
         shard.find('/') != std::string::npos || shard.find('\0') != std::string::npos) {
       return absl::DataLossError(absl::StrCat(file, ": tensor '", View(tensor), "' maps to '",
                                               View(shard),
                                               "', which is not a plain file name"));
     }
-    result.weight_map.emplace_back(tensor, shard);
     result.shards.push_back(shard);
   }
-  // nlohmann objects iterate in key order, so weight_map is already sorted.
   std::sort(result.shards.begin(), result.shards.end());
   result.shards.erase(std::unique(result.shards.begin(), result.shards.end()),
                       result.shards.end());
