@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "zcpack/converter/architecture.h"
@@ -245,6 +246,13 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   writer_options.overwrite = options.overwrite;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<format::ContainerWriter> writer,
                           format::ContainerWriter::Create(options.output, layout, writer_options));
+  // The jobs' sinks point into the writer, and `jobs` was declared first, so
+  // on an early return it would be destroyed after the writer (a sink's
+  // destructor then touched freed memory: a source truncated while mapped
+  // corrupted the heap). Close the sinks first on every path.
+  const absl::Cleanup close_sinks = [&jobs] {
+    for (TensorJob& job : jobs) job.sink.reset();
+  };
   report.open_seconds = SecondsSince(start);
 
   // Work items: whole rows, about chunk_bytes of source each, independent of
