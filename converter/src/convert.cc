@@ -362,7 +362,8 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   const auto finish_start = Clock::now();
   format::Manifest manifest;
   *manifest.mutable_model() = source->model;
-  for (const auto& t : source->tokenizers) *manifest.add_tokenizers() = t;
+  // Moved, not copied: a GGUF tokenizer blob can be tens of megabytes.
+  for (auto& t : source->tokenizers) *manifest.add_tokenizers() = std::move(t);
   format::Provenance* provenance = manifest.mutable_provenance();
   for (const auto& f : source->sources) *provenance->add_sources() = f;
   provenance->set_converter_version(ConverterVersion());

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -254,6 +255,17 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
   return builder.Finish();
 }
 
+format::TokenizerBlob BlobOf(absl::string_view kind, absl::string_view file_name,
+                             uint64_t raw_size, std::string compressed) {
+  compressed.shrink_to_fit();  // the buffer was sized for the worst case
+  format::TokenizerBlob blob;
+  blob.set_kind(std::string(kind));
+  blob.set_file_name(std::string(file_name));
+  blob.set_raw_size(raw_size);
+  blob.set_zstd_data(std::move(compressed));
+  return blob;
+}
+
 }  // namespace
 
 // ---- MappedFile ---------------------------------------------------------------
@@ -335,12 +347,64 @@ absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
                                             ZSTD_getErrorName(n)));
   }
   compressed.resize(n);
-  format::TokenizerBlob blob;
-  blob.set_kind(std::string(kind));
-  blob.set_file_name(std::string(file_name));
-  blob.set_raw_size(raw.size());
-  blob.set_zstd_data(std::move(compressed));
-  return blob;
+  return BlobOf(kind, file_name, raw.size(), std::move(compressed));
+}
+
+absl::StatusOr<format::TokenizerBlob> MakeStreamedTokenizerBlob(absl::string_view kind,
+                                                                absl::string_view file_name,
+                                                                TextProducer produce,
+                                                                int zstd_level) {
+  uint64_t raw_size = 0;
+  produce([&](absl::string_view piece) { raw_size += piece.size(); });
+
+  const std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (cctx == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(file_name, ": cannot create a zstd context"));
+  }
+  size_t rc = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, zstd_level);
+  // The pledged size puts the content size in the frame header, as the
+  // one-shot ZSTD_compress() does, and lets zstd size its window for it.
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setPledgedSrcSize(cctx.get(), raw_size);
+  std::string compressed;
+  std::string out_buffer(ZSTD_CStreamOutSize(), '\0');
+  std::string pending;
+  constexpr size_t kPieceBytes = size_t{128} << 10;
+  pending.reserve(kPieceBytes);
+  uint64_t fed = 0;
+  const auto feed = [&](ZSTD_EndDirective mode) {
+    ZSTD_inBuffer in{pending.data(), pending.size(), 0};
+    for (;;) {
+      ZSTD_outBuffer out{out_buffer.data(), out_buffer.size(), 0};
+      const size_t left = ZSTD_compressStream2(cctx.get(), &out, &in, mode);
+      if (ZSTD_isError(left)) return left;
+      compressed.append(out_buffer.data(), out.pos);
+      const bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
+      if (done) break;
+    }
+    fed += pending.size();
+    pending.clear();
+    return size_t{0};
+  };
+  if (!ZSTD_isError(rc)) {
+    produce([&](absl::string_view piece) {
+      while (!piece.empty() && !ZSTD_isError(rc)) {
+        const size_t take = std::min(piece.size(), kPieceBytes - pending.size());
+        pending.append(piece.data(), take);
+        piece.remove_prefix(take);
+        if (pending.size() == kPieceBytes) rc = feed(ZSTD_e_continue);
+      }
+    });
+  }
+  if (!ZSTD_isError(rc)) rc = feed(ZSTD_e_end);
+  if (ZSTD_isError(rc)) {
+    return absl::InternalError(absl::StrCat(file_name, ": zstd compression failed: ",
+                                            ZSTD_getErrorName(rc)));
+  }
+  if (fed != raw_size) {
+    return absl::InternalError(absl::StrCat(file_name, ": the text changed between passes (",
+                                            raw_size, " then ", fed, " bytes)"));
+  }
+  return BlobOf(kind, file_name, raw_size, std::move(compressed));
 }
 
 }  // namespace zcpack::converter

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "zcpack/converter/gguf.h"
@@ -129,6 +130,20 @@ absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
                                                         absl::string_view file_name,
                                                         std::span<const uint8_t> raw,
                                                         int zstd_level);
+
+// TextProducer: writes a text by calling `emit` with its pieces in order.
+using TextProducer =
+    absl::FunctionRef<void(absl::FunctionRef<void(absl::string_view piece)> emit)>;
+
+// MakeStreamedTokenizerBlob(): MakeTokenizerBlob() for a text that is never
+// held whole (GGUF tokenizer metadata rendered as JSON). `produce` is called
+// twice, first to measure the text and then to compress it piece by piece,
+// and must write the same text both times. Memory: the compressed blob and a
+// buffer of 128 KiB. Internal if compression fails.
+absl::StatusOr<format::TokenizerBlob> MakeStreamedTokenizerBlob(absl::string_view kind,
+                                                                absl::string_view file_name,
+                                                                TextProducer produce,
+                                                                int zstd_level);
 
 }  // namespace zcpack::converter
 

@@ -23,6 +23,11 @@ bool IsValidUtf8(absl::string_view text);
 // valid text is returned unchanged. The result is always valid UTF-8.
 std::string EscapeInvalidUtf8(absl::string_view text);
 
+// ReplaceInvalidUtf8(): `text` with every byte that is not part of a
+// well-formed UTF-8 sequence replaced by U+FFFD (EF BF BD), for text that must
+// stay text (JSON strings); valid text is returned unchanged.
+std::string ReplaceInvalidUtf8(absl::string_view text);
+
 }  // namespace zcpack::format
 
 #endif  // ZCPACK_FORMAT_UTF8_H_
