@@ -3,7 +3,6 @@
 list(APPEND ZCPACK_RUNTIME_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/c_api.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/loaders.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/mapping_guard.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/model.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/prefetcher.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc)

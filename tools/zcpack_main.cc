@@ -16,6 +16,8 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
+#include "zcpack/format/threads.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
@@ -245,7 +247,19 @@ const std::vector<Command>& Commands() {
          options.force = absl::GetFlag(FLAGS_force);
          return RunConvert(options, std::cout);
        },
-       [](const ParsedArgs&) { return CheckConvertLayout(absl::GetFlag(FLAGS_layout)); }},
+       [](const ParsedArgs&) {
+         ZCPACK_RETURN_IF_ERROR(CheckConvertLayout(absl::GetFlag(FLAGS_layout)));
+         // The patterns are recorded in the container, whose strings must be
+         // UTF-8.
+         for (const std::string& pattern : absl::GetFlag(FLAGS_keep_f16)) {
+           if (!format::IsValidUtf8(pattern)) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat("--keep-f16 '", format::EscapeInvalidUtf8(pattern),
+                              "' is not valid UTF-8"));
+           }
+         }
+         return absl::OkStatus();
+       }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
        "[--run] [--threads N] [--json]",
@@ -414,6 +428,19 @@ const std::vector<Command>& Commands() {
   return commands;
 }
 
+// CheckThreadsFlag(): a usage error for a --threads outside 0 (one per CPU)
+// to format::kMaxRequestedThreads. Every command that takes --threads runs it;
+// within the range, more threads than CPUs are capped (format::ThreadsFor()).
+absl::Status CheckThreadsFlag(const ParsedArgs& args) {
+  if (!args.given.count("threads")) return absl::OkStatus();
+  const int32_t threads = absl::GetFlag(FLAGS_threads);
+  if (threads >= 0 && threads <= format::kMaxRequestedThreads) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--threads ", threads, " is out of range: give 1 to ",
+                   format::kMaxRequestedThreads, ", or 0 for one per CPU (more than the ",
+                   format::AvailableCpus(), " CPUs available are capped at that)"));
+}
+
 void PrintMainHelp(std::ostream& out) {
   out << "zcpack: convert LLM weights to a page-aligned Q4 container and load it zero-copy.\n\n"
          "Usage: zcpack COMMAND [ARGS] [FLAGS]\n\nCommands:\n";
@@ -480,6 +507,13 @@ int Main(int argc, char** argv) {
                       : absl::StrCat(command->min_positional, " to ", command->max_positional))
               << " argument(s), got " << n << "\nUsage: zcpack " << command->synopsis << "\n";
     return kExitUsage;
+  }
+  if (command->flags.count("threads")) {
+    if (const absl::Status usage = CheckThreadsFlag(*parsed); !usage.ok()) {
+      std::cerr << "zcpack " << command->name << ": " << usage.message()
+                << "\nUsage: zcpack " << command->synopsis << "\n";
+      return kExitUsage;
+    }
   }
   if (command->check_usage) {
     if (const absl::Status usage = command->check_usage(*parsed); !usage.ok()) {

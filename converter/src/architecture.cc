@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "zcpack/format/model_layout.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -295,7 +297,19 @@ absl::Status CheckTensorsAgainstModel(const format::ModelInfo& model,
   for (const SourceTensor& t : tensors) {
     refs.push_back({View(t.name), t.role, t.layer, t.shape});
   }
-  return format::CheckTensorShapes(model, refs);
+  const absl::Status checked = format::CheckTensorShapes(model, refs);
+  if (checked.ok() || tensors.empty()) return checked;
+  // Name the input: the file that holds the tensors, or the folder of the
+  // shards when they come from several.
+  std::string where = tensors.front().file;
+  for (const SourceTensor& t : tensors) {
+    if (t.file != where) {
+      where = std::filesystem::path(where).parent_path().string();
+      break;
+    }
+  }
+  return absl::Status(checked.code(),
+                      absl::StrCat(format::EscapeInvalidUtf8(where), ": ", checked.message()));
 }
 
 }  // namespace zcpack::converter

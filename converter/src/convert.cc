@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "zcpack/converter/architecture.h"
@@ -24,6 +25,9 @@
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/temp_file.h"
+#include "zcpack/format/threads.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -183,9 +187,25 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   report.output = options.output;
   if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
   if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+  for (const std::string& pattern : options.keep_f16) {
+    // Recorded in the manifest's provenance, whose strings must be UTF-8.
+    if (!format::IsValidUtf8(pattern)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "keep_f16 pattern '", format::EscapeInvalidUtf8(pattern), "' is not valid UTF-8"));
+    }
+  }
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));
+  // A tensor the container cannot hold (no elements, rank 0) is the input's
+  // problem: name the input file, not the output the writer would name.
+  for (const SourceTensor& t : source->tensors) {
+    if (absl::StatusOr<uint64_t> bytes = format::TensorByteSize(t.dtype, t.shape); !bytes.ok()) {
+      return absl::DataLossError(absl::StrCat(format::EscapeInvalidUtf8(t.file), ": tensor '",
+                                              t.name, "': ", bytes.status().message(),
+                                              "; a container cannot store it"));
+    }
+  }
   ZCPACK_RETURN_IF_ERROR(CheckOutputIsNotInput(options.output, *source));
   for (const auto& m : source->mappings) report.source_files.push_back(m.path());
 
@@ -216,11 +236,28 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.converts = job.dtype != src.dtype;
     layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype, job.layout});
   }
+  // Temporary files of writers that are gone (killed with SIGKILL, say)
+  // would stay forever: remove them, and say so. A folder that cannot be
+  // listed is the writer's to report.
+  const std::string output_dir = format::DirName(options.output);
+  if (auto removed = format::RemoveStaleTempFiles(output_dir); removed.ok()) {
+    for (const std::string& name : *removed) {
+      report.notes.push_back(format::EscapeInvalidUtf8(absl::StrCat(
+          "removed ", output_dir, "/", name, ", a temporary file left by a writer that is gone")));
+    }
+  }
   format::WriterOptions writer_options;
   writer_options.alignment = options.alignment;
   writer_options.overwrite = options.overwrite;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<format::ContainerWriter> writer,
                           format::ContainerWriter::Create(options.output, layout, writer_options));
+  // The jobs' sinks point into the writer, and `jobs` was declared first, so
+  // on an early return it would be destroyed after the writer (a sink's
+  // destructor then touched freed memory: a source truncated while mapped
+  // corrupted the heap). Close the sinks first on every path.
+  const absl::Cleanup close_sinks = [&jobs] {
+    for (TensorJob& job : jobs) job.sink.reset();
+  };
   report.open_seconds = SecondsSince(start);
 
   // Work items: whole rows, about chunk_bytes of source each, independent of
@@ -244,9 +281,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     total_source_bytes += job.source->data.size();
   }
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = format::ThreadsFor(options.threads);
   report.threads = threads;
   const auto convert_start = Clock::now();
   std::mutex mu;
@@ -259,6 +294,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   std::atomic<int64_t> last_report_ms{-1000};
 
   auto fail = [&](absl::Status s) {
+    // A source that faulted reads zeros from there on: whatever went wrong
+    // after it, that is the cause to report.
+    if (absl::Status mapping = source->CheckMappings(); !mapping.ok()) s = std::move(mapping);
     std::lock_guard<std::mutex> lock(mu);
     if (failure.ok()) failure = std::move(s);
     failed = true;
@@ -282,6 +320,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
       std::span<const uint8_t> out;
       if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);
           !s.ok()) {
+        fail(std::move(s));
+        return;
+      }
+      // A source truncated while mapped reads as zeros (format::MappingGuard):
+      // stop at the first chunk that saw it rather than write them.
+      if (absl::Status s = source->CheckMappings(); !s.ok()) {
         fail(std::move(s));
         return;
       }
@@ -328,13 +372,15 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   worker();
   for (auto& t : pool) t.join();
   if (!failure.ok()) return failure;
+  ZCPACK_RETURN_IF_ERROR(source->CheckMappings());
   report_progress(true);
   report.convert_seconds = SecondsSince(convert_start);
 
   const auto finish_start = Clock::now();
   format::Manifest manifest;
   *manifest.mutable_model() = source->model;
-  for (const auto& t : source->tokenizers) *manifest.add_tokenizers() = t;
+  // Moved, not copied: a GGUF tokenizer blob can be tens of megabytes.
+  for (auto& t : source->tokenizers) *manifest.add_tokenizers() = std::move(t);
   format::Provenance* provenance = manifest.mutable_provenance();
   for (const auto& f : source->sources) *provenance->add_sources() = f;
   provenance->set_converter_version(ConverterVersion());
@@ -351,6 +397,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   }
   add_option("allow_nonfinite", options.allow_nonfinite ? "true" : "false");
   add_option("matrix_layout", std::string(format::LayoutName(options.matrix_layout)));
+  ZCPACK_RETURN_IF_ERROR(source->CheckMappings());  // tokenizers were read from mappings too
   ZCPACK_RETURN_IF_ERROR(writer->Finish(manifest));
   report.finish_seconds = SecondsSince(finish_start);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -11,11 +12,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "nlohmann/json.hpp"
 #include "zcpack/converter/architecture.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/coding.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -57,9 +58,6 @@ bool IsUnsignedType(GgufValueType t) {
 bool IsSignedType(GgufValueType t) {
   return t == GgufValueType::kInt8 || t == GgufValueType::kInt16 ||
          t == GgufValueType::kInt32 || t == GgufValueType::kInt64;
-}
-bool IsFloatType(GgufValueType t) {
-  return t == GgufValueType::kFloat32 || t == GgufValueType::kFloat64;
 }
 
 absl::string_view GgmlTypeName(uint32_t type) {
@@ -126,8 +124,8 @@ class GgufReader {
   }
   absl::StatusOr<uint64_t> U64(absl::string_view what) { return Unsigned(8, what); }
 
-  // A u64 length followed by that many bytes.
-  absl::StatusOr<std::string> String(absl::string_view what, uint64_t max_bytes) {
+  // A u64 length followed by that many bytes, as a view into the file.
+  absl::StatusOr<absl::string_view> StringView(absl::string_view what, uint64_t max_bytes) {
     ZCPACK_ASSIGN_OR_RETURN(const uint64_t length, U64(what));
     if (length > max_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(file_, ": ", what, context_, " at offset ",
@@ -135,9 +133,26 @@ class GgufReader {
                                                        " bytes, limit ", max_bytes));
     }
     if (!format::ByteRangeInBounds(pos_, length, bytes_.size())) return Truncated(length, what);
-    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
+    const absl::string_view s(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
     pos_ += length;
     return s;
+  }
+  // The same, copied.
+  absl::StatusOr<std::string> String(absl::string_view what, uint64_t max_bytes) {
+    ZCPACK_ASSIGN_OR_RETURN(const absl::string_view s, StringView(what, max_bytes));
+    return std::string(s);
+  }
+
+  // The `length` bytes from position() on, which the caller has checked lie
+  // inside the file; moves past them.
+  std::span<const uint8_t> Take(uint64_t length) {
+    const std::span<const uint8_t> taken = bytes_.subspan(pos_, length);
+    pos_ += length;
+    return taken;
+  }
+  // The bytes from `begin` (a position already read past) to position().
+  std::span<const uint8_t> Since(uint64_t begin) const {
+    return bytes_.subspan(begin, pos_ - begin);
   }
 
  private:
@@ -170,17 +185,6 @@ absl::Status CheckBool(GgufReader& r, uint64_t v) {
   return absl::OkStatus();
 }
 
-template <typename T, typename ReadOne>
-absl::StatusOr<GgufValue::Data> ReadArrayOf(uint64_t count, ReadOne read_one) {
-  std::vector<T> values;
-  values.reserve(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    ZCPACK_ASSIGN_OR_RETURN(T v, read_one());
-    values.push_back(std::move(v));
-  }
-  return GgufValue::Data(std::move(values));
-}
-
 // One scalar of `type` (not kArray), widened.
 absl::StatusOr<GgufValue::Data> ReadScalar(GgufReader& r, GgufValueType type,
                                            const GgufLimits& limits) {
@@ -200,8 +204,12 @@ absl::StatusOr<GgufValue::Data> ReadScalar(GgufReader& r, GgufValueType type,
   return GgufValue::Data(raw == 1);
 }
 
-absl::StatusOr<GgufValue::Data> ReadArray(GgufReader& r, GgufValueType element_type,
-                                          const GgufLimits& limits) {
+// An array's elements, checked in place and kept as a view: nothing is
+// allocated for them, whatever count the file declares. The count is checked
+// against the bytes left (at the smallest encoding of an element) before any
+// element is read.
+absl::StatusOr<GgufArray> ReadArray(GgufReader& r, GgufValueType element_type,
+                                    const GgufLimits& limits) {
   if (element_type == GgufValueType::kArray) {
     return absl::UnimplementedError(absl::StrCat(r.file(), ": nested arrays are not supported",
                                                  " (at offset ", r.position() - 4, ")"));
@@ -213,38 +221,27 @@ absl::StatusOr<GgufValue::Data> ReadArray(GgufReader& r, GgufValueType element_t
                                                      " exceeds the limit of ",
                                                      limits.max_array_elements));
   }
-  const uint64_t width = EncodedSize(element_type);
+  const uint64_t width = EncodedSize(element_type);  // a string's length field
   if (count > r.remaining() / width) {
     return absl::DataLossError(absl::StrCat(r.file(), ": array of ", count, " ",
                                             GgufValueTypeName(element_type),
                                             " values at offset ", r.position() - 8,
                                             " runs past the end of the file"));
   }
-  if (IsUnsignedType(element_type)) {
-    return ReadArrayOf<uint64_t>(count, [&] { return r.Unsigned(width, "array element"); });
-  }
-  if (IsSignedType(element_type)) {
-    return ReadArrayOf<int64_t>(count, [&]() -> absl::StatusOr<int64_t> {
-      ZCPACK_ASSIGN_OR_RETURN(const uint64_t raw, r.Unsigned(width, "array element"));
-      return SignExtend(raw, width);
-    });
-  }
-  if (IsFloatType(element_type)) {
-    return ReadArrayOf<double>(count, [&]() -> absl::StatusOr<double> {
-      ZCPACK_ASSIGN_OR_RETURN(const uint64_t raw, r.Unsigned(width, "array element"));
-      if (width == 4) return double{std::bit_cast<float>(static_cast<uint32_t>(raw))};
-      return std::bit_cast<double>(raw);
-    });
-  }
-  if (element_type == GgufValueType::kBool) {
-    return ReadArrayOf<bool>(count, [&]() -> absl::StatusOr<bool> {
+  const uint64_t begin = r.position();
+  if (element_type == GgufValueType::kString) {
+    for (uint64_t i = 0; i < count; ++i) {
+      ZCPACK_RETURN_IF_ERROR(r.StringView("array string", limits.max_string_bytes).status());
+    }
+  } else if (element_type == GgufValueType::kBool) {
+    for (uint64_t i = 0; i < count; ++i) {
       ZCPACK_ASSIGN_OR_RETURN(const uint64_t raw, r.Unsigned(1, "array element"));
       ZCPACK_RETURN_IF_ERROR(CheckBool(r, raw));
-      return raw == 1;
-    });
+    }
+  } else {
+    (void)r.Take(count * width);  // count <= remaining / width: inside the file
   }
-  return ReadArrayOf<std::string>(
-      count, [&] { return r.String("array string", limits.max_string_bytes); });
+  return GgufArray(element_type, count, r.Since(begin));
 }
 
 absl::Status ReadKeyValues(GgufReader& r, uint64_t count, const GgufLimits& limits,
@@ -263,13 +260,13 @@ absl::Status ReadKeyValues(GgufReader& r, uint64_t count, const GgufLimits& limi
     ZCPACK_ASSIGN_OR_RETURN(kv.value.type, ReadType(r, "value type"));
     if (kv.value.type == GgufValueType::kArray) {
       ZCPACK_ASSIGN_OR_RETURN(kv.value.element_type, ReadType(r, "array element type"));
-      auto data = ReadArray(r, kv.value.element_type, limits);
-      if (!data.ok()) {
-        return absl::Status(data.status().code(),
-                            absl::StrCat(data.status().message(), " (metadata key '",
+      auto array = ReadArray(r, kv.value.element_type, limits);
+      if (!array.ok()) {
+        return absl::Status(array.status().code(),
+                            absl::StrCat(array.status().message(), " (metadata key '",
                                          View(kv.key), "')"));
       }
-      kv.value.data = std::move(data).value();
+      kv.value.data = *array;
     } else {
       ZCPACK_ASSIGN_OR_RETURN(kv.value.data, ReadScalar(r, kv.value.type, limits));
     }
@@ -430,6 +427,110 @@ class MetadataView {
   absl::string_view file_;
 };
 
+// Writes tokenizer metadata as JSON text in small pieces, straight from the
+// values (arrays from their views into the file), so the text is never held
+// whole. Deterministic: the same values give the same bytes.
+class TokenizerJsonWriter {
+ public:
+  explicit TokenizerJsonWriter(absl::FunctionRef<void(absl::string_view)> emit) : emit_(emit) {}
+
+  void Object(std::span<const GgufKeyValue* const> sorted_keys) {
+    emit_("{");
+    bool first = true;
+    for (const GgufKeyValue* kv : sorted_keys) {
+      if (!first) emit_(",");
+      first = false;
+      String(kv->key);
+      emit_(":");
+      Value(kv->value);
+    }
+    emit_("}");
+  }
+
+ private:
+  void Value(const GgufValue& value) {
+    if (const GgufArray* array = value.AsArray()) {
+      const bool as_float = array->element_type() == GgufValueType::kFloat32;
+      emit_("[");
+      bool first = true;
+      array->ForEach([&](const GgufElement& element) {
+        if (!first) emit_(",");
+        first = false;
+        Element(element, as_float);
+      });
+      emit_("]");
+      return;
+    }
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            String(v);
+          } else if constexpr (!std::is_same_v<T, GgufArray>) {
+            Element(GgufElement(v), value.type == GgufValueType::kFloat32);
+          }
+        },
+        value.data);
+  }
+
+  // `as_float`: a double that was a float32 in the file, written in float32's
+  // shortest form ("0.1", not "0.10000000149011612").
+  void Element(const GgufElement& element, bool as_float) {
+    char buffer[32];
+    std::to_chars_result result{buffer, std::errc()};
+    if (const auto* u = std::get_if<uint64_t>(&element)) {
+      result = std::to_chars(buffer, buffer + sizeof(buffer), *u);
+    } else if (const auto* i = std::get_if<int64_t>(&element)) {
+      result = std::to_chars(buffer, buffer + sizeof(buffer), *i);
+    } else if (const auto* d = std::get_if<double>(&element)) {
+      if (!std::isfinite(*d)) return emit_("null");  // JSON has no NaN or infinity
+      result = as_float ? std::to_chars(buffer, buffer + sizeof(buffer), static_cast<float>(*d))
+                        : std::to_chars(buffer, buffer + sizeof(buffer), *d);
+    } else if (const auto* b = std::get_if<bool>(&element)) {
+      return emit_(*b ? "true" : "false");
+    } else {
+      return String(std::get<absl::string_view>(element));
+    }
+    emit_(absl::string_view(buffer, static_cast<size_t>(result.ptr - buffer)));
+  }
+
+  // A JSON string: quotes, backslashes and control characters escaped, bytes
+  // that are not UTF-8 replaced by U+FFFD (copied only then).
+  void String(absl::string_view text) {
+    std::string replaced;
+    if (!format::IsValidUtf8(text)) {
+      replaced = format::ReplaceInvalidUtf8(text);
+      text = replaced;
+    }
+    emit_("\"");
+    size_t plain = 0;  // start of the run not yet emitted
+    for (size_t i = 0; i < text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      emit_(text.substr(plain, i - plain));
+      plain = i + 1;
+      switch (c) {
+        case '"': emit_("\\\""); break;
+        case '\\': emit_("\\\\"); break;
+        case '\b': emit_("\\b"); break;
+        case '\f': emit_("\\f"); break;
+        case '\n': emit_("\\n"); break;
+        case '\r': emit_("\\r"); break;
+        case '\t': emit_("\\t"); break;
+        default: {
+          static constexpr char kHex[] = "0123456789abcdef";
+          const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+          emit_(absl::string_view(escape, 6));
+        }
+      }
+    }
+    emit_(text.substr(plain));
+    emit_("\"");
+  }
+
+  absl::FunctionRef<void(absl::string_view)> emit_;
+};
+
 }  // namespace
 
 absl::string_view GgufValueTypeName(GgufValueType type) {
@@ -468,21 +569,46 @@ std::optional<double> GgufValue::AsDouble() const {
 
 const std::string* GgufValue::AsString() const { return std::get_if<std::string>(&data); }
 
+const GgufArray* GgufValue::AsArray() const { return std::get_if<GgufArray>(&data); }
+
 uint64_t GgufValue::ArraySize() const {
-  return std::visit(
-      [](const auto& v) -> uint64_t {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::vector<uint64_t>> ||
-                      std::is_same_v<T, std::vector<int64_t>> ||
-                      std::is_same_v<T, std::vector<double>> ||
-                      std::is_same_v<T, std::vector<bool>> ||
-                      std::is_same_v<T, std::vector<std::string>>) {
-          return v.size();
-        } else {
-          return 0;
-        }
-      },
-      data);
+  const GgufArray* array = AsArray();
+  return array == nullptr ? 0 : array->size();
+}
+
+void GgufArray::ForEach(absl::FunctionRef<void(const GgufElement&)> visit) const {
+  const uint64_t width = EncodedSize(element_type_);
+  if (width == 0) return;
+  const uint8_t* p = encoded_.data();
+  uint64_t left = encoded_.size();
+  for (uint64_t i = 0; i < size_; ++i) {
+    if (left < width) return;
+    uint64_t raw = 0;
+    switch (width) {
+      case 1: raw = p[0]; break;
+      case 2: raw = format::DecodeFixed16(p); break;
+      case 4: raw = format::DecodeFixed32(p); break;
+      default: raw = format::DecodeFixed64(p); break;
+    }
+    p += width;
+    left -= width;
+    if (element_type_ == GgufValueType::kString) {
+      if (raw > left) return;
+      visit(GgufElement(absl::string_view(reinterpret_cast<const char*>(p), raw)));
+      p += raw;
+      left -= raw;
+    } else if (IsUnsignedType(element_type_)) {
+      visit(GgufElement(raw));
+    } else if (IsSignedType(element_type_)) {
+      visit(GgufElement(SignExtend(raw, width)));
+    } else if (element_type_ == GgufValueType::kFloat32) {
+      visit(GgufElement(double{std::bit_cast<float>(static_cast<uint32_t>(raw))}));
+    } else if (element_type_ == GgufValueType::kFloat64) {
+      visit(GgufElement(std::bit_cast<double>(raw)));
+    } else {
+      visit(GgufElement(raw == 1));  // kBool
+    }
+  }
 }
 
 const GgufValue* GgufFile::FindMetadata(absl::string_view key) const {
@@ -659,24 +785,20 @@ absl::StatusOr<format::ModelInfo> GgufModelInfo(const GgufFile& gguf, absl::stri
 absl::StatusOr<std::optional<format::TokenizerBlob>> GgufTokenizerBlob(const GgufFile& gguf,
                                                                        absl::string_view file_name,
                                                                        int zstd_level) {
-  nlohmann::json object = nlohmann::json::object();
+  std::vector<const GgufKeyValue*> keys;
   for (const GgufKeyValue& kv : gguf.metadata) {
-    if (!absl::StartsWith(kv.key, "tokenizer.")) continue;
-    object[kv.key] = std::visit([](const auto& v) { return nlohmann::json(v); }, kv.value.data);
+    if (absl::StartsWith(kv.key, "tokenizer.")) keys.push_back(&kv);
   }
-  if (object.empty()) return std::optional<format::TokenizerBlob>();
-  std::string text;
-  try {
-    text = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } catch (const nlohmann::json::exception& e) {
-    return absl::InternalError(absl::StrCat(file_name, ": serialising tokenizer metadata: ",
-                                            e.what()));
-  }
+  if (keys.empty()) return std::optional<format::TokenizerBlob>();
+  std::sort(keys.begin(), keys.end(),
+            [](const GgufKeyValue* a, const GgufKeyValue* b) { return a->key < b->key; });
+  const auto write_json = [&](absl::FunctionRef<void(absl::string_view)> emit) {
+    TokenizerJsonWriter json(emit);
+    json.Object(keys);
+  };
   ZCPACK_ASSIGN_OR_RETURN(
       format::TokenizerBlob blob,
-      MakeTokenizerBlob("gguf-metadata", file_name,
-                        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
-                        zstd_level));
+      MakeStreamedTokenizerBlob("gguf-metadata", file_name, write_json, zstd_level));
   return std::optional<format::TokenizerBlob>(std::move(blob));
 }
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "zcpack/converter/architecture.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -66,7 +68,8 @@ class ModelBuilder {
                                                        " bytes exceeds the limit of ", max_bytes));
     }
     format::SourceFile source;
-    source.set_name(BaseName(path));
+    // Manifest strings must be UTF-8; a file name need not be.
+    source.set_name(format::EscapeInvalidUtf8(BaseName(path)));
     source.set_size(bytes.size());
     model_->sources.push_back(std::move(source));
     model_->mappings.push_back(std::move(file));
@@ -77,6 +80,13 @@ class ModelBuilder {
                          absl::string_view dtype_name, const std::vector<uint64_t>& shape,
                          std::span<const uint8_t> data, const std::string& file,
                          TensorNaming naming) {
+    if (!format::IsValidUtf8(name)) {
+      // The container stores names as protobuf strings, which must be UTF-8:
+      // writing this one would give a file nothing can read.
+      return absl::DataLossError(absl::StrCat(format::EscapeInvalidUtf8(file), ": tensor '",
+                                              format::EscapeInvalidUtf8(name),
+                                              "': name is not valid UTF-8"));
+    }
     if (dtype != format::DTYPE_F32 && dtype != format::DTYPE_F16 && dtype != format::DTYPE_BF16) {
       return absl::UnimplementedError(absl::StrCat(file, ": tensor '", View(name), "' has dtype ",
                                                    dtype_name,
@@ -183,9 +193,8 @@ absl::Status AddShards(ModelBuilder& builder, const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<SourceModel>> OpenHfDirectory(const std::string& dir,
-                                                             const SourceOptions& options) {
-  ModelBuilder builder(options);
+absl::Status BuildHfDirectory(ModelBuilder& builder, const std::string& dir,
+                              const SourceOptions& options) {
   const std::string index_path = JoinPath(dir, kIndexFile);
   const std::string single_path = JoinPath(dir, kSingleWeightsFile);
   const bool sharded = IsRegularFile(index_path);
@@ -203,13 +212,11 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenHfDirectory(const std::string& 
                             ParseSafetensors(bytes, single_path, options.safetensors));
     ZCPACK_RETURN_IF_ERROR(builder.AddSafetensors(bytes, header, single_path));
   }
-  ZCPACK_RETURN_IF_ERROR(builder.AddTokenizerFiles(dir));
-  return builder.Finish();
+  return builder.AddTokenizerFiles(dir);
 }
 
-absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& path,
-                                                            const SourceOptions& options) {
-  ModelBuilder builder(options);
+absl::Status BuildSingleFile(ModelBuilder& builder, const std::string& path,
+                             const SourceOptions& options) {
   ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes, builder.Map(path, UINT64_MAX));
   if (HasGgufMagic(bytes)) {
     ZCPACK_ASSIGN_OR_RETURN(const GgufFile gguf, ParseGguf(bytes, path, options.gguf));
@@ -228,9 +235,10 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
                                                TensorNaming::kGguf));
     }
     ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
-                            GgufTokenizerBlob(gguf, BaseName(path), options.tokenizer_zstd_level));
+                            GgufTokenizerBlob(gguf, format::EscapeInvalidUtf8(BaseName(path)),
+                                              options.tokenizer_zstd_level));
     if (blob.has_value()) builder.model().tokenizers.push_back(std::move(*blob));
-    return builder.Finish();
+    return absl::OkStatus();
   }
   // Safetensors has no magic: anything that is not GGUF is tried as one, and
   // ParseSafetensors() says when it is not.
@@ -240,8 +248,18 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
   const std::string dir = parent.empty() ? std::string(".") : parent.string();
   ZCPACK_RETURN_IF_ERROR(builder.AddHfConfig(dir, BaseName(path)));
   ZCPACK_RETURN_IF_ERROR(builder.AddSafetensors(bytes, header, path));
-  ZCPACK_RETURN_IF_ERROR(builder.AddTokenizerFiles(dir));
-  return builder.Finish();
+  return builder.AddTokenizerFiles(dir);
+}
+
+format::TokenizerBlob BlobOf(absl::string_view kind, absl::string_view file_name,
+                             uint64_t raw_size, std::string compressed) {
+  compressed.shrink_to_fit();  // the buffer was sized for the worst case
+  format::TokenizerBlob blob;
+  blob.set_kind(std::string(kind));
+  blob.set_file_name(std::string(file_name));
+  blob.set_raw_size(raw_size);
+  blob.set_zstd_data(std::move(compressed));
+  return blob;
 }
 
 }  // namespace
@@ -249,12 +267,13 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSingleFile(const std::string& p
 // ---- MappedFile ---------------------------------------------------------------
 
 MappedFile::MappedFile(std::string path, const uint8_t* data, uint64_t size)
-    : path_(std::move(path)), data_(data), size_(size) {}
+    : path_(std::move(path)), data_(data), size_(size), guard_(data, static_cast<size_t>(size)) {}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      guard_(std::move(other.guard_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -262,6 +281,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    guard_ = std::move(other.guard_);
   }
   return *this;
 }
@@ -269,9 +289,21 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 MappedFile::~MappedFile() { Unmap(); }
 
 void MappedFile::Unmap() {
+  guard_ = format::MappingGuard();  // unregister before the range goes
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+}
+
+absl::Status MappedFile::CheckMapping() const {
+  if (!guard_.failed()) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat(format::EscapeInvalidUtf8(path_),
+                                         ": truncated or unreadable while mapped"));
+}
+
+absl::Status SourceModel::CheckMappings() const {
+  for (const MappedFile& m : mappings) ZCPACK_RETURN_IF_ERROR(m.CheckMapping());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
@@ -295,8 +327,14 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& 
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (ec) return format::ErrnoError(ec.value(), path, "stat");
-  if (fs::is_directory(status)) return OpenHfDirectory(path, options);
-  return OpenSingleFile(path, options);
+  ModelBuilder builder(options);
+  const absl::Status built = fs::is_directory(status) ? BuildHfDirectory(builder, path, options)
+                                                      : BuildSingleFile(builder, path, options);
+  // A file truncated while it was parsed reads as zeros, so its parse error
+  // is a symptom: report the truncation instead.
+  ZCPACK_RETURN_IF_ERROR(builder.model().CheckMappings());
+  ZCPACK_RETURN_IF_ERROR(built);
+  return builder.Finish();
 }
 
 absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
@@ -311,12 +349,64 @@ absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
                                             ZSTD_getErrorName(n)));
   }
   compressed.resize(n);
-  format::TokenizerBlob blob;
-  blob.set_kind(std::string(kind));
-  blob.set_file_name(std::string(file_name));
-  blob.set_raw_size(raw.size());
-  blob.set_zstd_data(std::move(compressed));
-  return blob;
+  return BlobOf(kind, file_name, raw.size(), std::move(compressed));
+}
+
+absl::StatusOr<format::TokenizerBlob> MakeStreamedTokenizerBlob(absl::string_view kind,
+                                                                absl::string_view file_name,
+                                                                TextProducer produce,
+                                                                int zstd_level) {
+  uint64_t raw_size = 0;
+  produce([&](absl::string_view piece) { raw_size += piece.size(); });
+
+  const std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (cctx == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(file_name, ": cannot create a zstd context"));
+  }
+  size_t rc = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, zstd_level);
+  // The pledged size puts the content size in the frame header, as the
+  // one-shot ZSTD_compress() does, and lets zstd size its window for it.
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setPledgedSrcSize(cctx.get(), raw_size);
+  std::string compressed;
+  std::string out_buffer(ZSTD_CStreamOutSize(), '\0');
+  std::string pending;
+  constexpr size_t kPieceBytes = size_t{128} << 10;
+  pending.reserve(kPieceBytes);
+  uint64_t fed = 0;
+  const auto feed = [&](ZSTD_EndDirective mode) {
+    ZSTD_inBuffer in{pending.data(), pending.size(), 0};
+    for (;;) {
+      ZSTD_outBuffer out{out_buffer.data(), out_buffer.size(), 0};
+      const size_t left = ZSTD_compressStream2(cctx.get(), &out, &in, mode);
+      if (ZSTD_isError(left)) return left;
+      compressed.append(out_buffer.data(), out.pos);
+      const bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
+      if (done) break;
+    }
+    fed += pending.size();
+    pending.clear();
+    return size_t{0};
+  };
+  if (!ZSTD_isError(rc)) {
+    produce([&](absl::string_view piece) {
+      while (!piece.empty() && !ZSTD_isError(rc)) {
+        const size_t take = std::min(piece.size(), kPieceBytes - pending.size());
+        pending.append(piece.data(), take);
+        piece.remove_prefix(take);
+        if (pending.size() == kPieceBytes) rc = feed(ZSTD_e_continue);
+      }
+    });
+  }
+  if (!ZSTD_isError(rc)) rc = feed(ZSTD_e_end);
+  if (ZSTD_isError(rc)) {
+    return absl::InternalError(absl::StrCat(file_name, ": zstd compression failed: ",
+                                            ZSTD_getErrorName(rc)));
+  }
+  if (fed != raw_size) {
+    return absl::InternalError(absl::StrCat(file_name, ": the text changed between passes (",
+                                            raw_size, " then ", fed, " bytes)"));
+  }
+  return BlobOf(kind, file_name, raw_size, std::move(compressed));
 }
 
 }  // namespace zcpack::converter

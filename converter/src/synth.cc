@@ -20,6 +20,8 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/temp_file.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -140,20 +142,15 @@ std::string SafetensorsDtype(format::DType d) {
   }
 }
 
-// Writes `contents` to path atomically (temporary file + rename).
-absl::Status WriteSmallFile(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".zcpack-tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return format::ErrnoError(errno, temp, "create");
-  format::ScopedFd owned(fd);
-  absl::Status s = format::WriteAt(
-      fd, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(contents.data()), contents.size()),
-      temp);
-  if (s.ok() && ::fsync(fd) != 0) s = format::ErrnoError(errno, temp, "fsync");
-  owned.reset();
-  if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) s = format::ErrnoError(errno, path, "rename");
-  if (!s.ok()) ::unlink(temp.c_str());
-  return s;
+// Writes `contents` to path atomically (format::TempFile).
+absl::Status WriteSmallFile(const std::string& path, const std::string& contents,
+                            bool overwrite) {
+  ZCPACK_ASSIGN_OR_RETURN(format::TempFile temp, format::TempFile::Create(path));
+  ZCPACK_RETURN_IF_ERROR(format::WriteAt(
+      temp.fd(), 0,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(contents.data()), contents.size()),
+      temp.path()));
+  return temp.Install(overwrite);
 }
 
 nlohmann::json ConfigJson(const ModelInfo& m, format::DType dtype) {
@@ -202,20 +199,16 @@ absl::Status WriteShard(const std::string& dir, const Shard& shard,
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');
   const std::string path = absl::StrCat(dir, "/", shard.file_name);
-  const std::string temp = path + ".zcpack-tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return format::ErrnoError(errno, temp, "create");
-  format::ScopedFd owned(fd);
-  auto fail = [&](absl::Status s) {
-    owned.reset();
-    ::unlink(temp.c_str());
-    return s;
-  };
+  // A temporary file of this process's own: concurrent runs into one folder
+  // never write into each other's file. It is removed on any failure.
+  ZCPACK_ASSIGN_OR_RETURN(format::TempFile temp_file, format::TempFile::Create(path));
+  const int fd = temp_file.fd();
+  const std::string& temp = temp_file.path();
   uint8_t len[8];
   format::EncodeFixed64(len, json.size());
-  if (auto s = format::WriteAt(fd, 0, len, temp); !s.ok()) return fail(s);
+  if (auto s = format::WriteAt(fd, 0, len, temp); !s.ok()) return s;
   if (auto s = format::WriteAt(fd, 8, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size()), temp); !s.ok()) {
-    return fail(s);
+    return s;
   }
   const uint64_t data_start = 8 + json.size();
   constexpr size_t kChunk = size_t{1} << 20;  // elements per thread per step
@@ -241,16 +234,11 @@ absl::Status WriteShard(const std::string& dir, const Shard& shard,
       for (auto& th : pool) th.join();
       const uint64_t off = data_start + offsets[k] + begin * elem_bytes;
       if (auto s = format::WriteAt(fd, off, std::span<const uint8_t>(bytes.data(), step * elem_bytes), temp); !s.ok()) {
-        return fail(s);
+        return s;
       }
     }
   }
-  if (::fsync(fd) != 0) return fail(format::ErrnoError(errno, temp, "fsync"));
-  owned.reset();
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(format::ErrnoError(errno, path, "rename"));
-  }
-  return absl::OkStatus();
+  return temp_file.Install(options.overwrite);
 }
 
 }  // namespace
@@ -329,9 +317,7 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
       return absl::AlreadyExistsError(absl::StrCat(p, ": already exists (pass --force to overwrite)"));
     }
   }
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = format::ThreadsFor(options.threads);
   for (const Shard& s : shards) {
     ZCPACK_RETURN_IF_ERROR(WriteShard(options.out_dir, s, tensors, options, elem_bytes, threads));
   }
@@ -344,10 +330,12 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
     }
     index["weight_map"] = std::move(map);
     ZCPACK_RETURN_IF_ERROR(WriteSmallFile(
-        absl::StrCat(options.out_dir, "/model.safetensors.index.json"), index.dump(2) + "\n"));
+        absl::StrCat(options.out_dir, "/model.safetensors.index.json"), index.dump(2) + "\n",
+        options.overwrite));
   }
   ZCPACK_RETURN_IF_ERROR(WriteSmallFile(absl::StrCat(options.out_dir, "/config.json"),
-                                        ConfigJson(shape.model, options.dtype).dump(2) + "\n"));
+                                        ConfigJson(shape.model, options.dtype).dump(2) + "\n",
+                                        options.overwrite));
   for (const std::string& f : targets) result.files.push_back(absl::StrCat(options.out_dir, "/", f));
   return result;
 }

@@ -16,6 +16,7 @@
 #include "xxhash.h"
 #include "zcpack/format/coding.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -315,7 +316,7 @@ int Container::file_descriptor() const { return impl_->fd.get(); }
 std::vector<uint64_t> Container::ComputeChecksums(int threads) const {
   const size_t count = num_tensors();
   std::vector<uint64_t> sums(count);
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = ThreadsFor(threads);
   threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), std::max<size_t>(count, 1)));
   std::atomic<size_t> next{0};
   auto worker = [&] {

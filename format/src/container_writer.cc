@@ -18,6 +18,8 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/header.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/temp_file.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -25,18 +27,6 @@ namespace zcpack::format {
 namespace {
 
 enum TensorState : uint8_t { kNotStarted = 0, kBegun = 1, kCommitted = 2 };
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 }  // namespace
 
@@ -66,7 +56,9 @@ struct ContainerWriter::Impl {
   std::string temp_path;
   WriterOptions options;
   uint32_t alignment_log2 = 0;
-  ScopedFd fd;
+  // The file being written; removed on destruction unless installed.
+  std::optional<TempFile> temp;
+  int fd = -1;  // temp->fd(), for the sinks
   std::vector<TensorEntry> entries;
   std::unique_ptr<std::atomic<uint8_t>[]> states;
   uint64_t data_offset = 0;
@@ -75,10 +67,6 @@ struct ContainerWriter::Impl {
   uint64_t tensor_features = 0;
   bool finished = false;
 
-  ~Impl() {
-    fd.reset();
-    if (!finished && !temp_path.empty()) ::unlink(temp_path.c_str());
-  }
 
   absl::Status CheckIndex(size_t index) const {
     if (index >= entries.size()) {
@@ -119,7 +107,7 @@ absl::Status TensorSink::Append(std::span<const uint8_t> bytes) {
                                                    "' receives more than its ", entry.nbytes(),
                                                    " bytes"));
   }
-  ZCPACK_RETURN_IF_ERROR(WriteAt(s.writer->fd.get(), entry.offset() + s.written, bytes,
+  ZCPACK_RETURN_IF_ERROR(WriteAt(s.writer->fd, entry.offset() + s.written, bytes,
                                  s.writer->temp_path));
   XXH3_64bits_update(s.hash, bytes.data(), bytes.size());
   s.written += bytes.size();
@@ -168,6 +156,11 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
   impl->entries.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     TensorPlan& plan = tensors[i];
+    if (!IsValidUtf8(plan.name)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '",
+                                                     EscapeInvalidUtf8(plan.name),
+                                                     "': name is not valid UTF-8"));
+    }
     TensorEntry entry;
     entry.set_name(std::move(plan.name));
     entry.set_role(plan.role);
@@ -211,15 +204,11 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
     return absl::AlreadyExistsError(
         absl::StrCat(path, ": already exists (pass --force to overwrite)"));
   }
-  std::string temp = absl::StrCat(DirName(path), "/.", BaseName(path), ".zcpack-tmp-XXXXXX");
-  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, path, "cannot create a temporary file beside it");
-  impl->fd.reset(fd);
-  impl->temp_path = temp;
-  // mkostemp creates 0600; give the file the usual permissions under umask.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  (void)::fchmod(fd, 0666 & ~mask);
+  ZCPACK_ASSIGN_OR_RETURN(TempFile temp, TempFile::Create(path));
+  const int fd = temp.fd();
+  impl->fd = fd;
+  impl->temp_path = temp.path();
+  impl->temp.emplace(std::move(temp));
   if (options.preallocate && impl->data_end > 0) {
     const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(impl->data_end));
     if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
@@ -297,7 +286,7 @@ absl::Status ContainerWriter::Finish(const Manifest& manifest_in) {
   std::array<uint8_t, kHeaderSize> header_bytes{};
   EncodeHeader(h, header_bytes);
 
-  const int fd = w.fd.get();
+  const int fd = w.fd;
   ZCPACK_RETURN_IF_ERROR(WriteAt(
       fd, h.manifest_offset,
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(stored.data()), stored.size()),
@@ -306,23 +295,9 @@ absl::Status ContainerWriter::Finish(const Manifest& manifest_in) {
   if (::ftruncate(fd, static_cast<off_t>(h.file_size)) != 0) {
     return ErrnoError(errno, w.temp_path, "ftruncate");
   }
-  if (::fsync(fd) != 0) return ErrnoError(errno, w.temp_path, "fsync");
-  w.fd.reset();
-  if (!w.options.overwrite) {
-    // link() fails if the destination appeared meanwhile; rename() would replace it.
-    if (::link(w.temp_path.c_str(), w.path.c_str()) != 0) {
-      return ErrnoError(errno, w.path, "cannot create");
-    }
-    ::unlink(w.temp_path.c_str());
-  } else if (::rename(w.temp_path.c_str(), w.path.c_str()) != 0) {
-    return ErrnoError(errno, w.path, "cannot rename the temporary file onto it");
-  }
+  ZCPACK_RETURN_IF_ERROR(w.temp->Install(w.options.overwrite));
+  w.fd = -1;
   w.finished = true;
-  const std::string dir = DirName(w.path);
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
   return absl::OkStatus();
 }
 

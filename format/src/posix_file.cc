@@ -43,6 +43,21 @@ absl::StatusCode CodeForErrno(int error_number) {
   }
 }
 
+// What a non-regular file is, for messages.
+absl::string_view FileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+absl::Status NotRegularFileError(mode_t mode, absl::string_view path) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": not a regular file (", FileKind(mode), "); zcpack reads regular files only"));
+}
+
 }  // namespace
 
 absl::Status ErrnoError(int error_number, absl::string_view path, absl::string_view what) {
@@ -86,9 +101,7 @@ absl::Status WriteAt(int fd, uint64_t offset, std::span<const uint8_t> src, absl
 absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoError(errno, path, "fstat");
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
-  }
+  if (!S_ISREG(st.st_mode)) return NotRegularFileError(st.st_mode, path);
   return static_cast<uint64_t>(st.st_size);
 }
 
@@ -105,9 +118,19 @@ void ScopedFd::reset(int fd) {
 }
 
 absl::StatusOr<ScopedFd> OpenReadOnly(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, path, "open");
-  return ScopedFd(fd);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever, before any check could run. It is cleared once the file is
+  // known to be regular (where it means nothing to reads anyway).
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd.valid()) return ErrnoError(errno, path, "open");
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, path, "fstat");
+  if (!S_ISREG(st.st_mode)) return NotRegularFileError(st.st_mode, path);
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return ErrnoError(errno, path, "fcntl");
+  }
+  return fd;
 }
 
 }  // namespace zcpack::format

@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "loaders.h"
-#include "mapping_guard.h"
 #include "prefetcher.h"
+#include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/model_layout.h"
 #include "zcpack/status_macros.h"
 
@@ -83,10 +83,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
   const format::Container& c = *model->container_;
   if (c.file_descriptor() >= 0) {
     model->mapping_guard_ =
-        std::make_unique<internal::MappingGuard>(c.file_bytes().data(), c.file_bytes().size());
+        std::make_unique<format::MappingGuard>(c.file_bytes().data(), c.file_bytes().size());
     if (!model->mapping_guard_->guarded()) {
       model->notes_.push_back(absl::StrCat(
-          "more than ", internal::MappingGuard::kMaxMappings,
+          "more than ", format::MappingGuard::kMaxMappings,
           " models are open: a truncation of this file while mapped ends the process"));
     }
   }

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "zcpack/format/threads.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -163,16 +165,7 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::num_threads() const { return impl_->num_threads; }
 
-int ThreadPool::AvailableCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int count = CPU_COUNT(&set);
-    if (count > 0) return count;
-  }
-  // More CPUs than a cpu_set_t holds, or no affinity support.
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-}
+int ThreadPool::AvailableCpus() { return format::AvailableCpus(); }
 
 void ThreadPool::ParallelFor(size_t begin, size_t end, size_t grain,
                              absl::FunctionRef<void(size_t, size_t)> fn) {

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/converter/allocation_counter.h"
 #include "tests/converter/gguf_test_writer.h"
 #include "zcpack/converter/architecture.h"
 #include "zstd.h"
@@ -16,11 +17,41 @@ namespace zcpack::converter {
 namespace {
 
 using absl::StatusCode;
+using testing::AllocationCounter;
 using testing::EncodeFloats;
 using testing::GgufTestWriter;
 using testing::PseudoRandomFloats;
 using testing::TinyLlamaGguf;
 using testing::TinyLlamaModelInfo;
+
+// An array value's elements, in order.
+std::vector<GgufElement> Elements(const GgufValue& value) {
+  std::vector<GgufElement> out;
+  if (const GgufArray* array = value.AsArray()) {
+    array->ForEach([&](const GgufElement& e) { out.push_back(e); });
+  }
+  return out;
+}
+
+// Strings shaped like a BPE merge list ("ab cd"), about `total_bytes` of
+// them as GGUF encodes them (8-byte length + text), varied enough that they
+// do not compress to nothing.
+std::vector<std::string> MergeLikeStrings(uint64_t total_bytes) {
+  std::vector<std::string> out;
+  uint64_t state = 12345, bytes = 0;
+  while (bytes < total_bytes) {
+    std::string s;
+    for (int part = 0; part < 2; ++part) {
+      if (part == 1) s.push_back(' ');
+      state = state * 6364136223846793005u + 1442695040888963407u;
+      const int length = 1 + static_cast<int>((state >> 60) % 6);
+      for (int i = 0; i < length; ++i) s.push_back(static_cast<char>('a' + (state >> (8 + 4 * i)) % 26));
+    }
+    bytes += 8 + s.size();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
 
 StatusCode ParseCode(const std::vector<uint8_t>& bytes, const GgufLimits& limits = {}) {
   return ParseGguf(bytes, "test.gguf", limits).status().code();
@@ -63,10 +94,13 @@ TEST(GgufTest, ParsesMetadataOfEveryKind) {
   const GgufValue* strings = gguf->FindMetadata("strings");
   EXPECT_EQ(strings->type, GgufValueType::kArray);
   EXPECT_EQ(strings->element_type, GgufValueType::kString);
-  EXPECT_EQ(std::get<std::vector<std::string>>(strings->data),
-            (std::vector<std::string>{"a", "bc", ""}));
-  EXPECT_EQ(std::get<std::vector<int64_t>>(gguf->FindMetadata("ints")->data),
-            (std::vector<int64_t>{-1, 2, -3}));
+  EXPECT_EQ(Elements(*strings), (std::vector<GgufElement>{absl::string_view("a"),
+                                                          absl::string_view("bc"),
+                                                          absl::string_view("")}));
+  EXPECT_EQ(Elements(*gguf->FindMetadata("ints")),
+            (std::vector<GgufElement>{int64_t{-1}, int64_t{2}, int64_t{-3}}));
+  EXPECT_EQ(Elements(*gguf->FindMetadata("floats")),
+            (std::vector<GgufElement>{1.0, -2.0}));
   EXPECT_EQ(gguf->FindMetadata("floats")->ArraySize(), 2u);
   EXPECT_EQ(gguf->FindMetadata("missing"), nullptr);
 }
@@ -382,6 +416,121 @@ TEST(GgufTokenizerBlobTest, InvalidUtf8DoesNotFail) {
   auto gguf = ParseGguf(GgufTestWriter().AddString("tokenizer.x", "\xff\xfe").Build(), "bad.gguf");
   ASSERT_TRUE(gguf.ok()) << gguf.status();
   EXPECT_TRUE(GgufTokenizerBlob(*gguf, "bad.gguf", 3).ok());
+}
+
+// A string array whose declared count the file cannot hold is refused from
+// the count and the bytes left, before anything is allocated for it, even
+// with the element limit lifted.
+TEST(GgufTest, HugeDeclaredStringArrayIsRefusedBeforeAllocating) {
+  GgufLimits unlimited;
+  unlimited.max_array_elements = UINT64_MAX;
+  for (const uint64_t count : {uint64_t{1} << 24, uint64_t{1} << 40, UINT64_MAX}) {
+    std::vector<uint8_t> value = {8, 0, 0, 0};  // element type: string
+    for (int i = 0; i < 8; ++i) value.push_back(static_cast<uint8_t>(count >> (8 * i)));
+    value.resize(value.size() + 4096, 0);  // 512 empty strings' worth of bytes
+    const std::vector<uint8_t> bytes =
+        GgufTestWriter().AddRaw("tokenizer.ggml.merges", 9, value).Build();
+    AllocationCounter counter;
+    auto gguf = ParseGguf(bytes, "huge.gguf", unlimited);
+    EXPECT_LT(counter.peak_bytes(), 64 << 10) << "count " << count;
+    ASSERT_EQ(gguf.status().code(), StatusCode::kDataLoss) << gguf.status();
+    EXPECT_NE(gguf.status().message().find("huge.gguf: array of"), absl::string_view::npos);
+    EXPECT_NE(gguf.status().message().find("runs past the end of the file (metadata key "
+                                           "'tokenizer.ggml.merges')"),
+              absl::string_view::npos)
+        << gguf.status();
+  }
+  std::vector<uint8_t> value = {8, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};  // 2^40 strings
+  const std::vector<uint8_t> bytes = GgufTestWriter().AddRaw("k", 9, value).Build();
+  EXPECT_EQ(ParseCode(bytes), StatusCode::kResourceExhausted);
+}
+
+// A 20 MB string array is checked and kept in place: parsing allocates
+// nothing in proportion to it (a vector of std::string cost several times
+// its size, and the JSON built from it many times more).
+TEST(GgufTest, LargeStringArrayIsReadInPlace) {
+  const std::vector<std::string> merges = MergeLikeStrings(uint64_t{20} << 20);
+  const std::vector<uint8_t> bytes =
+      GgufTestWriter().AddStringArray("tokenizer.ggml.merges", merges).Build();
+  AllocationCounter counter;
+  auto gguf = ParseGguf(bytes, "big.gguf");
+  const int64_t peak = counter.peak_bytes();
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  EXPECT_LT(peak, 64 << 10) << "for an array of " << bytes.size() << " bytes";
+  const GgufValue* value = gguf->FindMetadata("tokenizer.ggml.merges");
+  ASSERT_NE(value, nullptr);
+  ASSERT_EQ(value->ArraySize(), merges.size());
+  size_t i = 0;
+  bool same = true;
+  value->AsArray()->ForEach([&](const GgufElement& e) {
+    same = same && std::get<absl::string_view>(e) == merges[i++];
+  });
+  EXPECT_TRUE(same);
+  EXPECT_EQ(i, merges.size());
+}
+
+// The tokenizer blob is streamed from the array views into the compressor:
+// what it holds at once is about the compressed blob, less than the array.
+TEST(GgufTokenizerBlobTest, LargeStringArrayIsStreamedNotMaterialised) {
+  const std::vector<std::string> merges = MergeLikeStrings(uint64_t{20} << 20);
+  const std::vector<uint8_t> bytes =
+      GgufTestWriter().AddStringArray("tokenizer.ggml.merges", merges).Build();
+  auto gguf = ParseGguf(bytes, "big.gguf");
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  int64_t peak = 0;
+  absl::StatusOr<std::optional<format::TokenizerBlob>> blob;
+  {
+    AllocationCounter counter;
+    blob = GgufTokenizerBlob(*gguf, "big.gguf", 3);
+    peak = counter.peak_bytes();
+  }
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  ASSERT_TRUE(blob->has_value());
+  const int64_t compressed = static_cast<int64_t>((*blob)->zstd_data().size());
+  EXPECT_LT(peak, static_cast<int64_t>(bytes.size()))
+      << "compressed blob " << compressed << " bytes";
+  EXPECT_LT(peak, 3 * compressed + (1 << 20));
+  std::string raw((*blob)->raw_size(), '\0');
+  ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), (*blob)->zstd_data().data(),
+                            (*blob)->zstd_data().size()),
+            raw.size());
+  const nlohmann::json json = nlohmann::json::parse(raw);
+  ASSERT_EQ(json["tokenizer.ggml.merges"].size(), merges.size());
+  EXPECT_EQ(json["tokenizer.ggml.merges"][0], merges[0]);
+  EXPECT_EQ(json["tokenizer.ggml.merges"][merges.size() - 1], merges.back());
+}
+
+// The JSON writer escapes what JSON requires, writes float32 values in their
+// shortest float32 form, replaces bytes that are not UTF-8, and writes every
+// array type.
+TEST(GgufTokenizerBlobTest, WritesEscapesNumbersAndReplacesBadUtf8) {
+  const std::vector<uint8_t> bytes =
+      GgufTestWriter()
+          .AddString("tokenizer.text", std::string("q\"b\\s\n\t\x01 \xc3\xa9", 11))
+          .AddString("tokenizer.bad", "a\xff")
+          .AddStringArray("tokenizer.list", {"x", "\xfe", ""})
+          .AddFloat32Array("tokenizer.scores", {0.1f, -2.5f, 1e30f})
+          .AddInt32Array("tokenizer.types", {-1, 0, 7})
+          .AddFloat32("tokenizer.f", 0.25f)
+          .AddBool("tokenizer.flag", false)
+          .AddUint64("tokenizer.big", uint64_t{1} << 63)
+          .Build();
+  auto gguf = ParseGguf(bytes, "t.gguf");
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  auto blob = GgufTokenizerBlob(*gguf, "t.gguf", 3);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  std::string raw((*blob)->raw_size(), '\0');
+  ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), (*blob)->zstd_data().data(),
+                            (*blob)->zstd_data().size()),
+            raw.size());
+  EXPECT_EQ(raw,
+            "{\"tokenizer.bad\":\"a\xef\xbf\xbd\",\"tokenizer.big\":9223372036854775808,"
+            "\"tokenizer.f\":0.25,\"tokenizer.flag\":false,"
+            "\"tokenizer.list\":[\"x\",\"\xef\xbf\xbd\",\"\"],"
+            "\"tokenizer.scores\":[0.1,-2.5,1e+30],"
+            "\"tokenizer.text\":\"q\\\"b\\\\s\\n\\t\\u0001 \xc3\xa9\","
+            "\"tokenizer.types\":[-1,0,7]}");
+  EXPECT_TRUE(nlohmann::json::accept(raw));
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ format::ModelInfo TinyLlamaModelInfo() {
 }
 
 std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType dtype,
-                                   uint64_t seed) {
+                                   uint64_t seed, const std::vector<std::string>& merges) {
   auto expected = converter::ExpectedTensors(model);
   if (!expected.ok()) {
     std::fprintf(stderr, "TinyLlamaGguf: %s\n", std::string(expected.status().message()).c_str());
@@ -235,6 +235,7 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
       .AddStringArray("tokenizer.ggml.tokens", tokens)
       .AddFloat32Array("tokenizer.ggml.scores", scores)
       .AddInt32Array("tokenizer.ggml.token_type", types);
+  if (!merges.empty()) w.AddStringArray("tokenizer.ggml.merges", merges);
   if (model.bos_token_id() >= 0) {
     w.AddUint32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(model.bos_token_id()));
   }

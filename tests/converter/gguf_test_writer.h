@@ -76,8 +76,10 @@ std::vector<float> PseudoRandomFloats(uint64_t count, uint64_t seed);
 // llama.cpp writes them), llama.* metadata matching `model`, and a small
 // tokenizer (tokenizer.ggml.model/tokens/scores/token_type, bos and eos ids).
 // `model` must pass ValidateModelInfo(); its rope_layout is ignored.
+// `merges`, when not empty, is written as tokenizer.ggml.merges (a string
+// array that can be made as large as a real BPE merge list).
 std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType dtype,
-                                   uint64_t seed = 1);
+                                   uint64_t seed = 1, const std::vector<std::string>& merges = {});
 
 // TinyLlamaModelInfo(): a small valid llama ModelInfo (hidden 16, 2 layers,
 // 4 heads, 2 KV heads, head_dim 4, ffn 32, vocab 24, untied).

@@ -13,6 +13,7 @@ target_link_libraries(zcpack_input_testing
 
 zcpack_add_gtest(zcpack_input_tests
   SOURCES
+    allocation_counter.cc
     architecture_test.cc
     gguf_test.cc
     safetensors_test.cc

@@ -1,7 +1,9 @@
 // The conversion pipeline through its library API: planning and
 // determinism under any chunking and thread count.
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -244,6 +246,35 @@ TEST(LayoutPolicy, UnknownLayoutIsRefused) {
   options.matrix_layout = static_cast<format::TensorLayout>(5);
   EXPECT_EQ(PlanConversion(SourceModel{}, options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A source truncated while convert reads it used to kill the process with
+// SIGBUS and leave the full-size temporary file behind. The mapping guard
+// turns the fault into zeros and the pipeline into an error naming the file.
+TEST_F(PipelineTest, SourceTruncatedWhileMappedIsAnErrorAndLeavesNothing) {
+  const std::string weights = model_ + "/model.safetensors";
+  ConvertOptions options;
+  options.source = model_;
+  options.output = dir_.path() + "/out.zcpack";
+  options.threads = 1;
+  options.chunk_bytes = 4096;  // many chunks after the truncation
+  bool truncated = false;
+  options.progress = [&](const ConvertProgress&) {
+    if (!truncated) {
+      ASSERT_EQ(::truncate(weights.c_str(), 0), 0);
+    }
+    truncated = true;
+  };
+  const auto report = Convert(options);
+  ASSERT_TRUE(truncated);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(report.status().message(), weights + ": truncated or unreadable while mapped");
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    left.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(left, ::testing::ElementsAre("tiny"));  // no output, no temporary file
 }
 
 TEST(PlanTest, UnusedTensorsAreKeptInTheirLayerOrAtTheEnd) {

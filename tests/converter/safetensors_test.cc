@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/converter/gguf_test_writer.h"
 #include "tests/converter/safetensors_test_writer.h"
@@ -233,6 +234,96 @@ TEST(SafetensorsIndexTest, RejectsBadIndexes) {
   EXPECT_EQ(code(R"({"weight_map": {"a": "../../etc/passwd"}})"), StatusCode::kDataLoss);
   EXPECT_EQ(code(R"({"weight_map": {"a": ".."}})"), StatusCode::kDataLoss);
   EXPECT_EQ(code(R"({"weight_map": {"a": ""}})"), StatusCode::kDataLoss);
+}
+
+// The header streams past as JSON events: __metadata__ entries are counted as
+// they arrive and more than the limit is refused, naming the file.
+TEST(SafetensorsTest, MetadataEntriesBeyondTheLimitAreRefusedNamingTheFile) {
+  const SafetensorsLimits limits;
+  std::string text = "{\"__metadata__\": {";
+  for (uint64_t i = 0; i <= limits.max_metadata_entries; ++i) {
+    absl::StrAppend(&text, i == 0 ? "" : ",", "\"k", i, "\":\"v\"");
+  }
+  text += "}}";
+  auto header = ParseSafetensors(WithHeader(text), "many.safetensors");
+  EXPECT_EQ(header.status().code(), StatusCode::kResourceExhausted) << header.status();
+  EXPECT_EQ(header.status().message(),
+            absl::StrCat("many.safetensors: __metadata__ has more than ",
+                         limits.max_metadata_entries, " entries, the limit"));
+}
+
+// Nesting is bounded wherever it happens, here inside a field the reader
+// otherwise ignores.
+TEST(SafetensorsTest, NestingBeyondTheDepthLimitIsRefusedNamingTheFile) {
+  const SafetensorsLimits limits;
+  const std::string deep = std::string(limits.max_json_depth + 1, '[') +
+                           std::string(limits.max_json_depth + 1, ']');
+  auto header = ParseSafetensors(
+      WithHeader(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": )" + deep +
+                     "}}",
+                 8),
+      "deep.safetensors");
+  EXPECT_EQ(header.status().code(), StatusCode::kResourceExhausted) << header.status();
+  EXPECT_EQ(header.status().message(),
+            absl::StrCat("deep.safetensors: header JSON nests deeper than ",
+                         limits.max_json_depth, " levels, the limit"));
+  // One level less is accepted.
+  const std::string fits = std::string(limits.max_json_depth - 3, '[') +
+                           std::string(limits.max_json_depth - 3, ']');
+  EXPECT_TRUE(ParseSafetensors(
+                  WithHeader(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": )" +
+                                 fits + "}}",
+                             8),
+                  "deep.safetensors")
+                  .ok());
+}
+
+// The index is read as JSON events too: depth, entry count and name lengths
+// are bounded as they arrive, and the error names the file.
+TEST(SafetensorsIndexTest, LimitsAreEnforcedNamingTheFile) {
+  const std::string file = "model.safetensors.index.json";
+  const SafetensorsLimits defaults;
+  const std::string deep = std::string(defaults.max_json_depth, '[') +
+                           std::string(defaults.max_json_depth, ']');
+  auto index = ParseSafetensorsIndex(R"({"metadata": )" + deep + R"(, "weight_map": {}})", file);
+  EXPECT_EQ(index.status().code(), StatusCode::kResourceExhausted) << index.status();
+  EXPECT_EQ(index.status().message(),
+            absl::StrCat(file, ": JSON nests deeper than ", defaults.max_json_depth,
+                         " levels, the limit"));
+
+  SafetensorsLimits two;
+  two.max_tensors = 2;
+  index = ParseSafetensorsIndex(
+      R"({"weight_map": {"a": "s.safetensors", "b": "s.safetensors", "c": "s.safetensors"}})",
+      file, two);
+  EXPECT_EQ(index.status().code(), StatusCode::kResourceExhausted) << index.status();
+  EXPECT_EQ(index.status().message(),
+            absl::StrCat(file, ": weight_map lists more than 2 tensors, the limit"));
+
+  SafetensorsLimits short_names;
+  short_names.max_name_bytes = 3;
+  index = ParseSafetensorsIndex(R"({"weight_map": {"abcd": "s.safetensors"}})", file, short_names);
+  EXPECT_EQ(index.status().code(), StatusCode::kResourceExhausted) << index.status();
+  EXPECT_NE(index.status().message().find(file), absl::string_view::npos);
+}
+
+TEST(SafetensorsIndexTest, DuplicateTensorIsDataLoss) {
+  auto index = ParseSafetensorsIndex(
+      R"({"weight_map": {"a": "s1.safetensors", "a": "s2.safetensors"}})", "index.json");
+  EXPECT_EQ(index.status().code(), StatusCode::kDataLoss) << index.status();
+  EXPECT_EQ(index.status().message(), "index.json: weight_map names tensor 'a' more than once");
+}
+
+// Everything outside "weight_map" is skipped without being kept.
+TEST(SafetensorsIndexTest, SkipsOtherKeysOfAnyShape) {
+  auto index = ParseSafetensorsIndex(
+      R"({"metadata": {"total_size": 10, "x": [1, {"y": null}, "z"]}, "extra": true,
+          "weight_map": {"b": "s2.safetensors", "a": "s1.safetensors"}})",
+      "index.json");
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(index->weight_map,
+            (std::vector<std::pair<std::string, std::string>>{{"a", "s1.safetensors"},
+                                                               {"b", "s2.safetensors"}}));
 }
 
 }  // namespace

@@ -173,5 +173,48 @@ TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
   EXPECT_THAT(r.err, HasSubstr("stories110m"));
 }
 
+// A FIFO given as input used to block open(2) forever, in every command that
+// reads a file. Each must refuse it at once, as not a regular file.
+TEST_F(CliTest, FifoInputIsRefusedNotWaitedOn) {
+  const std::string fifo = dir_ + "/model.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {"inspect", fifo},
+      {"verify", fifo},
+      {"run", fifo, "--tokens", "1"},
+      {"convert", fifo, "-o", dir_ + "/out.zcpack"},
+  };
+  for (const auto& args : commands) {
+    const CliResult r = FinishZcpack(StartZcpack(args), /*timeout_seconds=*/30);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err, "zcpack " + args[0] + ": " + fifo +
+                         ": not a regular file (a FIFO); zcpack reads regular files only\n");
+  }
+  struct stat st;
+  EXPECT_NE(::stat((dir_ + "/out.zcpack").c_str(), &st), 0);
+}
+
+// --threads 100000 used to abort synth and 5000 used 24 GB: each thread holds
+// 6 MiB of buffers. Out of range is a usage error in every command.
+TEST_F(CliTest, ThreadsOutOfRangeIsUsageError) {
+  const std::string out = dir_ + "/m";
+  const std::vector<std::vector<std::string>> commands = {
+      {"synth", "-o", out, "--threads", "100000"},
+      {"synth", "-o", out, "--threads", "5000"},
+      {"synth", "-o", out, "--threads", "-1"},
+      {"convert", out, "-o", dir_ + "/m.zcpack", "--threads", "100000"},
+      {"verify", dir_ + "/m.zcpack", "--threads", "-3"},
+      {"run", dir_ + "/m.zcpack", "--tokens", "1", "--threads", "2000"},
+  };
+  for (const auto& args : commands) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args.back() << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("zcpack " + args[0] + ": --threads " + args.back() +
+                                 " is out of range: give 1 to 1024, or 0 for one per CPU"));
+  }
+  struct stat st;
+  EXPECT_NE(::stat(out.c_str(), &st), 0);
+}
+
 }  // namespace
 }  // namespace zcpack::testing

@@ -2,8 +2,10 @@
 // and hand-written checkpoints in, containers out, checked with `inspect`.
 #include <dirent.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -18,6 +20,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "tests/tools/cli_runner.h"
 #include "zcpack/converter/architecture.h"
+#include "zcpack/format/threads.h"
 
 namespace zcpack::testing {
 namespace {
@@ -396,6 +399,87 @@ TEST_F(ConvertTest, SameBytesAtAnyThreadCount) {
   EXPECT_EQ(a, ReadFile(dir_ + "/t3.zcpack"));
 }
 
+// Two synth runs into one folder used to share one fixed temporary name and
+// could leave a checkpoint that matched neither seed.
+TEST_F(ConvertTest, ConcurrentSynthIntoOneFolderGivesOneWholeCheckpoint) {
+  for (const char* seed : {"1", "2"}) {
+    ASSERT_EQ(RunZcpack({"synth", "--shape", "stories15m", "--seed", seed, "-o",
+                         dir_ + "/seed" + seed})
+                  .exit_code,
+              0);
+  }
+  const std::string a = ReadFile(dir_ + "/seed1/model.safetensors");
+  const std::string b = ReadFile(dir_ + "/seed2/model.safetensors");
+  ASSERT_NE(a, b);
+  const std::string shared = dir_ + "/shared";
+  const RunningZcpack one =
+      StartZcpack({"synth", "--shape", "stories15m", "--seed", "1", "--force", "-o", shared});
+  const RunningZcpack two =
+      StartZcpack({"synth", "--shape", "stories15m", "--seed", "2", "--force", "-o", shared});
+  EXPECT_EQ(FinishZcpack(one).exit_code, 0);
+  EXPECT_EQ(FinishZcpack(two).exit_code, 0);
+  const std::string result = ReadFile(shared + "/model.safetensors");
+  EXPECT_TRUE(result == a || result == b) << "a checkpoint of neither seed";
+  EXPECT_THAT(TempFiles(shared), ::testing::IsEmpty());
+}
+
+// A writer killed with SIGKILL leaves its temporary file; it is recognisable
+// (it names its process) and the next convert into the folder removes it.
+TEST_F(ConvertTest, TempFileLeftByKillIsRemovedByTheNextConvert) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/out";
+  ASSERT_EQ(::mkdir(out.c_str(), 0755), 0);
+  const RunningZcpack running = StartZcpack(
+      {"convert", model, "-o", out + "/m.zcpack", "--threads", "1", "--quant", "q4_k"});
+  // Wait for the writer's temporary file, then kill the writer.
+  for (int i = 0; i < 20000 && TempFiles(out).empty(); ++i) ::usleep(100);
+  ::kill(running.pid, SIGKILL);
+  const CliResult killed = FinishZcpack(running);
+  const std::vector<std::string> left = TempFiles(out);
+  if (killed.exit_code == 0 || left.empty()) GTEST_SKIP() << "convert finished before the kill";
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_THAT(left[0], ::testing::StartsWith(".m.zcpack.zcpack-tmp-" +
+                                             std::to_string(running.pid) + "-"));
+
+  const CliResult r = RunZcpack({"convert", model, "-o", out + "/m.zcpack"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("note: removed " + out + "/" + left[0] +
+                               ", a temporary file left by a writer that is gone\n"));
+  EXPECT_THAT(TempFiles(out), ::testing::IsEmpty());
+}
+
+// The same with a made-up leftover: a process id that is gone, no lock.
+TEST_F(ConvertTest, StaleTempFileOfAGoneProcessIsRemovedWithANote) {
+  const std::string model = Synth("tiny");
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const std::string stale = ".x.zcpack.zcpack-tmp-" + std::to_string(gone) + "-AbCd12";
+  std::ofstream(dir_ + "/" + stale) << "left behind";
+  const CliResult r = RunZcpack({"convert", model, "-o", dir_ + "/m.zcpack", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["notes"][0],
+            "removed " + dir_ + "/" + stale + ", a temporary file left by a writer that is gone");
+  EXPECT_FALSE(Exists(dir_ + "/" + stale));
+}
+
+TEST_F(ConvertTest, LongestLegalOutputNameWorks) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/" + std::string(240, 'o') + ".zcpack";  // 247 bytes
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Exists(out));
+}
+
+// More threads than CPUs only wait for a core and hold buffers: capped.
+TEST_F(ConvertTest, ThreadsAreCappedAtTheCpus) {
+  const std::string model = Synth("tiny");
+  const CliResult r =
+      RunZcpack({"convert", model, "-o", dir_ + "/t.zcpack", "--threads", "1024", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["threads"], format::AvailableCpus());
+}
+
 TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {
   const std::string model = Synth("tiny");
   const std::string out = dir_ + "/once.zcpack";
@@ -492,6 +576,26 @@ TEST_F(BadInputTest, WrongShape) {
                      1, "model.layers.0.self_attn.k_proj.weight");
 }
 
+// Shape errors used to name no file at all.
+TEST_F(BadInputTest, WrongShapeNamesTheSourceFile) {
+  const std::string model =
+      ModelWith(ValidWriter("", "model.layers.0.self_attn.k_proj.weight").Build());
+  ExpectConvertFails(model, 1,
+                     "zcpack convert: " + model + "/model.safetensors: tensors do not match the "
+                     "llama model: tensor 'model.layers.0.self_attn.k_proj.weight' (attn_k, "
+                     "layer 0) has shape [32, 96], expected [32, 64]\n");
+}
+
+// A tensor with no elements used to be reported against the output file.
+TEST_F(BadInputTest, ZeroElementTensorNamesTheInputFileAndTensor) {
+  SafetensorsTestWriter w = ValidWriter();
+  w.AddFloatTensor("extra.empty", format::DTYPE_F16, {4, 0}, {});
+  const std::string model = ModelWith(w.Build());
+  ExpectConvertFails(model, 1,
+                     "zcpack convert: " + model + "/model.safetensors: tensor 'extra.empty': "
+                     "shape [4, 0] has a zero dimension; a container cannot store it\n");
+}
+
 TEST_F(BadInputTest, NonFiniteValueNamesTheTensorUnlessAllowed) {
   SafetensorsTestWriter w;
   const auto expected = converter::ExpectedTensors(SmallLlama());
@@ -539,6 +643,19 @@ void BecomeNobody() {
   }
 }
 
+// Whether a process that BecomeNobody() dropped may access `path` with
+// `mode` (access(2) flags), asked in a child so this process keeps its ids.
+bool NobodyMayAccess(const std::string& path, int mode) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    BecomeNobody();
+    ::_exit(::access(path.c_str(), mode) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 TEST_F(BadInputTest, UnwritableOutputFolder) {
   const std::string model = Synth("tiny");
   const std::string locked = dir_ + "/locked";
@@ -547,6 +664,19 @@ TEST_F(BadInputTest, UnwritableOutputFolder) {
   // nobody (who may read the model but not write into the folder).
   ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
   ASSERT_EQ(::chmod(model.c_str(), 0755), 0);
+  // Under a folder nobody cannot enter (a checkout or TMPDIR under /root) the
+  // child cannot even start the program (exit 127) or read the model: that
+  // says nothing about convert, so skip rather than fail.
+  if (::getuid() == 0) {
+    if (RunZcpack({"--help"}, BecomeNobody).exit_code == 127) {
+      GTEST_SKIP() << "the unprivileged user 'nobody' cannot run the zcpack binary of this "
+                      "build tree (it lies under a folder nobody may not enter)";
+    }
+    if (!NobodyMayAccess(model + "/model.safetensors", R_OK)) {
+      GTEST_SKIP() << "the unprivileged user 'nobody' cannot read " << model
+                   << " (TMPDIR lies under a folder nobody may not enter)";
+    }
+  }
   const CliResult r = RunZcpack({"convert", model, "-o", locked + "/out.zcpack"}, BecomeNobody);
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_THAT(r.err, HasSubstr("locked/out.zcpack"));
@@ -568,6 +698,95 @@ TEST_F(BadInputTest, NotAModel) {
   const std::string path = dir_ + "/notes.txt";
   std::ofstream(path) << "not a model\n";
   ExpectConvertFails(path, 1, "notes.txt");
+}
+
+// A GGUF tensor name that is not UTF-8 used to give exit 0 and a container
+// that nothing could read (protobuf strings must be UTF-8).
+TEST_F(BadInputTest, GgufTensorNameThatIsNotUtf8IsRefused) {
+  std::vector<uint8_t> bytes = TinyLlamaGguf(SmallLlama(), format::DTYPE_F16);
+  const std::string name = "output_norm.weight";
+  auto at = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
+  ASSERT_NE(at, bytes.end());
+  at[6] = 0xff;  // output\xffnorm.weight, the same length
+  const std::string gguf = dir_ + "/bad\xfe.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, bytes).ok());
+  ExpectConvertFails(gguf, 1, "zcpack convert: " + dir_ + "/bad\\xfe.gguf: tensor "
+                              "'output\\xffnorm.weight': name is not valid UTF-8\n");
+}
+
+// A source file name that is not UTF-8 is recorded escaped, so the container
+// reads back.
+TEST_F(ConvertTest, SourceFileNameThatIsNotUtf8IsRecordedEscaped) {
+  const std::string gguf = dir_ + "/tiny\xff.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, TinyLlamaGguf(SmallLlama(), format::DTYPE_F16)).ok());
+  const std::string out = dir_ + "/out.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = Inspect(out);
+  EXPECT_EQ(j["provenance"]["sources"][0]["name"], "tiny\\xff.gguf") << j["provenance"];
+  EXPECT_EQ(j["tokenizers"][0]["file_name"], "tiny\\xff.gguf");
+}
+
+// Strings shaped like a BPE merge list ("ab cd"): about `total_bytes` as
+// GGUF encodes them, varied enough not to compress to nothing.
+std::vector<std::string> MergeLikeStrings(uint64_t total_bytes) {
+  std::vector<std::string> out;
+  uint64_t state = 12345, bytes = 0;
+  while (bytes < total_bytes) {
+    std::string s;
+    for (int part = 0; part < 2; ++part) {
+      if (part == 1) s.push_back(' ');
+      state = state * 6364136223846793005u + 1442695040888963407u;
+      const int length = 1 + static_cast<int>((state >> 60) % 6);
+      for (int i = 0; i < length; ++i) s.push_back(static_cast<char>('a' + (state >> (8 + 4 * i)) % 26));
+    }
+    bytes += 8 + s.size();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// A 19.6 MB GGUF tokenizer array cost 748 MB (38 times its size): it became a
+// vector of std::string and then a JSON document. It is now read in place
+// from the mapping and streamed into the compressor, so converting it costs
+// the array's own pages of the mapping (1x, file-backed), zstd's context at
+// the tokenizer level (bounded by the level's window and tables, not by the
+// array) and the compressed blob. Measured as the growth of the convert
+// process's peak RSS (ru_maxrss, from wait4) over the same model without the
+// array; about 2.4x for 20 MB here. The allocation-level pin (nothing the
+// size of the array is allocated) is GgufTokenizerBlobTest in
+// tests/converter/gguf_test.cc.
+TEST_F(ConvertTest, LargeGgufTokenizerArrayPeakMemoryIsNotAMultipleOfIt) {
+  const std::string small = dir_ + "/small.gguf";
+  const std::string big = dir_ + "/big.gguf";
+  const std::vector<uint8_t> small_bytes = TinyLlamaGguf(SmallLlama(), format::DTYPE_F16);
+  const std::vector<uint8_t> big_bytes =
+      TinyLlamaGguf(SmallLlama(), format::DTYPE_F16, 1, MergeLikeStrings(uint64_t{20} << 20));
+  ASSERT_TRUE(WriteFileBytes(small, small_bytes).ok());
+  ASSERT_TRUE(WriteFileBytes(big, big_bytes).ok());
+  const int64_t array_bytes = static_cast<int64_t>(big_bytes.size() - small_bytes.size());
+  const CliResult base =
+      RunZcpack({"convert", small, "-o", dir_ + "/small.zcpack", "--threads", "1", "--quiet"});
+  ASSERT_EQ(base.exit_code, 0) << base.err;
+  const CliResult r =
+      RunZcpack({"convert", big, "-o", dir_ + "/big.zcpack", "--threads", "1", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const int64_t growth = (int64_t{r.max_rss_kib} - base.max_rss_kib) * 1024;
+  EXPECT_LT(growth, 3 * array_bytes)
+      << "peak RSS " << base.max_rss_kib << " KiB without the array, " << r.max_rss_kib
+      << " KiB with " << array_bytes << " bytes of it";
+  const json j = Inspect(dir_ + "/big.zcpack");
+  EXPECT_EQ(j["tokenizers"][0]["kind"], "gguf-metadata");
+}
+
+TEST_F(ConvertTest, KeepF16PatternThatIsNotUtf8IsUsageError) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/out.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--keep-f16", "lm_\xff*"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("zcpack convert: --keep-f16 'lm_\\xff*' is not valid UTF-8\n"));
+  EXPECT_FALSE(Exists(out));
+  EXPECT_THAT(TempFiles(dir_), ::testing::IsEmpty());
 }
 
 }  // namespace

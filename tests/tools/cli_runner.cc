@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,15 +68,17 @@ CliResult FinishZcpack(const RunningZcpack& running, double timeout_seconds) {
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(timeout_seconds));
   int status = 0;
-  while (::waitpid(running.pid, &status, WNOHANG) == 0) {
+  struct rusage usage {};
+  while (::wait4(running.pid, &status, WNOHANG, &usage) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(running.pid, SIGKILL);
-      ::waitpid(running.pid, &status, 0);
+      ::wait4(running.pid, &status, 0, &usage);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CliResult result;
+  result.max_rss_kib = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = ReadAll(running.dir + "/stdout");
   result.err = ReadAll(running.dir + "/stderr");

@@ -11,6 +11,9 @@ struct CliResult {
   int exit_code = -1;  // the exit status, or 128 + signal when killed
   std::string out;
   std::string err;
+  // The peak resident set of the process (getrusage's ru_maxrss: anonymous
+  // and file-backed pages, the mapped input included), in KiB.
+  long max_rss_kib = 0;
 };
 
 // RunZcpack(): runs `zcpack ARGS...` (the binary built with this tree) with

@@ -1,6 +1,8 @@
 // End-to-end tests of `zcpack verify`, run as a user or a build pipeline
 // would run it: help, sound and corrupted containers, the broken-container
 // table, byte flips in every tensor, --against, usage and I/O errors.
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -237,6 +239,52 @@ TEST_F(VerifyCliTest, MissingFilesExitThree) {
   r = RunZcpack({"verify", Container(), "--against", Path("no-such-model")});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("no-such-model"));
+}
+
+// Whether `pid` has `path` mapped (a line of /proc/PID/maps ends with it).
+bool HasMapped(int pid, const std::string& path) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// verify --against maps the source. A source truncated while it was compared
+// killed the process with SIGBUS; the mapping guard turns the fault into
+// zeros, and verify into exit 3 naming the file, as convert does. The source
+// is truncated as soon as verify has mapped it; if verify finishes first
+// there is nothing to see and the test is skipped.
+TEST_F(VerifyCliTest, SourceTruncatedWhileComparedExitsThreeNamingTheFile) {
+  const std::string source = Path("stories");
+  CliResult r = RunZcpack({"synth", "--shape", "stories15m", "-o", source});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string container = Path("stories.zcpack");
+  r = RunZcpack({"convert", source, "-o", container, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string weights =
+      std::filesystem::canonical(source + "/model.safetensors").string();
+  const RunningZcpack running =
+      StartZcpack({"verify", container, "--against", source, "--threads", "1"});
+  bool truncated = false;
+  for (int i = 0; i < 200000 && !truncated; ++i) {
+    if (HasMapped(running.pid, weights)) {
+      ASSERT_EQ(::truncate(weights.c_str(), 0), 0);
+      truncated = true;
+    }
+  }
+  r = FinishZcpack(running, 120);
+  if (r.exit_code == 0) GTEST_SKIP() << "verify finished before the source was truncated";
+  ASSERT_TRUE(truncated);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  // Truncated while the header was parsed, the source's open fails and
+  // verify prefixes "--against SOURCE: "; later, the comparison fails.
+  EXPECT_THAT(r.err, ::testing::StartsWith("zcpack verify: "));
+  EXPECT_THAT(r.err, ::testing::EndsWith(source + "/model.safetensors: truncated or unreadable "
+                                         "while mapped\n"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(VerifyCliTest, UsageErrorsExitTwo) {

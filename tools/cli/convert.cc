@@ -63,6 +63,7 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
           {"bits_per_weight", r.bits_per_weight},
           {"quantized_bits_per_weight", r.quantized_bits_per_weight},
           {"threads", r.threads},
+          {"notes", r.notes},
           {"timings", {{"open_s", r.open_seconds},
                        {"convert_s", r.convert_seconds},
                        {"finish_s", r.finish_seconds},
@@ -71,6 +72,7 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
 }
 
 void PrintText(const converter::ConvertReport& r, std::ostream& out) {
+  for (const std::string& note : r.notes) out << "note: " << note << "\n";
   size_t quantized = 0, fallbacks = 0;
   double worst_snr = 1e18;
   std::string worst;

@@ -242,6 +242,14 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
                                      opened.status().message()));
   }
   const converter::SourceModel& source = **opened;
+  // The source stays mapped while it is compared. Its mappings are guarded
+  // (format::MappingGuard): a source truncated meanwhile reads as zeros from
+  // there on instead of killing the process with SIGBUS. Zeros would then show
+  // as wrong weights, so the mappings are checked before anything read from
+  // them is trusted: after opening, after every item, and at the end, and a
+  // fault is the error reported (Aborted, "<file>: truncated or unreadable
+  // while mapped").
+  ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
   CompareModelInfo(layout.manifest.model(), source.model, builder);
 
   bool allow_nonfinite = false;
@@ -259,13 +267,18 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
       std::vector<float> source_values, decoded;
     };
     auto scratch = std::make_shared<Scratch>();
-    return [&, scratch](size_t k) {
-      return MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
-                         scratch->row_major, scratch->source_values, scratch->decoded,
-                         results[k]);
+    return [&, scratch](size_t k) -> absl::Status {
+      const absl::Status measured =
+          MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
+                      scratch->row_major, scratch->source_values, scratch->decoded, results[k]);
+      ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
+      return measured;
     };
   };
-  ZCPACK_RETURN_IF_ERROR(ParallelFor(items.size(), threads, make_worker));
+  const absl::Status compared = ParallelFor(items.size(), threads, make_worker);
+  // Whatever else went wrong, a source that faulted is the cause to report.
+  ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
+  ZCPACK_RETURN_IF_ERROR(compared);
 
   // Per pair, in file order (items are grouped by pair, in pair order).
   builder.Ran("source_data");

@@ -12,6 +12,7 @@
 #include "integrity.h"
 #include "report_builder.h"
 #include "structure.h"
+#include "zcpack/format/threads.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 #include "zcpack/status_macros.h"
@@ -74,9 +75,7 @@ absl::StatusOr<VerifyReport> RunVerify(const internal::ByteSource& source,
   report.max_rmse = options.max_rmse;
   report.min_snr_db = options.min_snr_db;
   report.file_size = source.size();
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = format::ThreadsFor(options.threads);
   report.threads = threads;
   ReportBuilder builder(&report, options.max_problems);
 

@@ -69,7 +69,8 @@ std::string TensorName(format::TensorRole role, int32_t layer, TensorNaming nami
 // a wrong shape (tensor name, expected vs actual), two tensors for one
 // (role, layer), a layer beyond num_layers, or a tensor the model does not
 // use (for example a bias without attention_bias). InvalidArgument if the
-// model itself is invalid.
+// model itself is invalid. Messages begin with the file that holds the
+// tensors (the shards' folder when there are several).
 absl::Status CheckTensorsAgainstModel(const format::ModelInfo& model,
                                       std::span<const SourceTensor> tensors);
 

@@ -15,7 +15,9 @@
 // any thread count.
 // Atomic: the output appears only when complete (ContainerWriter); it is
 // never written over an existing file without `overwrite`, nor over one of
-// its own input files.
+// its own input files. Temporary files that an earlier writer left in the
+// output's folder (killed with SIGKILL, say) are removed first when their
+// writer is gone (format::RemoveStaleTempFiles()); the report's notes say so.
 #ifndef ZCPACK_CONVERTER_CONVERT_H_
 #define ZCPACK_CONVERTER_CONVERT_H_
 
@@ -42,7 +44,8 @@ struct ConvertOptions {
   std::string source;
   std::string output;
   format::DType quant = format::DTYPE_Q4_0;
-  int threads = 0;  // 0: one per hardware thread
+  // 0: one per available CPU; more than the CPUs is capped (format::ThreadsFor()).
+  int threads = 0;
   uint64_t alignment = format::kDefaultAlignment;
   std::vector<std::string> keep_f16;  // fnmatch patterns over source names
   // The output head's dtype for a quantized target (PlanOptions::output_quant).
@@ -91,6 +94,9 @@ struct ConvertReport {
   double bits_per_weight = 0;            // all tensor bytes / all elements
   double quantized_bits_per_weight = 0;  // over quantized tensors only
   int threads = 0;
+  // Things the user should know that are not errors (one line each), such as
+  // stale temporary files removed from the output's folder.
+  std::vector<std::string> notes;
   double open_seconds = 0;
   double convert_seconds = 0;  // quantize + write
   double finish_seconds = 0;   // manifest, fsync, rename

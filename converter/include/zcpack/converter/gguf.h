@@ -38,6 +38,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "zcpack/format/manifest.pb.h"
@@ -74,13 +75,45 @@ enum class GgufValueType : uint32_t {
 // GgufValueTypeName(): "uint8", ..., "float64"; "unknown" otherwise.
 absl::string_view GgufValueTypeName(GgufValueType type);
 
+// One element of a GgufArray, widened like a scalar value: unsigned integers
+// to uint64_t, signed to int64_t, floats to double; strings point into the
+// file bytes.
+using GgufElement = std::variant<uint64_t, int64_t, double, bool, absl::string_view>;
+
+// An array value, kept as a view of its encoded elements in the bytes given
+// to ParseGguf(): a tokenizer's 20 MB token list costs no memory beyond the
+// file, where vectors of std::string cost many times its size. ParseGguf()
+// has checked every element (string lengths inside the file and within the
+// limits, bools 0 or 1). Valid while those bytes are; cheap to copy.
+class GgufArray {
+ public:
+  GgufArray() = default;
+  // `encoded` holds exactly `size` encoded elements of `element_type`.
+  GgufArray(GgufValueType element_type, uint64_t size, std::span<const uint8_t> encoded)
+      : element_type_(element_type), size_(size), encoded_(encoded) {}
+
+  GgufValueType element_type() const { return element_type_; }
+  uint64_t size() const { return size_; }
+  std::span<const uint8_t> encoded() const { return encoded_; }
+
+  // ForEach(): calls `visit` with each element in order. Nothing is
+  // allocated. Stops early only if `encoded` is shorter than `size` elements
+  // claim, which ParseGguf() rules out.
+  void ForEach(absl::FunctionRef<void(const GgufElement&)> visit) const;
+
+ private:
+  GgufValueType element_type_ = GgufValueType::kUint8;
+  uint64_t size_ = 0;
+  std::span<const uint8_t> encoded_;
+};
+
 // A metadata value. Integers widen to 64 bits (unsigned types to uint64_t,
 // signed to int64_t), floats to double; `type` and `element_type` keep the
-// stored types. Arrays hold the same widened element types.
+// stored types. String scalars are copied (each is bounded by
+// GgufLimits::max_string_bytes and all of them by the file); arrays are views
+// (GgufArray).
 struct GgufValue {
-  using Data = std::variant<uint64_t, int64_t, double, bool, std::string,
-                            std::vector<uint64_t>, std::vector<int64_t>, std::vector<double>,
-                            std::vector<bool>, std::vector<std::string>>;
+  using Data = std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray>;
   GgufValueType type = GgufValueType::kUint8;
   // The type of the elements when type == kArray.
   GgufValueType element_type = GgufValueType::kUint8;
@@ -92,6 +125,8 @@ struct GgufValue {
   std::optional<double> AsDouble() const;
   // AsString(): a string scalar; nullptr otherwise. Points into this value.
   const std::string* AsString() const;
+  // AsArray(): an array; nullptr otherwise. Points into this value.
+  const GgufArray* AsArray() const;
   // ArraySize(): the element count of an array; 0 for scalars.
   uint64_t ArraySize() const;
 };
@@ -144,7 +179,10 @@ struct GgufLimits {
 // ParseGguf(): checks `file_bytes` (a whole GGUF file) and returns its
 // metadata and tensor table. `file_name` is used in messages only. On success
 // every tensor's [offset, offset + nbytes) lies inside `file_bytes`. No tensor
-// data is read.
+// data is read. Array values are views into `file_bytes`, which must outlive
+// the result while they are read; every count is checked against the bytes
+// left in the file before it is used, and memory follows the number of keys
+// and tensors, not the size of the arrays.
 absl::StatusOr<GgufFile> ParseGguf(std::span<const uint8_t> file_bytes, absl::string_view file_name,
                                    const GgufLimits& limits = {});
 
@@ -160,10 +198,14 @@ absl::StatusOr<GgufFile> ParseGguf(std::span<const uint8_t> file_bytes, absl::st
 absl::StatusOr<format::ModelInfo> GgufModelInfo(const GgufFile& gguf, absl::string_view file_name);
 
 // GgufTokenizerBlob(): the tokenizer.* metadata as one JSON object (key ->
-// value; arrays as JSON arrays; keys sorted), zstd-compressed into a blob of
-// kind "gguf-metadata" named `file_name`. nullopt when there are no tokenizer.*
-// keys. Strings that are not valid UTF-8 (the GGUF spec requires UTF-8) have
-// the bad bytes replaced by U+FFFD.
+// value; arrays as JSON arrays; keys sorted; float32 values in their shortest
+// float32 form, float64 in their shortest double form, NaN and infinities as
+// null), zstd-compressed into a blob of kind "gguf-metadata" named
+// `file_name`. nullopt when there are no tokenizer.* keys. Strings that are
+// not valid UTF-8 (the GGUF spec requires UTF-8) have the bad bytes replaced
+// by U+FFFD. The JSON text is streamed into the compressor from the array
+// views, never held whole: memory is the compressed blob. The bytes `gguf`
+// was parsed from must still be alive.
 absl::StatusOr<std::optional<format::TokenizerBlob>> GgufTokenizerBlob(const GgufFile& gguf,
                                                                        absl::string_view file_name,
                                                                        int zstd_level);

@@ -15,8 +15,10 @@
 //
 // The parsers work over bytes in memory (a mapping or a fuzzer's buffer) and
 // never read outside them. Checks, in order: length field present, header
-// within the limits and inside the file, header begins with '{', JSON parses
-// to an object with no duplicate keys, then every tensor: dtype known, shape
+// inside the file and within the limits, header begins with '{', then, as
+// the JSON streams past (nlohmann's SAX interface, no document tree): nesting
+// depth, tensor and metadata counts, name lengths and ranks within the
+// limits, and every tensor as its entry closes: dtype known, shape
 // and offsets well formed, byte count == dtype size x product(shape) (with
 // overflow guards), range inside the data section, no two ranges overlapping.
 //
@@ -50,6 +52,10 @@ struct SafetensorsLimits {
   uint64_t max_tensors = uint64_t{1} << 20;
   uint32_t max_rank = 8;
   uint64_t max_name_bytes = 4096;
+  // The header is parsed as a stream of JSON events (no document tree), so
+  // memory follows the tensor table; these bound what remains.
+  uint64_t max_metadata_entries = uint64_t{1} << 16;
+  uint32_t max_json_depth = 64;
   // For model.safetensors.index.json.
   uint64_t max_index_bytes = uint64_t{64} << 20;
 };

@@ -23,20 +23,25 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "zcpack/converter/gguf.h"
 #include "zcpack/converter/safetensors.h"
 #include "zcpack/format/manifest.pb.h"
+#include "zcpack/format/mapping_guard.h"
 
 namespace zcpack::converter {
 
 // MappedFile: a whole file mapped read-only. Owns the mapping; move-only;
 // unmaps in its destructor. Views returned by bytes() must not outlive it
 // (moving a MappedFile keeps them valid: the mapping itself does not move).
-// Immutable after Open(): const methods may be called from any thread. If
-// another process truncates the file while it is mapped, touching a vanished
-// page raises SIGBUS; inputs are expected to stay unchanged during conversion.
+// Immutable after Open(): const methods may be called from any thread. The
+// mapping is registered with format::MappingGuard: if another process
+// truncates the file while it is mapped (or the disk fails), reading a
+// vanished page gives zeros instead of killing the process with SIGBUS, and
+// failed() turns true; readers check it (CheckMapping()) before trusting what
+// they read.
 class MappedFile {
  public:
   // Open(): maps `path`. An empty file gives an empty mapping. Errors carry
@@ -53,6 +58,11 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // CheckMapping(): OK, or Aborted "<path>: truncated or unreadable while
+  // mapped" once a read of the mapping faulted (its bytes from there on read
+  // as zeros). Cheap: one atomic load.
+  absl::Status CheckMapping() const;
+
  private:
   MappedFile(std::string path, const uint8_t* data, uint64_t size);
   void Unmap();
@@ -60,6 +70,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  // Declared after the mapping's fields; Unmap() releases it first.
+  format::MappingGuard guard_;
 };
 
 // One source tensor, its bytes viewed inside a SourceModel's mappings.
@@ -79,10 +91,14 @@ struct SourceModel {
   std::vector<SourceTensor> tensors;
   std::vector<format::TokenizerBlob> tokenizers;
   // Every file read, by base name (so that output does not depend on where
-  // the input lives), in the order read.
+  // the input lives), in the order read. Bytes of a name that are not UTF-8
+  // are escaped as \xNN (format::EscapeInvalidUtf8()).
   std::vector<format::SourceFile> sources;
   // Own the bytes that tensors[i].data points into; keep them with the model.
   std::vector<MappedFile> mappings;
+
+  // CheckMappings(): the first mapping's CheckMapping() error, else OK.
+  absl::Status CheckMappings() const;
 };
 
 struct SourceOptions {
@@ -101,7 +117,9 @@ struct SourceOptions {
 // Failure: NotFound for a missing directory entry (config.json, weights, a
 // shard named by the index: the message names the shard and a tensor mapped
 // to it); DataLoss when the index and the shards disagree; Unimplemented for
-// a tensor of another dtype (named) or an unsupported architecture; the
+// a tensor of another dtype (named) or an unsupported architecture; DataLoss
+// for a tensor name that is not valid UTF-8 (the container could not store
+// it; the message escapes the bad bytes as \xNN); the
 // reader's codes (safetensors.h, gguf.h) otherwise.
 absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& path,
                                                              const SourceOptions& options = {});
@@ -112,6 +130,20 @@ absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
                                                         absl::string_view file_name,
                                                         std::span<const uint8_t> raw,
                                                         int zstd_level);
+
+// TextProducer: writes a text by calling `emit` with its pieces in order.
+using TextProducer =
+    absl::FunctionRef<void(absl::FunctionRef<void(absl::string_view piece)> emit)>;
+
+// MakeStreamedTokenizerBlob(): MakeTokenizerBlob() for a text that is never
+// held whole (GGUF tokenizer metadata rendered as JSON). `produce` is called
+// twice, first to measure the text and then to compress it piece by piece,
+// and must write the same text both times. Memory: the compressed blob and a
+// buffer of 128 KiB. Internal if compression fails.
+absl::StatusOr<format::TokenizerBlob> MakeStreamedTokenizerBlob(absl::string_view kind,
+                                                                absl::string_view file_name,
+                                                                TextProducer produce,
+                                                                int zstd_level);
 
 }  // namespace zcpack::converter
 

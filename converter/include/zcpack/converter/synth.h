@@ -37,7 +37,8 @@ struct SynthOptions {
   // f16, bf16 or f32.
   format::DType dtype = format::DTYPE_F16;
   uint64_t seed = 1;
-  int threads = 0;  // 0: one per hardware thread
+  // 0: one per available CPU; more than the CPUs is capped (format::ThreadsFor()).
+  int threads = 0;
   // Shard when the weights exceed this many bytes (Hugging Face style, with
   // model.safetensors.index.json).
   uint64_t max_shard_bytes = uint64_t{4} << 30;
@@ -52,7 +53,9 @@ struct SynthResult {
 
 // Synthesize(): writes config.json and model.safetensors (or shards plus an
 // index) into options.out_dir. Memory stays bounded (a few MiB per thread)
-// whatever the shape. Each file is written to a temporary name and renamed.
+// whatever the shape. Each file is written to a temporary file of its own
+// (format::TempFile: concurrent runs never share one) and then installed
+// (never over an existing file without `overwrite`).
 // AlreadyExists if a target file exists and !overwrite.
 absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options);
 

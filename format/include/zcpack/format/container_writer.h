@@ -8,9 +8,11 @@
 //      WriteTensor() or a TensorSink (for tensors streamed in pieces), and
 //   3. Finish() writes the manifest and the header, fsyncs, and renames the
 //      temporary file onto the destination path.
-// Output goes to a temporary file in the destination's folder. If the writer
-// is destroyed before Finish() succeeds, or any step fails, the temporary file
-// is removed and the destination is left untouched.
+// Output goes to a temporary file in the destination's folder (TempFile,
+// temp_file.h: a name unique to the writer that fits any legal destination
+// name, locked while the writer lives). If the writer is destroyed before
+// Finish() succeeds, or any step fails, the temporary file is removed and the
+// destination is left untouched.
 //
 // Determinism: the bytes depend only on the tensors' contents, the manifest
 // fields supplied and the options, never on thread scheduling or time.
@@ -94,9 +96,9 @@ class TensorSink {
 
 class ContainerWriter {
  public:
-  // Create(): validates the plan (unique non-empty names, known dtypes, shapes
-  // whose size is valid for the dtype, layouts the dtype and shape allow
-  // (TensorLayoutProblem()), alignment a power of two in range),
+  // Create(): validates the plan (unique non-empty UTF-8 names, known dtypes,
+  // shapes whose size is valid for the dtype, layouts the dtype and shape
+  // allow (TensorLayoutProblem()), alignment a power of two in range),
   // assigns offsets in the given order, and opens a temporary file beside
   // `path`. Errors: InvalidArgument for a bad plan or options; AlreadyExists
   // when `path` exists and !options.overwrite; an I/O status (with the path

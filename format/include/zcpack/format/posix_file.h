@@ -55,7 +55,10 @@ class ScopedFd {
   int fd_ = -1;
 };
 
-// OpenReadOnly(): open(2) with O_RDONLY | O_CLOEXEC.
+// OpenReadOnly(): opens a regular file with O_RDONLY | O_CLOEXEC. Never
+// blocks in open(2): a FIFO, socket, device or directory is refused with
+// FailedPrecondition ("<path>: not a regular file (a FIFO); ...") before
+// anything waits on it. Errors from the OS carry the path and errno text.
 absl::StatusOr<ScopedFd> OpenReadOnly(const std::string& path);
 
 }  // namespace zcpack::format

@@ -45,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "zcpack/format/container_reader.h"
+#include "zcpack/format/mapping_guard.h"
 #include "zcpack/runtime/kernels.h"
 #include "zcpack/runtime/memory_policy.h"
 
@@ -85,7 +86,6 @@ struct LayerWeights {
 };
 
 namespace internal {
-class MappingGuard;
 class Prefetcher;
 }  // namespace internal
 
@@ -144,7 +144,7 @@ class Model {
   std::unique_ptr<format::Container> container_;
   // Registers container_'s mapping with the SIGBUS handler; declared after
   // it, so that it unregisters before the mapping goes.
-  std::unique_ptr<internal::MappingGuard> mapping_guard_;
+  std::unique_ptr<format::MappingGuard> mapping_guard_;
   WeightView token_embedding_;
   WeightView output_norm_;
   WeightView output_;

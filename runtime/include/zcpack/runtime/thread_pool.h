@@ -60,6 +60,7 @@ class ThreadPool {
 
   // AvailableCpus(): the CPUs this process may run on (its sched_getaffinity
   // mask, which also reflects cpusets), else the online CPUs; at least 1.
+  // The same as format::AvailableCpus().
   static int AvailableCpus();
 
   // ParallelFor(): calls fn(piece_begin, piece_end) once for each piece of a

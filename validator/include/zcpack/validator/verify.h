@@ -107,8 +107,8 @@ struct VerifyOptions {
   // Infinity / -infinity disable a threshold.
   double max_rmse = kDefaultMaxRmse;
   double min_snr_db = kDefaultMinSnrDb;
-  // Worker threads for checksums and source comparison; 0: one per hardware
-  // thread.
+  // Worker threads for checksums and source comparison; 0: one per
+  // available CPU; more than the CPUs is capped (format::ThreadsFor()).
   int threads = 0;
   // Problems kept in the report; further ones are only counted.
   size_t max_problems = 100;

@@ -1,4 +1,4 @@
-#include "mapping_guard.h"
+#include "zcpack/format/mapping_guard.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -7,7 +7,7 @@
 #include <atomic>
 #include <mutex>
 
-namespace zcpack::runtime::internal {
+namespace zcpack::format {
 
 // One registered mapping. `begin` is non-zero while the slot is in use and is
 // written last on registration and first on release, so the handler never
@@ -123,4 +123,4 @@ bool MappingGuard::failed() const {
   return slot_ != nullptr && slot_->failed.load(std::memory_order_relaxed);
 }
 
-}  // namespace zcpack::runtime::internal
+}  // namespace zcpack::format

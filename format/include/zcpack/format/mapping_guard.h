@@ -1,5 +1,5 @@
-// Internal: keeps a file mapping that fails under the runtime from killing
-// the process.
+// MappingGuard: keeps a file mapping that fails under its reader (the
+// runtime's model, the converter's sources) from killing the process.
 //
 // Reading a page of a MAP_SHARED file mapping that lies past the file's
 // current end (another process truncated it) or that the kernel cannot read
@@ -14,10 +14,13 @@
 // default action (the process ends, as it would have without us).
 //
 // So every thread that reads the mapping — the caller, pool workers in the
-// middle of a piece, the prefetcher — carries on over zeros, and the runtime
-// call in progress turns the failure into a status when it checks failed()
-// (Session::Evaluate() does after every layer). The mapping stays zeros: the
-// model must be closed and the file opened again.
+// middle of a piece, the prefetcher — carries on over zeros, and the call in
+// progress turns the failure into a status when it checks failed() (the
+// runtime's Session::Evaluate() does after every layer, the converter after
+// every chunk). The mapping stays zeros: the file must be mapped again.
+//
+// The SIGBUS disposition is process-wide: a handler an application installs
+// later must chain to the one it replaces, or guarded faults end the process.
 //
 // Why not sigsetjmp()/siglongjmp() from the handler: the fault happens on
 // whichever thread touches the page, usually a pool worker that has no jump
@@ -25,16 +28,18 @@
 //
 // The handler is async-signal-safe: it reads a fixed table of lock-free
 // atomics and calls mmap(2), sigaction(2) and raise(3) only.
-#ifndef ZCPACK_RUNTIME_SRC_MAPPING_GUARD_H_
-#define ZCPACK_RUNTIME_SRC_MAPPING_GUARD_H_
+#ifndef ZCPACK_FORMAT_MAPPING_GUARD_H_
+#define ZCPACK_FORMAT_MAPPING_GUARD_H_
 
 #include <cstddef>
 #include <cstdint>
 
-namespace zcpack::runtime::internal {
+namespace zcpack::format {
 
 struct MappingSlot;  // an entry of the handler's table
 
+// Move-only. Thread-safe: registration and release may happen on any thread
+// while faults are handled on others; failed() may be called from any thread.
 class MappingGuard {
  public:
   // Mappings guarded at once; a registration beyond this is refused
@@ -62,6 +67,6 @@ class MappingGuard {
   MappingSlot* slot_ = nullptr;
 };
 
-}  // namespace zcpack::runtime::internal
+}  // namespace zcpack::format
 
-#endif  // ZCPACK_RUNTIME_SRC_MAPPING_GUARD_H_
+#endif  // ZCPACK_FORMAT_MAPPING_GUARD_H_

@@ -1,0 +1,85 @@
+// TempFile: the one way zcpack writes an output file atomically: into a
+// temporary file beside the destination, installed by a rename (or a link,
+// which never replaces an existing file) once it is complete and synced.
+//
+// Temporary names are
+//
+//   .<stem>.zcpack-tmp-<pid>-XXXXXX      (in the destination's folder)
+//
+// where <stem> is the destination's base name, cut (at a UTF-8 boundary) so
+// that the whole name fits the folder's NAME_MAX: any destination name the
+// file system accepts can be written. <pid> is the writing process and XXXXXX
+// is mkostemp's, so concurrent writers, in one process or several, never
+// share a temporary file.
+//
+// While a TempFile lives it holds an exclusive flock(2) on its file. A
+// temporary file whose lock can be taken has no writer any more (it was left
+// by a process killed with SIGKILL, or by a crash); RemoveStaleTempFiles()
+// removes such files and only those.
+//
+// Thread-safety: a TempFile is not thread-safe by itself, but fd() may be
+// written at different offsets from several threads (pwrite).
+#ifndef ZCPACK_FORMAT_TEMP_FILE_H_
+#define ZCPACK_FORMAT_TEMP_FILE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace zcpack::format {
+
+class TempFile {
+ public:
+  // Create(): creates and locks a new temporary file beside `destination`,
+  // readable and writable by the owner (permissions follow the umask once
+  // installed). Errors: an I/O status naming `destination` ("cannot create a
+  // temporary file beside it") with errno.
+  static absl::StatusOr<TempFile> Create(const std::string& destination);
+
+  TempFile(TempFile&&) noexcept;
+  TempFile& operator=(TempFile&&) noexcept;
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  // Closes the file and, unless Install() succeeded, removes it.
+  ~TempFile();
+
+  // The open descriptor (valid until Install() or destruction).
+  int fd() const;
+  const std::string& path() const;
+  const std::string& destination() const;
+
+  // Install(): fsyncs the file, closes it and moves it onto the destination:
+  // rename(2) when `overwrite`, else link(2) and unlink, which fails with
+  // AlreadyExists when the destination appeared meanwhile. Then fsyncs the
+  // folder (best effort). On failure the temporary file is removed when the
+  // TempFile is destroyed and the destination is untouched.
+  absl::Status Install(bool overwrite);
+
+ private:
+  struct State;
+  explicit TempFile(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// IsTempFileName(): whether `name` (a base name) has the form TempFile gives
+// temporary files; `pid` receives the writer's process id when it does.
+bool IsTempFileName(absl::string_view name, int* pid = nullptr);
+
+// RemoveStaleTempFiles(): removes from folder `dir` every regular file whose
+// name IsTempFileName() and whose writer is gone: its flock can be taken and
+// its process id no longer exists. Returns the names removed. Files it
+// cannot open, lock or remove are left alone (never an error); an error only
+// when `dir` cannot be listed, and not even then when it does not exist
+// (nothing to clean).
+absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(const std::string& dir);
+
+// DirName(): the folder part of `path` ("." when it has none).
+std::string DirName(absl::string_view path);
+
+}  // namespace zcpack::format
+
+#endif  // ZCPACK_FORMAT_TEMP_FILE_H_
