@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -15,8 +16,10 @@
 #include "tensor_table.h"
 #include "xxhash.h"
 #include "zcpack/format/coding.h"
+#include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/posix_file.h"
 #include "zcpack/format/threads.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 #include "zstd.h"
 
@@ -333,7 +336,15 @@ std::vector<uint64_t> Container::ComputeChecksums(int threads) const {
 }
 
 absl::Status Container::VerifyChecksums(int threads) const {
+  // Hashing reads every page of the mapping: a file truncated meanwhile
+  // reads as zeros under the guard instead of killing the process.
+  std::optional<MappingGuard> guard;
+  if (impl_->owns_mapping) guard.emplace(impl_->base, static_cast<size_t>(impl_->size));
   const std::vector<uint64_t> sums = ComputeChecksums(threads);
+  if (guard.has_value() && guard->failed()) {
+    return absl::AbortedError(absl::StrCat(EscapeInvalidUtf8(impl_->path),
+                                           ": truncated or unreadable while mapped"));
+  }
   for (size_t i = 0; i < sums.size(); ++i) {
     const TensorEntry& t = tensor(i);
     if (sums[i] != t.xxh3()) {

@@ -53,18 +53,24 @@ void HandleSigbus(int signal_number, siginfo_t* info, void* context) {
   // si_code > 0: raised by the kernel for a fault, not sent by kill(2).
   if (info != nullptr && info->si_code > 0) {
     const uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+    bool recovered = false;
     for (MappingSlot& slot : g_slots) {
       const uintptr_t begin = slot.begin.load(std::memory_order_acquire);
       if (begin == 0 || address < begin) continue;
       const uintptr_t end = slot.end.load(std::memory_order_acquire);
       if (address >= end) continue;
-      const uintptr_t page = address & ~(g_page_size - 1);
-      void* zeros = mmap(reinterpret_cast<void*>(page), end - page, PROT_READ,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-      if (zeros == MAP_FAILED) break;  // cannot recover: as if unguarded
+      if (!recovered) {
+        const uintptr_t page = address & ~(g_page_size - 1);
+        void* zeros = mmap(reinterpret_cast<void*>(page), end - page, PROT_READ,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (zeros == MAP_FAILED) break;  // cannot recover: as if unguarded
+        recovered = true;
+      }
+      // Every guard of this range fails (a container's own guard while it
+      // hashes, and the runtime's model over the same mapping, say).
       slot.failed.store(true, std::memory_order_release);
-      return;  // the faulting access runs again and reads zeros
     }
+    if (recovered) return;  // the faulting access runs again and reads zeros
   }
   Chain(signal_number, info, context);
 }

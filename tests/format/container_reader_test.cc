@@ -350,6 +350,20 @@ TEST(FormatReaderChecksums, FlippedDataByteIsFoundAndNamed) {
   EXPECT_NE(verified.message().find(path), absl::string_view::npos) << verified;
 }
 
+// A file truncated after it was mapped used to end the process with SIGBUS
+// while its checksums were hashed (inspect --checksums, exit 135).
+TEST(FormatReaderChecksums, FileTruncatedWhileMappedIsAnErrorNotASignal) {
+  ScopedTempDir dir(::testing::TempDir());
+  const std::string path = dir.File("m.zcp");
+  ASSERT_TRUE(testing::WriteSmallContainer(path, 68).ok());
+  auto opened = Container::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_EQ(::truncate(path.c_str(), 4096), 0);  // the header page stays
+  const absl::Status verified = (*opened)->VerifyChecksums(2);
+  EXPECT_EQ(verified.code(), StatusCode::kAborted);
+  EXPECT_EQ(verified.message(), path + ": truncated or unreadable while mapped");
+}
+
 TEST(FormatReaderChecksums, VerifyOnOpenRejectsAFlippedDataByte) {
   ScopedTempDir dir(::testing::TempDir());
   const std::string path = dir.File("m.zcp");
