@@ -86,7 +86,8 @@ struct Command {
   size_t max_positional;
   std::function<absl::Status(const ParsedArgs&)> run;
   // Checks flag values and combinations that the flag parser cannot;
-  // InvalidArgument is a usage error (exit code 2). Optional.
+  // InvalidArgument is a usage error (exit code 2), any other failure is
+  // reported like the command's own. Optional.
   std::function<absl::Status(const ParsedArgs&)> check_usage = nullptr;
   // Internal commands (bench-child) are not listed by --help.
   bool hidden = false;
@@ -474,13 +475,18 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (command->check_usage) {
-    if (const absl::Status usage = command->check_usage(*parsed); !usage.ok()) {
+    const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
+    if (usage.code() == absl::StatusCode::kInvalidArgument) {
       std::cerr << "zcpack " << command->name << ": " << usage.message()
                 << "\nUsage: zcpack " << command->synopsis << "\n";
       return kExitUsage;
     }
+    if (!usage.ok()) {
+      std::cerr << "zcpack " << command->name << ": " << usage.message() << "\n";
+      return ExitCodeFor(usage);
+    }
   }
-  const absl::Status status = command->run(*parsed);
+  const absl::Status status = StatusOfCall([&] { return command->run(*parsed); });
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << "zcpack " << command->name << ": " << status.message() << "\n";

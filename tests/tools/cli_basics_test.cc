@@ -173,5 +173,29 @@ TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
   EXPECT_THAT(r.err, HasSubstr("stories110m"));
 }
 
+// Linux paths are bytes. A path that is not UTF-8 used to abort --json with
+// an uncaught nlohmann exception (SIGABRT); the bad byte is now written as
+// the text \xff and the report is valid JSON.
+TEST_F(CliTest, InspectJsonEscapesAPathThatIsNotUtf8) {
+  const std::string file = WriteSmallContainer(dir_ + "/b\xff.zcpack");
+  const CliResult r = RunZcpack({"inspect", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["path"], dir_ + "/b\\xff.zcpack");
+}
+
+TEST_F(CliTest, SynthJsonEscapesAFolderThatIsNotUtf8) {
+  const std::string out = dir_ + "/m\xfe";
+  const CliResult r = RunZcpack({"synth", "-o", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(j["files"].empty());
+  for (const auto& f : j["files"]) {
+    EXPECT_THAT(f.get<std::string>(), HasSubstr("/m\\xfe/")) << f;
+  }
+  struct stat st;
+  EXPECT_EQ(::stat((out + "/config.json").c_str(), &st), 0);
+}
+
 }  // namespace
 }  // namespace zcpack::testing

@@ -372,6 +372,20 @@ TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {
   EXPECT_EQ(ReadFile(weights), before);
 }
 
+// An output path that is not UTF-8 used to abort --json (uncaught nlohmann
+// exception, SIGABRT) after the container had been written; the bad byte is
+// now the text \xff, the report is valid JSON and the exit code 0.
+TEST_F(ConvertTest, JsonEscapesAnOutputPathThatIsNotUtf8) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/b\xff.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["output"], dir_ + "/b\\xff.zcpack");
+  EXPECT_FALSE(j["tensors"].empty());
+  EXPECT_TRUE(Exists(out));
+}
+
 // ---- Bad input: a clear one-line message, a documented code, no output. ----
 
 class BadInputTest : public ConvertTest {

@@ -6,7 +6,9 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -98,6 +100,19 @@ TEST_F(RunTest, MemoryPolicyFlags) {
     EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
   }
   EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+}
+
+// A path that is not UTF-8 used to abort --json (uncaught nlohmann
+// exception, SIGABRT) after generating; the bad byte is now the text \xff.
+TEST_F(RunTest, JsonEscapesAPathThatIsNotUtf8) {
+  const std::string link = *dir_ + "/b\xff.zcpack";
+  ASSERT_EQ(::symlink(Model().c_str(), link.c_str()), 0);
+  const CliResult r = RunZcpack({"run", link, "--tokens", "1,2", "-n", "2", "--json"});
+  ::unlink(link.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["path"], *dir_ + "/b\\xff.zcpack");
+  EXPECT_EQ(j["generated"].size(), 2u);
 }
 
 // Waits until `pid` runs more than one thread: `zcpack run` has opened the

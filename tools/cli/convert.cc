@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/status_macros.h"
@@ -119,7 +120,7 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   if (bar) std::fprintf(stderr, "\n");
   if (!report.ok()) return report.status();
   if (options.json) {
-    out << ReportJson(*report).dump(2) << "\n";
+    out << JsonText(ReportJson(*report)) << "\n";
   } else if (!options.quiet) {
     PrintText(*report, out);
   }

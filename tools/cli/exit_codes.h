@@ -3,7 +3,11 @@
 #ifndef ZCPACK_TOOLS_CLI_EXIT_CODES_H_
 #define ZCPACK_TOOLS_CLI_EXIT_CODES_H_
 
+#include <exception>
+#include <new>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace zcpack::cli {
 
@@ -16,7 +20,8 @@ enum ExitCode : int {
   // --force, output would overwrite the input).
   kExitUsage = 2,
   // An I/O, system or resource error: a file missing or unreadable, a full
-  // disk, a reader limit exceeded, an internal error.
+  // disk, a reader limit exceeded, out of memory, an internal error (an
+  // exception, StatusOfCall()).
   kExitIoError = 3,
 };
 
@@ -35,6 +40,24 @@ inline int ExitCodeFor(const absl::Status& status) {
       return kExitUsage;
     default:
       return kExitIoError;
+  }
+}
+
+// StatusOfCall(): `call()`'s status, or, when it throws, a status saying so,
+// so that an exception never ends the program with std::terminate (SIGABRT
+// and no message): ResourceExhausted for std::bad_alloc, Internal naming
+// what() for any other std::exception (a JSON error, say), Internal for
+// anything else. All three are exit code 3.
+template <typename Call>
+absl::Status StatusOfCall(Call&& call) {
+  try {
+    return call();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("internal error: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("internal error: unknown exception");
   }
 }
 

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -6,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
@@ -108,7 +110,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                         {"threads", session->threads()},
                         {"loader", options.loader},
                         {"notes", notes}};
-    out << j.dump(2) << "\n";
+    out << JsonText(std::move(j)) << "\n";
     return absl::OkStatus();
   }
   out << "generated: " << absl::StrJoin(generated, ",") << "\n";

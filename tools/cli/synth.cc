@@ -1,8 +1,10 @@
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/converter/synth.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/status_macros.h"
@@ -27,7 +29,7 @@ absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
                         {"seed", options.seed},   {"parameters", result.parameters},
                         {"weight_bytes", result.weight_bytes}, {"files", result.files},
                         {"seconds", seconds}};
-    out << j.dump(2) << "\n";
+    out << JsonText(std::move(j)) << "\n";
   } else {
     out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",
                            options.shape, result.parameters,
