@@ -174,12 +174,21 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
 
 }  // namespace
 
+absl::Status CheckConvertOptions(const ConvertOptions& options) {
+  if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
+  if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+  ZCPACK_RETURN_IF_ERROR(format::CheckAlignment(options.alignment));
+  PlanOptions plan;
+  plan.quant = options.quant;
+  plan.output_quant = options.output_quant;
+  return CheckPlanOptions(plan);
+}
+
 absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   const auto start = Clock::now();
   ConvertReport report;
   report.output = options.output;
-  if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
-  if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+  ZCPACK_RETURN_IF_ERROR(CheckConvertOptions(options));
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
 namespace {
@@ -63,8 +64,7 @@ bool MatchesAny(const std::string& name, const std::vector<std::string>& pattern
 
 }  // namespace
 
-absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
-                                                          const PlanOptions& options) {
+absl::Status CheckPlanOptions(const PlanOptions& options) {
   const format::DType q = options.quant;
   if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_Q8_0 &&
       q != format::DTYPE_F16 && q != format::DTYPE_F32) {
@@ -80,6 +80,16 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
                                                    format::DTypeName(head),
                                                    " (expected q4_0, q4_k, q8_0, f16 or f32)"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
+                                                          const PlanOptions& options) {
+  ZCPACK_RETURN_IF_ERROR(CheckPlanOptions(options));
+  const format::DType q = options.quant;
+  const format::DType head = options.output_quant == format::DTYPE_UNSPECIFIED
+                                 ? kQuantizedHeadDType
+                                 : options.output_quant;
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
   for (size_t i = 0; i < source.tensors.size(); ++i) {

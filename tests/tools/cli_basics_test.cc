@@ -169,8 +169,46 @@ TEST_F(CliTest, SynthRefusesToOverwriteWithoutForce) {
 
 TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
   const CliResult r = RunZcpack({"synth", "--shape", "gpt5", "-o", dir_ + "/m"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("stories110m"));
+}
+
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench, and nothing is written.
+TEST_F(CliTest, SynthUsageErrorsExitTwoAndWriteNothing) {
+  const std::string out = dir_ + "/m";
+  const std::vector<std::vector<std::string>> cases = {
+      {"synth"},
+      {"synth", "--shape", "gpt5", "-o", out},
+      {"synth", "--dtype", "q9", "-o", out},
+      {"synth", "--dtype", "q4_0", "-o", out},
+      {"synth", "--seed", "many", "-o", out},
+      {"synth", "--threads", "", "-o", out},
+      {"synth", "--frobnicate", "-o", out},
+      {"synth", "-o", out, "stray-argument"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack synth")) << ::testing::PrintToString(args);
+  }
+  struct stat st;
+  EXPECT_NE(::stat(out.c_str(), &st), 0) << "a usage error created " << out;
+}
+
+TEST_F(CliTest, InspectUsageErrorsExitTwo) {
+  const std::string file = WriteSmallContainer(dir_ + "/small.zcpack");
+  const std::vector<std::vector<std::string>> cases = {
+      {"inspect"},
+      {"inspect", file, file},
+      {"inspect", file, "--json=maybe"},
+      {"inspect", file, "--frobnicate"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack inspect")) << ::testing::PrintToString(args);
+  }
 }
 
 // Linux paths are bytes. A path that is not UTF-8 used to abort --json with

@@ -310,7 +310,7 @@ TEST_F(ConvertTest, OutputQuantStoresTheHeadInTheGivenType) {
   EXPECT_EQ(j["tensors"][20]["name"], "lm_head.weight");
   EXPECT_EQ(j["tensors"][20]["dtype"], "q4_0");
   const CliResult bad = RunZcpack({"convert", model, "-o", dir_ + "/bad.zcpack", "--output-quant", "q9"});
-  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("q9"));
 }
 
@@ -370,6 +370,39 @@ TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {
   EXPECT_EQ(self.exit_code, 2);
   EXPECT_THAT(self.err, HasSubstr("is the input file"));
   EXPECT_EQ(ReadFile(weights), before);
+}
+
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench (these were 1, "the input is unsound"), and is found
+// before the source is read: the source here does not exist, which would be
+// exit code 3.
+TEST_F(ConvertTest, UsageErrorsExitTwoBeforeTheSourceIsRead) {
+  const std::string source = dir_ + "/absent";
+  const std::string out = dir_ + "/out.zcpack";
+  const std::vector<std::vector<std::string>> cases = {
+      {"convert"},
+      {"convert", source},
+      {"convert", source, "-o", out, "--quant", "q9"},
+      {"convert", source, "-o", out, "--quant", "bf16"},
+      {"convert", source, "-o", out, "--output-quant", "q9"},
+      {"convert", source, "-o", out, "--output-quant", "bf16"},
+      {"convert", source, "-o", out, "--alignment", "1000"},
+      {"convert", source, "-o", out, "--alignment", "4194304"},
+      {"convert", source, "-o", out, "--alignment", "-1"},
+      {"convert", source, "-o", out, "--threads", "many"},
+      {"convert", source, "-o", out, "--quiet=perhaps"},
+      {"convert", source, "-o", out, "--frobnicate"},
+      {"convert", source, "-o"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack convert")) << ::testing::PrintToString(args);
+  }
+  EXPECT_FALSE(Exists(out));
+  const CliResult quant = RunZcpack({"convert", source, "-o", out, "--quant", "q9"});
+  EXPECT_THAT(quant.err, HasSubstr("--quant: unknown dtype 'q9'"));
+  EXPECT_EQ(RunZcpack({"convert", source, "-o", out}).exit_code, 3);
 }
 
 // An output path that is not UTF-8 used to abort --json (uncaught nlohmann

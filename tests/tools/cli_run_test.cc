@@ -82,10 +82,10 @@ TEST_F(RunTest, SamplingWithASeedIsReproducible) {
 
 TEST_F(RunTest, BadTokensAndMissingFile) {
   const CliResult bad = RunZcpack({"run", Model(), "--tokens", "1,abc"});
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("'abc' is not a token id"));
   const CliResult range = RunZcpack({"run", Model(), "--tokens", "1,99999"});
-  EXPECT_EQ(range.exit_code, 1);
+  EXPECT_EQ(range.exit_code, 2);
   EXPECT_THAT(range.err, HasSubstr("outside the vocabulary"));
   EXPECT_EQ(RunZcpack({"run", *dir_ + "/absent.zcpack", "--tokens", "1"}).exit_code, 3);
 }
@@ -99,7 +99,33 @@ TEST_F(RunTest, MemoryPolicyFlags) {
     const CliResult r = RunZcpack(args);
     EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
   }
-  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 2);
+}
+
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench (these were 1, "the input is unsound").
+TEST_F(RunTest, UsageErrorsExitTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"run"},
+      {"run", Model()},
+      {"run", Model(), "--tokens", ""},
+      {"run", Model(), "--tokens", "1,abc"},
+      {"run", Model(), "--tokens", "1,99999"},
+      {"run", Model(), "--tokens", "-1"},
+      {"run", Model(), "--tokens", "1", "-n", "-1"},
+      {"run", Model(), "--tokens", "1", "-n", "many"},
+      {"run", Model(), "--tokens", "1", "--context", "-5"},
+      {"run", Model(), "--tokens", "1", "--loader", "bogus"},
+      {"run", Model(), "--tokens", "1", "--advice", "sideways"},
+      {"run", Model(), "--tokens", "1", "--threads", "1.5"},
+      {"run", Model(), "--tokens", "1", "--frobnicate"},
+      {"run", Model(), "--tokens"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack run")) << ::testing::PrintToString(args);
+  }
 }
 
 // A path that is not UTF-8 used to abort --json (uncaught nlohmann

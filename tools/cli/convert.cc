@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
@@ -96,16 +97,24 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
   if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
 }
 
-}  // namespace
+// A dtype flag's value; InvalidArgument naming the flag.
+absl::StatusOr<format::DType> ParseDTypeFlag(absl::string_view flag, const std::string& value) {
+  absl::StatusOr<format::DType> dtype = format::ParseDType(value);
+  if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", dtype.status().message()));
+  return dtype;
+}
 
-absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+// The converter's options from the command's, checked as Convert() would
+// check them before reading the source.
+absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandOptions& options) {
   converter::ConvertOptions convert;
   convert.source = options.source;
   convert.output = options.output;
   if (convert.output.empty()) return absl::InvalidArgumentError("-o OUT is required");
-  ZCPACK_ASSIGN_OR_RETURN(convert.quant, format::ParseDType(options.quant));
+  ZCPACK_ASSIGN_OR_RETURN(convert.quant, ParseDTypeFlag("--quant", options.quant));
   if (!options.output_quant.empty()) {
-    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant, format::ParseDType(options.output_quant));
+    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant,
+                            ParseDTypeFlag("--output-quant", options.output_quant));
   }
   convert.threads = options.threads;
   convert.alignment = options.alignment;
@@ -114,6 +123,18 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   }
   convert.allow_nonfinite = options.allow_nonfinite;
   convert.overwrite = options.force;
+  ZCPACK_RETURN_IF_ERROR(converter::CheckConvertOptions(convert));
+  return convert;
+}
+
+}  // namespace
+
+absl::Status CheckConvertOptions(const ConvertCommandOptions& options) {
+  return ConverterOptions(options).status();
+}
+
+absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+  ZCPACK_ASSIGN_OR_RETURN(converter::ConvertOptions convert, ConverterOptions(options));
   const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
   if (bar) convert.progress = DrawProgress;
   auto report = converter::Convert(convert);

@@ -16,8 +16,11 @@ enum ExitCode : int {
   // The input was read and is unsound: not a container, corrupt, unsupported
   // version or feature, inconsistent, or (verify) a check failed.
   kExitInputRejected = 1,
-  // The command line is wrong, or the command refuses (output exists without
-  // --force, output would overwrite the input).
+  // The command line is wrong: an unknown flag, a missing or malformed value,
+  // a value the command cannot use (each command's check_usage in
+  // zcpack_main.cc finds these before any input is read), the wrong number of
+  // arguments. Or the command refuses (output exists without --force, output
+  // would overwrite the input).
   kExitUsage = 2,
   // An I/O, system or resource error: a file missing or unreadable, a full
   // disk, a reader limit exceeded, out of memory, an internal error (an
