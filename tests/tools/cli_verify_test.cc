@@ -108,6 +108,36 @@ TEST_F(VerifyCliTest, CorruptedContainerExitsOneWithReportAndOneStderrLine) {
   EXPECT_EQ(RunZcpack({"verify", path, "--level", "structure"}).exit_code, 0);
 }
 
+// The repro: `zcpack verify $'b\xff.zcpack' --json` aborted with an
+// uncaught nlohmann exception (SIGABRT). Paths, and the details that quote
+// them, are now escaped (\xff as text): valid JSON and the documented code,
+// sound or not, and with --against a source path that is not UTF-8 either.
+TEST_F(VerifyCliTest, JsonEscapesPathsThatAreNotUtf8) {
+  const std::string sound = Path("b\xff.zcpack");
+  std::filesystem::copy_file(Container(), sound);
+  CliResult r = RunZcpack({"verify", sound, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json report = json::parse(r.out);
+  EXPECT_EQ(report["path"], Path("b\\xff.zcpack"));
+
+  const std::string source = Path("source\xfe");
+  std::filesystem::create_directory_symlink(Path("tiny-1"), source);
+  r = RunZcpack({"verify", sound, "--json", "--against", source});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  report = json::parse(r.out);
+  EXPECT_EQ(report["against"]["source"], Path("source\\xfe"));
+
+  std::vector<uint8_t> bytes = *ReadFileBytes(Container());
+  bytes.resize(bytes.size() / 2);
+  const std::string truncated = Path("t\xff.zcpack");
+  ASSERT_TRUE(WriteFileBytes(truncated, bytes).ok());
+  r = RunZcpack({"verify", truncated, "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  report = json::parse(r.out);
+  EXPECT_EQ(report["path"], Path("t\\xff.zcpack"));
+  EXPECT_FALSE(report["sound"].get<bool>());
+}
+
 TEST_F(VerifyCliTest, EveryBrokenContainerExitsOneNamingItsCheck) {
   for (const BrokenContainerCase& c : MakeBrokenContainers()) {
     const std::string path = Path("broken-" + c.name + ".zcpack");

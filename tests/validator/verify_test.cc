@@ -369,6 +369,26 @@ TEST_F(ConvertedModelTest, JsonReportHasEveryCheckAndProblem) {
   EXPECT_EQ(j["problems"][0]["offset"].get<uint64_t>(), t.offset());
 }
 
+// Paths are bytes and tensor names come from untrusted files: a report that
+// quotes bytes that are not UTF-8 is still valid JSON (nlohmann threw
+// type_error 316 from dump()), with each bad byte written as \xNN.
+TEST(ReportFormatTest, JsonEscapesTextThatIsNotUtf8) {
+  VerifyReport r;
+  r.path = "b\xff.zcpack";
+  r.against = "src\xfe";
+  r.problems.push_back({"checksum", "blk.0.\xc3", 4096, "in b\xff.zcpack: bad"});
+  r.problem_count = 1;
+  r.comparisons.push_back({"name\x80"});
+  std::string text;
+  ASSERT_NO_THROW(text = FormatReportJson(r));
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["path"], "b\\xff.zcpack");
+  EXPECT_EQ(j["against"]["source"], "src\\xfe");
+  EXPECT_EQ(j["problems"][0]["tensor"], "blk.0.\\xc3");
+  EXPECT_EQ(j["problems"][0]["detail"], "in b\\xff.zcpack: bad");
+  EXPECT_EQ(j["against"]["tensors"][0]["name"], "name\\x80");
+}
+
 // --against
 
 TEST_F(ConvertedModelTest, AgainstItsOwnSourcePasses) {
