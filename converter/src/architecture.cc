@@ -293,7 +293,7 @@ absl::Status CheckTensorsAgainstModel(const format::ModelInfo& model,
   std::vector<format::TensorShapeRef> refs;
   refs.reserve(tensors.size());
   for (const SourceTensor& t : tensors) {
-    refs.push_back({View(t.name), t.role, t.layer, t.shape});
+    refs.push_back({View(t.name), t.role, t.layer, t.shape, std::nullopt});
   }
   return format::CheckTensorShapes(model, refs);
 }
