@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -619,6 +620,33 @@ TEST_F(BadInputTest, MissingShard) {
 TEST_F(BadInputTest, MissingLayerTensor) {
   ExpectConvertFails(ModelWith(ValidWriter("model.layers.1.mlp.up_proj.weight").Build()), 1,
                      "up");
+}
+
+// Issue 11, item 7: a layer count of 2^20 with the tensors of two layers is
+// refused against the tensor table, before anything proportional to it is
+// allocated (it cost 1.1 GB and seconds).
+TEST_F(BadInputTest, HugeLayerCountInConfigJsonIsRefusedAgainstTheTensors) {
+  format::ModelInfo huge = SmallLlama();
+  huge.set_num_layers(uint32_t{1} << 20);
+  const std::string model = ModelWith(ValidWriter().Build());
+  std::ofstream(model + "/config.json", std::ios::trunc) << HfConfigJson(huge);
+  ExpectConvertFails(model, 1, "declares 1048576 layers, more than the 21 tensors of its table");
+}
+
+TEST_F(BadInputTest, HugeLayerCountInGgufIsRefusedAgainstTheTensors) {
+  std::vector<uint8_t> bytes = TinyLlamaGguf(SmallLlama(), format::DTYPE_F16);
+  // The key, then its type (uint32 = 4) and value, little-endian.
+  const std::string key = "llama.block_count";
+  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  ASSERT_NE(at, bytes.end());
+  const size_t value = static_cast<size_t>(at - bytes.begin()) + key.size() + 4;
+  ASSERT_EQ(bytes[value - 4], 4);
+  ASSERT_EQ(bytes[value], 2);
+  bytes[value] = 0;
+  bytes[value + 2] = 0x10;  // 2^20
+  const std::string gguf = dir_ + "/huge.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, bytes).ok());
+  ExpectConvertFails(gguf, 1, "declares 1048576 layers, more than the");
 }
 
 TEST_F(BadInputTest, WrongShape) {
