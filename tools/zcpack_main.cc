@@ -17,7 +17,6 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "zcpack/format/threads.h"
-#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
@@ -89,8 +88,10 @@ struct Command {
   size_t min_positional;
   size_t max_positional;
   std::function<absl::Status(const ParsedArgs&)> run;
-  // Checks flag values and combinations that the flag parser cannot;
-  // InvalidArgument is a usage error (exit code 2). Optional.
+  // Checks flag values and combinations that the flag parser cannot, before
+  // any input is read or output written; InvalidArgument is a usage error
+  // (exit code 2), any other failure is reported like the command's own.
+  // Optional: a command whose flags need no check has none.
   std::function<absl::Status(const ParsedArgs&)> check_usage = nullptr;
   // Internal commands (bench-child) are not listed by --help.
   bool hidden = false;
@@ -109,6 +110,35 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   options.budget = absl::GetFlag(FLAGS_budget);
   options.timeline_csv = absl::GetFlag(FLAGS_timeline);
   options.plot = absl::GetFlag(FLAGS_plot);
+  options.json = absl::GetFlag(FLAGS_json);
+  return options;
+}
+
+ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
+  ConvertCommandOptions options;
+  options.source = args.positional.empty() ? std::string() : args.positional[0];
+  options.output = absl::GetFlag(FLAGS_out);
+  options.quant = absl::GetFlag(FLAGS_quant);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.alignment = absl::GetFlag(FLAGS_alignment);
+  options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
+  options.output_quant = absl::GetFlag(FLAGS_output_quant);
+  options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
+  options.layout = absl::GetFlag(FLAGS_layout);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.force = absl::GetFlag(FLAGS_force);
+  return options;
+}
+
+SynthCommandOptions SynthOptionsFromFlags() {
+  SynthCommandOptions options;
+  options.shape = absl::GetFlag(FLAGS_shape);
+  options.out_dir = absl::GetFlag(FLAGS_out);
+  options.dtype = absl::GetFlag(FLAGS_dtype);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.force = absl::GetFlag(FLAGS_force);
   options.json = absl::GetFlag(FLAGS_json);
   return options;
 }
@@ -174,8 +204,11 @@ constexpr const char* kExitCodesHelp =
     "Exit codes:\n"
     "  0  success\n"
     "  1  the input is unsound: not a container, corrupt, unsupported, or a check failed\n"
-    "  2  usage error, or a refusal (output exists without --force, output is the input)\n"
-    "  3  I/O, system or resource error (missing file, permission, full disk, limit)\n";
+    "  2  usage error (unknown flag, missing or bad value, wrong arguments; found\n"
+    "     before any work), or a refusal (output exists without --force, output is\n"
+    "     the input)\n"
+    "  3  I/O, system or resource error (missing file, permission, full disk, limit,\n"
+    "     out of memory, internal error)\n";
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
@@ -231,35 +264,8 @@ const std::vector<Command>& Commands() {
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
         "layout", "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
-       [](const ParsedArgs& args) {
-         ConvertCommandOptions options;
-         options.source = args.positional[0];
-         options.output = absl::GetFlag(FLAGS_out);
-         options.quant = absl::GetFlag(FLAGS_quant);
-         options.threads = absl::GetFlag(FLAGS_threads);
-         options.alignment = absl::GetFlag(FLAGS_alignment);
-         options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
-         options.output_quant = absl::GetFlag(FLAGS_output_quant);
-         options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
-         options.layout = absl::GetFlag(FLAGS_layout);
-         options.json = absl::GetFlag(FLAGS_json);
-         options.quiet = absl::GetFlag(FLAGS_quiet);
-         options.force = absl::GetFlag(FLAGS_force);
-         return RunConvert(options, std::cout);
-       },
-       [](const ParsedArgs&) {
-         ZCPACK_RETURN_IF_ERROR(CheckConvertLayout(absl::GetFlag(FLAGS_layout)));
-         // The patterns are recorded in the container, whose strings must be
-         // UTF-8.
-         for (const std::string& pattern : absl::GetFlag(FLAGS_keep_f16)) {
-           if (!format::IsValidUtf8(pattern)) {
-             return absl::InvalidArgumentError(
-                 absl::StrCat("--keep-f16 '", format::EscapeInvalidUtf8(pattern),
-                              "' is not valid UTF-8"));
-           }
-         }
-         return absl::OkStatus();
-       }},
+       [](const ParsedArgs& args) { return RunConvert(ConvertOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckConvertOptions(ConvertOptionsFromFlags(args)); }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
        "[--run] [--threads N] [--json]",
@@ -413,17 +419,8 @@ const std::vector<Command>& Commands() {
        "  --force     replace existing model files in the folder\n"
        "  --json      print a JSON summary\n",
        {"shape", "out", "dtype", "seed", "threads", "force", "json"}, {}, 0, 0,
-       [](const ParsedArgs& args) {
-         SynthCommandOptions options;
-         options.shape = absl::GetFlag(FLAGS_shape);
-         options.out_dir = absl::GetFlag(FLAGS_out);
-         options.dtype = absl::GetFlag(FLAGS_dtype);
-         options.seed = absl::GetFlag(FLAGS_seed);
-         options.threads = absl::GetFlag(FLAGS_threads);
-         options.force = absl::GetFlag(FLAGS_force);
-         options.json = absl::GetFlag(FLAGS_json);
-         return RunSynth(options, std::cout);
-       }},
+       [](const ParsedArgs&) { return RunSynth(SynthOptionsFromFlags(), std::cout); },
+       [](const ParsedArgs&) { return CheckSynthOptions(SynthOptionsFromFlags()); }},
   };
   return commands;
 }
@@ -516,13 +513,18 @@ int Main(int argc, char** argv) {
     }
   }
   if (command->check_usage) {
-    if (const absl::Status usage = command->check_usage(*parsed); !usage.ok()) {
+    const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
+    if (usage.code() == absl::StatusCode::kInvalidArgument) {
       std::cerr << "zcpack " << command->name << ": " << usage.message()
                 << "\nUsage: zcpack " << command->synopsis << "\n";
       return kExitUsage;
     }
+    if (!usage.ok()) {
+      std::cerr << "zcpack " << command->name << ": " << usage.message() << "\n";
+      return ExitCodeFor(usage);
+    }
   }
-  const absl::Status status = command->run(*parsed);
+  const absl::Status status = StatusOfCall([&] { return command->run(*parsed); });
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << "zcpack " << command->name << ": " << status.message() << "\n";

@@ -295,7 +295,7 @@ absl::Status CheckTensorsAgainstModel(const format::ModelInfo& model,
   std::vector<format::TensorShapeRef> refs;
   refs.reserve(tensors.size());
   for (const SourceTensor& t : tensors) {
-    refs.push_back({View(t.name), t.role, t.layer, t.shape});
+    refs.push_back({View(t.name), t.role, t.layer, t.shape, std::nullopt});
   }
   const absl::Status checked = format::CheckTensorShapes(model, refs);
   if (checked.ok() || tensors.empty()) return checked;

@@ -181,12 +181,10 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
 
 }  // namespace
 
-absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
-  const auto start = Clock::now();
-  ConvertReport report;
-  report.output = options.output;
+absl::Status CheckConvertOptions(const ConvertOptions& options) {
   if (options.output.empty()) return absl::InvalidArgumentError("no output path given");
   if (options.chunk_bytes == 0) return absl::InvalidArgumentError("chunk_bytes must be positive");
+  ZCPACK_RETURN_IF_ERROR(format::CheckAlignment(options.alignment));
   for (const std::string& pattern : options.keep_f16) {
     // Recorded in the manifest's provenance, whose strings must be UTF-8.
     if (!format::IsValidUtf8(pattern)) {
@@ -194,6 +192,18 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
           "keep_f16 pattern '", format::EscapeInvalidUtf8(pattern), "' is not valid UTF-8"));
     }
   }
+  PlanOptions plan;
+  plan.quant = options.quant;
+  plan.output_quant = options.output_quant;
+  plan.matrix_layout = options.matrix_layout;
+  return CheckPlanOptions(plan);
+}
+
+absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
+  const auto start = Clock::now();
+  ConvertReport report;
+  report.output = options.output;
+  ZCPACK_RETURN_IF_ERROR(CheckConvertOptions(options));
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
 namespace {
@@ -84,8 +85,7 @@ bool MatchesAny(const std::string& name, const std::vector<std::string>& pattern
 
 }  // namespace
 
-absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
-                                                          const PlanOptions& options) {
+absl::Status CheckPlanOptions(const PlanOptions& options) {
   const format::DType q = options.quant;
   if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_Q8_0 &&
       q != format::DTYPE_F16 && q != format::DTYPE_F32) {
@@ -106,6 +106,16 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
     return absl::InvalidArgumentError(absl::StrCat("unknown matrix layout ",
                                                    static_cast<int>(options.matrix_layout)));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
+                                                          const PlanOptions& options) {
+  ZCPACK_RETURN_IF_ERROR(CheckPlanOptions(options));
+  const format::DType q = options.quant;
+  const format::DType head = options.output_quant == format::DTYPE_UNSPECIFIED
+                                 ? kQuantizedHeadDType
+                                 : options.output_quant;
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
   for (size_t i = 0; i < source.tensors.size(); ++i) {

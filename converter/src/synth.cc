@@ -264,14 +264,20 @@ absl::StatusOr<SynthShape> FindSynthShape(absl::string_view name) {
                                                  absl::StrJoin(names, ", "), ")"));
 }
 
-absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
-  ZCPACK_ASSIGN_OR_RETURN(const SynthShape shape, FindSynthShape(options.shape));
+absl::Status CheckSynthOptions(const SynthOptions& options) {
+  ZCPACK_RETURN_IF_ERROR(FindSynthShape(options.shape).status());
   if (options.dtype != format::DTYPE_F16 && options.dtype != format::DTYPE_BF16 &&
       options.dtype != format::DTYPE_F32) {
     return absl::InvalidArgumentError(absl::StrCat("synth writes f16, bf16 or f32, not ",
                                                    format::DTypeName(options.dtype)));
   }
   if (options.out_dir.empty()) return absl::InvalidArgumentError("no output folder given");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
+  ZCPACK_RETURN_IF_ERROR(CheckSynthOptions(options));
+  ZCPACK_ASSIGN_OR_RETURN(const SynthShape shape, FindSynthShape(options.shape));
   {
     std::error_code ec;
     std::filesystem::create_directories(options.out_dir, ec);

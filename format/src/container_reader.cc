@@ -18,16 +18,16 @@
 #include "zcpack/format/coding.h"
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/structural_rules.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
-#include "zstd.h"
 
 namespace zcpack::format {
 namespace {
 
 // Reads `dst.size()` bytes at an offset already checked to be in bounds.
-using ReadFn = std::function<absl::Status(uint64_t offset, std::span<uint8_t> dst)>;
+using ReadFn = ReadAtFn;
 
 struct Parsed {
   ContainerHeader header;
@@ -35,155 +35,16 @@ struct Parsed {
   std::vector<ByteRange> layer_ranges;
 };
 
-absl::Status CheckHeader(const ContainerHeader& h, std::span<const uint8_t, kHeaderSize> raw,
-                         uint64_t file_size, const ReaderLimits& limits, absl::string_view file) {
-  if (!std::equal(h.magic.begin(), h.magic.end(), std::begin(kMagic))) {
-    return absl::InvalidArgumentError(absl::StrCat(file, ": not a zcpack container (bad magic)"));
-  }
-  if (h.major_version != kMajorVersion) {
-    return absl::UnimplementedError(absl::StrCat(file, ": container format version ",
-                                                 h.major_version, ".", h.minor_version,
-                                                 "; this reader supports ", kMajorVersion, ".x"));
-  }
-  const uint64_t checksum = HeaderChecksum(raw);
-  if (checksum != h.header_xxh3) {
-    return absl::DataLossError(absl::StrCat(file, ": header checksum mismatch (stored ",
-                                            absl::Hex(h.header_xxh3, absl::kZeroPad16),
-                                            ", computed ", absl::Hex(checksum, absl::kZeroPad16),
-                                            ")"));
-  }
-  if (h.header_size != kHeaderSize) {
-    return absl::DataLossError(absl::StrCat(file, ": header size field is ", h.header_size,
-                                            ", expected ", kHeaderSize));
-  }
-  const bool reserved_zero =
-      h.reserved0 == 0 && std::all_of(h.reserved.begin(), h.reserved.end(),
-                                      [](uint8_t b) { return b == 0; });
-  if (!reserved_zero) {
-    return absl::DataLossError(absl::StrCat(file, ": reserved header bytes are not zero"));
-  }
-  if ((h.required_features & ~kKnownRequiredFeatures) != 0) {
-    return absl::UnimplementedError(absl::StrCat(
-        file, ": container requires unknown features 0x",
-        absl::Hex(h.required_features & ~kKnownRequiredFeatures), "; a newer reader is needed"));
-  }
-  if (h.alignment_log2 < kMinAlignmentLog2 || h.alignment_log2 > kMaxAlignmentLog2) {
-    return absl::DataLossError(absl::StrCat(file, ": alignment 2^", h.alignment_log2,
-                                            " outside [2^", kMinAlignmentLog2, ", 2^",
-                                            kMaxAlignmentLog2, "]"));
-  }
-  if (h.file_size != file_size) {
-    return absl::DataLossError(absl::StrCat(
-        file, ": file is ", file_size, " bytes but its header records ", h.file_size,
-        file_size < h.file_size ? " (truncated)" : " (trailing bytes)"));
-  }
-  const uint64_t alignment = h.alignment();
-  if (h.data_offset < kHeaderSize || h.data_offset % alignment != 0 ||
-      h.data_size % alignment != 0 || !ByteRangeInBounds(h.data_offset, h.data_size, file_size)) {
-    return absl::DataLossError(absl::StrCat(file, ": data region [", h.data_offset, ", +",
-                                            h.data_size, ") is misaligned or outside the file"));
-  }
-  if (h.manifest_offset < h.data_offset + h.data_size ||
-      !ByteRangeInBounds(h.manifest_offset, h.manifest_size, file_size) ||
-      h.manifest_offset + h.manifest_size != file_size) {
-    return absl::DataLossError(absl::StrCat(file, ": manifest [", h.manifest_offset, ", +",
-                                            h.manifest_size,
-                                            ") does not end the file after the data region"));
-  }
-  if (h.manifest_size > limits.max_manifest_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(file, ": manifest of ", h.manifest_size,
-                                                     " bytes, over the limit of ",
-                                                     limits.max_manifest_bytes));
-  }
-  if (h.manifest_raw_size > limits.max_manifest_raw_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(file, ": manifest decodes to ",
-                                                     h.manifest_raw_size,
-                                                     " bytes, over the limit of ",
-                                                     limits.max_manifest_raw_bytes));
-  }
-  if ((h.required_features & kFeatureZstdManifest) == 0 && h.manifest_raw_size != h.manifest_size) {
-    return absl::DataLossError(absl::StrCat(file, ": uncompressed manifest of ", h.manifest_size,
-                                            " bytes declares a decoded size of ",
-                                            h.manifest_raw_size));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> DecodeManifestBytes(const ContainerHeader& h, std::string stored,
-                                                absl::string_view file) {
-  const uint64_t checksum = XXH3_64bits(stored.data(), stored.size());
-  if (checksum != h.manifest_xxh3) {
-    return absl::DataLossError(absl::StrCat(file, ": manifest checksum mismatch (stored ",
-                                            absl::Hex(h.manifest_xxh3, absl::kZeroPad16),
-                                            ", computed ", absl::Hex(checksum, absl::kZeroPad16),
-                                            ")"));
-  }
-  if ((h.required_features & kFeatureZstdManifest) == 0) return stored;
-  const unsigned long long frame_size = ZSTD_getFrameContentSize(stored.data(), stored.size());
-  // UNKNOWN is checked by name: as a number it is 2^64 - 1, which a header
-  // could declare when the raw-size limit is lifted to the maximum.
-  if (frame_size == ZSTD_CONTENTSIZE_ERROR || frame_size == ZSTD_CONTENTSIZE_UNKNOWN ||
-      frame_size != h.manifest_raw_size) {
-    return absl::DataLossError(absl::StrCat(
-        file, ": zstd manifest frame declares ",
-        frame_size == ZSTD_CONTENTSIZE_ERROR ? std::string("an invalid frame")
-        : frame_size == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("no size")
-                                                 : absl::StrCat(frame_size, " bytes"),
-        " but the header declares ", h.manifest_raw_size));
-  }
-  // SPEC.md, feature bit 0: the manifest is exactly one zstd frame. Without
-  // this, skippable or empty frames could trail it unnoticed.
-  const size_t frame_bytes = ZSTD_findFrameCompressedSize(stored.data(), stored.size());
-  if (ZSTD_isError(frame_bytes) || frame_bytes != stored.size()) {
-    return absl::DataLossError(absl::StrCat(
-        file, ": zstd manifest of ", stored.size(), " bytes is not exactly one frame",
-        ZSTD_isError(frame_bytes) ? absl::StrCat(" (", ZSTD_getErrorName(frame_bytes), ")")
-                                  : absl::StrCat(" (first frame: ", frame_bytes, " bytes)")));
-  }
-  // Bounded by limits.max_manifest_raw_bytes, checked with the header.
-  std::string raw(h.manifest_raw_size, '\0');
-  const size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-  if (ZSTD_isError(n) || n != raw.size()) {
-    return absl::DataLossError(absl::StrCat(
-        file, ": zstd manifest does not decode to its declared ", raw.size(), " bytes",
-        ZSTD_isError(n) ? absl::StrCat(" (", ZSTD_getErrorName(n), ")")
-                        : absl::StrCat(" (got ", n, ")")));
-  }
-  return raw;
-}
-
 absl::StatusOr<Parsed> Parse(const ReadFn& read, uint64_t file_size, const ReaderLimits& limits,
                              absl::string_view file) {
-  std::array<uint8_t, kHeaderSize> raw{};
-  if (file_size < kHeaderSize) {
-    const size_t present = static_cast<size_t>(file_size);
-    ZCPACK_RETURN_IF_ERROR(read(0, std::span<uint8_t>(raw.data(), present)));
-    const size_t compared = std::min(present, kMagicSize);
-    if (std::equal(raw.begin(), raw.begin() + compared, std::begin(kMagic))) {
-      return absl::DataLossError(absl::StrCat(file, ": truncated: ", file_size,
-                                              " bytes, the header alone needs ", kHeaderSize));
-    }
-    return absl::InvalidArgumentError(absl::StrCat(file, ": not a zcpack container (bad magic)"));
-  }
-  ZCPACK_RETURN_IF_ERROR(read(0, raw));
+  // The rules `zcpack verify` lists, applied here up to the first problem.
+  FirstProblem first;
+  ZCPACK_ASSIGN_OR_RETURN(CheckedContainer checked, CheckContainer(read, file_size, limits, first));
+  if (first.found()) return first.Status(file);
   Parsed parsed;
-  parsed.header = DecodeHeader(raw);
-  const ContainerHeader& h = parsed.header;
-  ZCPACK_RETURN_IF_ERROR(CheckHeader(h, raw, file_size, limits, file));
-
-  std::string stored(h.manifest_size, '\0');  // bounded by limits.max_manifest_bytes
-  ZCPACK_RETURN_IF_ERROR(
-      read(h.manifest_offset,
-           std::span<uint8_t>(reinterpret_cast<uint8_t*>(stored.data()), stored.size())));
-  ZCPACK_ASSIGN_OR_RETURN(std::string manifest_bytes,
-                          DecodeManifestBytes(h, std::move(stored), file));
-  if (!parsed.manifest.ParseFromString(manifest_bytes)) {
-    return absl::DataLossError(absl::StrCat(file, ": manifest does not parse as a protobuf Manifest"));
-  }
-  const internal::DataLayout layout{h.alignment(), h.data_offset, h.data_size,
-                                    h.required_features};
-  ZCPACK_RETURN_IF_ERROR(internal::ValidateTensorTable(parsed.manifest.tensors(), layout, limits,
-                                                       file, &parsed.layer_ranges));
+  parsed.header = checked.header;
+  parsed.manifest = std::move(checked.manifest);
+  parsed.layer_ranges = std::move(checked.layer_ranges);
   return parsed;
 }
 

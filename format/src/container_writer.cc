@@ -133,18 +133,23 @@ absl::Status TensorSink::Commit(const std::optional<QuantStats>& stats) {
   return absl::OkStatus();
 }
 
-ContainerWriter::ContainerWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-ContainerWriter::~ContainerWriter() = default;
-
-absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
-    const std::string& path, std::vector<TensorPlan> tensors, const WriterOptions& options) {
-  const uint64_t alignment = options.alignment;
+absl::Status CheckAlignment(uint64_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0 ||
       alignment < (uint64_t{1} << kMinAlignmentLog2) ||
       alignment > (uint64_t{1} << kMaxAlignmentLog2)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "alignment ", alignment, " is not a power of two between 4096 and 2097152"));
   }
+  return absl::OkStatus();
+}
+
+ContainerWriter::ContainerWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ContainerWriter::~ContainerWriter() = default;
+
+absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
+    const std::string& path, std::vector<TensorPlan> tensors, const WriterOptions& options) {
+  ZCPACK_RETURN_IF_ERROR(CheckAlignment(options.alignment));
+  const uint64_t alignment = options.alignment;
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->options = options;

@@ -23,70 +23,179 @@ std::string RoleAndLayer(TensorRole role, int32_t layer) {
   return absl::StrCat(TensorRoleName(role), ", layer ", layer);
 }
 
-}  // namespace
-
-absl::Status CheckTensorShapes(const ModelInfo& model, std::span<const TensorShapeRef> tensors) {
-  ZCPACK_ASSIGN_OR_RETURN(const std::vector<ExpectedTensor> expected, ExpectedTensors(model));
-  std::map<std::pair<int32_t, int>, const ExpectedTensor*> wanted;
-  for (const ExpectedTensor& e : expected) wanted[{e.layer, static_cast<int>(e.role)}] = &e;
-
-  constexpr size_t kMaxReported = 5;
-  std::vector<std::string> problems;
-  size_t problem_count = 0;
-  const auto report = [&](std::string problem) {
-    if (problems.size() < kMaxReported) problems.push_back(std::move(problem));
-    ++problem_count;
+// The "model_tensors" rule, and "access_order" when `order` is set, over a
+// model whose hyperparameters are valid. Returns false when the layer count
+// does not fit the table (reported) or when the sink stopped the checks.
+bool CheckModelTensors(const ModelInfo& model, std::span<const TensorShapeRef> tensors, bool order,
+                       ProblemSink& sink) {
+  auto add = [&sink](absl::string_view check, const TensorShapeRef* t, std::string detail) {
+    return sink.Add({check, absl::StatusCode::kDataLoss,
+                     t != nullptr ? std::string(t->name) : std::string(), std::nullopt,
+                     t != nullptr ? t->offset : std::nullopt, std::move(detail)});
   };
-
+  // Before ExpectedTensors(), whose size is proportional to num_layers.
+  if (const uint64_t most = MaxLayersFor(tensors.size()); model.num_layers() > most) {
+    add("model_tensors", nullptr,
+        absl::StrCat("the model declares ", model.num_layers(), " layers, more than the ",
+                     tensors.size(), " tensors of its table (every layer has nine)"));
+    return false;
+  }
+  // Valid hyperparameters (the caller checked), so ExpectedTensors() succeeds.
+  const std::vector<ExpectedTensor> expected = *ExpectedTensors(model);
+  // (layer, role) -> index into `expected`, which is in forward-pass order.
+  std::map<std::pair<int32_t, int>, size_t> wanted;
+  for (size_t k = 0; k < expected.size(); ++k) {
+    wanted[{expected[k].layer, static_cast<int>(expected[k].role)}] = k;
+  }
   std::map<std::pair<int32_t, int>, absl::string_view> found;
+  std::optional<size_t> last_index;  // forward-pass position of the last known tensor
+  absl::string_view last_name;
   for (const TensorShapeRef& t : tensors) {
     if (t.role == ROLE_OTHER) continue;
-    const std::pair<int32_t, int> key{t.layer, static_cast<int>(t.role)};
+    const std::string what =
+        absl::StrCat("tensor '", t.name, "' (", RoleAndLayer(t.role, t.layer), ")");
     if (t.layer >= 0 && static_cast<uint64_t>(t.layer) >= model.num_layers()) {
-      report(absl::StrCat("tensor '", t.name, "' (", RoleAndLayer(t.role, t.layer),
-                          ") lies beyond the model's ", model.num_layers(), " layers"));
+      if (!add("model_tensors", &t,
+               absl::StrCat(what, " lies beyond the model's ", model.num_layers(), " layers"))) {
+        return false;
+      }
       continue;
     }
-    const auto want = wanted.find(key);
+    const auto want = wanted.find({t.layer, static_cast<int>(t.role)});
     if (want == wanted.end()) {
-      report(absl::StrCat("tensor '", t.name, "' (", RoleAndLayer(t.role, t.layer),
-                          ") is not used by this model",
-                          t.role == ROLE_OUTPUT ? " (embeddings are tied)"
-                          : (t.role == ROLE_ATTN_Q_BIAS ||
-                             t.role == ROLE_ATTN_K_BIAS ||
-                             t.role == ROLE_ATTN_V_BIAS)
-                              ? " (attention_bias is false)"
-                              : ""));
+      const bool bias =
+          t.role == ROLE_ATTN_Q_BIAS || t.role == ROLE_ATTN_K_BIAS || t.role == ROLE_ATTN_V_BIAS;
+      if (!add("model_tensors", &t,
+               absl::StrCat(what, " is not used by this model",
+                            t.role == ROLE_OUTPUT ? " (embeddings are tied)"
+                            : bias                ? " (attention_bias is false)"
+                                                  : ""))) {
+        return false;
+      }
       continue;
     }
-    const auto [it, inserted] = found.emplace(key, t.name);
+    const auto [it, inserted] = found.emplace(want->first, t.name);
     if (!inserted) {
-      report(absl::StrCat("tensors '", it->second, "' and '", t.name, "' are both ",
-                          RoleAndLayer(t.role, t.layer)));
+      if (!add("model_tensors", &t,
+               absl::StrCat("tensors '", it->second, "' and '", t.name, "' are both ",
+                            RoleAndLayer(t.role, t.layer)))) {
+        return false;
+      }
       continue;
     }
-    const std::vector<uint64_t>& shape = want->second->shape;
+    const std::vector<uint64_t>& shape = expected[want->second].shape;
     if (!std::equal(shape.begin(), shape.end(), t.shape.begin(), t.shape.end())) {
-      report(absl::StrCat("tensor '", t.name, "' (", RoleAndLayer(t.role, t.layer),
-                          ") has shape ", ShapeString(t.shape), ", expected ",
-                          ShapeString(shape)));
+      if (!add("model_tensors", &t,
+               absl::StrCat(what, " has shape ", ShapeString(t.shape), ", expected ",
+                            ShapeString(shape)))) {
+        return false;
+      }
+    }
+    if (order && last_index.has_value() && want->second < *last_index) {
+      if (!add("access_order", &t,
+               absl::StrCat(what, " is stored after '", last_name,
+                            "', but the forward pass reads it first"))) {
+        return false;
+      }
+    } else {
+      last_index = want->second;
+      last_name = t.name;
     }
   }
   for (const ExpectedTensor& e : expected) {
     if (!found.contains({e.layer, static_cast<int>(e.role)})) {
-      report(absl::StrCat("missing tensor ", RoleAndLayer(e.role, e.layer),
-                          " (expected shape ", ShapeString(e.shape), ")"));
+      if (!add("model_tensors", nullptr,
+               absl::StrCat("missing tensor ", RoleAndLayer(e.role, e.layer), " (expected shape ",
+                            ShapeString(e.shape), ")"))) {
+        return false;
+      }
     }
   }
-  if (problem_count == 0) return absl::OkStatus();
-  std::string message = absl::StrJoin(problems, "; ");
-  if (problem_count > problems.size()) {
-    absl::StrAppend(&message, "; and ", problem_count - problems.size(), " more");
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckTensorShapes(const ModelInfo& model, std::span<const TensorShapeRef> tensors) {
+  ZCPACK_RETURN_IF_ERROR(ValidateModelInfo(model));
+  ProblemList problems;
+  CheckModelTensors(model, tensors, /*order=*/false, problems);
+  if (problems.problems().empty()) return absl::OkStatus();
+  constexpr size_t kMaxReported = 5;
+  std::vector<std::string> shown;
+  for (const Problem& p : problems.problems()) {
+    if (shown.size() == kMaxReported) break;
+    shown.push_back(ProblemMessage(p));
+  }
+  std::string message = absl::StrJoin(shown, "; ");
+  if (problems.problems().size() > shown.size()) {
+    absl::StrAppend(&message, "; and ", problems.problems().size() - shown.size(), " more");
   }
   return absl::DataLossError(absl::StrCat("tensors do not match the ", model.architecture(),
                                           " model: ", message));
 }
 
+std::string CheckModel(const Manifest& manifest, std::span<const ByteRange> layer_ranges,
+                       uint64_t alignment, ProblemSink& sink) {
+  const ModelInfo& model = manifest.model();
+  auto add = [&sink](absl::string_view check, absl::StatusCode code, std::string detail) {
+    return sink.Add({check, code, "", std::nullopt, std::nullopt, std::move(detail)});
+  };
+  sink.Ran("model_info");
+  if (absl::Status valid = ValidateModelInfo(model); !valid.ok()) {
+    add("model_info", absl::StatusCode::kDataLoss, std::string(valid.message()));
+    return "model_info";
+  }
+  sink.Ran("rope");
+  if (model.rope_layout() != ROPE_LAYOUT_HALF_SPLIT &&
+      model.rope_layout() != ROPE_LAYOUT_INTERLEAVED &&
+      !add("rope", absl::StatusCode::kUnimplemented,
+           absl::StrCat("the container does not record its RoPE row layout (rope_layout is ",
+                        RopeLayout_IsValid(model.rope_layout())
+                            ? RopeLayout_Name(model.rope_layout())
+                            : absl::StrCat(static_cast<int>(model.rope_layout())),
+                        "; expected ROPE_LAYOUT_HALF_SPLIT or ROPE_LAYOUT_INTERLEAVED)"))) {
+    return "";
+  }
+  if (model.head_dim() % 2 != 0 &&
+      !add("rope", absl::StatusCode::kUnimplemented,
+           absl::StrCat("odd head_dim ", model.head_dim(),
+                        ": RoPE rotates pairs of dimensions"))) {
+    return "";
+  }
+  sink.Ran("model_tensors");
+  sink.Ran("access_order");
+  std::vector<TensorShapeRef> refs;
+  refs.reserve(static_cast<size_t>(manifest.tensors_size()));
+  for (const TensorEntry& t : manifest.tensors()) {
+    refs.push_back({View(t.name()), t.role(), t.layer(),
+                    std::span<const uint64_t>(t.shape().data(), t.shape().size()), t.offset()});
+  }
+  if (!CheckModelTensors(model, refs, /*order=*/true, sink)) {
+    // Either the sink stopped, or the layer count does not fit the table.
+    return MaxLayersFor(refs.size()) < model.num_layers() ? "model_tensors" : "";
+  }
+  sink.Ran("layer_ranges");
+  // Bounded: CheckModelTensors() checked num_layers against the table.
+  for (uint32_t l = 0; l < model.num_layers(); ++l) {
+    const ByteRange range = l < layer_ranges.size() ? layer_ranges[l] : ByteRange{};
+    if (range.size == 0) {
+      if (!add("layer_ranges", absl::StatusCode::kDataLoss,
+               absl::StrCat("layer ", l, " of ", model.num_layers(),
+                            " has no tensors in the file"))) {
+        return "";
+      }
+      continue;
+    }
+    if ((range.offset % alignment != 0 || range.size % alignment != 0) &&
+        !sink.Add({"layer_ranges", absl::StatusCode::kDataLoss, "", std::nullopt, range.offset,
+                   absl::StrCat("layer ", l, " range [", range.offset, ", +", range.size,
+                                ") is not aligned to ", alignment)})) {
+      return "";
+    }
+  }
+  return "";
+}
 
 absl::Status ValidateModelInfo(const ModelInfo& m) {
   const std::pair<absl::string_view, uint32_t> sizes[] = {
@@ -179,7 +288,7 @@ absl::Status CheckTensorTable(const ModelInfo& model,
   refs.reserve(tensors.size());
   for (const TensorEntry& t : tensors) {
     refs.push_back({View(t.name()), t.role(), t.layer(),
-                    std::span<const uint64_t>(t.shape().data(), t.shape().size())});
+                    std::span<const uint64_t>(t.shape().data(), t.shape().size()), t.offset()});
   }
   return CheckTensorShapes(model, refs);
 }

@@ -116,21 +116,17 @@ absl::Status Model::Bind() {
   const format::Container& c = *container_;
   const format::ModelInfo& m = info();
   const std::string& file = c.path();
-  if (absl::Status s = format::ValidateModelInfo(m); !s.ok()) {
-    return absl::DataLossError(absl::StrCat(file, ": model info: ", s.message()));
+  // The model rules `zcpack verify` lists, up to the first problem. Only
+  // access_order is tolerated: tensors out of forward order make loading
+  // slower, not wrong.
+  format::FirstProblem first({"access_order"});
+  std::vector<format::ByteRange> layer_ranges;
+  for (int l = 0; l < c.num_layers(); ++l) {
+    layer_ranges.push_back(c.LayerRange(l).value_or(format::ByteRange{}));
   }
-  if (absl::Status s = format::CheckTensorTable(m, c.manifest().tensors()); !s.ok()) {
-    return absl::DataLossError(absl::StrCat(file, ": ", s.message()));
-  }
-  if (m.rope_layout() != format::ROPE_LAYOUT_HALF_SPLIT &&
-      m.rope_layout() != format::ROPE_LAYOUT_INTERLEAVED) {
-    return absl::UnimplementedError(
-        absl::StrCat(file, ": the container does not record its RoPE row layout"));
-  }
-  if (m.head_dim() % 2 != 0) {
-    return absl::UnimplementedError(absl::StrCat(file, ": odd head_dim ", m.head_dim()));
-  }
-  // (role, layer) -> tensor index; CheckTensorTable() guarantees uniqueness
+  format::CheckModel(c.manifest(), layer_ranges, c.alignment(), first);
+  ZCPACK_RETURN_IF_ERROR(first.Status(file));
+  // (role, layer) -> tensor index; CheckModel() guarantees uniqueness
   // and presence of everything the model needs.
   std::map<std::pair<int, int>, size_t> index;
   for (size_t i = 0; i < c.num_tensors(); ++i) {

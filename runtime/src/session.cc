@@ -170,6 +170,17 @@ absl::StatusOr<int> ContextForGeneration(uint64_t prompt_tokens, int64_t max_tok
   return static_cast<int>(prompt_tokens + static_cast<uint64_t>(max_tokens));
 }
 
+absl::Status CheckPromptTokens(const format::ModelInfo& model, std::span<const int32_t> tokens) {
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= model.vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("token ", tokens[t], " at index ", t,
+                                                     " is outside the vocabulary of ",
+                                                     model.vocab_size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
                                 absl::string_view file) {
   const uint32_t limit = model.max_position_embeddings();
@@ -283,13 +294,7 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   const format::ModelInfo& m = model_.info();
   const size_t n = tokens.size();
   if (n == 0) return absl::InvalidArgumentError("no tokens to evaluate");
-  for (size_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= m.vocab_size()) {
-      return absl::InvalidArgumentError(absl::StrCat("token ", tokens[t], " at index ", t,
-                                                     " is outside the vocabulary of ",
-                                                     m.vocab_size()));
-    }
-  }
+  ZCPACK_RETURN_IF_ERROR(CheckPromptTokens(m, tokens));
   if (static_cast<size_t>(position_) + n > static_cast<size_t>(max_context_)) {
     return absl::OutOfRangeError(absl::StrCat("context full: ", position_, " + ", n,
                                               " tokens exceed ", max_context_, " positions"));

@@ -273,6 +273,22 @@ HandMadeContainer ValidHandMadeContainer(uint64_t seed) {
   return parts;
 }
 
+HandMadeContainer ManifestBomb(size_t padding) {
+  HandMadeContainer parts = ValidHandMadeContainer();
+  auto serialized = format::SerializeManifest(parts.manifest, false);
+  CheckOrDie(serialized.ok(), "manifest does not serialize");
+  std::string raw = *std::move(serialized);
+  raw.push_back('\x7a');  // field 15, length-delimited
+  for (uint64_t n = padding;; n >>= 7) {
+    raw.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+    if (n < 0x80) break;
+  }
+  raw.append(padding, '\0');
+  parts.raw_manifest = std::move(raw);
+  parts.compress_manifest = true;
+  return parts;
+}
+
 std::vector<uint8_t> Assemble(const HandMadeContainer& parts) {
   std::string raw;
   if (parts.raw_manifest.has_value()) {
@@ -383,6 +399,10 @@ std::vector<BrokenContainerCase> MakeBrokenContainers() {
         "manifest decodes to", [](HandMadeContainer& p) { p.compress_manifest = true; },
         raw_limit);
   }
+  // 8 MiB from about 1 KB stored: more than a manifest of four tensors in a
+  // 28 KiB data region can be, though within the 1 GiB decoded-size limit.
+  add("manifest_decompression_bomb", "manifest_limit", StatusCode::kDataLoss,
+      "refused before decoding", [](HandMadeContainer& p) { p = ManifestBomb(size_t{8} << 20); });
   add("uncompressed_size_mismatch", "manifest_size", StatusCode::kDataLoss,
       "declares a decoded size", [](HandMadeContainer& p) {
         p.edit_header = [](ContainerHeader& h) { h.manifest_raw_size += 1; };

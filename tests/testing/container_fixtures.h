@@ -119,6 +119,12 @@ struct HandMadeContainer {
 // "blk.1.ffn" q4_k [2, 256] (layer 1), each with random data and its checksum.
 HandMadeContainer ValidHandMadeContainer(uint64_t seed = 1);
 
+// ManifestBomb(): ValidHandMadeContainer() whose zstd-compressed manifest
+// also carries `padding` zero bytes in a field no reader knows (field 15): a
+// few KB on disk that decode to more than `padding` bytes, within the 1 GiB
+// decoded-size limit, as a decompression bomb would.
+HandMadeContainer ManifestBomb(size_t padding);
+
 // Assemble(): the bytes of `parts` (see HandMadeContainer).
 std::vector<uint8_t> Assemble(const HandMadeContainer& parts);
 

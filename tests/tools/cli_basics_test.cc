@@ -169,7 +169,7 @@ TEST_F(CliTest, SynthRefusesToOverwriteWithoutForce) {
 
 TEST_F(CliTest, SynthUnknownShapeNamesTheKnownOnes) {
   const CliResult r = RunZcpack({"synth", "--shape", "gpt5", "-o", dir_ + "/m"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("stories110m"));
 }
 
@@ -214,6 +214,68 @@ TEST_F(CliTest, ThreadsOutOfRangeIsUsageError) {
   }
   struct stat st;
   EXPECT_NE(::stat(out.c_str(), &st), 0);
+}
+
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench, and nothing is written.
+TEST_F(CliTest, SynthUsageErrorsExitTwoAndWriteNothing) {
+  const std::string out = dir_ + "/m";
+  const std::vector<std::vector<std::string>> cases = {
+      {"synth"},
+      {"synth", "--shape", "gpt5", "-o", out},
+      {"synth", "--dtype", "q9", "-o", out},
+      {"synth", "--dtype", "q4_0", "-o", out},
+      {"synth", "--seed", "many", "-o", out},
+      {"synth", "--threads", "", "-o", out},
+      {"synth", "--frobnicate", "-o", out},
+      {"synth", "-o", out, "stray-argument"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack synth")) << ::testing::PrintToString(args);
+  }
+  struct stat st;
+  EXPECT_NE(::stat(out.c_str(), &st), 0) << "a usage error created " << out;
+}
+
+TEST_F(CliTest, InspectUsageErrorsExitTwo) {
+  const std::string file = WriteSmallContainer(dir_ + "/small.zcpack");
+  const std::vector<std::vector<std::string>> cases = {
+      {"inspect"},
+      {"inspect", file, file},
+      {"inspect", file, "--json=maybe"},
+      {"inspect", file, "--frobnicate"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack inspect")) << ::testing::PrintToString(args);
+  }
+}
+
+// Linux paths are bytes. A path that is not UTF-8 used to abort --json with
+// an uncaught nlohmann exception (SIGABRT); the bad byte is now written as
+// the text \xff and the report is valid JSON.
+TEST_F(CliTest, InspectJsonEscapesAPathThatIsNotUtf8) {
+  const std::string file = WriteSmallContainer(dir_ + "/b\xff.zcpack");
+  const CliResult r = RunZcpack({"inspect", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["path"], dir_ + "/b\\xff.zcpack");
+}
+
+TEST_F(CliTest, SynthJsonEscapesAFolderThatIsNotUtf8) {
+  const std::string out = dir_ + "/m\xfe";
+  const CliResult r = RunZcpack({"synth", "-o", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(j["files"].empty());
+  for (const auto& f : j["files"]) {
+    EXPECT_THAT(f.get<std::string>(), HasSubstr("/m\\xfe/")) << f;
+  }
+  struct stat st;
+  EXPECT_EQ(::stat((out + "/config.json").c_str(), &st), 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -313,7 +314,7 @@ TEST_F(ConvertTest, OutputQuantStoresTheHeadInTheGivenType) {
   EXPECT_EQ(j["tensors"][20]["name"], "lm_head.weight");
   EXPECT_EQ(j["tensors"][20]["dtype"], "q4_0");
   const CliResult bad = RunZcpack({"convert", model, "-o", dir_ + "/bad.zcpack", "--output-quant", "q9"});
-  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("q9"));
 }
 
@@ -496,6 +497,56 @@ TEST_F(ConvertTest, RefusesToOverwriteWithoutForceAndNeverTheInput) {
   EXPECT_EQ(ReadFile(weights), before);
 }
 
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench (these were 1, "the input is unsound"), and is found
+// before the source is read: the source here does not exist, which would be
+// exit code 3.
+TEST_F(ConvertTest, UsageErrorsExitTwoBeforeTheSourceIsRead) {
+  const std::string source = dir_ + "/absent";
+  const std::string out = dir_ + "/out.zcpack";
+  const std::vector<std::vector<std::string>> cases = {
+      {"convert"},
+      {"convert", source},
+      {"convert", source, "-o", out, "--quant", "q9"},
+      {"convert", source, "-o", out, "--quant", "bf16"},
+      {"convert", source, "-o", out, "--output-quant", "q9"},
+      {"convert", source, "-o", out, "--output-quant", "bf16"},
+      {"convert", source, "-o", out, "--alignment", "1000"},
+      {"convert", source, "-o", out, "--alignment", "4194304"},
+      {"convert", source, "-o", out, "--alignment", "-1"},
+      {"convert", source, "-o", out, "--threads", "many"},
+      {"convert", source, "-o", out, "--threads", "5000"},
+      {"convert", source, "-o", out, "--layout", "columns"},
+      {"convert", source, "-o", out, "--keep-f16", "lm_\xff*"},
+      {"convert", source, "-o", out, "--quiet=perhaps"},
+      {"convert", source, "-o", out, "--frobnicate"},
+      {"convert", source, "-o"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack convert")) << ::testing::PrintToString(args);
+  }
+  EXPECT_FALSE(Exists(out));
+  const CliResult quant = RunZcpack({"convert", source, "-o", out, "--quant", "q9"});
+  EXPECT_THAT(quant.err, HasSubstr("--quant: unknown dtype 'q9'"));
+  EXPECT_EQ(RunZcpack({"convert", source, "-o", out}).exit_code, 3);
+}
+
+// An output path that is not UTF-8 used to abort --json (uncaught nlohmann
+// exception, SIGABRT) after the container had been written; the bad byte is
+// now the text \xff, the report is valid JSON and the exit code 0.
+TEST_F(ConvertTest, JsonEscapesAnOutputPathThatIsNotUtf8) {
+  const std::string model = Synth("tiny");
+  const std::string out = dir_ + "/b\xff.zcpack";
+  const CliResult r = RunZcpack({"convert", model, "-o", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["output"], dir_ + "/b\\xff.zcpack");
+  EXPECT_FALSE(j["tensors"].empty());
+  EXPECT_TRUE(Exists(out));
+}
+
 // ---- Bad input: a clear one-line message, a documented code, no output. ----
 
 class BadInputTest : public ConvertTest {
@@ -569,6 +620,33 @@ TEST_F(BadInputTest, MissingShard) {
 TEST_F(BadInputTest, MissingLayerTensor) {
   ExpectConvertFails(ModelWith(ValidWriter("model.layers.1.mlp.up_proj.weight").Build()), 1,
                      "up");
+}
+
+// Issue 11, item 7: a layer count of 2^20 with the tensors of two layers is
+// refused against the tensor table, before anything proportional to it is
+// allocated (it cost 1.1 GB and seconds).
+TEST_F(BadInputTest, HugeLayerCountInConfigJsonIsRefusedAgainstTheTensors) {
+  format::ModelInfo huge = SmallLlama();
+  huge.set_num_layers(uint32_t{1} << 20);
+  const std::string model = ModelWith(ValidWriter().Build());
+  std::ofstream(model + "/config.json", std::ios::trunc) << HfConfigJson(huge);
+  ExpectConvertFails(model, 1, "declares 1048576 layers, more than the 21 tensors of its table");
+}
+
+TEST_F(BadInputTest, HugeLayerCountInGgufIsRefusedAgainstTheTensors) {
+  std::vector<uint8_t> bytes = TinyLlamaGguf(SmallLlama(), format::DTYPE_F16);
+  // The key, then its type (uint32 = 4) and value, little-endian.
+  const std::string key = "llama.block_count";
+  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  ASSERT_NE(at, bytes.end());
+  const size_t value = static_cast<size_t>(at - bytes.begin()) + key.size() + 4;
+  ASSERT_EQ(bytes[value - 4], 4);
+  ASSERT_EQ(bytes[value], 2);
+  bytes[value] = 0;
+  bytes[value + 2] = 0x10;  // 2^20
+  const std::string gguf = dir_ + "/huge.gguf";
+  ASSERT_TRUE(WriteFileBytes(gguf, bytes).ok());
+  ExpectConvertFails(gguf, 1, "declares 1048576 layers, more than the");
 }
 
 TEST_F(BadInputTest, WrongShape) {

@@ -6,7 +6,9 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -80,10 +82,10 @@ TEST_F(RunTest, SamplingWithASeedIsReproducible) {
 
 TEST_F(RunTest, BadTokensAndMissingFile) {
   const CliResult bad = RunZcpack({"run", Model(), "--tokens", "1,abc"});
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("'abc' is not a token id"));
   const CliResult range = RunZcpack({"run", Model(), "--tokens", "1,99999"});
-  EXPECT_EQ(range.exit_code, 1);
+  EXPECT_EQ(range.exit_code, 2);
   EXPECT_THAT(range.err, HasSubstr("outside the vocabulary"));
   EXPECT_EQ(RunZcpack({"run", *dir_ + "/absent.zcpack", "--tokens", "1"}).exit_code, 3);
 }
@@ -97,7 +99,46 @@ TEST_F(RunTest, MemoryPolicyFlags) {
     const CliResult r = RunZcpack(args);
     EXPECT_EQ(r.exit_code, 0) << flags[0] << ": " << r.err;
   }
-  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 1);
+  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 2);
+}
+
+// Every mistake on the command line is exit code 2 with the usage line, as
+// in verify and bench (these were 1, "the input is unsound").
+TEST_F(RunTest, UsageErrorsExitTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"run"},
+      {"run", Model()},
+      {"run", Model(), "--tokens", ""},
+      {"run", Model(), "--tokens", "1,abc"},
+      {"run", Model(), "--tokens", "1,99999"},
+      {"run", Model(), "--tokens", "-1"},
+      {"run", Model(), "--tokens", "1", "-n", "-1"},
+      {"run", Model(), "--tokens", "1", "-n", "many"},
+      {"run", Model(), "--tokens", "1", "--context", "-5"},
+      {"run", Model(), "--tokens", "1", "--loader", "bogus"},
+      {"run", Model(), "--tokens", "1", "--advice", "sideways"},
+      {"run", Model(), "--tokens", "1", "--threads", "1.5"},
+      {"run", Model(), "--tokens", "1", "--frobnicate"},
+      {"run", Model(), "--tokens"},
+  };
+  for (const auto& args : cases) {
+    const CliResult r = RunZcpack(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: zcpack run")) << ::testing::PrintToString(args);
+  }
+}
+
+// A path that is not UTF-8 used to abort --json (uncaught nlohmann
+// exception, SIGABRT) after generating; the bad byte is now the text \xff.
+TEST_F(RunTest, JsonEscapesAPathThatIsNotUtf8) {
+  const std::string link = *dir_ + "/b\xff.zcpack";
+  ASSERT_EQ(::symlink(Model().c_str(), link.c_str()), 0);
+  const CliResult r = RunZcpack({"run", link, "--tokens", "1,2", "-n", "2", "--json"});
+  ::unlink(link.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["path"], *dir_ + "/b\\xff.zcpack");
+  EXPECT_EQ(j["generated"].size(), 2u);
 }
 
 // Waits until `pid` runs more than one thread: `zcpack run` has opened the

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "tests/tools/cli_runner.h"
 #include "zcpack/converter/source_model.h"
+#include "zcpack/format/container_reader.h"
 
 namespace zcpack::testing {
 namespace {
@@ -106,6 +108,36 @@ TEST_F(VerifyCliTest, CorruptedContainerExitsOneWithReportAndOneStderrLine) {
   EXPECT_THAT(r.err, HasSubstr("checksum"));
   // The structure level does not read tensor data.
   EXPECT_EQ(RunZcpack({"verify", path, "--level", "structure"}).exit_code, 0);
+}
+
+// The issue's repro: `zcpack verify $'b\xff.zcpack' --json` aborted with an
+// uncaught nlohmann exception (SIGABRT). Paths, and the details that quote
+// them, are now escaped (\xff as text): valid JSON and the documented code,
+// sound or not, and with --against a source path that is not UTF-8 either.
+TEST_F(VerifyCliTest, JsonEscapesPathsThatAreNotUtf8) {
+  const std::string sound = Path("b\xff.zcpack");
+  std::filesystem::copy_file(Container(), sound);
+  CliResult r = RunZcpack({"verify", sound, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json report = json::parse(r.out);
+  EXPECT_EQ(report["path"], Path("b\\xff.zcpack"));
+
+  const std::string source = Path("source\xfe");
+  std::filesystem::create_directory_symlink(Path("tiny-1"), source);
+  r = RunZcpack({"verify", sound, "--json", "--against", source});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  report = json::parse(r.out);
+  EXPECT_EQ(report["against"]["source"], Path("source\\xfe"));
+
+  std::vector<uint8_t> bytes = *ReadFileBytes(Container());
+  bytes.resize(bytes.size() / 2);
+  const std::string truncated = Path("t\xff.zcpack");
+  ASSERT_TRUE(WriteFileBytes(truncated, bytes).ok());
+  r = RunZcpack({"verify", truncated, "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  report = json::parse(r.out);
+  EXPECT_EQ(report["path"], Path("t\\xff.zcpack"));
+  EXPECT_FALSE(report["sound"].get<bool>());
 }
 
 TEST_F(VerifyCliTest, EveryBrokenContainerExitsOneNamingItsCheck) {
@@ -229,6 +261,75 @@ TEST_F(VerifyCliTest, AgainstSourceWithMissingOrReshapedTensorFails) {
     EXPECT_EQ(report["problems"][0]["tensor"], c.tensor);
     EXPECT_THAT(r.err, HasSubstr(c.tensor));
   }
+}
+
+// Writes a copy of the converted container at `to` with its manifest edited
+// (and every size and checksum recomputed).
+void RewriteManifest(const std::string& from, const std::string& to,
+                     const std::function<void(format::Manifest&)>& edit) {
+  const auto bytes = ReadFileBytes(from);
+  ASSERT_TRUE(bytes.ok());
+  const auto c = format::Container::OpenBuffer(*bytes, from);
+  ASSERT_TRUE(c.ok()) << c.status();
+  HandMadeContainer parts;
+  parts.header.alignment_log2 = (*c)->header().alignment_log2;
+  parts.header.required_features = (*c)->header().required_features;
+  ASSERT_EQ((*c)->header().data_offset, (*c)->alignment());
+  const format::ByteRange data = (*c)->data_range();
+  parts.data.assign(bytes->begin() + static_cast<ptrdiff_t>(data.offset),
+                    bytes->begin() + static_cast<ptrdiff_t>(data.offset + data.size));
+  parts.manifest = (*c)->manifest();
+  parts.compress_manifest = true;
+  edit(parts.manifest);
+  ASSERT_TRUE(WriteFileBytes(to, Assemble(parts)).ok());
+}
+
+// Issue 11, items 16 and 7: what `run` refuses at load, `verify` reports, in
+// the same words, and `inspect` (the format reader only) still shows.
+TEST_F(VerifyCliTest, ModelsTheRuntimeRefusesAreUnsound) {
+  struct Case {
+    std::string name;
+    std::function<void(format::Manifest&)> edit;
+    std::string check;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"rope-unset", [](format::Manifest& m) {
+         m.mutable_model()->set_rope_layout(format::ROPE_LAYOUT_UNSPECIFIED);
+       }, "rope", "does not record its RoPE row layout"},
+      {"huge-layer-count", [](format::Manifest& m) {
+         m.mutable_model()->set_num_layers(uint32_t{1} << 20);
+       }, "model_tensors", "declares 1048576 layers, more than the 21 tensors of its table"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = Path(c.name + ".zcpack");
+    RewriteManifest(Container(), path, c.edit);
+    CliResult r = RunZcpack({"verify", path, "--level", "structure"});
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.out << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(absl::StrCat("first: ", c.check))) << c.name;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << c.name;
+    r = RunZcpack({"run", path, "--tokens", "1,2", "-n", "1"});
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(path)) << c.name;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << c.name;
+    EXPECT_EQ(RunZcpack({"inspect", path}).exit_code, 0) << c.name;
+  }
+}
+
+// Issue 11, item 8: a manifest of a few KB that decodes to 64 MiB (within
+// the 1 GiB limit) was called SOUND; it is refused before it is decoded.
+TEST_F(VerifyCliTest, ManifestDecompressionBombIsUnsoundAndRefused) {
+  const std::string path = Path("bomb.zcpack");
+  ASSERT_TRUE(WriteFileBytes(path, Assemble(ManifestBomb(size_t{64} << 20))).ok());
+  CliResult r = RunZcpack({"verify", path});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("first: manifest_limit"));
+  EXPECT_THAT(r.err, HasSubstr("refused before decoding"));
+  r = RunZcpack({"inspect", path});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(path + ": manifest decodes to 67"));
 }
 
 TEST_F(VerifyCliTest, MissingFilesExitThree) {

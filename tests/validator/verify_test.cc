@@ -27,6 +27,7 @@
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/model_layout.h"
 #include "zcpack/format/q4_blocks.h"
+#include "zcpack/runtime/model.h"
 
 namespace zcpack::validator {
 namespace {
@@ -369,6 +370,26 @@ TEST_F(ConvertedModelTest, JsonReportHasEveryCheckAndProblem) {
   EXPECT_EQ(j["problems"][0]["offset"].get<uint64_t>(), t.offset());
 }
 
+// Paths are bytes and tensor names come from untrusted files: a report that
+// quotes bytes that are not UTF-8 is still valid JSON (nlohmann threw
+// type_error 316 from dump()), with each bad byte written as \xNN.
+TEST(ReportFormatTest, JsonEscapesTextThatIsNotUtf8) {
+  VerifyReport r;
+  r.path = "b\xff.zcpack";
+  r.against = "src\xfe";
+  r.problems.push_back({"checksum", "blk.0.\xc3", 4096, "in b\xff.zcpack: bad"});
+  r.problem_count = 1;
+  r.comparisons.push_back({"name\x80"});
+  std::string text;
+  ASSERT_NO_THROW(text = FormatReportJson(r));
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["path"], "b\\xff.zcpack");
+  EXPECT_EQ(j["against"]["source"], "src\\xfe");
+  EXPECT_EQ(j["problems"][0]["tensor"], "blk.0.\\xc3");
+  EXPECT_EQ(j["problems"][0]["detail"], "in b\\xff.zcpack: bad");
+  EXPECT_EQ(j["against"]["tensors"][0]["name"], "name\\x80");
+}
+
 // --against
 
 TEST_F(ConvertedModelTest, AgainstItsOwnSourcePasses) {
@@ -623,13 +644,25 @@ class ModelCheckTest : public ::testing::Test {
   // Writes the tensors and returns the full-level report.
   VerifyReport VerifyTensors(const std::vector<testing::TensorFixture>& tensors,
                              const format::Manifest& manifest = ModelManifest()) {
-    const std::string path = dir_.File("model.zcpack");
     format::WriterOptions options;
     options.alignment = 4096;
-    EXPECT_TRUE(testing::WriteContainer(path, tensors, options, manifest).ok());
-    auto r = Verify(path);
+    EXPECT_TRUE(testing::WriteContainer(Path(), tensors, options, manifest).ok());
+    auto r = Verify(Path());
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : VerifyReport{};
+  }
+
+  std::string Path() const { return dir_.File("model.zcpack"); }
+
+  // The runtime refuses the last container VerifyTensors() wrote with
+  // `code`, and says what verify's first problem says.
+  void ExpectRuntimeRefusesAsVerifyReports(const VerifyReport& r, absl::StatusCode code) {
+    ASSERT_FALSE(r.problems.empty());
+    const auto model = runtime::Model::Open(Path());
+    ASSERT_FALSE(model.ok());
+    EXPECT_EQ(model.status().code(), code);
+    EXPECT_THAT(model.status().message(), HasSubstr(Path()));
+    EXPECT_THAT(model.status().message(), HasSubstr(r.problems[0].detail));
   }
 
   std::vector<testing::TensorFixture> tensors_ = ModelTensors(ModelManifest().model());
@@ -682,6 +715,69 @@ TEST_F(ModelCheckTest, MissingLayerFailsLayerRanges) {
   const VerifyReport r = VerifyTensors(tensors_, manifest);
   EXPECT_EQ(Outcome(r, "layer_ranges").problems, 1u);
   EXPECT_EQ(Outcome(r, "model_tensors").problems, 9u);  // layer 2's tensors
+}
+
+// Issue 11, item 16: what the runtime refuses at load, verify reports.
+TEST_F(ModelCheckTest, UnsetRopeLayoutIsUnsoundAsTheRuntimeRefusesIt) {
+  format::Manifest manifest = ModelManifest();
+  manifest.mutable_model()->set_rope_layout(format::ROPE_LAYOUT_UNSPECIFIED);
+  const VerifyReport r = VerifyTensors(tensors_, manifest);
+  EXPECT_THAT(ProblemChecks(r), ::testing::ElementsAre("rope"));
+  EXPECT_THAT(r.problems[0].detail, HasSubstr("does not record its RoPE row layout"));
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kUnimplemented);
+}
+
+TEST_F(ModelCheckTest, UnknownRopeLayoutIsUnsoundAsTheRuntimeRefusesIt) {
+  format::Manifest manifest = ModelManifest();
+  manifest.mutable_model()->set_rope_layout(static_cast<format::RopeLayout>(7));
+  const VerifyReport r = VerifyTensors(tensors_, manifest);
+  EXPECT_THAT(ProblemChecks(r), ::testing::ElementsAre("rope"));
+  EXPECT_THAT(r.problems[0].detail, HasSubstr("rope_layout is 7"));
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kUnimplemented);
+}
+
+TEST_F(ModelCheckTest, OddHeadDimIsUnsoundAsTheRuntimeRefusesIt) {
+  format::Manifest manifest = ModelManifest();
+  manifest.mutable_model()->set_head_dim(15);  // q rows 60, k and v rows 30
+  tensors_ = ModelTensors(manifest.model());
+  const VerifyReport r = VerifyTensors(tensors_, manifest);
+  EXPECT_THAT(ProblemChecks(r), ::testing::ElementsAre("rope"));
+  EXPECT_THAT(r.problems[0].detail, HasSubstr("odd head_dim 15"));
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kUnimplemented);
+}
+
+TEST_F(ModelCheckTest, MissingTensorIsRefusedByTheRuntimeInVerifysWords) {
+  tensors_.erase(tensors_.begin() + 18);  // layer 1's ffn_down
+  const VerifyReport r = VerifyTensors(tensors_);
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kDataLoss);
+}
+
+TEST_F(ModelCheckTest, InvalidHyperparametersAreRefusedByTheRuntimeInVerifysWords) {
+  format::Manifest manifest = ModelManifest();
+  manifest.mutable_model()->set_num_kv_heads(3);
+  const VerifyReport r = VerifyTensors(tensors_, manifest);
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kDataLoss);
+}
+
+// Issue 11, item 7: a layer count of 2^20 is checked against the 21 tensors
+// before anything proportional to it is built (it cost 1.1 GB and seconds,
+// then a million problems).
+TEST_F(ModelCheckTest, HugeLayerCountIsRefusedAgainstTheTensorTable) {
+  format::Manifest manifest = ModelManifest();
+  manifest.mutable_model()->set_num_layers(uint32_t{1} << 20);
+  const VerifyReport r = VerifyTensors(tensors_, manifest);
+  EXPECT_THAT(ProblemChecks(r), ::testing::ElementsAre("model_tensors"));
+  EXPECT_THAT(r.problems[0].detail,
+              HasSubstr("declares 1048576 layers, more than the 21 tensors of its table"));
+  EXPECT_EQ(Outcome(r, "layer_ranges").result, CheckResult::kSkipped);
+  ExpectRuntimeRefusesAsVerifyReports(r, absl::StatusCode::kDataLoss);
+}
+
+TEST_F(ModelCheckTest, OutOfOrderTensorsAreUnsoundButTheRuntimeRunsThem) {
+  std::swap(tensors_[2], tensors_[3]);  // k before q
+  const VerifyReport r = VerifyTensors(tensors_);
+  EXPECT_THAT(ProblemChecks(r), ::testing::ElementsAre("access_order"));
+  EXPECT_TRUE(runtime::Model::Open(Path()).ok());
 }
 
 TEST_F(ModelCheckTest, InvalidHyperparametersStopTheModelChecks) {

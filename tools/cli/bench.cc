@@ -34,6 +34,7 @@
 #include "tools/cli/bench_report.h"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/posix_file.h"
@@ -502,7 +503,7 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
     if (plot_status.ok()) report["plot"] = options.plot;
   }
   if (options.json) {
-    out << report.dump(2) << "\n";
+    out << JsonText(report) << "\n";
   } else {
     bench::PrintText(report, out);
   }

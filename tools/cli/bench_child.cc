@@ -15,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "xxhash.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
@@ -95,7 +96,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
       {"end_ns", end},
       {"vm_hwm_kib", memory.vm_hwm_kib},
       {"notes", model->notes()}};
-  out << report.dump() << "\n";
+  out << JsonText(report, -1) << "\n";
   return absl::OkStatus();
 }
 

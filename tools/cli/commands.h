@@ -38,6 +38,10 @@ struct SynthCommandOptions {
 // RunSynth(): writes a synthetic llama-shaped checkpoint (converter/synth.h).
 absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out);
 
+// CheckSynthOptions(): InvalidArgument (a usage error) for no --out, an
+// unknown --shape or a --dtype synth does not write, without writing anything.
+absl::Status CheckSynthOptions(const SynthCommandOptions& options);
+
 struct ConvertCommandOptions {
   std::string source;
   std::string output;
@@ -57,9 +61,12 @@ struct ConvertCommandOptions {
 // and prints a summary (text, or JSON with per-tensor statistics).
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out);
 
-// CheckConvertLayout(): InvalidArgument (a usage error) naming --layout and
-// its accepted values when `layout` is not row-groups or row-major.
-absl::Status CheckConvertLayout(const std::string& layout);
+// CheckConvertOptions(): InvalidArgument (a usage error) for no -o, a --quant
+// or --output-quant that is not a target type, a --layout that is not
+// row-groups or row-major, a --keep-f16 pattern that is not UTF-8, or an
+// --alignment the writer refuses (converter::CheckConvertOptions()), without
+// reading the source.
+absl::Status CheckConvertOptions(const ConvertCommandOptions& options);
 
 struct RunCommandOptions {
   std::string path;
@@ -86,10 +93,12 @@ struct RunCommandOptions {
 // timings.
 absl::Status RunRun(const RunCommandOptions& options, std::ostream& out);
 
-// CheckRunOptions(): InvalidArgument (a usage error) for a temperature that
-// is not a finite number >= 0, a prompt plus -n beyond what a session can
-// hold, or a context longer than the model's max_position_embeddings (read
-// from the container's manifest when it opens), without generating anything.
+// CheckRunOptions(): InvalidArgument (a usage error) for missing or malformed
+// --tokens, a negative -n or --context, an unknown --loader or --advice, a
+// temperature that is not a finite number >= 0, a prompt plus -n beyond what
+// a session can hold, or (read from the container's manifest when it opens)
+// a token id outside the model's vocabulary or a context longer than its
+// max_position_embeddings; without generating anything.
 absl::Status CheckRunOptions(const RunCommandOptions& options);
 
 struct VerifyCommandOptions {

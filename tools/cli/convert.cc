@@ -8,9 +8,11 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -100,41 +102,68 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
   if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
 }
 
-}  // namespace
+// A dtype flag's value; InvalidArgument naming the flag.
+absl::StatusOr<format::DType> ParseDTypeFlag(absl::string_view flag, const std::string& value) {
+  absl::StatusOr<format::DType> dtype = format::ParseDType(value);
+  if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", dtype.status().message()));
+  return dtype;
+}
 
-absl::Status CheckConvertLayout(const std::string& layout) {
-  if (absl::StatusOr<format::TensorLayout> parsed = format::ParseLayout(layout); !parsed.ok()) {
+// The --layout value; InvalidArgument naming the flag and the accepted values.
+absl::StatusOr<format::TensorLayout> ParseLayoutFlag(const std::string& layout) {
+  absl::StatusOr<format::TensorLayout> parsed = format::ParseLayout(layout);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--layout: '", layout, "' is not a layout; expected row-groups or row-major"));
   }
-  return absl::OkStatus();
+  return parsed;
 }
 
-absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+// The converter's options from the command's, checked as Convert() would
+// check them before reading the source.
+absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandOptions& options) {
   converter::ConvertOptions convert;
   convert.source = options.source;
   convert.output = options.output;
   if (convert.output.empty()) return absl::InvalidArgumentError("-o OUT is required");
-  ZCPACK_ASSIGN_OR_RETURN(convert.quant, format::ParseDType(options.quant));
+  ZCPACK_ASSIGN_OR_RETURN(convert.quant, ParseDTypeFlag("--quant", options.quant));
   if (!options.output_quant.empty()) {
-    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant, format::ParseDType(options.output_quant));
+    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant,
+                            ParseDTypeFlag("--output-quant", options.output_quant));
   }
   convert.threads = options.threads;
   convert.alignment = options.alignment;
   for (const std::string& p : options.keep_f16) {
+    // Recorded in the container, whose strings must be UTF-8; checked here
+    // too so that the message names the flag.
+    if (!format::IsValidUtf8(p)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--keep-f16 '", format::EscapeInvalidUtf8(p), "' is not valid UTF-8"));
+    }
     if (!p.empty()) convert.keep_f16.push_back(p);
   }
   convert.allow_nonfinite = options.allow_nonfinite;
-  ZCPACK_RETURN_IF_ERROR(CheckConvertLayout(options.layout));
-  convert.matrix_layout = *format::ParseLayout(options.layout);
+  ZCPACK_ASSIGN_OR_RETURN(convert.matrix_layout, ParseLayoutFlag(options.layout));
   convert.overwrite = options.force;
+  ZCPACK_RETURN_IF_ERROR(converter::CheckConvertOptions(convert));
+  return convert;
+}
+
+}  // namespace
+
+absl::Status CheckConvertOptions(const ConvertCommandOptions& options) {
+  return ConverterOptions(options).status();
+}
+
+absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+  ZCPACK_ASSIGN_OR_RETURN(converter::ConvertOptions convert, ConverterOptions(options));
   const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
   if (bar) convert.progress = DrawProgress;
   auto report = converter::Convert(convert);
   if (bar) std::fprintf(stderr, "\n");
   if (!report.ok()) return report.status();
   if (options.json) {
-    out << ReportJson(*report).dump(2) << "\n";
+    out << JsonText(ReportJson(*report)) << "\n";
   } else if (!options.quiet) {
     PrintText(*report, out);
   }

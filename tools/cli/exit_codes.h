@@ -3,7 +3,11 @@
 #ifndef ZCPACK_TOOLS_CLI_EXIT_CODES_H_
 #define ZCPACK_TOOLS_CLI_EXIT_CODES_H_
 
+#include <exception>
+#include <new>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace zcpack::cli {
 
@@ -12,11 +16,15 @@ enum ExitCode : int {
   // The input was read and is unsound: not a container, corrupt, unsupported
   // version or feature, inconsistent, or (verify) a check failed.
   kExitInputRejected = 1,
-  // The command line is wrong, or the command refuses (output exists without
-  // --force, output would overwrite the input).
+  // The command line is wrong: an unknown flag, a missing or malformed value,
+  // a value the command cannot use (each command's check_usage in
+  // zcpack_main.cc finds these before any input is read), the wrong number of
+  // arguments. Or the command refuses (output exists without --force, output
+  // would overwrite the input).
   kExitUsage = 2,
   // An I/O, system or resource error: a file missing or unreadable, a full
-  // disk, a reader limit exceeded, an internal error.
+  // disk, a reader limit exceeded, out of memory, an internal error (an
+  // exception, StatusOfCall()).
   kExitIoError = 3,
 };
 
@@ -35,6 +43,24 @@ inline int ExitCodeFor(const absl::Status& status) {
       return kExitUsage;
     default:
       return kExitIoError;
+  }
+}
+
+// StatusOfCall(): `call()`'s status, or, when it throws, a status saying so,
+// so that an exception never ends the program with std::terminate (SIGABRT
+// and no message): ResourceExhausted for std::bad_alloc, Internal naming
+// what() for any other std::exception (a JSON error, say), Internal for
+// anything else. All three are exit code 3.
+template <typename Call>
+absl::Status StatusOfCall(Call&& call) {
+  try {
+    return call();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("internal error: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("internal error: unknown exception");
   }
 }
 

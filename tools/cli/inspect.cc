@@ -1,11 +1,13 @@
 #include <iomanip>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
@@ -147,7 +149,7 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
                      {"sources", std::move(sources)},
                      {"options", std::move(options)}};
   if (checksums_run) j["checksums_ok"] = checksums_ok;
-  out << j.dump(2) << "\n";
+  out << JsonText(std::move(j)) << "\n";
 }
 
 std::string Bytes(uint64_t n) {

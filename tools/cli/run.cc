@@ -1,11 +1,14 @@
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
@@ -54,17 +57,27 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (absl::Status s = runtime::CheckSamplingOptions(sampling); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
-  // Malformed token ids and a negative -n are RunRun()'s to report.
-  const absl::StatusOr<std::vector<int32_t>> prompt = ParseTokens(options.tokens);
-  if (!prompt.ok() || options.max_tokens < 0) return absl::OkStatus();
-  ZCPACK_ASSIGN_OR_RETURN(const int context, ContextFor(options, prompt->size()));
-  // The model's own limit, from the header and manifest (no tensor data is
+  ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
+  if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
+  if (options.context < 0) {
+    return absl::InvalidArgumentError("--context must not be negative (0: prompt + n)");
+  }
+  if (absl::Status s = runtime::ParseLoader(options.loader).status(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--loader: ", s.message()));
+  }
+  if (absl::Status s = runtime::ParseAdvice(options.advice).status(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--advice: ", s.message()));
+  }
+  ZCPACK_ASSIGN_OR_RETURN(const int context, ContextFor(options, prompt.size()));
+  // The model's own limits, from the header and manifest (no tensor data is
   // read); a file that does not open is RunRun()'s to report.
   const auto container = format::Container::Open(options.path);
   if (!container.ok()) return absl::OkStatus();
-  if (absl::Status s = runtime::CheckContextLength((*container)->manifest().model(), context,
-                                                   options.path);
-      !s.ok()) {
+  const format::ModelInfo& model = (*container)->manifest().model();
+  if (absl::Status s = runtime::CheckPromptTokens(model, prompt); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--tokens: ", s.message()));
+  }
+  if (absl::Status s = runtime::CheckContextLength(model, context, options.path); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(ContextFlag(options), ": ", s.message()));
   }
   return absl::OkStatus();
@@ -108,7 +121,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
                         {"threads", session->threads()},
                         {"loader", options.loader},
                         {"notes", notes}};
-    out << j.dump(2) << "\n";
+    out << JsonText(std::move(j)) << "\n";
     return absl::OkStatus();
   }
   out << "generated: " << absl::StrJoin(generated, ",") << "\n";

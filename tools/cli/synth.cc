@@ -1,23 +1,46 @@
 #include <chrono>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/converter/synth.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
 
-absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
+namespace {
+
+// The synthesizer's options from the command's, checked as Synthesize()
+// would check them before writing anything.
+absl::StatusOr<converter::SynthOptions> SynthesizerOptions(const SynthCommandOptions& options) {
   if (options.out_dir.empty()) return absl::InvalidArgumentError("--out DIR is required");
   converter::SynthOptions synth;
   synth.shape = options.shape;
   synth.out_dir = options.out_dir;
-  ZCPACK_ASSIGN_OR_RETURN(synth.dtype, format::ParseDType(options.dtype));
+  absl::StatusOr<format::DType> dtype = format::ParseDType(options.dtype);
+  if (!dtype.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dtype: ", dtype.status().message()));
+  }
+  synth.dtype = *dtype;
   synth.seed = options.seed;
   synth.threads = options.threads;
   synth.overwrite = options.force;
+  ZCPACK_RETURN_IF_ERROR(converter::CheckSynthOptions(synth));
+  return synth;
+}
+
+}  // namespace
+
+absl::Status CheckSynthOptions(const SynthCommandOptions& options) {
+  return SynthesizerOptions(options).status();
+}
+
+absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
+  ZCPACK_ASSIGN_OR_RETURN(const converter::SynthOptions synth, SynthesizerOptions(options));
   const auto start = std::chrono::steady_clock::now();
   ZCPACK_ASSIGN_OR_RETURN(const converter::SynthResult result, converter::Synthesize(synth));
   const double seconds =
@@ -27,7 +50,7 @@ absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
                         {"seed", options.seed},   {"parameters", result.parameters},
                         {"weight_bytes", result.weight_bytes}, {"files", result.files},
                         {"seconds", seconds}};
-    out << j.dump(2) << "\n";
+    out << JsonText(std::move(j)) << "\n";
   } else {
     out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",
                            options.shape, result.parameters,

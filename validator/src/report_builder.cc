@@ -2,57 +2,19 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <vector>
 #include <utility>
+
+#include "zcpack/format/structural_rules.h"
 
 namespace zcpack::validator::internal {
 namespace {
 
-// The names of the header, manifest and tensor-table checks are those of the
-// broken-container table (tests/testing/container_fixtures.h): one name per
-// rule of format/SPEC.md, "Reader checks and limits".
-constexpr CheckInfo kChecks[] = {
-    {"magic", "header", "the file starts with the zcpack magic"},
-    {"version", "header", "the major format version is 1"},
-    {"header_checksum", "header", "the header's XXH3-64 matches its bytes"},
-    {"header_size", "header", "the header size field is 128"},
-    {"reserved", "header", "reserved header bytes are zero"},
-    {"required_features", "header", "no unknown required-feature bits are set"},
-    {"header_alignment", "header", "the alignment is 2^12 to 2^21"},
-    {"file_size", "header", "the file is exactly as long as the header records"},
-    {"data_region", "header", "the data region is aligned and inside the file"},
-    {"manifest_bounds", "header", "the manifest follows the data region and ends the file"},
-    {"manifest_limit", "header", "the manifest's stored and decoded sizes are within the limits"},
-    {"manifest_size", "header", "an uncompressed manifest declares its stored size as decoded size"},
-    {"manifest_checksum", "manifest", "the manifest's XXH3-64 matches its bytes"},
-    {"zstd_size", "manifest", "the zstd frame declares and decodes to the header's decoded size"},
-    {"zstd_frame", "manifest", "a compressed manifest is exactly one zstd frame"},
-    {"manifest_parse", "manifest", "the manifest parses as a protobuf Manifest"},
-    {"tensor_limit", "tensor_table", "the tensor count is within the limit"},
-    {"empty_name", "tensor_table", "every tensor has a name"},
-    {"name_limit", "tensor_table", "every name is within the length limit"},
-    {"duplicate_name", "tensor_table", "no two tensors share a name"},
-    {"dtype", "tensor_table", "every dtype is one of f32, f16, bf16, q4_0, q4_k, q8_0"},
-    {"rank_limit", "tensor_table", "every rank is within the limit"},
-    {"shape_rank", "tensor_table", "every shape has at least one dimension"},
-    {"shape_zero", "tensor_table", "no shape has a zero dimension"},
-    {"block_multiple", "tensor_table", "every last dimension is a multiple of the block size"},
-    {"shape_overflow", "tensor_table", "every byte size fits in 2^63"},
-    {"nbytes", "tensor_table", "every nbytes equals the size its dtype and shape need"},
-    {"layout", "tensor_table",
-     "every block order is row-major, or row groups on a q4_0/q8_0/q4_k matrix with the feature bit"},
-    {"alignment", "tensor_table", "every tensor offset is a multiple of the alignment"},
-    {"tensor_bounds", "tensor_table", "every tensor lies inside the data region"},
-    {"order", "tensor_table", "tensor offsets strictly increase in manifest order"},
-    {"overlap", "tensor_table", "no tensor overlaps the aligned extent of the one before"},
-    {"layer_range", "tensor_table", "every layer index is -1 or below the tensor count"},
-    {"layer_order", "tensor_table", "layers appear in non-decreasing order"},
-    {"layer_contiguity", "tensor_table", "each layer's tensors are one contiguous run"},
-    {"layer_outside", "tensor_table", "tensors outside the layers come before or after all layers"},
-    {"reader", "tensor_table", "the format library's reader opens the file"},
-    {"model_info", "model", "the model's hyperparameters are valid"},
-    {"model_tensors", "model", "every tensor the model needs is present with its shape, once"},
-    {"access_order", "model", "tensors are stored in the order the forward pass reads them"},
-    {"layer_ranges", "model", "each of the model's layers is one aligned byte range"},
+// Checks of this module, beside format's structural rules.
+constexpr CheckInfo kReaderCheck = {"reader", "tensor_table",
+                                    "the format library's reader opens the file"};
+constexpr CheckInfo kDataChecks[] = {
     {"checksum", "integrity", "every tensor's data matches its XXH3-64"},
     {"padding", "integrity", "every byte outside the header, tensors and manifest is zero"},
     {"source_model", "source", "the source's hyperparameters equal the container's"},
@@ -65,14 +27,34 @@ constexpr CheckInfo kChecks[] = {
      "the runtime opens the container and generates tokens with finite logits"},
 };
 
+// format's rules (one name per rule of format/SPEC.md, "Reader checks and
+// limits", and of the model), with "reader" after the tensor table, then the
+// data checks.
+std::vector<CheckInfo> BuildChecks() {
+  std::vector<CheckInfo> checks;
+  for (const format::RuleInfo& rule : format::StructuralRules()) {
+    if (rule.group == "model" && !checks.empty() && checks.back().group == "tensor_table") {
+      checks.push_back(kReaderCheck);
+    }
+    checks.push_back({rule.name, rule.group, rule.description});
+  }
+  checks.insert(checks.end(), std::begin(kDataChecks), std::end(kDataChecks));
+  return checks;
+}
+
+const std::vector<CheckInfo>& Checks() {
+  static const std::vector<CheckInfo>* const checks = new std::vector<CheckInfo>(BuildChecks());
+  return *checks;
+}
+
 }  // namespace
 
-std::span<const CheckInfo> AllChecks() { return kChecks; }
+std::span<const CheckInfo> AllChecks() { return Checks(); }
 
 ReportBuilder::ReportBuilder(VerifyReport* report, size_t max_problems)
-    : report_(report), max_problems_(max_problems), ran_(std::size(kChecks), false) {
+    : report_(report), max_problems_(max_problems), ran_(Checks().size(), false) {
   report_->checks.clear();
-  for (const CheckInfo& c : kChecks) {
+  for (const CheckInfo& c : Checks()) {
     CheckOutcome outcome;
     outcome.name = std::string(c.name);
     outcome.group = std::string(c.group);

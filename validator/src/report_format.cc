@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/validator/verify.h"
 
 namespace zcpack::validator {
@@ -157,9 +158,14 @@ std::string FormatReportText(const VerifyReport& r) {
 std::string FormatReportJson(const VerifyReport& r) {
   // Keys in the order written here, so that a person reading it sees the
   // verdict first.
+  //
+  // nlohmann's dump() throws on a string that is not UTF-8; paths are bytes
+  // and tensor names and details come from untrusted files, so every such
+  // string is escaped (\xNN) on its way in.
   using json = nlohmann::ordered_json;
+  const auto text = [](const std::string& s) { return format::EscapeInvalidUtf8(s); };
   json j;
-  j["path"] = r.path;
+  j["path"] = text(r.path);
   j["level"] = std::string(VerifyLevelName(r.level));
   j["sound"] = r.sound();
   j["problem_count"] = r.problem_count;
@@ -176,20 +182,20 @@ std::string FormatReportJson(const VerifyReport& r) {
                   {"total", r.total_seconds}};
   json checks = json::array();
   for (const CheckOutcome& c : r.checks) {
-    checks.push_back({{"name", c.name},
-                      {"group", c.group},
-                      {"description", c.description},
+    checks.push_back({{"name", text(c.name)},
+                      {"group", text(c.group)},
+                      {"description", text(c.description)},
                       {"result", std::string(CheckResultName(c.result))},
                       {"problems", c.problems},
-                      {"detail", c.detail}});
+                      {"detail", text(c.detail)}});
   }
   j["checks"] = std::move(checks);
   json problems = json::array();
   for (const Problem& p : r.problems) {
-    problems.push_back({{"check", p.check},
-                        {"tensor", p.tensor.empty() ? json(nullptr) : json(p.tensor)},
+    problems.push_back({{"check", text(p.check)},
+                        {"tensor", p.tensor.empty() ? json(nullptr) : json(text(p.tensor))},
                         {"offset", p.offset ? json(*p.offset) : json(nullptr)},
-                        {"detail", p.detail}});
+                        {"detail", text(p.detail)}});
   }
   j["problems"] = std::move(problems);
   if (r.against.empty()) {
@@ -197,7 +203,7 @@ std::string FormatReportJson(const VerifyReport& r) {
   } else {
     json tensors = json::array();
     for (const TensorComparison& c : r.comparisons) {
-      tensors.push_back({{"name", c.name},
+      tensors.push_back({{"name", text(c.name)},
                          {"dtype", std::string(format::DTypeName(c.dtype))},
                          {"source_dtype", std::string(format::DTypeName(c.source_dtype))},
                          {"unchanged", c.unchanged},
@@ -206,7 +212,7 @@ std::string FormatReportJson(const VerifyReport& r) {
                          {"snr_db", c.snr_db}});
     }
     // Infinite thresholds (disabled) are written as null.
-    j["against"] = {{"source", r.against},
+    j["against"] = {{"source", text(r.against)},
                     {"max_rmse", r.max_rmse},
                     {"min_snr_db", r.min_snr_db},
                     {"tensors", std::move(tensors)}};

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/manifest.pb.h"
@@ -112,6 +113,13 @@ struct ConvertReport {
 // (ResourceExhausted for a full disk). Nothing is left at the output path on
 // failure.
 absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options);
+
+// CheckConvertOptions(): the checks Convert() makes of its options before it
+// reads the source: an output path, a positive chunk size, an alignment the
+// writer accepts (format::CheckAlignment()), --keep-f16 patterns that are
+// valid UTF-8, and target types and a matrix layout the planner produces
+// (CheckPlanOptions()). InvalidArgument naming the bad option.
+absl::Status CheckConvertOptions(const ConvertOptions& options);
 
 }  // namespace zcpack::converter
 

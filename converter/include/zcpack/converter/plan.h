@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/manifest.pb.h"
@@ -67,8 +68,15 @@ struct PlannedTensor {
   std::string fallback_reason;
 };
 
+// CheckPlanOptions(): InvalidArgument naming the accepted types when the
+// target type or the output head's type is not one the planner produces, or
+// when the matrix layout is unknown. Needs no source, so a caller can refuse
+// bad options before reading one.
+absl::Status CheckPlanOptions(const PlanOptions& options);
+
 // PlanConversion(): the tensors in file order with their target dtypes and
-// layouts. InvalidArgument for an unsupported target type or layout.
+// layouts. InvalidArgument for an unsupported target type or layout
+// (CheckPlanOptions()).
 absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
                                                           const PlanOptions& options);
 

@@ -51,6 +51,11 @@ struct SynthResult {
   uint64_t parameters = 0;
 };
 
+// CheckSynthOptions(): InvalidArgument for an unknown shape (listing the
+// known ones), a dtype other than f16, bf16 or f32, or no output folder; the
+// checks Synthesize() makes before it writes anything.
+absl::Status CheckSynthOptions(const SynthOptions& options);
+
 // Synthesize(): writes config.json and model.safetensors (or shards plus an
 // index) into options.out_dir. Memory stays bounded (a few MiB per thread)
 // whatever the shape. Each file is written to a temporary file of its own

@@ -5,7 +5,8 @@
 // independent of the data size. It checks, in this fixed order: size, magic,
 // version, header checksum, header fields and limits, manifest bounds and
 // checksum, manifest decoding, then every tensor (name, dtype, rank, size for
-// dtype and shape, alignment, bounds, order, no overlap, layer contiguity).
+// dtype and shape, alignment, bounds, order, no overlap, layer contiguity):
+// the rules of structural_rules.h, stopping at the first problem.
 // Status codes (format/SPEC.md, "Errors"):
 //   InvalidArgument   not a zcpack container (bad magic)
 //   Unimplemented     newer major version, or an unknown required feature

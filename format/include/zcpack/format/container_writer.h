@@ -65,6 +65,11 @@ struct TensorPlan {
   TensorLayout layout = LAYOUT_ROW_MAJOR;
 };
 
+// CheckAlignment(): InvalidArgument unless `alignment` is a power of two in
+// [4 KiB, 2 MiB] (WriterOptions::alignment). Lets a caller refuse a bad
+// option before it reads any input.
+absl::Status CheckAlignment(uint64_t alignment);
+
 class ContainerWriter;
 
 // TensorSink: receives one tensor's bytes in order, in pieces of any size.

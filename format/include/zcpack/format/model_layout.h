@@ -1,7 +1,8 @@
 // The tensors a llama-family model needs, derived from its ModelInfo, and the
-// check of a tensor table against them. Shared by the converter (before it
-// writes), the validator (structure level) and the runtime (at open), so that
-// all three agree on what a well-formed model is.
+// model rules over a tensor table (CheckModel()). Shared by the converter
+// (before it writes), the validator (structure level, every problem) and the
+// runtime (at load, the first problem), so that all three agree on what a
+// well-formed model is.
 //
 // The decoder: RMSNorm, RoPE, grouped-query attention with optional Q/K/V
 // biases, SwiGLU MLP, optionally tied embeddings.
@@ -9,6 +10,7 @@
 #define ZCPACK_FORMAT_MODEL_LAYOUT_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,12 +18,22 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "zcpack/format/container_reader.h"
 #include "zcpack/format/manifest.pb.h"
+#include "zcpack/format/problem.h"
 
 namespace zcpack::format {
 
 // Layer indices at or above this are rejected (bounds every per-layer table).
 inline constexpr int32_t kMaxLayers = 1 << 20;
+
+// MaxLayersFor(): the most layers a model with a table of `tensor_count`
+// tensors may declare before its layers are even looked at: one per tensor.
+// Every layer has nine tensors, so this is generous on purpose: a table that
+// lacks a few layers still has each missing tensor reported, while a layer
+// count of 2^20 over a small table is refused before anything proportional
+// to it is allocated.
+inline uint64_t MaxLayersFor(uint64_t tensor_count) { return tensor_count; }
 
 // ValidateModelInfo(): InvalidArgument unless every size is positive, the
 // layer count is below kMaxLayers, num_heads is a multiple of num_kv_heads,
@@ -43,6 +55,9 @@ struct ExpectedTensor {
 // k (+bias), v (+bias), attn_output, ffn_norm, gate, up, down; output_norm;
 // output (absent when embeddings are tied). Biases only when
 // attention_bias. ValidateModelInfo()'s error for impossible hyperparameters.
+// Its size is proportional to num_layers (up to kMaxLayers): with untrusted
+// hyperparameters, check the layer count against the tensors first
+// (MaxLayersFor(), which CheckTensorShapes() and CheckModel() do).
 absl::StatusOr<std::vector<ExpectedTensor>> ExpectedTensors(const ModelInfo& model);
 
 // A tensor as the check sees it (views; nothing is copied).
@@ -51,19 +66,40 @@ struct TensorShapeRef {
   TensorRole role = ROLE_UNSPECIFIED;
   int32_t layer = -1;
   std::span<const uint64_t> shape;
+  // File offset, for problems reported against a container.
+  std::optional<uint64_t> offset;
 };
 
 // CheckTensorShapes(): OK when the tensors are exactly ExpectedTensors(model)
 // (ROLE_OTHER tensors are ignored). Otherwise DataLoss listing the first
-// problems: a missing tensor (role, layer, expected shape), a wrong shape
-// (tensor name, expected vs actual), two tensors for one (role, layer), a
-// layer beyond num_layers, or a tensor the model does not use (for example a
-// bias without attention_bias). InvalidArgument if the model is invalid.
+// problems of the "model_tensors" rule (see CheckModel()). InvalidArgument if
+// the model is invalid. Allocates nothing proportional to num_layers before
+// checking it against the tensor count.
 absl::Status CheckTensorShapes(const ModelInfo& model, std::span<const TensorShapeRef> tensors);
 
 // CheckTensorTable(): CheckTensorShapes() over a container's tensor table.
 absl::Status CheckTensorTable(const ModelInfo& model,
                               const google::protobuf::RepeatedPtrField<TensorEntry>& tensors);
+
+// CheckModel(): the model rules (StructuralRules(), group "model") over a
+// manifest whose tensor table passed the container rules, reported to `sink`
+// in this order:
+//   model_info     ValidateModelInfo() (stops the model rules);
+//   rope           the RoPE row layout is recorded and head_dim is even
+//                  (Unimplemented: the runtime cannot apply RoPE otherwise);
+//   model_tensors  the layer count fits the tensor table (MaxLayersFor();
+//                  stops the later rules, before anything proportional to
+//                  num_layers is allocated), then per tensor: a layer beyond
+//                  num_layers, a tensor the model does not use, two tensors
+//                  for one (role, layer), a wrong shape; then every missing
+//                  tensor (role, layer, expected shape);
+//   access_order   tensors in the order the forward pass reads them;
+//   layer_ranges   every layer has tensors and is one aligned range
+//                  (`layer_ranges` and `alignment` from CheckContainer()).
+// Returns the rule whose failure stopped the rules after it ("model_info" or
+// "model_tensors"), or an empty string (also when the sink stopped them).
+std::string CheckModel(const Manifest& manifest, std::span<const ByteRange> layer_ranges,
+                       uint64_t alignment, ProblemSink& sink);
 
 }  // namespace zcpack::format
 

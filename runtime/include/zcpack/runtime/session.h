@@ -117,6 +117,11 @@ absl::StatusOr<int> ContextForGeneration(uint64_t prompt_tokens, int64_t max_tok
 absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
                                 absl::string_view file);
 
+// CheckPromptTokens(): InvalidArgument naming the first token id that is
+// outside the model's vocabulary [0, vocab_size); what Session::Evaluate()
+// checks, for a caller that wants to refuse a prompt before opening a model.
+absl::Status CheckPromptTokens(const format::ModelInfo& model, std::span<const int32_t> tokens);
+
 struct SamplingOptions {
   // 0 means greedy (argmax; ties go to the lowest id). Any positive value
   // works, however small: the weights are computed as exp((logit - max) / T),

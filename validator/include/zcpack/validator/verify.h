@@ -3,9 +3,9 @@
 // Levels (VerifyLevel):
 //   structure  the header, the manifest and the tensor table, in the reader's
 //              order (format/SPEC.md, "Reader checks and limits"), then the
-//              model checks: hyperparameters, every tensor the model needs
-//              present with its shape, forward-pass order, one aligned range
-//              per layer. Reads the header and the manifest only (positioned
+//              model checks: hyperparameters, a RoPE layout the runtime can
+//              apply, every tensor the model needs present with its shape,
+//              forward-pass order, one aligned range per layer. Reads the header and the manifest only (positioned
 //              reads, readahead off): milliseconds at any model size.
 //   full       structure, plus every tensor's XXH3-64 and the zero fill of
 //              every padding byte (padding is not covered by any checksum),
@@ -17,8 +17,10 @@
 // quantization error against thresholds and against the statistics recorded
 // in the manifest.
 //
-// Unlike format::Container::Open(), which stops at the first defect, Verify()
-// reports every problem it finds (up to VerifyOptions::max_problems; the rest
+// The header, manifest, tensor-table and model checks are format's structural
+// rules (zcpack/format/structural_rules.h, model_layout.h), the same code the
+// reader and the runtime apply. Unlike format::Container::Open(), which stops
+// at the first defect, Verify() reports every problem it finds (up to VerifyOptions::max_problems; the rest
 // are counted), each naming its check, the tensor and the file offset. Checks
 // over the header and the manifest bytes stop at the first failure, since
 // later fields cannot be trusted; per-tensor checks, model checks, checksums,

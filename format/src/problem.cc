@@ -1,0 +1,34 @@
+#include "zcpack/format/problem.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace zcpack::format {
+
+std::string ProblemMessage(const Problem& problem) {
+  if (problem.tensor_index.has_value()) {
+    return absl::StrCat("tensor #", *problem.tensor_index, " '", problem.tensor,
+                        "': ", problem.detail);
+  }
+  return problem.detail;
+}
+
+absl::Status ProblemStatus(const Problem& problem, absl::string_view file) {
+  return absl::Status(problem.code, absl::StrCat(file, ": ", ProblemMessage(problem)));
+}
+
+bool FirstProblem::Add(Problem problem) {
+  if (std::find(tolerated_.begin(), tolerated_.end(), problem.check) != tolerated_.end()) {
+    return true;
+  }
+  if (!problem_.has_value()) problem_ = std::move(problem);
+  return false;
+}
+
+absl::Status FirstProblem::Status(absl::string_view file) const {
+  if (!problem_.has_value()) return absl::OkStatus();
+  return ProblemStatus(*problem_, file);
+}
+
+}  // namespace zcpack::format
