@@ -17,8 +17,48 @@
 # default q8_0 output head and with --output-quant q4_0 (the peer's bytes).
 # run.sh prints, per thread count, llama-bench and decode_benchmark decode
 # and prompt tokens/s, alternating, medians of 3.
+#
+#   tools/device_bundle.sh --fuzz   # after a fuzz build in build-fuzz/
+#                                   # (tools/test.sh or tools/fuzz_bench.sh)
+#   (there) build-device-fuzz/run.sh [fuzz_bench.sh options] > results.txt
+#
+# --fuzz packs the libFuzzer targets and their seed generators from
+# build-fuzz/tests/fuzz, their shared libraries and tools/fuzz_bench.sh into
+# build-device-fuzz/. libFuzzer's -jobs starts the target again by its own
+# path, so the programs cannot go through the loader by hand: patchelf points
+# them at the carried loader and libraries under /tmp/zcpack-fuzz, where
+# run.sh copies the bundle first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --fuzz ]; then
+  command -v patchelf >/dev/null || apt-get install -y patchelf >/dev/null
+  out=build-device-fuzz
+  home=/tmp/zcpack-fuzz
+  rm -rf "$out"
+  mkdir -p "$out/build-fuzz/tests/fuzz" "$out/lib" "$out/tools"
+  for p in build-fuzz/tests/fuzz/*_fuzzer build-fuzz/tests/fuzz/*_fuzzer_seeds; do
+    cp "$p" "$out/build-fuzz/tests/fuzz/"
+    ldd "$p" | awk '/=> \// {print $3}' | while read -r lib; do cp -L "$lib" "$out/lib/"; done
+    # Debug information would not fit in the 64 MiB that travels; function
+    # names stay for the sanitizers' reports.
+    strip --strip-debug "$out/build-fuzz/tests/fuzz/$(basename "$p")"
+    patchelf --set-interpreter "$home/lib/ld-linux-x86-64.so.2" --set-rpath "$home/lib" \
+      "$out/build-fuzz/tests/fuzz/$(basename "$p")"
+  done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
+  cp tools/fuzz_bench.sh "$out/tools/"
+  {
+    echo '#!/usr/bin/env bash'
+    echo '# Runs on the lent machine: see tools/device_bundle.sh --fuzz.'
+    echo 'set -euo pipefail'
+    echo "rm -rf $home && cp -r \"\$(cd \"\$(dirname \"\$0\")\" && pwd)\" $home"
+    echo 'echo "host: $(nproc) cores, $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2)"'
+    echo "cd $home && tools/fuzz_bench.sh --no-build \"\$@\""
+  } > "$out/run.sh"
+  chmod +x "$out/run.sh"
+  du -sh "$out"
+  exit 0
+fi
 peer_script=${ZCPACK_PEER_SCRIPT:-$(pwd)/../shared/peers/llamacpp.sh}
 eval "$("$peer_script" --env)"
 out=build-device
