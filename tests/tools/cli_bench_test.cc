@@ -74,6 +74,16 @@ TEST_F(BenchTest, HelpListsBenchButNotTheInternalChild) {
   EXPECT_THAT(help.out, HasSubstr("posix_fadvise(DONTNEED)"));
 }
 
+// A run that fails says why: the child's own last line, not just its exit
+// code (here more tokens than the tiny model's 256 positions).
+TEST_F(BenchTest, AFailedRunGivesTheChildsReason) {
+  const CliResult r = RunZcpack({"bench", Model(), "--loaders", "zcpack", "--warm", "--runs", "1",
+                                 "--tokens", "300", "--budget", "off"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("failed (exit 1): zcpack bench-child: "));
+  EXPECT_THAT(r.err, HasSubstr("longer than the model's 256"));
+}
+
 TEST_F(BenchTest, EveryLoaderGivesIdenticalFirstTokenLogits) {
   std::set<std::string> loaders, hashes;
   std::set<std::pair<std::string, std::string>> rows;

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 
 extern char** environ;
 
@@ -139,6 +140,12 @@ json RunRecord(const ChildRun& run, double resident_before,
     outcome = "out of memory (allocation failed)";
   } else {
     outcome = absl::StrCat("failed (exit ", run.process.exit_code, ")");
+    // The child's own last line says why (a context longer than the model's,
+    // say); without it the report gives no reason.
+    const absl::string_view err = absl::StripTrailingAsciiWhitespace(run.process.stderr_text);
+    const size_t newline = err.rfind('\n');
+    const absl::string_view last = newline == absl::string_view::npos ? err : err.substr(newline + 1);
+    if (!last.empty()) absl::StrAppend(&outcome, ": ", format::EscapeInvalidUtf8(last));
   }
   r["outcome"] = outcome;
   return r;
