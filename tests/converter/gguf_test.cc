@@ -33,26 +33,6 @@ std::vector<GgufElement> Elements(const GgufValue& value) {
   return out;
 }
 
-// Strings shaped like a BPE merge list ("ab cd"), about `total_bytes` of
-// them as GGUF encodes them (8-byte length + text), varied enough that they
-// do not compress to nothing.
-std::vector<std::string> MergeLikeStrings(uint64_t total_bytes) {
-  std::vector<std::string> out;
-  uint64_t state = 12345, bytes = 0;
-  while (bytes < total_bytes) {
-    std::string s;
-    for (int part = 0; part < 2; ++part) {
-      if (part == 1) s.push_back(' ');
-      state = state * 6364136223846793005u + 1442695040888963407u;
-      const int length = 1 + static_cast<int>((state >> 60) % 6);
-      for (int i = 0; i < length; ++i) s.push_back(static_cast<char>('a' + (state >> (8 + 4 * i)) % 26));
-    }
-    bytes += 8 + s.size();
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 StatusCode ParseCode(const std::vector<uint8_t>& bytes, const GgufLimits& limits = {}) {
   return ParseGguf(bytes, "test.gguf", limits).status().code();
 }
@@ -449,7 +429,7 @@ TEST(GgufTest, HugeDeclaredStringArrayIsRefusedBeforeAllocating) {
 // nothing in proportion to it (a vector of std::string cost several times
 // its size, and the JSON built from it many times more).
 TEST(GgufTest, LargeStringArrayIsReadInPlace) {
-  const std::vector<std::string> merges = MergeLikeStrings(uint64_t{20} << 20);
+  const std::vector<std::string> merges = testing::MergeLikeStrings(uint64_t{20} << 20);
   const std::vector<uint8_t> bytes =
       GgufTestWriter().AddStringArray("tokenizer.ggml.merges", merges).Build();
   AllocationCounter counter;
@@ -472,7 +452,7 @@ TEST(GgufTest, LargeStringArrayIsReadInPlace) {
 // The tokenizer blob is streamed from the array views into the compressor:
 // what it holds at once is about the compressed blob, less than the array.
 TEST(GgufTokenizerBlobTest, LargeStringArrayIsStreamedNotMaterialised) {
-  const std::vector<std::string> merges = MergeLikeStrings(uint64_t{20} << 20);
+  const std::vector<std::string> merges = testing::MergeLikeStrings(uint64_t{20} << 20);
   const std::vector<uint8_t> bytes =
       GgufTestWriter().AddStringArray("tokenizer.ggml.merges", merges).Build();
   auto gguf = ParseGguf(bytes, "big.gguf");

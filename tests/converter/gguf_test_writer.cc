@@ -185,6 +185,23 @@ std::vector<float> PseudoRandomFloats(uint64_t count, uint64_t seed) {
   return out;
 }
 
+std::vector<std::string> MergeLikeStrings(uint64_t total_bytes) {
+  std::vector<std::string> out;
+  uint64_t state = 12345, bytes = 0;
+  while (bytes < total_bytes) {
+    std::string s;
+    for (int part = 0; part < 2; ++part) {
+      if (part == 1) s.push_back(' ');
+      state = state * 6364136223846793005u + 1442695040888963407u;
+      const int length = 1 + static_cast<int>((state >> 60) % 6);
+      for (int i = 0; i < length; ++i) s.push_back(static_cast<char>('a' + (state >> (8 + 4 * i)) % 26));
+    }
+    bytes += 8 + s.size();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 format::ModelInfo TinyLlamaModelInfo() {
   format::ModelInfo m;
   m.set_architecture("llama");

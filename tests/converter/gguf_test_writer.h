@@ -71,6 +71,11 @@ std::vector<uint8_t> EncodeFloats(const std::vector<float>& values, format::DTyp
 // Deterministic values in [-1, 1).
 std::vector<float> PseudoRandomFloats(uint64_t count, uint64_t seed);
 
+// Strings shaped like a BPE merge list ("ab cd"), about `total_bytes` of them
+// as GGUF encodes them (8-byte length + text), varied enough that they do not
+// compress to nothing.
+std::vector<std::string> MergeLikeStrings(uint64_t total_bytes);
+
 // TinyLlamaGguf(): a valid llama GGUF holding every tensor ExpectedTensors()
 // lists for `model` (GGUF names; 2-D tensors in `dtype`, 1-D in F32, as
 // llama.cpp writes them), llama.* metadata matching `model`, and a small

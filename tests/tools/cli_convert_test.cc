@@ -805,25 +805,6 @@ TEST_F(ConvertTest, SourceFileNameThatIsNotUtf8IsRecordedEscaped) {
   EXPECT_EQ(j["tokenizers"][0]["file_name"], "tiny\\xff.gguf");
 }
 
-// Strings shaped like a BPE merge list ("ab cd"): about `total_bytes` as
-// GGUF encodes them, varied enough not to compress to nothing.
-std::vector<std::string> MergeLikeStrings(uint64_t total_bytes) {
-  std::vector<std::string> out;
-  uint64_t state = 12345, bytes = 0;
-  while (bytes < total_bytes) {
-    std::string s;
-    for (int part = 0; part < 2; ++part) {
-      if (part == 1) s.push_back(' ');
-      state = state * 6364136223846793005u + 1442695040888963407u;
-      const int length = 1 + static_cast<int>((state >> 60) % 6);
-      for (int i = 0; i < length; ++i) s.push_back(static_cast<char>('a' + (state >> (8 + 4 * i)) % 26));
-    }
-    bytes += 8 + s.size();
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 // A 19.6 MB GGUF tokenizer array cost 748 MB (38 times its size): it became a
 // vector of std::string and then a JSON document. It is now read in place
 // from the mapping and streamed into the compressor, so converting it costs
