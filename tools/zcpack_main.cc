@@ -27,7 +27,9 @@ ABSL_FLAG(std::string, dtype, "f16", "synth: weight dtype (f16, bf16, f32).");
 ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
 ABSL_FLAG(int32_t, threads, 0, "Worker threads; 0 means one per hardware thread.");
 ABSL_FLAG(bool, force, false, "Overwrite existing output.");
-ABSL_FLAG(std::string, quant, "q4_0", "convert: target type (q4_0, q4_k, q8_0, f16, f32).");
+ABSL_FLAG(std::string, quant, "",
+          "convert: target type (keep, q4_0, q4_k, q8_0, f16, f32); default keep for a "
+          "quantized source, else q4_0.");
 ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
@@ -229,24 +231,29 @@ const std::vector<Command>& Commands() {
          return RunInspect(options, std::cout);
        }},
       {"convert",
-       "convert SRC -o OUT [--quant q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
+       "convert SRC -o OUT [--quant keep|q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
        "[--layout row-groups|row-major] [--json] [--quiet] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
-       "or a .gguf file (F16/F32 llama). Tensors are written in the order the forward\n"
-       "pass reads them, each layer one aligned range; output is atomic and the same\n"
-       "bytes at any thread count.\n"
+       "or a .gguf file (llama; F32/F16/BF16/Q4_0/Q8_0/Q4_K tensors). Tensors are\n"
+       "written in the order the forward pass reads them, each layer one aligned\n"
+       "range; output is atomic and the same bytes at any thread count.\n"
        "\n"
        "Default dtype policy: 2-D weights and the token embedding get --quant; with a\n"
        "quantized --quant (q4_0, q4_k, q8_0) the output head (or a tied embedding) is\n"
        "stored as q8_0 (--keep-f16 on its name keeps it f16); 1-D tensors keep their\n"
        "dtype; a row length that is not a multiple of the block size (32 for the q8_0\n"
        "head) falls back to f16 (the summary says so).\n"
+       "A quantized GGUF source keeps every tensor's dtype and block bytes (--quant keep,\n"
+       "its default); zcpack does not requantize, so another --quant that would change a\n"
+       "quantized tensor's dtype is refused. A GGUF tensor type zcpack cannot run yet\n"
+       "(Q4_1, Q5_0, Q5_1, Q5_K, Q6_K, ...) is refused, all such tensors named.\n"
        "\n"
        "  --out, -o          output container path\n"
-       "  --quant            q4_0 (default), q4_k, q8_0, f16 or f32\n"
+       "  --quant            keep (default for a quantized source), q4_0 (default\n"
+       "                     otherwise), q4_k, q8_0, f16 or f32\n"
        "  --threads          worker threads (default: all cores)\n"
        "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
        "  --output-quant T   the output head's dtype with a quantized --quant (default q8_0;\n"

@@ -141,6 +141,12 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
   const std::span<const uint8_t> src_bytes =
       src.data.subspan(static_cast<size_t>(item.row_begin * job.source_row_bytes),
                        static_cast<size_t>(rows * job.source_row_bytes));
+  if (!job.converts && format::IsQuantized(src.dtype)) {
+    // Kept blocks: copied byte for byte (reordered later for row groups).
+    // Their values were the source's producer's to check.
+    out = src_bytes;
+    return absl::OkStatus();
+  }
   scratch.output.resize(static_cast<size_t>(rows * job.output_row_bytes));
   if (format::IsQuantized(job.dtype) && !allow_nonfinite) {
     // The fast path: convert, quantize, decode and measure span by span.
@@ -193,7 +199,10 @@ absl::Status CheckConvertOptions(const ConvertOptions& options) {
     }
   }
   PlanOptions plan;
-  plan.quant = options.quant;
+  // The default target depends on the source; check the options as if q4_0.
+  plan.quant = options.quant == format::DTYPE_UNSPECIFIED ? format::DTYPE_Q4_0 : options.quant;
+  plan.keep_source_dtypes = options.keep_source_dtypes;
+  plan.keep_f16 = options.keep_f16;
   plan.output_quant = options.output_quant;
   plan.matrix_layout = options.matrix_layout;
   return CheckPlanOptions(plan);
@@ -220,12 +229,23 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   for (const auto& m : source->mappings) report.source_files.push_back(m.path());
 
   PlanOptions plan_options;
-  plan_options.quant = options.quant;
+  const bool quantized_source =
+      std::any_of(source->tensors.begin(), source->tensors.end(),
+                  [](const SourceTensor& t) { return format::IsQuantized(t.dtype); });
+  plan_options.keep_source_dtypes =
+      options.keep_source_dtypes || (options.quant == format::DTYPE_UNSPECIFIED && quantized_source);
+  plan_options.quant =
+      options.quant == format::DTYPE_UNSPECIFIED ? format::DTYPE_Q4_0 : options.quant;
   plan_options.keep_f16 = options.keep_f16;
   plan_options.output_quant = options.output_quant;
   plan_options.matrix_layout = options.matrix_layout;
-  ZCPACK_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan,
-                          PlanConversion(*source, plan_options));
+  absl::StatusOr<std::vector<PlannedTensor>> planned = PlanConversion(*source, plan_options);
+  if (!planned.ok()) {
+    return absl::Status(planned.status().code(),
+                        absl::StrCat(format::EscapeInvalidUtf8(options.source), ": ",
+                                     planned.status().message()));
+  }
+  const std::vector<PlannedTensor> plan = *std::move(planned);
 
   // Jobs and the container layout.
   std::vector<TensorJob> jobs(plan.size());
@@ -240,7 +260,8 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.row_length = src.shape.back();
     job.rows = 1;
     for (size_t d = 0; d + 1 < src.shape.size(); ++d) job.rows *= src.shape[d];
-    job.source_row_bytes = job.row_length * format::BlockBytes(src.dtype);
+    job.source_row_bytes =
+        job.row_length / format::BlockElements(src.dtype) * format::BlockBytes(src.dtype);
     job.output_row_bytes =
         job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
     job.converts = job.dtype != src.dtype;
@@ -399,7 +420,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     kv->set_key(key);
     kv->set_value(value);
   };
-  add_option("quant", std::string(format::DTypeName(options.quant)));
+  add_option("quant", plan_options.keep_source_dtypes
+                          ? std::string("keep")
+                          : std::string(format::DTypeName(plan_options.quant)));
   add_option("alignment", absl::StrCat(options.alignment));
   add_option("keep_f16", absl::StrJoin(options.keep_f16, ","));
   if (options.output_quant != format::DTYPE_UNSPECIFIED) {

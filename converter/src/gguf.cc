@@ -60,29 +60,17 @@ bool IsSignedType(GgufValueType t) {
          t == GgufValueType::kInt32 || t == GgufValueType::kInt64;
 }
 
-absl::string_view GgmlTypeName(uint32_t type) {
+// The container dtype of a ggml type whose blocks a container holds as they
+// are; DTYPE_UNSPECIFIED for the others.
+format::DType DTypeOfGgmlType(uint32_t type) {
   switch (type) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 6: return "Q5_0";
-    case 7: return "Q5_1";
-    case 8: return "Q8_0";
-    case 9: return "Q8_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K";
-    case 12: return "Q4_K";
-    case 13: return "Q5_K";
-    case 14: return "Q6_K";
-    case 15: return "Q8_K";
-    case 24: return "I8";
-    case 25: return "I16";
-    case 26: return "I32";
-    case 27: return "I64";
-    case 28: return "F64";
-    case 30: return "BF16";
-    default: return "unknown";
+    case kGgmlTypeF32: return format::DTYPE_F32;
+    case kGgmlTypeF16: return format::DTYPE_F16;
+    case kGgmlTypeBF16: return format::DTYPE_BF16;
+    case kGgmlTypeQ4_0: return format::DTYPE_Q4_0;
+    case kGgmlTypeQ8_0: return format::DTYPE_Q8_0;
+    case kGgmlTypeQ4_K: return format::DTYPE_Q4_K;
+    default: return format::DTYPE_UNSPECIFIED;
   }
 }
 
@@ -303,22 +291,24 @@ absl::Status ReadTensorInfos(GgufReader& r, uint64_t count, const GgufLimits& li
       info.shape[n_dims - 1 - d] = ne;  // ne[] is innermost first.
     }
     ZCPACK_ASSIGN_OR_RETURN(info.ggml_type, r.U32("tensor type"));
-    uint64_t element_bytes = 0;
-    switch (info.ggml_type) {
-      case kGgmlTypeF32: info.dtype = format::DTYPE_F32; element_bytes = 4; break;
-      case kGgmlTypeF16: info.dtype = format::DTYPE_F16; element_bytes = 2; break;
-      case kGgmlTypeBF16: info.dtype = format::DTYPE_BF16; element_bytes = 2; break;
-      default:
-        return absl::UnimplementedError(absl::StrCat(
-            r.file(), ": tensor '", View(info.name), "' has ggml type ",
-            GgmlTypeName(info.ggml_type), " (", info.ggml_type,
-            "); zcpack converts F32, F16 and BF16 GGUF tensors"));
+    const GgmlBlockShape block = GgmlBlockShapeOf(info.ggml_type);
+    if (block.elements == 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          r.file(), ": tensor '", View(info.name), "' has ggml type ",
+          GgmlTypeName(info.ggml_type), " (", info.ggml_type,
+          "), whose block size zcpack does not know"));
+    }
+    info.dtype = DTypeOfGgmlType(info.ggml_type);
+    // ggml stores a tensor row by row, each row whole blocks.
+    if (!info.shape.empty() && info.shape.back() % block.elements != 0) {
+      return defect(absl::StrCat("row length ", info.shape.back(), " is not a multiple of the ",
+                                 GgmlTypeName(info.ggml_type), " block size ", block.elements));
     }
     auto elements = format::ElementCount(info.shape);
-    if (!elements.ok() || *elements > UINT64_MAX / element_bytes) {
+    if (!elements.ok() || *elements / block.elements > UINT64_MAX / block.bytes) {
       return defect(absl::StrCat("shape ", ShapeString(info.shape), " overflows 64-bit sizes"));
     }
-    info.nbytes = *elements * element_bytes;
+    info.nbytes = *elements / block.elements * block.bytes;
     ZCPACK_ASSIGN_OR_RETURN(info.offset, r.U64("tensor offset"));
     out->push_back(std::move(info));
   }
@@ -532,6 +522,59 @@ class TokenizerJsonWriter {
 };
 
 }  // namespace
+
+absl::string_view GgmlTypeName(uint32_t type) {
+  switch (type) {
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 6: return "Q5_0";
+    case 7: return "Q5_1";
+    case 8: return "Q8_0";
+    case 9: return "Q8_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K";
+    case 12: return "Q4_K";
+    case 13: return "Q5_K";
+    case 14: return "Q6_K";
+    case 15: return "Q8_K";
+    case 24: return "I8";
+    case 25: return "I16";
+    case 26: return "I32";
+    case 27: return "I64";
+    case 28: return "F64";
+    case 30: return "BF16";
+    default: return "unknown";
+  }
+}
+
+GgmlBlockShape GgmlBlockShapeOf(uint32_t type) {
+  switch (type) {
+    case 0: return {1, 4};     // F32
+    case 1: return {1, 2};     // F16
+    case 2: return {32, 18};   // Q4_0
+    case 3: return {32, 20};   // Q4_1
+    case 6: return {32, 22};   // Q5_0
+    case 7: return {32, 24};   // Q5_1
+    case 8: return {32, 34};   // Q8_0
+    case 9: return {32, 36};   // Q8_1
+    case 10: return {256, 84};   // Q2_K
+    case 11: return {256, 110};  // Q3_K
+    case 12: return {256, 144};  // Q4_K
+    case 13: return {256, 176};  // Q5_K
+    case 14: return {256, 210};  // Q6_K
+    case 15: return {256, 292};  // Q8_K
+    case 24: return {1, 1};    // I8
+    case 25: return {1, 2};    // I16
+    case 26: return {1, 4};    // I32
+    case 27: return {1, 8};    // I64
+    case 28: return {1, 8};    // F64
+    case 30: return {1, 2};    // BF16
+    default: return {0, 0};
+  }
+}
+
 
 absl::string_view GgufValueTypeName(GgufValueType type) {
   switch (type) {

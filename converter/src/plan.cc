@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
@@ -86,6 +87,16 @@ bool MatchesAny(const std::string& name, const std::vector<std::string>& pattern
 }  // namespace
 
 absl::Status CheckPlanOptions(const PlanOptions& options) {
+  if (options.keep_source_dtypes) {
+    if (options.output_quant != format::DTYPE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          "--quant keep keeps every tensor's dtype: an output head type cannot be given too");
+    }
+    if (!options.keep_f16.empty()) {
+      return absl::InvalidArgumentError(
+          "--quant keep keeps every tensor's dtype: --keep-f16 cannot be given too");
+    }
+  }
   const format::DType q = options.quant;
   if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_Q8_0 &&
       q != format::DTYPE_F16 && q != format::DTYPE_F32) {
@@ -118,12 +129,13 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
                                  : options.output_quant;
   std::vector<PlannedTensor> plan;
   plan.reserve(source.tensors.size());
+  std::vector<std::string> requantized;  // "name (from to to)"
   for (size_t i = 0; i < source.tensors.size(); ++i) {
     const SourceTensor& t = source.tensors[i];
     PlannedTensor p;
     p.source_index = i;
     p.dtype = t.dtype;
-    if (t.shape.size() >= 2) {
+    if (t.shape.size() >= 2 && !options.keep_source_dtypes) {
       const bool is_head = t.role == format::ROLE_OUTPUT ||
                            (t.role == format::ROLE_TOKEN_EMBEDDING && source.model.tied_embeddings());
       const format::DType wanted = is_head ? head : q;
@@ -137,12 +149,24 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
       } else {
         p.dtype = wanted;
       }
-      if (t.shape.size() == 2 && format::SupportsRowGroups(p.dtype) &&
-          IsMatMulWeight(t, source.model.tied_embeddings())) {
-        p.layout = options.matrix_layout;
-      }
+    }
+    if (t.shape.size() == 2 && format::SupportsRowGroups(p.dtype) &&
+        IsMatMulWeight(t, source.model.tied_embeddings())) {
+      p.layout = options.matrix_layout;
+    }
+    if (format::IsQuantized(t.dtype) && p.dtype != t.dtype) {
+      requantized.push_back(absl::StrCat(t.name, " (", format::DTypeName(t.dtype), " to ",
+                                         format::DTypeName(p.dtype), ")"));
     }
     plan.push_back(std::move(p));
+  }
+  if (!requantized.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        requantized.size(), requantized.size() == 1 ? " tensor is" : " tensors are",
+        " already quantized and this plan would requantize ",
+        requantized.size() == 1 ? "it" : "them", ", adding a second rounding error to the "
+        "first: ", absl::StrJoin(requantized, ", "),
+        "; zcpack does not requantize: use --quant keep (the default for a quantized source)"));
   }
   std::stable_sort(plan.begin(), plan.end(), [&](const PlannedTensor& a, const PlannedTensor& b) {
     return OrderKey(source.tensors[a.source_index]) < OrderKey(source.tensors[b.source_index]);

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "zcpack/converter/architecture.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/posix_file.h"
@@ -44,6 +45,39 @@ bool IsRegularFile(const std::string& path) {
 
 absl::string_view AsText(std::span<const uint8_t> bytes) {
   return absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// The source dtypes a container holds: floats, and the quantized blocks the
+// runtime runs (GGUF only: safetensors has no such dtypes).
+bool IsConvertibleDType(format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_F32:
+    case format::DTYPE_F16:
+    case format::DTYPE_BF16:
+    case format::DTYPE_Q4_0:
+    case format::DTYPE_Q8_0:
+    case format::DTYPE_Q4_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// UnrunnableTypesError(): the one-line refusal of the GGUF tensors whose
+// ggml type has no container dtype; OK when there are none.
+absl::Status UnrunnableTypesError(const std::string& path,
+                                  std::span<const GgufTensorInfo* const> tensors) {
+  std::vector<std::string> named;
+  for (const GgufTensorInfo* info : tensors) {
+    if (info->dtype != format::DTYPE_UNSPECIFIED) continue;
+    named.push_back(absl::StrCat(format::EscapeInvalidUtf8(info->name), " (",
+                                 GgmlTypeName(info->ggml_type), ")"));
+  }
+  if (named.empty()) return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat(
+      format::EscapeInvalidUtf8(path), ": ", named.size(),
+      named.size() == 1 ? " tensor has a type" : " tensors have a type",
+      " zcpack cannot run yet: ", absl::StrJoin(named, ", ")));
 }
 
 bool HasGgufMagic(std::span<const uint8_t> bytes) {
@@ -87,7 +121,7 @@ class ModelBuilder {
                                               format::EscapeInvalidUtf8(name),
                                               "': name is not valid UTF-8"));
     }
-    if (dtype != format::DTYPE_F32 && dtype != format::DTYPE_F16 && dtype != format::DTYPE_BF16) {
+    if (!IsConvertibleDType(dtype)) {
       return absl::UnimplementedError(absl::StrCat(file, ": tensor '", View(name), "' has dtype ",
                                                    dtype_name,
                                                    "; zcpack converts F32, F16 and BF16"));
@@ -228,6 +262,7 @@ absl::Status BuildSingleFile(ModelBuilder& builder, const std::string& path,
                      [](const GgufTensorInfo* a, const GgufTensorInfo* b) {
                        return a->offset < b->offset;
                      });
+    ZCPACK_RETURN_IF_ERROR(UnrunnableTypesError(path, by_offset));
     for (const GgufTensorInfo* info : by_offset) {
       ZCPACK_RETURN_IF_ERROR(builder.AddTensor(info->name, info->dtype,
                                                format::DTypeName(info->dtype), info->shape,

@@ -105,6 +105,27 @@ TEST(GgufTest, ReversesShapesAndPlacesData) {
                          bytes.begin() + static_cast<ptrdiff_t>(gguf->tensors[2].offset)));
 }
 
+TEST(GgufTest, SizesBlockTypesAndMapsThoseAContainerHolds) {
+  const auto bytes = GgufTestWriter()
+                         .AddTensor("q4_0", kGgmlTypeQ4_0, {2, 64}, std::vector<uint8_t>(4 * 18))
+                         .AddTensor("q8_0", kGgmlTypeQ8_0, {1, 32}, std::vector<uint8_t>(34))
+                         .AddTensor("q4_k", kGgmlTypeQ4_K, {1, 256}, std::vector<uint8_t>(144))
+                         .AddTensor("q6_k", kGgmlTypeQ6_K, {2, 256}, std::vector<uint8_t>(420))
+                         .Build();
+  auto gguf = ParseGguf(bytes, "test.gguf");
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  ASSERT_EQ(gguf->tensors.size(), 4u);
+  EXPECT_EQ(gguf->tensors[0].dtype, format::DTYPE_Q4_0);
+  EXPECT_EQ(gguf->tensors[0].nbytes, 72u);
+  EXPECT_EQ(gguf->tensors[1].dtype, format::DTYPE_Q8_0);
+  EXPECT_EQ(gguf->tensors[2].dtype, format::DTYPE_Q4_K);
+  EXPECT_EQ(gguf->tensors[2].nbytes, 144u);
+  // No container dtype: the caller names it (OpenSourceModel() refuses it).
+  EXPECT_EQ(gguf->tensors[3].dtype, format::DTYPE_UNSPECIFIED);
+  EXPECT_EQ(gguf->tensors[3].ggml_type, kGgmlTypeQ6_K);
+  EXPECT_EQ(gguf->tensors[3].nbytes, 420u);
+}
+
 TEST(GgufTest, AcceptsVersion2AndCustomAlignment) {
   GgufTestWriter w;
   w.SetVersion(2).SetAlignment(64).AddUint32("general.alignment", 64);
@@ -214,9 +235,13 @@ std::vector<BrokenCase> BrokenCases() {
   }
   cases.push_back({"DuplicateKey", GgufTestWriter().AddUint32("k", 1).AddUint32("k", 2).Build(),
                    StatusCode::kDataLoss, "'k' appears twice"});
-  cases.push_back({"UnsupportedTensorType",
-                   GgufTestWriter().AddTensor("blk.0.attn_q.weight", 12, {256}, std::vector<uint8_t>(144)).Build(),
-                   StatusCode::kUnimplemented, "'blk.0.attn_q.weight' has ggml type Q4_K (12)"});
+  cases.push_back({"TensorTypeOfUnknownBlockSize",
+                   GgufTestWriter().AddTensor("blk.0.attn_q.weight", 16, {256}, std::vector<uint8_t>(66)).Build(),
+                   StatusCode::kUnimplemented,
+                   "'blk.0.attn_q.weight' has ggml type unknown (16), whose block size"});
+  cases.push_back({"RowNotWholeBlocks",
+                   GgufTestWriter().AddTensor("blk.0.attn_q.weight", 12, {2, 128}, std::vector<uint8_t>(144)).Build(),
+                   StatusCode::kDataLoss, "row length 128 is not a multiple of the Q4_K block size 256"});
   cases.push_back({"MisalignedDataOffset",
                    GgufTestWriter()
                        .AddTensor("a", kGgmlTypeF32, {2}, std::vector<uint8_t>(8))

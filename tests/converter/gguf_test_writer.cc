@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "zcpack/converter/architecture.h"
 #include "zcpack/converter/gguf.h"
+#include "zcpack/converter/quantize.h"
+#include "zcpack/format/dtype.h"
 #include "zcpack/format/half.h"
 
 namespace zcpack::testing {
@@ -220,8 +222,32 @@ format::ModelInfo TinyLlamaModelInfo() {
   return m;
 }
 
+std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType dtype) {
+  if (!format::IsQuantized(dtype)) return EncodeFloats(values, dtype);
+  std::vector<uint8_t> out(values.size() / format::BlockElements(dtype) * format::BlockBytes(dtype));
+  switch (dtype) {
+    case format::DTYPE_Q4_0: converter::QuantizeQ4_0(values.data(), values.size(), out.data()); break;
+    case format::DTYPE_Q8_0: converter::QuantizeQ8_0(values.data(), values.size(), out.data()); break;
+    case format::DTYPE_Q4_K: converter::QuantizeQ4_K(values.data(), values.size(), out.data()); break;
+    default:
+      std::fprintf(stderr, "TensorBytes: no encoder for %s\n",
+                   std::string(format::DTypeName(dtype)).c_str());
+      std::abort();
+  }
+  return out;
+}
+
+format::ModelInfo QuantizedLlamaModelInfo() {
+  format::ModelInfo m = TinyLlamaModelInfo();
+  m.set_hidden_size(256);
+  m.set_head_dim(64);
+  m.set_intermediate_size(256);
+  return m;
+}
+
 std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType dtype,
-                                   uint64_t seed, const std::vector<std::string>& merges) {
+                                   uint64_t seed, const std::vector<std::string>& merges,
+                                   const std::map<std::string, uint32_t>& ggml_types) {
   auto expected = converter::ExpectedTensors(model);
   if (!expected.ok()) {
     std::fprintf(stderr, "TinyLlamaGguf: %s\n", std::string(expected.status().message()).c_str());
@@ -264,11 +290,24 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
     uint64_t count = 1;
     for (uint64_t d : e.shape) count *= d;
     const format::DType stored = e.shape.size() >= 2 ? dtype : format::DTYPE_F32;
-    const uint32_t ggml_type = stored == format::DTYPE_F32   ? converter::kGgmlTypeF32
-                               : stored == format::DTYPE_F16 ? converter::kGgmlTypeF16
-                                                             : converter::kGgmlTypeBF16;
-    w.AddTensor(converter::TensorName(e.role, e.layer, converter::TensorNaming::kGguf), ggml_type,
-                e.shape, EncodeFloats(PseudoRandomFloats(count, tensor_seed++), stored));
+    const std::string name = converter::TensorName(e.role, e.layer, converter::TensorNaming::kGguf);
+    std::vector<float> values = PseudoRandomFloats(count, tensor_seed++);
+    if (const auto it = ggml_types.find(name); it != ggml_types.end()) {
+      const converter::GgmlBlockShape block = converter::GgmlBlockShapeOf(it->second);
+      w.AddTensor(name, it->second, e.shape,
+                  std::vector<uint8_t>(count / block.elements * block.bytes, 0));
+      continue;
+    }
+    uint32_t ggml_type = converter::kGgmlTypeBF16;
+    switch (stored) {
+      case format::DTYPE_F32: ggml_type = converter::kGgmlTypeF32; break;
+      case format::DTYPE_F16: ggml_type = converter::kGgmlTypeF16; break;
+      case format::DTYPE_Q4_0: ggml_type = converter::kGgmlTypeQ4_0; break;
+      case format::DTYPE_Q8_0: ggml_type = converter::kGgmlTypeQ8_0; break;
+      case format::DTYPE_Q4_K: ggml_type = converter::kGgmlTypeQ4_K; break;
+      default: break;
+    }
+    w.AddTensor(name, ggml_type, e.shape, TensorBytes(values, stored));
   }
   return w.Build();
 }

@@ -8,6 +8,7 @@
 #define ZCPACK_TESTS_CONVERTER_GGUF_TEST_WRITER_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,8 +84,22 @@ std::vector<std::string> MergeLikeStrings(uint64_t total_bytes);
 // `model` must pass ValidateModelInfo(); its rope_layout is ignored.
 // `merges`, when not empty, is written as tokenizer.ggml.merges (a string
 // array that can be made as large as a real BPE merge list).
+// `dtype` may also be q4_0, q8_0 or q4_k (blocks from the converter's own
+// quantizers, byte-identical to ggml's); the 2-D row lengths must then be
+// multiples of its block size. `ggml_types` overrides the ggml type of the
+// tensors it names (GGUF names), whose data is then all zero bytes (blocks of
+// zeros, the right size for the type: enough to test a refusal of Q6_K, say).
 std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType dtype,
-                                   uint64_t seed = 1, const std::vector<std::string>& merges = {});
+                                   uint64_t seed = 1, const std::vector<std::string>& merges = {},
+                                   const std::map<std::string, uint32_t>& ggml_types = {});
+
+// TensorBytes(): `values` stored as `dtype` (f32, f16, bf16, q4_0, q8_0,
+// q4_k; row-major, as in GGUF).
+std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType dtype);
+
+// QuantizedLlamaModelInfo(): TinyLlamaModelInfo() with rows of 256 weights
+// (hidden and FFN size 256, head_dim 64), so that every matrix can be q4_k.
+format::ModelInfo QuantizedLlamaModelInfo();
 
 // TinyLlamaModelInfo(): a small valid llama ModelInfo (hidden 16, 2 layers,
 // 4 heads, 2 KV heads, head_dim 4, ffn 32, vocab 24, untied).

@@ -45,7 +45,9 @@ absl::Status CheckSynthOptions(const SynthCommandOptions& options);
 struct ConvertCommandOptions {
   std::string source;
   std::string output;
-  std::string quant = "q4_0";
+  // A target type, "keep", or "" for the default (keep for a quantized
+  // source, else q4_0).
+  std::string quant;
   int threads = 0;
   uint64_t alignment = 16384;
   std::vector<std::string> keep_f16;

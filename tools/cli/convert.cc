@@ -48,6 +48,9 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
                         {"offset", t.offset},
                         {"source_bytes", t.source_bytes},
                         {"nbytes", t.nbytes}};
+    // A kept quantized tensor has no error figures: its rounding error is the
+    // source's, which zcpack cannot measure without the original weights.
+    if (format::IsQuantized(t.source_dtype) && !t.has_stats) j["kept_source_blocks"] = true;
     if (t.has_stats) {
       j["rmse"] = t.stats.rmse();
       j["max_abs_error"] = t.stats.max_abs_error();
@@ -75,13 +78,14 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
 
 void PrintText(const converter::ConvertReport& r, std::ostream& out) {
   for (const std::string& note : r.notes) out << "note: " << note << "\n";
-  size_t quantized = 0, fallbacks = 0;
+  size_t quantized = 0, fallbacks = 0, kept = 0;
   double worst_snr = 1e18;
   std::string worst;
   for (const auto& t : r.tensors) {
+    if (format::IsQuantized(t.source_dtype) && !t.has_stats) ++kept;
     if (format::IsQuantized(t.dtype)) {
       ++quantized;
-      if (t.stats.snr_db() < worst_snr) {
+      if (t.has_stats && t.stats.snr_db() < worst_snr) {
         worst_snr = t.stats.snr_db();
         worst = t.name;
       }
@@ -99,6 +103,12 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
       r.total_seconds > 0 ? r.source_bytes / 1048576.0 / r.total_seconds : 0.0, r.tensors.size(),
       quantized, r.quantized_bits_per_weight, r.tensors.size() - quantized, fallbacks,
       r.bits_per_weight);
+  if (kept > 0) {
+    out << absl::StrFormat(
+        "  %d quantized tensors kept byte for byte from the source (no error figures: their\n"
+        "  rounding error is the source's)\n",
+        kept);
+  }
   if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
 }
 
@@ -126,7 +136,11 @@ absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandO
   convert.source = options.source;
   convert.output = options.output;
   if (convert.output.empty()) return absl::InvalidArgumentError("-o OUT is required");
-  ZCPACK_ASSIGN_OR_RETURN(convert.quant, ParseDTypeFlag("--quant", options.quant));
+  if (options.quant == "keep") {
+    convert.keep_source_dtypes = true;
+  } else if (!options.quant.empty()) {
+    ZCPACK_ASSIGN_OR_RETURN(convert.quant, ParseDTypeFlag("--quant", options.quant));
+  }
   if (!options.output_quant.empty()) {
     ZCPACK_ASSIGN_OR_RETURN(convert.output_quant,
                             ParseDTypeFlag("--output-quant", options.output_quant));

@@ -130,7 +130,8 @@ void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& s
     pair.grouped = t.layout() == format::LAYOUT_ROW_GROUPS_16;
     pair.row_length = shape.back();
     pair.span = std::min<uint64_t>(pair.row_length, converter::kQuantizePieceElements);
-    const uint64_t elements = s.data.size() / format::BlockBytes(s.dtype);
+    const uint64_t elements =
+        s.data.size() / format::BlockBytes(s.dtype) * format::BlockElements(s.dtype);
     const size_t p = pairs->size();
     if (pair.grouped) {
       // Whole groups, so that each item's stored bytes are one range and can
@@ -202,21 +203,25 @@ absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& lay
                           row_major.data());
     stored = row_major;
   }
-  const uint64_t element_bytes = format::BlockBytes(s.dtype);
-  const uint8_t* source_bytes = s.data.data() + item.begin * element_bytes;
+  // Items start and end on block boundaries of both dtypes (whole rows, or
+  // pieces of kQuantizePieceElements), so byte offsets are exact.
+  const uint8_t* source_bytes = s.data.data() + ByteOffset(s.dtype, item.begin);
+  const size_t source_size = static_cast<size_t>(ByteOffset(s.dtype, n));
   if (pair.unchanged) {
+    // Floats and kept quantized blocks alike: the bytes must be the source's.
     if (std::memcmp(stored.data(), source_bytes, stored.size()) != 0) {
       size_t i = 0;
       while (stored[i] == source_bytes[i]) ++i;
-      result.first_difference = item.begin + i / element_bytes;
+      result.first_difference =
+          item.begin + i / format::BlockBytes(s.dtype) * format::BlockElements(s.dtype);
     }
-    ReleaseMappedPages(source_bytes, n * element_bytes);
+    ReleaseMappedPages(source_bytes, source_size);
     return absl::OkStatus();
   }
   source_values.resize(n);
   decoded.resize(n);
   ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(s.dtype, source_bytes, n, source_values.data()));
-  ReleaseMappedPages(source_bytes, n * element_bytes);
+  ReleaseMappedPages(source_bytes, source_size);
   if (pair.zero_nonfinite) {
     // As the converter does with --allow-nonfinite.
     for (float& v : source_values) {

@@ -44,7 +44,13 @@ struct ConvertProgress {
 struct ConvertOptions {
   std::string source;
   std::string output;
-  format::DType quant = format::DTYPE_Q4_0;
+  // The target type (PlanOptions::quant). DTYPE_UNSPECIFIED: keep every
+  // tensor's dtype (as keep_source_dtypes) when the source holds a quantized
+  // tensor, else q4_0.
+  format::DType quant = format::DTYPE_UNSPECIFIED;
+  // `--quant keep`: every tensor keeps its source dtype, and a quantized one
+  // its block bytes (PlanOptions::keep_source_dtypes). Overrides `quant`.
+  bool keep_source_dtypes = false;
   // 0: one per available CPU; more than the CPUs is capped (format::ThreadsFor()).
   int threads = 0;
   uint64_t alignment = format::kDefaultAlignment;
@@ -79,7 +85,10 @@ struct TensorReport {
   uint64_t offset = 0;
   uint64_t source_bytes = 0;
   uint64_t nbytes = 0;
-  bool has_stats = false;   // true when the stored values differ from the source's
+  // True when the stored values differ from the source's; false for a tensor
+  // stored as it is, a kept quantized one included (no error figures: its
+  // error is the source's, which zcpack cannot know).
+  bool has_stats = false;
   format::QuantStats stats;
   std::string fallback_reason;
 };

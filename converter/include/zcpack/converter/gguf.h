@@ -17,13 +17,13 @@
 // Checks, in order: magic, version, counts against the limits and the bytes
 // left, every KV (bounded strings and arrays, known types, bools 0 or 1, no
 // duplicate keys), every tensor info (bounded name, rank, dimensions, a
-// supported type, no duplicate names), alignment (a power of two), then every
+// type of known block size whose rows are whole blocks, no duplicate names), alignment (a power of two), then every
 // tensor's offset: aligned, inside the file, no overlaps.
 //
 // Status codes:
 //   InvalidArgument    not a GGUF file (bad magic)
-//   Unimplemented      version other than 2 or 3, big-endian file, tensor type
-//                      other than F32 / F16 / BF16, nested arrays, a
+//   Unimplemented      version other than 2 or 3, big-endian file, a tensor
+//                      type of unknown block size, nested arrays, a
 //                      non-llama architecture or unsupported RoPE scaling
 //   DataLoss           truncated, out of bounds, malformed or inconsistent
 //   ResourceExhausted  a GgufLimits value is exceeded
@@ -50,10 +50,31 @@ inline constexpr uint32_t kGgufMinVersion = 2;
 inline constexpr uint32_t kGgufMaxVersion = 3;
 inline constexpr uint64_t kGgufDefaultAlignment = 32;
 
-// ggml tensor types this reader accepts (ggml.h, enum ggml_type).
+// ggml tensor types (ggml.h, enum ggml_type). The reader accepts every type
+// whose block size it knows (GgmlBlockShape()); those a container can hold
+// map to a format::DType (F32, F16, BF16, Q4_0, Q8_0, Q4_K, whose blocks are
+// byte-identical to ggml's), the others keep DTYPE_UNSPECIFIED so that the
+// caller can name them all at once.
 inline constexpr uint32_t kGgmlTypeF32 = 0;
 inline constexpr uint32_t kGgmlTypeF16 = 1;
+inline constexpr uint32_t kGgmlTypeQ4_0 = 2;
+inline constexpr uint32_t kGgmlTypeQ8_0 = 8;
+inline constexpr uint32_t kGgmlTypeQ4_K = 12;
+inline constexpr uint32_t kGgmlTypeQ6_K = 14;
 inline constexpr uint32_t kGgmlTypeBF16 = 30;
+
+// A ggml type's block: `elements` weights of a row stored in `bytes` bytes.
+struct GgmlBlockShape {
+  uint64_t elements = 0;
+  uint64_t bytes = 0;
+};
+
+// GgmlTypeName(): ggml's name of a type ("Q6_K"), or "unknown".
+absl::string_view GgmlTypeName(uint32_t type);
+
+// GgmlBlockShapeOf(): the block of `type`, or {0, 0} for a type this reader
+// does not know (the i-quants, removed types, anything newer).
+GgmlBlockShape GgmlBlockShapeOf(uint32_t type);
 
 // GGUF metadata value types (gguf.h, enum gguf_type).
 enum class GgufValueType : uint32_t {
@@ -139,7 +160,9 @@ struct GgufKeyValue {
 struct GgufTensorInfo {
   std::string name;
   uint32_t ggml_type = 0;
-  format::DType dtype = format::DTYPE_UNSPECIFIED;  // F32, F16 or BF16
+  // F32, F16, BF16, Q4_0, Q8_0 or Q4_K; DTYPE_UNSPECIFIED for a ggml type a
+  // container cannot hold (ggml_type names it).
+  format::DType dtype = format::DTYPE_UNSPECIFIED;
   // Row-major, outermost first: ne[] reversed. Empty for n_dims == 0.
   std::vector<uint64_t> shape;
   // Absolute offset in the file (data section start + stored offset) and size.

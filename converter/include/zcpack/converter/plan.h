@@ -23,6 +23,13 @@
 //     recorded for the report.
 // For Q = f16 or f32, every tensor of rank >= 2 becomes Q and 1-D tensors
 // keep their source dtype.
+// With PlanOptions::keep_source_dtypes (`--quant keep`), every tensor keeps
+// its source dtype; a quantized source tensor (GGUF Q4_0, Q8_0, Q4_K) keeps
+// its block bytes, only reordered when its layout is row groups.
+// A quantized source tensor is never requantized: a plan that would store it
+// as another dtype (a different Q, the q8_0 head, a --keep-f16 match, f16 or
+// f32) is refused, since zcpack has no dequantize-and-requantize path and
+// the two errors would add up.
 //
 // Layout policy (PlanOptions::matrix_layout): the matrices the runtime
 // multiplies by (q, k, v, attention output, gate, up, down, the output head,
@@ -49,6 +56,8 @@ inline constexpr format::DType kQuantizedHeadDType = format::DTYPE_Q8_0;
 
 struct PlanOptions {
   format::DType quant = format::DTYPE_Q4_0;
+  // Keep every tensor's source dtype (`quant` and `output_quant` unused).
+  bool keep_source_dtypes = false;
   // fnmatch(3) patterns over source tensor names; matches stay f16.
   std::vector<std::string> keep_f16;
   // The output head's dtype when Q is quantized (any of Q's choices);
@@ -70,13 +79,16 @@ struct PlannedTensor {
 
 // CheckPlanOptions(): InvalidArgument naming the accepted types when the
 // target type or the output head's type is not one the planner produces, or
-// when the matrix layout is unknown. Needs no source, so a caller can refuse
+// when the matrix layout is unknown, or with keep_source_dtypes, when an
+// output head type or --keep-f16 patterns are given too (both would change a
+// dtype). Needs no source, so a caller can refuse
 // bad options before reading one.
 absl::Status CheckPlanOptions(const PlanOptions& options);
 
 // PlanConversion(): the tensors in file order with their target dtypes and
 // layouts. InvalidArgument for an unsupported target type or layout
-// (CheckPlanOptions()).
+// (CheckPlanOptions()), or, in one line naming them, for quantized source
+// tensors the plan would store as another dtype (see the file comment).
 absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
                                                           const PlanOptions& options);
 

@@ -77,7 +77,7 @@ class MappedFile {
 // One source tensor, its bytes viewed inside a SourceModel's mappings.
 struct SourceTensor {
   std::string name;                                  // as in the source file
-  format::DType dtype = format::DTYPE_UNSPECIFIED;   // F32, F16 or BF16
+  format::DType dtype = format::DTYPE_UNSPECIFIED;   // F32, F16, BF16; GGUF: Q4_0, Q8_0, Q4_K
   std::vector<uint64_t> shape;                       // row-major, outermost first
   std::span<const uint8_t> data;                     // little-endian elements
   std::string file;                                  // path of the file holding it
@@ -112,12 +112,14 @@ struct SourceOptions {
 };
 
 // OpenSourceModel(): opens and checks the model at `path` (see the file
-// comment). On success every tensor has dtype F32, F16 or BF16 and its data
-// span lies inside the returned model's mappings.
+// comment). On success every tensor has dtype F32, F16 or BF16 (a GGUF
+// source also Q4_0, Q8_0 or Q4_K, its blocks as ggml stores them) and its
+// data span lies inside the returned model's mappings.
 // Failure: NotFound for a missing directory entry (config.json, weights, a
 // shard named by the index: the message names the shard and a tensor mapped
 // to it); DataLoss when the index and the shards disagree; Unimplemented for
-// a tensor of another dtype (named) or an unsupported architecture; DataLoss
+// a tensor of another dtype (named; for GGUF one line naming every such
+// tensor and its ggml type) or an unsupported architecture; DataLoss
 // for a tensor name that is not valid UTF-8 (the container could not store
 // it; the message escapes the bad bytes as \xNN); the
 // reader's codes (safetensors.h, gguf.h) otherwise.

@@ -1,0 +1,111 @@
+// `zcpack convert` on an already-quantized GGUF, end to end: the default
+// keeps the blocks, the container runs and verifies against the GGUF byte for
+// byte, and what cannot be kept is refused in one line with exit code 1.
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/converter/gguf_test_writer.h"
+#include "tests/testing/container_fixtures.h"
+#include "tests/tools/cli_runner.h"
+#include "zcpack/converter/gguf.h"
+
+namespace zcpack::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RepackCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = MakeTempDir("repack"); }
+
+  // A Q4_0 llama GGUF (with `ggml_types` overrides) written to `name`.
+  std::string WriteGguf(const std::string& name,
+                        const std::map<std::string, uint32_t>& ggml_types = {}) {
+    bytes_ = TinyLlamaGguf(QuantizedLlamaModelInfo(), format::DTYPE_Q4_0, 3, {}, ggml_types);
+    const std::string path = dir_ + "/" + name;
+    EXPECT_TRUE(WriteFileBytes(path, bytes_).ok());
+    return path;
+  }
+
+  static bool Exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+
+  std::string dir_;
+  std::vector<uint8_t> bytes_;
+};
+
+TEST_F(RepackCliTest, QuantizedGgufConvertsByDefaultRunsAndVerifies) {
+  const std::string gguf = WriteGguf("model.gguf");
+  const std::string out = dir_ + "/model.zcpack";
+  CliResult r = RunZcpack({"convert", gguf, "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("kept byte for byte"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("lowest SNR")));
+
+  r = RunZcpack({"run", out, "--tokens", "1,2", "-n", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("generated:"));
+
+  r = RunZcpack({"verify", out, "--against", gguf});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)"));
+}
+
+TEST_F(RepackCliTest, VerifyAgainstFindsOneChangedBlockByte) {
+  const std::string gguf = WriteGguf("model.gguf");
+  const std::string out = dir_ + "/model.zcpack";
+  ASSERT_EQ(RunZcpack({"convert", gguf, "-o", out, "--quiet"}).exit_code, 0);
+  auto parsed = converter::ParseGguf(bytes_, gguf);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
+                               [](const auto& t) { return t.name == "blk.1.ffn_up.weight"; });
+  ASSERT_NE(it, parsed->tensors.end());
+  // A byte of the 40th row (in the row groups' tail-free part) of a grouped
+  // matrix: verify must de-interleave to find it.
+  const uint64_t row_bytes = it->nbytes / it->shape[0];
+  bytes_[it->offset + 39 * row_bytes + 7] ^= 0x10;
+  const std::string changed = dir_ + "/changed.gguf";
+  ASSERT_TRUE(WriteFileBytes(changed, bytes_).ok());
+  const CliResult r = RunZcpack({"verify", out, "--against", changed});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("blk.1.ffn_up.weight"));
+  EXPECT_THAT(r.out, HasSubstr("row 39"));
+}
+
+TEST_F(RepackCliTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
+  const std::string gguf = WriteGguf("model.gguf", {{"output.weight", converter::kGgmlTypeQ6_K}});
+  const std::string out = dir_ + "/model.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "zcpack convert: " + gguf +
+                       ": 1 tensor has a type zcpack cannot run yet: output.weight (Q6_K)\n");
+  EXPECT_FALSE(Exists(out));
+}
+
+TEST_F(RepackCliTest, RequantizingIsRefusedInOneLine) {
+  const std::string gguf = WriteGguf("model.gguf");
+  const std::string out = dir_ + "/model.zcpack";
+  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--quant", "q8_0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("blk.0.attn_q.weight (q4_0 to q8_0)"));
+  EXPECT_THAT(r.err, HasSubstr("use --quant keep"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(Exists(out));
+}
+
+TEST_F(RepackCliTest, QuantKeepIsAcceptedAndRecorded) {
+  const std::string gguf = WriteGguf("model.gguf");
+  const std::string out = dir_ + "/model.zcpack";
+  ASSERT_EQ(RunZcpack({"convert", gguf, "-o", out, "--quant", "keep", "--quiet"}).exit_code, 0);
+  const CliResult r = RunZcpack({"inspect", out, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("quant": "keep")"));
+}
+
+}  // namespace
+}  // namespace zcpack::testing
