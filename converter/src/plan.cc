@@ -90,11 +90,13 @@ absl::Status CheckPlanOptions(const PlanOptions& options) {
   if (options.keep_source_dtypes) {
     if (options.output_quant != format::DTYPE_UNSPECIFIED) {
       return absl::InvalidArgumentError(
-          "--quant keep keeps every tensor's dtype: an output head type cannot be given too");
+          "--output-quant cannot be given with --quant keep (the default for a quantized "
+          "source), which keeps every tensor's dtype");
     }
     if (!options.keep_f16.empty()) {
       return absl::InvalidArgumentError(
-          "--quant keep keeps every tensor's dtype: --keep-f16 cannot be given too");
+          "--keep-f16 cannot be given with --quant keep (the default for a quantized source), "
+          "which keeps every tensor's dtype");
     }
   }
   const format::DType q = options.quant;

@@ -169,6 +169,38 @@ INSTANTIATE_TEST_SUITE_P(QuantizedSources, RepackTest,
                            return std::string(format::DTypeName(info.param));
                          });
 
+TEST(RepackOptions, KeepOnAFloatSourceKeepsItsFloats) {
+  testing::ScopedTempDir dir;
+  ConvertOptions options;
+  options.source = dir.File("model.gguf");
+  WriteBytes(options.source, testing::TinyLlamaGguf(testing::TinyLlamaModelInfo(),
+                                                    format::DTYPE_F16));
+  options.output = dir.File("out.zcpack");
+  options.keep_source_dtypes = true;
+  auto report = Convert(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  for (const TensorReport& t : report->tensors) {
+    EXPECT_EQ(t.dtype, t.source_dtype) << t.name;
+    EXPECT_EQ(t.layout, format::LAYOUT_ROW_MAJOR) << t.name;
+  }
+}
+
+TEST(RepackOptions, FloatSourceStillDefaultsToQ4_0) {
+  testing::ScopedTempDir dir;
+  ConvertOptions options;
+  options.source = dir.File("model.gguf");
+  format::ModelInfo model = testing::TinyLlamaModelInfo();
+  model.set_hidden_size(32);  // rows of whole q4_0 blocks
+  model.set_head_dim(8);
+  WriteBytes(options.source, testing::TinyLlamaGguf(model, format::DTYPE_F16));
+  options.output = dir.File("out.zcpack");
+  auto report = Convert(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  size_t q4_0 = 0;
+  for (const TensorReport& t : report->tensors) q4_0 += t.dtype == format::DTYPE_Q4_0;
+  EXPECT_GT(q4_0, 0u);
+}
+
 TEST(RepackOptions, KeepWithAHeadTypeOrKeepF16IsRefused) {
   ConvertOptions options;
   options.output = "/nonexistent/out.zcpack";
