@@ -1,5 +1,5 @@
 // Seeds for zcpack_gguf_fuzzer: tiny llama GGUF files (F32, F16 and BF16
-// weights; tied embeddings; Q/K/V biases; version 2; 64-byte alignment) and
+// weights; Q4_0, Q8_0 and Q4_K blocks, one with a Q6_K tensor; tied embeddings; Q/K/V biases; version 2; 64-byte alignment) and
 // a file with one metadata value of every kind. Usage: <folder>.
 #include <cstdio>
 #include <string>
@@ -36,6 +36,13 @@ int main(int argc, char** argv) {
   model.set_tied_embeddings(true);
   model.set_attention_bias(true);
   ok &= Write(dir, "tiny_tied_bias.gguf", testing::TinyLlamaGguf(model, format::DTYPE_F16));
+  format::ModelInfo quantized = testing::QuantizedLlamaModelInfo();
+  quantized.set_num_layers(1);
+  ok &= Write(dir, "tiny_q4_0.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q4_0));
+  ok &= Write(dir, "tiny_q8_0.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q8_0));
+  ok &= Write(dir, "tiny_q4_k_q6_k.gguf",
+              testing::TinyLlamaGguf(quantized, format::DTYPE_Q4_K, 1, {},
+                                     {{"output.weight", converter::kGgmlTypeQ6_K}}));
 
   testing::GgufTestWriter kinds;
   kinds.SetVersion(2)

@@ -56,6 +56,14 @@ TEST_F(RepackCliTest, QuantizedGgufConvertsByDefaultRunsAndVerifies) {
   EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)"));
 }
 
+TEST_F(RepackCliTest, JsonMarksKeptTensorsAndGivesThemNoErrorFigures) {
+  const std::string gguf = WriteGguf("model.gguf");
+  const CliResult r = RunZcpack({"convert", gguf, "-o", dir_ + "/model.zcpack", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("kept_source_blocks": true)"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("snr_db")));
+}
+
 TEST_F(RepackCliTest, VerifyAgainstFindsOneChangedBlockByte) {
   const std::string gguf = WriteGguf("model.gguf");
   const std::string out = dir_ + "/model.zcpack";
