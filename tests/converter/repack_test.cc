@@ -165,8 +165,8 @@ TEST_P(RepackTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
 INSTANTIATE_TEST_SUITE_P(QuantizedSources, RepackTest,
                          ::testing::Values(format::DTYPE_Q4_0, format::DTYPE_Q8_0,
                                            format::DTYPE_Q4_K),
-                         [](const auto& info) {
-                           return std::string(format::DTypeName(info.param));
+                         [](const ::testing::TestParamInfo<format::DType>& p) {
+                           return std::string(format::DTypeName(p.param));
                          });
 
 TEST(RepackOptions, KeepOnAFloatSourceKeepsItsFloats) {
