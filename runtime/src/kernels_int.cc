@@ -80,9 +80,11 @@ void QuantizeScalar(const float* x, QuantizedActivations& a, size_t j) {
       qb[e] = static_cast<int8_t>(std::nearbyint(xb[e] * id));
       sum += qb[e];
     }
-    a.d(j)[b] = d;
+    // The scale is kept in binary16, as ggml's block_q8_0 keeps it, so
+    // products match llama.cpp's; the quants were rounded with the exact one.
+    a.d(j)[b] = format::HalfToFloat(format::FloatToHalf(d));
     a.sum(j)[b] = sum;
-    a.negds(j)[b] = -(static_cast<float>(sum) * d);
+    a.negds(j)[b] = -(static_cast<float>(sum) * a.d(j)[b]);
   }
 }
 

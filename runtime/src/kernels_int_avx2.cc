@@ -9,6 +9,7 @@
 
 #include "kernels_internal.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/half.h"
 #include "zcpack/format/row_groups.h"
 
 #if defined(__GNUC__) && !defined(__clang__)

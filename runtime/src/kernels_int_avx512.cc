@@ -24,6 +24,7 @@
 
 #include "kernels_internal.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/half.h"
 #include "zcpack/format/row_groups.h"
 
 // GCC 12 reports false -W(maybe-)uninitialized warnings inside its own AVX-512
@@ -418,9 +419,11 @@ ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) 
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
     const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    a.d(j)[b] = d;
+    // The scale is kept in binary16, as ggml's block_q8_0 keeps it, so
+    // products match llama.cpp's; the quants were rounded with the exact one.
+    a.d(j)[b] = format::HalfToFloat(format::FloatToHalf(d));
     a.sum(j)[b] = sum;
-    a.negds(j)[b] = -(static_cast<float>(sum) * d);
+    a.negds(j)[b] = -(static_cast<float>(sum) * a.d(j)[b]);
   }
 }
 

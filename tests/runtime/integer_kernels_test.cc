@@ -99,7 +99,8 @@ TEST(IntegerKernels, QuantizerGivesTheSameBytesAtEveryIsa) {
   EXPECT_TRUE(std::isnan(reference.d(0)[5]));
   EXPECT_TRUE(std::isnan(reference.d(0)[6]));
   EXPECT_EQ(reference.qs(0)[256 + 9], -127);
-  EXPECT_EQ(reference.d(0)[8], 8.0f / 127.0f);
+  // The scale is stored in binary16, as in ggml's block_q8_0.
+  EXPECT_EQ(reference.d(0)[8], format::HalfToFloat(format::FloatToHalf(8.0f / 127.0f)));
   for (DotIsa isa : SimdIsas()) {
     QuantizedActivations a;
     Quantize(*DotKernelsFor(isa), x, 1, cols, a);

@@ -20,13 +20,16 @@
 // 1e-6 * sum |w_i * x_i| in practice), never by more.
 //
 // Arithmetic, quantized weights (q4_0, q4_k, q8_0): x is quantized once per
-// call to int8 blocks of 32 (a float scale max|x| / 127 per block, shared by
-// every row and thread), each block's dot product is an exact integer, and
-// the blocks are summed in float in a fixed order (runtime/src/kernels_int.h
-// defines it). Results are bit-identical at every SimdLevel. Tolerance
-// against the float product sum_i w_i * x_i, which the tests check: at most
-// sum over blocks b of (max_{i in b} |x_i| / 254) * sum_{i in b} |w_i|, plus
-// float rounding (about 1e-6 * sum |w_i * x_i|).
+// call to int8 blocks of 32 (quants rounded with the scale d = max|x| / 127,
+// which is then kept in binary16 as in ggml's block_q8_0, so products match
+// llama.cpp's; shared by every row and thread), each block's dot product is
+// an exact integer, and the blocks are summed in float in a fixed order
+// (runtime/src/kernels_int.h defines it). Results are bit-identical at every
+// SimdLevel. Tolerance against the float product sum_i w_i * x_i, which the
+// tests check: at most sum over blocks b of (max_{i in b} |x_i| / 254) *
+// (1 + 1/8) * sum_{i in b} |w_i| (the 1/8: 127 times the binary16 scale's
+// relative rounding of 2^-11, against half a step), plus float rounding
+// (about 1e-6 * sum |w_i * x_i|).
 //
 // Both kinds: at one level, results are bit-identical for any ThreadPool size
 // (rows are split between threads, never a dot product), and
