@@ -38,6 +38,25 @@ size_t SequenceLength(absl::string_view text, size_t i) {
   return length;
 }
 
+// `text` with each byte that starts no well-formed sequence replaced by
+// what `replace` appends for it.
+template <typename Replace>
+std::string Rewrite(absl::string_view text, Replace replace) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = SequenceLength(text, i);
+    if (n == 0) {
+      replace(out, static_cast<uint8_t>(text[i]));
+      ++i;
+    } else {
+      out.append(text.data() + i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool IsValidUtf8(absl::string_view text) {
@@ -50,35 +69,11 @@ bool IsValidUtf8(absl::string_view text) {
 }
 
 std::string EscapeInvalidUtf8(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t n = SequenceLength(text, i);
-    if (n == 0) {
-      absl::StrAppendFormat(&out, "\\x%02x", static_cast<uint8_t>(text[i]));
-      ++i;
-    } else {
-      out.append(text.data() + i, n);
-      i += n;
-    }
-  }
-  return out;
+  return Rewrite(text, [](std::string& out, uint8_t b) { absl::StrAppendFormat(&out, "\\x%02x", b); });
 }
 
 std::string ReplaceInvalidUtf8(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t n = SequenceLength(text, i);
-    if (n == 0) {
-      out.append("\xef\xbf\xbd");
-      ++i;
-    } else {
-      out.append(text.data() + i, n);
-      i += n;
-    }
-  }
-  return out;
+  return Rewrite(text, [](std::string& out, uint8_t) { out.append("\xef\xbf\xbd"); });
 }
 
 }  // namespace zcpack::format
