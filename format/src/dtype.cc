@@ -23,24 +23,29 @@ absl::string_view DTypeName(DType dtype) {
     case DTYPE_Q4_0: return "q4_0";
     case DTYPE_Q4_K: return "q4_k";
     case DTYPE_Q8_0: return "q8_0";
+    case DTYPE_Q4_1: return "q4_1";
+    case DTYPE_Q5_0: return "q5_0";
+    case DTYPE_Q5_1: return "q5_1";
+    case DTYPE_Q5_K: return "q5_k";
+    case DTYPE_Q6_K: return "q6_k";
     default: return "unspecified";
   }
 }
 
 absl::StatusOr<DType> ParseDType(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
-  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q8_0}) {
+  for (DType d : {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q8_0, DTYPE_Q4_1,
+                  DTYPE_Q5_0, DTYPE_Q5_1, DTYPE_Q5_K, DTYPE_Q6_K}) {
     if (lower == DTypeName(d)) return d;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (expected f32, f16, bf16, q4_0, q4_k or q8_0)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype '", name,
+      "' (expected f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k or q6_k)"));
 }
 
 bool IsKnownDType(DType dtype) { return BlockElements(dtype) != 0; }
 
-bool IsQuantized(DType dtype) {
-  return dtype == DTYPE_Q4_0 || dtype == DTYPE_Q4_K || dtype == DTYPE_Q8_0;
-}
+bool IsQuantized(DType dtype) { return BlockElements(dtype) > 1; }
 
 uint64_t BlockElements(DType dtype) {
   switch (dtype) {
@@ -50,6 +55,11 @@ uint64_t BlockElements(DType dtype) {
     case DTYPE_Q4_0: return kQ4_0BlockElements;
     case DTYPE_Q4_K: return kQ4_KBlockElements;
     case DTYPE_Q8_0: return kQ8_0BlockElements;
+    case DTYPE_Q4_1: return kQ4_1BlockElements;
+    case DTYPE_Q5_0: return kQ5_0BlockElements;
+    case DTYPE_Q5_1: return kQ5_1BlockElements;
+    case DTYPE_Q5_K: return kQ5_KBlockElements;
+    case DTYPE_Q6_K: return kQ6_KBlockElements;
     default: return 0;
   }
 }
@@ -62,6 +72,11 @@ uint64_t BlockBytes(DType dtype) {
     case DTYPE_Q4_0: return kQ4_0BlockBytes;
     case DTYPE_Q4_K: return kQ4_KBlockBytes;
     case DTYPE_Q8_0: return kQ8_0BlockBytes;
+    case DTYPE_Q4_1: return kQ4_1BlockBytes;
+    case DTYPE_Q5_0: return kQ5_0BlockBytes;
+    case DTYPE_Q5_1: return kQ5_1BlockBytes;
+    case DTYPE_Q5_K: return kQ5_KBlockBytes;
+    case DTYPE_Q6_K: return kQ6_KBlockBytes;
     default: return 0;
   }
 }

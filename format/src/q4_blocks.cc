@@ -372,7 +372,9 @@ absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float
     case DTYPE_Q4_0: kernels.q4_0(src, n / kQ4_0Elems, out); break;
     case DTYPE_Q4_K: kernels.q4_k(src, n / kQ4_KElems, out); break;
     case DTYPE_Q8_0: kernels.q8_0(src, n / kQ8_0Elems, out); break;
-    default: break;  // unreachable: BlockElements() rejected everything else
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat("cannot convert ", DTypeName(src_dtype), " to float: no decoder"));
   }
   return absl::OkStatus();
 }

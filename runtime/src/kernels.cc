@@ -184,6 +184,10 @@ absl::StatusOr<WeightView> WeightView::FromBytes(DType dtype, uint64_t rows, uin
     return absl::InvalidArgumentError(
         absl::StrCat("weight matrix has unsupported dtype value ", static_cast<int>(dtype)));
   }
+  if (format::IsQuantized(dtype) && !kernels_internal::IsIntegerDType(dtype)) {
+    return absl::UnimplementedError(absl::StrCat("weight matrix of ", format::DTypeName(dtype),
+                                                 ": this runtime has no kernel for it"));
+  }
   const uint64_t shape[2] = {rows, cols};
   absl::StatusOr<uint64_t> size = format::TensorByteSize(dtype, shape);
   if (!size.ok()) {

@@ -58,6 +58,11 @@ typedef enum zcpack_dtype {
   ZCPACK_Q4_0 = 4,
   ZCPACK_Q4_K = 5,
   ZCPACK_Q8_0 = 6,
+  ZCPACK_Q4_1 = 7,
+  ZCPACK_Q5_0 = 8,
+  ZCPACK_Q5_1 = 9,
+  ZCPACK_Q5_K = 10,
+  ZCPACK_Q6_K = 11,
 } zcpack_dtype;
 
 /* The order of a tensor's bytes (format/SPEC.md, "Row groups").

@@ -11,22 +11,23 @@
 
 namespace zcpack::format {
 
-// DTypeName(): "f32", "f16", "bf16", "q4_0", "q4_k", "q8_0"; "unspecified"
-// otherwise.
+// DTypeName(): "f32", "f16", "bf16", "q4_0", "q4_k", "q8_0", "q4_1", "q5_0",
+// "q5_1", "q5_k", "q6_k"; "unspecified" otherwise.
 absl::string_view DTypeName(DType dtype);
 
 // ParseDType(): the inverse of DTypeName(), case-insensitive. InvalidArgument
 // for an unknown name.
 absl::StatusOr<DType> ParseDType(absl::string_view name);
 
-// IsKnownDType(): one of the six v1 types.
+// IsKnownDType(): one of the eleven types of the DType enum.
 bool IsKnownDType(DType dtype);
 
-// IsQuantized(): q4_0, q4_k or q8_0.
+// IsQuantized(): a block type (every known type but f32, f16 and bf16).
 bool IsQuantized(DType dtype);
 
 // BlockElements(): elements per block along the last dimension (1 for float
-// types, 32 for q4_0 and q8_0, 256 for q4_k). 0 for unknown types.
+// types, 32 for q4_0, q4_1, q5_0, q5_1 and q8_0, 256 for q4_k, q5_k and
+// q6_k). 0 for unknown types.
 uint64_t BlockElements(DType dtype);
 
 // BlockBytes(): bytes per block (4, 2, 2, 18, 144, 34). 0 for unknown types.

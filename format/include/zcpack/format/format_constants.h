@@ -65,14 +65,24 @@ inline constexpr uint32_t kMaxAlignmentLog2 = 21;      // 2 MiB
 inline constexpr uint32_t kDefaultAlignmentLog2 = 14;  // 16 KiB
 inline constexpr uint64_t kDefaultAlignment = uint64_t{1} << kDefaultAlignmentLog2;
 
-// Quantized block geometry, byte-identical to ggml's block_q4_0, block_q4_K
-// and block_q8_0.
+// Quantized block geometry, byte-identical to ggml's block_q4_0, block_q4_K,
+// block_q8_0, block_q4_1, block_q5_0, block_q5_1, block_q5_K and block_q6_K.
 inline constexpr uint64_t kQ4_0BlockElements = 32;
 inline constexpr uint64_t kQ4_0BlockBytes = 2 + 16;           // fp16 d, 16 nibble bytes
 inline constexpr uint64_t kQ4_KBlockElements = 256;
 inline constexpr uint64_t kQ4_KBlockBytes = 2 + 2 + 12 + 128;  // d, dmin, scales, nibbles
 inline constexpr uint64_t kQ8_0BlockElements = 32;
 inline constexpr uint64_t kQ8_0BlockBytes = 2 + 32;           // fp16 d, 32 int8 codes
+inline constexpr uint64_t kQ4_1BlockElements = 32;
+inline constexpr uint64_t kQ4_1BlockBytes = 2 + 2 + 16;       // fp16 d, fp16 m, nibbles
+inline constexpr uint64_t kQ5_0BlockElements = 32;
+inline constexpr uint64_t kQ5_0BlockBytes = 2 + 4 + 16;       // fp16 d, high bits, nibbles
+inline constexpr uint64_t kQ5_1BlockElements = 32;
+inline constexpr uint64_t kQ5_1BlockBytes = 2 + 2 + 4 + 16;   // d, m, high bits, nibbles
+inline constexpr uint64_t kQ5_KBlockElements = 256;
+inline constexpr uint64_t kQ5_KBlockBytes = 2 + 2 + 12 + 32 + 128;  // d, dmin, scales, qh, qs
+inline constexpr uint64_t kQ6_KBlockElements = 256;
+inline constexpr uint64_t kQ6_KBlockBytes = 128 + 64 + 16 + 2;      // ql, qh, scales, d
 // LAYOUT_ROW_GROUPS_16: rows per group, and the bytes at the start of a
 // block that are interleaved per row as a whole (the fp16 scale of q4_0 and
 // q8_0) before the rest of the block, interleaved in 4-byte words.
@@ -87,6 +97,8 @@ static_assert((kQ4_KBlockBytes - kQ4_KRowGroupPrefixBytes) % kRowGroupWordBytes 
 static_assert(kQ4_0BlockBytes == 18);
 static_assert(kQ4_KBlockBytes == 144);
 static_assert(kQ8_0BlockBytes == 34);
+static_assert(kQ4_1BlockBytes == 20 && kQ5_0BlockBytes == 22 && kQ5_1BlockBytes == 24);
+static_assert(kQ5_KBlockBytes == 176 && kQ6_KBlockBytes == 210);
 static_assert(kQ8_0BlockBytes == 2 + kQ8_0BlockElements, "one signed byte per weight");
 
 }  // namespace zcpack::format

@@ -1,0 +1,141 @@
+// Tokenizers: text to token ids and back, as llama.cpp's llama-vocab does it.
+//
+// Two algorithms, chosen by the vocabulary's model:
+//   - kSpm ("llama" in GGUF, SentencePiece BPE as llama 2 and phi-3 use it):
+//     spaces become U+2581, an optional leading space is added, symbols are
+//     merged greedily by the highest-scoring adjacent pair, and what the
+//     vocabulary lacks falls back to <0xXX> byte tokens.
+//   - kBpe ("gpt2" in GGUF, byte-level BPE as llama 3, qwen2 and gpt-2 use
+//     it): the text is split by the pre-tokenizer's regular expressions
+//     (PCRE2 with Unicode properties, never hand-written tables), each piece
+//     is mapped to the byte-level alphabet and merged by merge rank.
+// Special and user-defined tokens are matched in the text first (only when
+// asked, as llama.cpp's `parse_special`), and the text between them goes
+// through the algorithm.
+//
+// Decoding is lazy everywhere it is carried: a container's tokenizer blobs
+// are decoded on first use, never by Open() (see model.h).
+//
+// Trust: every loader checks what it reads (array lengths agree, strings are
+// UTF-8, merges name tokens that exist, ids are in range) and returns
+// InvalidArgument naming the source and the key or entry that is wrong.
+// Nothing a loader reads can make it crash, hang or allocate more than a
+// bounded multiple of its input.
+//
+// Thread-safety: a Tokenizer is immutable after Create(); all const methods
+// may be called from several threads at once.
+#ifndef ZCPACK_RUNTIME_TOKENIZER_H_
+#define ZCPACK_RUNTIME_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace zcpack::runtime {
+
+enum class TokenizerModel : int { kSpm = 0, kBpe = 1 };
+
+// GGUF's tokenizer.ggml.token_type values.
+enum class TokenType : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+// Vocabulary: everything a Tokenizer is built from, in llama.cpp's terms
+// (the GGUF tokenizer.ggml.* keys). The loaders below fill it; Create()
+// checks it.
+struct Vocabulary {
+  TokenizerModel model = TokenizerModel::kSpm;
+  // tokenizer.ggml.pre: the pre-tokenizer's name ("default", "llama-bpe",
+  // "qwen2", "gpt-2", ...). Create() refuses a name it has no rules for.
+  std::string pre = "default";
+  std::vector<std::string> tokens;
+  std::vector<float> scores;     // empty, or one per token
+  std::vector<TokenType> types;  // empty (all kNormal), or one per token
+  // BPE merges in rank order, each "left right" as GGUF stores them.
+  std::vector<std::string> merges;
+  int32_t bos_id = -1, eos_id = -1, eot_id = -1, eom_id = -1, unk_id = -1, pad_id = -1;
+  // Whether Tokenize() with add_special adds BOS / EOS.
+  bool add_bos = false;
+  bool add_eos = false;
+  // SPM: whether a leading space is added (tokenizer.ggml.add_space_prefix).
+  bool add_space_prefix = true;
+  // tokenizer.chat_template, empty when absent.
+  std::string chat_template;
+};
+
+// VocabularyFromGgufJson(): from the JSON object of GGUF tokenizer.* keys that
+// the converter carries as a "gguf-metadata" blob (converter/gguf.h,
+// GgufTokenizerBlob). `source` names the file in errors.
+absl::StatusOr<Vocabulary> VocabularyFromGgufJson(absl::string_view json, absl::string_view source);
+
+// VocabularyFromHfTokenizerJson(): from a Hugging Face tokenizer.json
+// (model.type "BPE", byte-level or with byte fallback; added_tokens; the
+// pre-tokenizer recognised from its regular expressions and mapped to
+// llama.cpp's names).
+absl::StatusOr<Vocabulary> VocabularyFromHfTokenizerJson(absl::string_view json,
+                                                         absl::string_view source);
+
+// VocabularyFromSentencePieceModel(): from a SentencePiece tokenizer.model
+// (its ModelProto bytes).
+absl::StatusOr<Vocabulary> VocabularyFromSentencePieceModel(absl::string_view bytes,
+                                                            absl::string_view source);
+
+struct TokenizeOptions {
+  // Add BOS (and EOS) where the vocabulary says to (add_bos / add_eos).
+  bool add_special = false;
+  // Match special and user-defined tokens written in the text.
+  bool parse_special = false;
+};
+
+class Tokenizer {
+ public:
+  // Create(): checks `vocab` (InvalidArgument naming what is wrong) and builds
+  // the lookup tables.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Create(Vocabulary vocab);
+
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  // Tokenize(): the ids llama.cpp's llama_tokenize() gives for `text` with the
+  // same options. Invalid UTF-8 is tokenized as llama.cpp does (bytes), never
+  // refused.
+  std::vector<int32_t> Tokenize(absl::string_view text, TokenizeOptions options = {}) const;
+
+  // TokenToPiece(): the bytes token `id` stands for (SPM U+2581 -> space,
+  // <0xXX> -> that byte, byte-level BPE symbols -> their bytes). Control
+  // tokens give their text only when `special`. Empty for an id out of range.
+  std::string TokenToPiece(int32_t id, bool special = false) const;
+
+  // Detokenize(): the concatenated pieces, with SPM's leading space removed
+  // as llama.cpp's llama_detokenize() does.
+  std::string Detokenize(std::span<const int32_t> ids, bool special = false) const;
+
+  // Whether `id` ends generation (EOS, EOT, EOM, and the vocabulary's other
+  // end-of-generation tokens).
+  bool IsEndOfGeneration(int32_t id) const;
+
+  const Vocabulary& vocabulary() const;
+  size_t size() const;
+
+ private:
+  struct Impl;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zcpack::runtime
+
+#endif  // ZCPACK_RUNTIME_TOKENIZER_H_
