@@ -249,7 +249,7 @@ const std::vector<Command>& Commands() {
        "A quantized GGUF source keeps every tensor's dtype and block bytes (--quant keep,\n"
        "its default); zcpack does not requantize, so another --quant that would change a\n"
        "quantized tensor's dtype is refused. A GGUF tensor type zcpack cannot run yet\n"
-       "(Q4_1, Q5_0, Q5_1, Q5_K, Q6_K, ...) is refused, all such tensors named.\n"
+       "(Q5_K, Q6_K, ...) is refused, all such tensors named.\n"
        "\n"
        "  --out, -o          output container path\n"
        "  --quant            keep (default for a quantized source), q4_0 (default\n"

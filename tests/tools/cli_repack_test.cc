@@ -11,6 +11,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "tests/tools/cli_runner.h"
 #include "zcpack/converter/gguf.h"
+#include "zcpack/format/dtype.h"
 
 namespace zcpack::testing {
 namespace {
@@ -21,10 +22,12 @@ class RepackCliTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("repack"); }
 
-  // A Q4_0 llama GGUF (with `ggml_types` overrides) written to `name`.
+  // A llama GGUF of `dtype` matrices (with `ggml_types` overrides) written
+  // to `name`.
   std::string WriteGguf(const std::string& name,
-                        const std::map<std::string, uint32_t>& ggml_types = {}) {
-    bytes_ = TinyLlamaGguf(QuantizedLlamaModelInfo(), format::DTYPE_Q4_0, 3, {}, ggml_types);
+                        const std::map<std::string, uint32_t>& ggml_types = {},
+                        format::DType dtype = format::DTYPE_Q4_0) {
+    bytes_ = TinyLlamaGguf(QuantizedLlamaModelInfo(), dtype, 3, {}, ggml_types);
     const std::string path = dir_ + "/" + name;
     EXPECT_TRUE(WriteFileBytes(path, bytes_).ok());
     return path;
@@ -54,6 +57,44 @@ TEST_F(RepackCliTest, QuantizedGgufConvertsByDefaultRunsAndVerifies) {
   r = RunZcpack({"verify", out, "--against", gguf});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)"));
+}
+
+// The row-major-only block types: kept, run, and verified byte for byte; a
+// changed block byte is found.
+TEST_F(RepackCliTest, Q4_1Q5_0AndQ5_1GgufsConvertRunAndVerify) {
+  for (format::DType dtype : {format::DTYPE_Q4_1, format::DTYPE_Q5_0, format::DTYPE_Q5_1}) {
+    const std::string name(format::DTypeName(dtype));
+    const std::string gguf = WriteGguf(name + ".gguf", {}, dtype);
+    const std::string out = dir_ + "/" + name + ".zcpack";
+    CliResult r = RunZcpack({"convert", gguf, "-o", out});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("kept byte for byte")) << name;
+
+    r = RunZcpack({"inspect", out, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("\"" + name + "\"")) << name;
+
+    r = RunZcpack({"run", out, "--tokens", "1,2", "-n", "2"});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("generated:")) << name;
+
+    r = RunZcpack({"verify", out, "--against", gguf});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)")) << name;
+
+    auto parsed = converter::ParseGguf(bytes_, gguf);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
+                                 [](const auto& t) { return t.name == "blk.1.ffn_up.weight"; });
+    ASSERT_NE(it, parsed->tensors.end());
+    const uint64_t row_bytes = it->nbytes / it->shape[0];
+    bytes_[it->offset + 39 * row_bytes + 9] ^= 0x10;  // a code byte (or qh)
+    const std::string changed = dir_ + "/changed-" + name + ".gguf";
+    ASSERT_TRUE(WriteFileBytes(changed, bytes_).ok());
+    r = RunZcpack({"verify", out, "--against", changed});
+    EXPECT_EQ(r.exit_code, 1) << name << ": " << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("row 39")) << name;
+  }
 }
 
 TEST_F(RepackCliTest, JsonMarksKeptTensorsAndGivesThemNoErrorFigures) {
