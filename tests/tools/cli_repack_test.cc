@@ -1,6 +1,7 @@
 // `zcpack convert` on an already-quantized GGUF, end to end: the default
 // keeps the blocks, the container runs and verifies against the GGUF byte for
-// byte, and what cannot be kept is refused in one line with exit code 1.
+// byte, an explicit --quant requantizes with one warning, and what cannot be
+// kept is refused in one line with exit code 1.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -136,15 +137,30 @@ TEST_F(RepackCliTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
   EXPECT_FALSE(Exists(out));
 }
 
-TEST_F(RepackCliTest, RequantizingIsRefusedInOneLine) {
+// An explicit --quant of another type requantizes, with one warning on
+// stderr (whatever the output mode) that gives the largest error added.
+TEST_F(RepackCliTest, ExplicitQuantRequantizesWithOneWarningLine) {
   const std::string gguf = WriteGguf("model.gguf");
   const std::string out = dir_ + "/model.zcpack";
-  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--quant", "q8_0"});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("blk.0.attn_q.weight (q4_0 to q8_0)"));
-  EXPECT_THAT(r.err, HasSubstr("use --quant keep"));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_FALSE(Exists(out));
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{}, {"--quiet"}, {"--json"}}) {
+    std::vector<std::string> args = {"convert", gguf, "-o", out, "--quant", "q8_0", "--force"};
+    args.insert(args.end(), mode.begin(), mode.end());
+    const CliResult r = RunZcpack(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("zcpack convert: warning: requantized "));
+    EXPECT_THAT(r.err, HasSubstr("(q4_0 to q8_0)"));
+    EXPECT_THAT(r.err, HasSubstr("of the tensor's RMS (SNR "));
+    if (!mode.empty() && mode[0] == "--json") {
+      EXPECT_THAT(r.out, HasSubstr(R"("warnings")"));
+      EXPECT_THAT(r.out, HasSubstr(R"("requantized )"));
+    }
+  }
+  CliResult r = RunZcpack({"run", out, "--tokens", "1,2", "-n", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunZcpack({"inspect", out, "--json"});
+  EXPECT_THAT(r.out, HasSubstr(R"("quant": "q8_0")"));
 }
 
 TEST_F(RepackCliTest, QuantKeepIsAcceptedAndRecorded) {
