@@ -79,33 +79,21 @@ struct Traits<Kind::kQ4_K> {
 // q4_1, q5_0, q5_1: one step per block; kHeader bytes precede the codes
 // (d, m for the _1 types; qh for the q5 types, at kHeader - 4); the step's
 // "mins" are -m, so that Step()'s fma(mins, negds) adds m * sum * d_b.
-template <>
-struct Traits<Kind::kQ4_1> {
-  static constexpr size_t kBlockBytes = format::kQ4_1BlockBytes;
+template <size_t kBytes, int kCodeOffset, bool kWithMin, bool kFive, size_t kHeaderBytes>
+struct Block32WithHeaderTraits {
+  static constexpr size_t kBlockBytes = kBytes;
   static constexpr size_t kSteps = 1;
-  static constexpr int kOffset = 0;
-  static constexpr bool kMins = true;
-  static constexpr bool kFiveBits = false;
-  static constexpr size_t kHeader = 4;
+  static constexpr int kOffset = kCodeOffset;
+  static constexpr bool kMins = kWithMin;
+  static constexpr bool kFiveBits = kFive;
+  static constexpr size_t kHeader = kHeaderBytes;
 };
 template <>
-struct Traits<Kind::kQ5_0> {
-  static constexpr size_t kBlockBytes = format::kQ5_0BlockBytes;
-  static constexpr size_t kSteps = 1;
-  static constexpr int kOffset = 16;
-  static constexpr bool kMins = false;
-  static constexpr bool kFiveBits = true;
-  static constexpr size_t kHeader = 6;
-};
+struct Traits<Kind::kQ4_1> : Block32WithHeaderTraits<format::kQ4_1BlockBytes, 0, true, false, 4> {};
 template <>
-struct Traits<Kind::kQ5_1> {
-  static constexpr size_t kBlockBytes = format::kQ5_1BlockBytes;
-  static constexpr size_t kSteps = 1;
-  static constexpr int kOffset = 0;
-  static constexpr bool kMins = true;
-  static constexpr bool kFiveBits = true;
-  static constexpr size_t kHeader = 8;
-};
+struct Traits<Kind::kQ5_0> : Block32WithHeaderTraits<format::kQ5_0BlockBytes, 16, false, true, 6> {};
+template <>
+struct Traits<Kind::kQ5_1> : Block32WithHeaderTraits<format::kQ5_1BlockBytes, 0, true, true, 8> {};
 
 template <Kind K>
 constexpr bool IsBlock32WithHeader() {

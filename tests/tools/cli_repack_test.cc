@@ -34,6 +34,25 @@ class RepackCliTest : public ::testing::Test {
     return path;
   }
 
+  // bytes_ with one bit of byte `byte` of row `row` of `tensor` flipped,
+  // written to `name`; "" (and a test failure) when the tensor is missing.
+  std::string WriteWithFlippedBit(const std::string& name, const std::string& tensor,
+                                  uint64_t row, uint64_t byte) {
+    auto parsed = converter::ParseGguf(bytes_, name);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return "";
+    const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
+                                 [&](const auto& t) { return t.name == tensor; });
+    EXPECT_NE(it, parsed->tensors.end()) << tensor;
+    if (it == parsed->tensors.end()) return "";
+    const uint64_t row_bytes = it->nbytes / it->shape[0];
+    std::vector<uint8_t> changed = bytes_;
+    changed[it->offset + row * row_bytes + byte] ^= 0x10;
+    const std::string path = dir_ + "/" + name;
+    EXPECT_TRUE(WriteFileBytes(path, changed).ok());
+    return path;
+  }
+
   static bool Exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
@@ -83,15 +102,10 @@ TEST_F(RepackCliTest, Q4_1Q5_0AndQ5_1GgufsConvertRunAndVerify) {
     EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)")) << name;
 
-    auto parsed = converter::ParseGguf(bytes_, gguf);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
-    const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
-                                 [](const auto& t) { return t.name == "blk.1.ffn_up.weight"; });
-    ASSERT_NE(it, parsed->tensors.end());
-    const uint64_t row_bytes = it->nbytes / it->shape[0];
-    bytes_[it->offset + 39 * row_bytes + 9] ^= 0x10;  // a code byte (or qh)
-    const std::string changed = dir_ + "/changed-" + name + ".gguf";
-    ASSERT_TRUE(WriteFileBytes(changed, bytes_).ok());
+    // A code byte (or qh) of row 39.
+    const std::string changed =
+        WriteWithFlippedBit("changed-" + name + ".gguf", "blk.1.ffn_up.weight", 39, 9);
+    ASSERT_FALSE(changed.empty());
     r = RunZcpack({"verify", out, "--against", changed});
     EXPECT_EQ(r.exit_code, 1) << name << ": " << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr("row 39")) << name;
@@ -110,17 +124,10 @@ TEST_F(RepackCliTest, VerifyAgainstFindsOneChangedBlockByte) {
   const std::string gguf = WriteGguf("model.gguf");
   const std::string out = dir_ + "/model.zcpack";
   ASSERT_EQ(RunZcpack({"convert", gguf, "-o", out, "--quiet"}).exit_code, 0);
-  auto parsed = converter::ParseGguf(bytes_, gguf);
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
-                               [](const auto& t) { return t.name == "blk.1.ffn_up.weight"; });
-  ASSERT_NE(it, parsed->tensors.end());
   // A byte of the 40th row (in the row groups' tail-free part) of a grouped
   // matrix: verify must de-interleave to find it.
-  const uint64_t row_bytes = it->nbytes / it->shape[0];
-  bytes_[it->offset + 39 * row_bytes + 7] ^= 0x10;
-  const std::string changed = dir_ + "/changed.gguf";
-  ASSERT_TRUE(WriteFileBytes(changed, bytes_).ok());
+  const std::string changed = WriteWithFlippedBit("changed.gguf", "blk.1.ffn_up.weight", 39, 7);
+  ASSERT_FALSE(changed.empty());
   const CliResult r = RunZcpack({"verify", out, "--against", changed});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("blk.1.ffn_up.weight"));
