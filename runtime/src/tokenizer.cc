@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <queue>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "tokenizer_internal.h"
 #include "tokenizer_pretokenizer.h"
 #include "zcpack/format/utf8.h"
@@ -51,7 +51,6 @@ uint32_t AttrOfType(TokenType type) {
 }
 
 constexpr char kSpmSpace[] = "\xE2\x96\x81";  // U+2581
-constexpr size_t kSpmSpaceSize = 3;
 
 inline size_t Utf8Length(unsigned char lead) {
   if (lead < 0xC0) return 1;
@@ -327,6 +326,9 @@ struct Tokenizer::Impl {
 
   // SPM.
   std::array<int32_t, 256> spm_byte_token{};
+  // No token contains a newline, so no merge crosses one: each line is
+  // merged on its own (the same ids, with a heap the size of a line).
+  bool spm_lines_independent = false;
 
   // BPE.
   const PreTokenizerRules* rules = nullptr;
@@ -344,6 +346,8 @@ struct Tokenizer::Impl {
 
   void Partition(absl::string_view text, bool parse_special, std::vector<Fragment>& out) const;
   void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
+  void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
+                std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
   void BpeTokenize(absl::string_view text, std::vector<int32_t>& out) const;
   void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
                std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
@@ -626,6 +630,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
       impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
     }
+    impl->spm_lines_independent =
+        std::none_of(v.tokens.begin(), v.tokens.end(),
+                     [](const std::string& t) { return t.find('\n') != std::string::npos; });
   }
 
   // Pieces (llama.cpp's cache_token_to_piece, with special tokens' text).
@@ -640,12 +647,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (bpe) {
         piece = DecodeByteLevel(text);
       } else {
-        piece = text;
-        size_t pos = 0;
-        while ((pos = piece.find(kSpmSpace, pos)) != std::string::npos) {
-          piece.replace(pos, kSpmSpaceSize, " ");
-          pos += 1;
-        }
+        piece = absl::StrReplaceAll(text, {{kSpmSpace, " "}});
       }
     } else if (attr & kAttrByte) {
       piece = std::string(1, static_cast<char>(ParseByteToken(text)));
@@ -734,7 +736,26 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
     }
   }
   std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
+  std::vector<SpmBigram> heap;
+  const absl::string_view all(text);
+  if (!spm_lines_independent) {
+    SpmMerge(all, symbols, heap, out);
+    return;
+  }
+  size_t begin = 0;
+  while (begin < all.size()) {
+    size_t newline = all.find('\n', begin);
+    if (newline == absl::string_view::npos) newline = all.size();
+    if (newline > begin) SpmMerge(all.substr(begin, newline - begin), symbols, heap, out);
+    if (newline < all.size()) SpmMerge(all.substr(newline, 1), symbols, heap, out);
+    begin = newline + 1;
+  }
+}
+
+void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
+                               std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const {
+  symbols.clear();
+  heap.clear();
   for (size_t offset = 0; offset < text.size();) {
     const auto len = static_cast<uint32_t>(
         std::min(Utf8Length(static_cast<unsigned char>(text[offset])), text.size() - offset));
@@ -743,22 +764,31 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
                        offset + len == text.size() ? -1 : index + 1, -1});
     offset += len;
   }
-  std::vector<SpmBigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<SpmBigram, std::vector<SpmBigram>, SpmBigramOrder> queue(
-      SpmBigramOrder(), std::move(storage));
-  const auto try_add = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
+  const SpmBigramOrder order;
+  const auto make = [&](int32_t left, int32_t right, SpmBigram* bigram) {
+    if (left < 0 || right < 0) return false;
     const uint32_t size = symbols[left].len + symbols[right].len;
-    const int32_t id = Find(absl::string_view(text).substr(symbols[left].start, size));
-    if (id < 0) return;
+    const int32_t id = Find(text.substr(symbols[left].start, size));
+    if (id < 0) return false;
     const float score = vocab.scores.empty() ? 0.0f : vocab.scores[id];
-    queue.push({score, left, right, size, id});
+    *bigram = {score, left, right, size, id};
+    return true;
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const SpmBigram bigram = queue.top();
-    queue.pop();
+  const auto try_add = [&](int32_t left, int32_t right) {
+    SpmBigram bigram;
+    if (!make(left, right, &bigram)) return;
+    heap.push_back(bigram);
+    std::push_heap(heap.begin(), heap.end(), order);
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) {
+    SpmBigram bigram;
+    if (make(i - 1, i, &bigram)) heap.push_back(bigram);
+  }
+  std::make_heap(heap.begin(), heap.end(), order);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), order);
+    const SpmBigram bigram = heap.back();
+    heap.pop_back();
     Symbol& left = symbols[bigram.left];
     Symbol& right = symbols[bigram.right];
     // Stale: one side has merged since (symbols only grow, so the sizes tell).
@@ -773,7 +803,7 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
   }
   for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
-    const int32_t id = s.id >= 0 ? s.id : Find(absl::string_view(text).substr(s.start, s.len));
+    const int32_t id = s.id >= 0 ? s.id : Find(text.substr(s.start, s.len));
     if (id >= 0) {
       out.push_back(id);
       continue;
