@@ -1027,4 +1027,44 @@ std::string Tokenizer::Detokenize(std::span<const int32_t> ids, bool special) co
   return text;
 }
 
+DetokenizeStream::DetokenizeStream(const Tokenizer& tokenizer, bool special, bool at_start)
+    : tokenizer_(tokenizer),
+      special_(special),
+      remove_space_(at_start && tokenizer.vocabulary().add_space_prefix) {}
+
+std::string DetokenizeStream::Push(int32_t id) {
+  std::string piece = tokenizer_.TokenToPiece(id, special_);
+  if (remove_space_ && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  remove_space_ = false;
+  pending_ += piece;
+  // The last sequence's lead byte, within the last four bytes: hold back
+  // from it when fewer bytes follow than it announces.
+  size_t lead = pending_.size();
+  for (size_t k = 1; k <= 4 && k <= pending_.size(); ++k) {
+    const auto c = static_cast<unsigned char>(pending_[pending_.size() - k]);
+    if ((c & 0xC0) != 0x80) {
+      lead = pending_.size() - k;
+      break;
+    }
+  }
+  size_t keep = 0;
+  if (lead < pending_.size()) {
+    const auto c = static_cast<unsigned char>(pending_[lead]);
+    size_t want = 1;  // ASCII, or a byte that starts no sequence: never held
+    if (c >= 0xC2 && c < 0xE0) want = 2;
+    if (c >= 0xE0 && c < 0xF0) want = 3;
+    if (c >= 0xF0 && c <= 0xF4) want = 4;
+    if (pending_.size() - lead < want) keep = pending_.size() - lead;
+  }
+  std::string ready = pending_.substr(0, pending_.size() - keep);
+  pending_.erase(0, pending_.size() - keep);
+  return ready;
+}
+
+std::string DetokenizeStream::Finish() {
+  std::string rest;
+  rest.swap(pending_);
+  return rest;
+}
+
 }  // namespace zcpack::runtime

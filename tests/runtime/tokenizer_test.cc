@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "zcpack/converter/gguf.h"
+#include "zcpack/format/utf8.h"
 
 namespace zcpack::runtime {
 namespace {
@@ -227,6 +228,39 @@ TEST(TokenizerTest, FalconDropsBytesItHasNoTokenFor) {
   ASSERT_NE(tokenizer, nullptr);
   // As llama-tokenize prints for the same bytes: "a", "b", nothing for \x03.
   EXPECT_EQ(tokenizer->Tokenize("a\x03" "b"), (std::vector<int32_t>{76, 77}));
+}
+
+// Streamed one id at a time, the text is what Detokenize() gives, and no
+// chunk ends inside a UTF-8 sequence.
+TEST(DetokenizeStreamTest, StreamsWholeCharactersOnly) {
+  for (const char* name : {"llama-spm", "llama-bpe", "qwen2"}) {
+    auto tokenizer = LoadVocab(name);
+    ASSERT_NE(tokenizer, nullptr);
+    const std::string text =
+        "\xF0\x90\x8D\x88 \xE1\x9E\x80\xE1\x9E\xB6\xE1\x9E\x93 \xF0\x9F\xA6\x99.cpp "
+        "\xD0\xBD\xD0\xB5\xD1\x89\xD0\xBE";
+    const std::vector<int32_t> ids = tokenizer->Tokenize(text);
+    DetokenizeStream stream(*tokenizer);
+    std::string streamed;
+    for (int32_t id : ids) {
+      const std::string chunk = stream.Push(id);
+      EXPECT_TRUE(format::IsValidUtf8(chunk)) << name;
+      streamed += chunk;
+    }
+    streamed += stream.Finish();
+    EXPECT_EQ(streamed, tokenizer->Detokenize(ids)) << name;
+    EXPECT_EQ(streamed, text) << name;
+  }
+}
+
+TEST(DetokenizeStreamTest, FinishReturnsAnIncompleteTail) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  const std::vector<int32_t> ids = tokenizer->Tokenize("\xF0\x90\x8D\x88");
+  ASSERT_EQ(ids.size(), 5u);
+  DetokenizeStream stream(*tokenizer);
+  for (size_t i = 0; i + 1 < ids.size(); ++i) EXPECT_EQ(stream.Push(ids[i]), "");
+  EXPECT_EQ(stream.Finish(), "\xF0\x90\x8D");
 }
 
 TEST(TokenizerTest, SpmFallsBackToBytes) {

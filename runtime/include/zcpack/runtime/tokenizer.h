@@ -155,6 +155,31 @@ class Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// DetokenizeStream: text for ids that arrive one at a time (generation), to
+// print as it comes. Each Push() returns the new text: the token's piece as
+// Detokenize() writes it (with SPM's leading space removed from the first
+// piece when `at_start`: the ids begin the text rather than continue a
+// prompt), except that a UTF-8 sequence split across tokens is held back
+// until its last byte arrives. BPE's clean_spaces (" ," -> ",") is not
+// applied: it depends on text not yet generated. Holds a reference to
+// `tokenizer`, which must outlive it. Not thread-safe (one per stream).
+class DetokenizeStream {
+ public:
+  explicit DetokenizeStream(const Tokenizer& tokenizer, bool special = false, bool at_start = true);
+
+  // Push(): the text that `id` completes (empty while a sequence is open).
+  std::string Push(int32_t id);
+  // Finish(): whatever is still held back (an incomplete sequence at the end
+  // of the stream), as it is; the stream is then empty.
+  std::string Finish();
+
+ private:
+  const Tokenizer& tokenizer_;
+  bool special_;
+  bool remove_space_;
+  std::string pending_;
+};
+
 }  // namespace zcpack::runtime
 
 #endif  // ZCPACK_RUNTIME_TOKENIZER_H_
