@@ -243,14 +243,6 @@ constexpr absl::string_view kEogTexts[] = {
 constexpr absl::string_view kForcedUserDefinedTexts[] = {"<|channel|>", "<|message|>", "<|start|>",
                                                          "<|constrain|>"};
 
-template <size_t N>
-bool IsOneOf(absl::string_view text, const absl::string_view (&list)[N]) {
-  for (absl::string_view t : list) {
-    if (t == text) return true;
-  }
-  return false;
-}
-
 struct BpeMerge {
   int32_t rank;
   int32_t merged;  // id of the merged text, or -1 when it is not a token
@@ -459,11 +451,26 @@ namespace {
 
 // The lowest id whose text is in `texts`, or -1.
 template <size_t N>
-int32_t FindByText(const Vocabulary& vocab, const absl::string_view (&texts)[N]) {
-  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-    if (IsOneOf(vocab.tokens[i], texts)) return static_cast<int32_t>(i);
+int32_t FindByText(const absl::flat_hash_map<absl::string_view, int32_t>& text_to_id,
+                   const absl::string_view (&texts)[N]) {
+  int32_t lowest = -1;
+  for (absl::string_view text : texts) {
+    auto it = text_to_id.find(text);
+    if (it != text_to_id.end() && (lowest < 0 || it->second < lowest)) lowest = it->second;
   }
-  return -1;
+  return lowest;
+}
+
+// The ids of the tokens whose text is in `texts`.
+template <size_t N>
+std::vector<int32_t> IdsOfTexts(const absl::flat_hash_map<absl::string_view, int32_t>& text_to_id,
+                                const absl::string_view (&texts)[N]) {
+  std::vector<int32_t> ids;
+  for (absl::string_view text : texts) {
+    auto it = text_to_id.find(text);
+    if (it != text_to_id.end()) ids.push_back(it->second);
+  }
+  return ids;
 }
 
 }  // namespace
@@ -493,7 +500,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   auto& attrs = impl->attrs;
   const auto detect = [&](int32_t& id, const auto& texts) {
     if (id >= 0) return;
-    id = FindByText(v, texts);
+    id = FindByText(impl->text_to_id, texts);
     if (id >= 0) attrs[id] |= kAttrControl;
   };
   detect(v.eot_id, kEotTexts);
@@ -509,14 +516,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   for (int32_t id : {v.fim_pad_id, v.fim_rep_id, v.fim_sep_id}) {
     if (id >= 0) eog.insert(id);
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (IsOneOf(v.tokens[i], kEogTexts)) {
-      eog.insert(static_cast<int32_t>(i));
-      attrs[i] |= kAttrControl;
-    }
+  for (int32_t id : IdsOfTexts(impl->text_to_id, kEogTexts)) {
+    eog.insert(id);
+    attrs[id] |= kAttrControl;
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (IsOneOf(v.tokens[i], kForcedUserDefinedTexts)) attrs[i] = kAttrUserDefined;
+  for (int32_t id : IdsOfTexts(impl->text_to_id, kForcedUserDefinedTexts)) {
+    attrs[id] = kAttrUserDefined;
   }
   for (int32_t id : {v.eos_id, v.eot_id, v.eom_id}) {
     if (id >= 0) eog.insert(id);
@@ -602,12 +607,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       }
     }
     impl->merges.reserve(v.merges.size());
+    std::string merged;
     for (size_t i = 0; i < v.merges.size(); ++i) {
       const std::string& merge = v.merges[i];
       const size_t space = merge.find(' ', 1);
       const int32_t left = impl->Find(absl::string_view(merge).substr(0, space));
       const int32_t right = impl->Find(absl::string_view(merge).substr(space + 1));
-      std::string merged = merge.substr(0, space) + merge.substr(space + 1);
+      merged.assign(merge, 0, space);
+      merged.append(merge, space + 1);
       const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
                            static_cast<uint32_t>(right);
       // The first rank of a repeated pair wins, as in llama.cpp.
