@@ -297,6 +297,23 @@ TEST(VocabularyFromGgufJsonTest, TinyBpeMerges) {
   EXPECT_TRUE((*tokenizer)->IsEndOfGeneration(3));
 }
 
+// As in llama.cpp, user-defined tokens are matched in plain text; control
+// tokens only with parse_special; the longest candidate first.
+TEST(VocabularyFromGgufJsonTest, UserDefinedTokensMatchWithoutParseSpecial) {
+  nlohmann::json j = TinyBpeJson();
+  j["tokenizer.ggml.tokens"] = {"a", "b", "ab", "<|endoftext|>", "<ud>", "<ud>b"};
+  j["tokenizer.ggml.token_type"] = {1, 1, 1, 3, 4, 4};
+  auto vocab = VocabularyFromGgufJson(j.dump(), "tiny.gguf");
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  auto tokenizer = Tokenizer::Create(*std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->Tokenize("a<ud>a<ud>b"), (std::vector<int32_t>{0, 4, 0, 5}));
+  const std::vector<int32_t> plain = (*tokenizer)->Tokenize("<|endoftext|>");
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 3), 0);
+  EXPECT_EQ((*tokenizer)->Tokenize("a<|endoftext|>", {.parse_special = true}),
+            (std::vector<int32_t>{0, 3}));
+}
+
 struct BrokenCase {
   const char* what;
   std::function<void(nlohmann::json&)> damage;
