@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -928,6 +929,20 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, std::vector<int32_t>& o
 std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions options) const {
   const Impl& impl = *impl_;
   const Vocabulary& v = impl.vocab;
+  // Offsets inside a piece are 32-bit: a longer text goes through in pieces.
+  constexpr size_t kMaxPiece = std::numeric_limits<uint32_t>::max();
+  if (text.size() > kMaxPiece) {
+    std::vector<int32_t> out;
+    if (options.add_special && v.add_bos) out.push_back(v.bos_id);
+    for (size_t at = 0; at < text.size(); at += kMaxPiece) {
+      const std::vector<int32_t> part =
+          Tokenize(text.substr(at, kMaxPiece), {.add_special = false,
+                                                .parse_special = options.parse_special});
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    if (options.add_special && v.add_eos) out.push_back(v.eos_id);
+    return out;
+  }
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   std::vector<Fragment> fragments;

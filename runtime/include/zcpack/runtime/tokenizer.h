@@ -128,7 +128,9 @@ class Tokenizer {
   // Special tokens in the text (parse_special) are matched as llama.cpp's
   // tokenizer_st_partition() does: longest token first, each taking its
   // leftmost occurrences. User-defined tokens are matched even without
-  // parse_special, as in llama.cpp.
+  // parse_special, as in llama.cpp. A text longer than 4 GiB - 1 bytes is
+  // tokenized in pieces of that size (ids may differ from llama.cpp's at the
+  // seams).
   std::vector<int32_t> Tokenize(absl::string_view text, TokenizeOptions options = {}) const;
 
   // TokenToPiece(): the bytes token `id` stands for (SPM U+2581 -> space,
