@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -36,6 +37,10 @@ enum : uint32_t {
   kAttrControl = 1u << 3,
   kAttrUserDefined = 1u << 4,
   kAttrByte = 1u << 5,
+  // Matched as a special token, it also takes the white space before it
+  // (LSTRIP) or after it (RSTRIP) out of the text.
+  kAttrLstrip = 1u << 6,
+  kAttrRstrip = 1u << 7,
 };
 
 uint32_t AttrOfType(TokenType type) {
@@ -566,6 +571,20 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   std::stable_sort(special.begin(), special.end(), [&](int32_t a, int32_t b) {
     return v.tokens[a].size() > v.tokens[b].size();
   });
+  // llama.cpp keys one white-space rule on the model's name: Phi-3's special
+  // tokens take the white space after them (but <unk>, <s> and
+  // <|endoftext|> do not, and </s> does).
+  {
+    std::string name = v.model_name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+      for (int32_t id : special) attrs[id] |= kAttrRstrip;
+      if (const int32_t id = impl->Find("</s>"); id >= 0) attrs[id] |= kAttrRstrip;
+      for (const char* text : {"<unk>", "<s>", "<|endoftext|>"}) {
+        if (const int32_t id = impl->Find(text); id >= 0) attrs[id] &= ~kAttrRstrip;
+      }
+    }
+  }
   impl->priority_special.assign(n, -1);
   impl->priority_plain.assign(n, -1);
   impl->trie_token.push_back(-1);
@@ -709,8 +728,11 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
   std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
   });
+  // taken: 1 for a matched token's bytes, 2 for white space a token strips.
   std::vector<uint8_t> taken(size, 0);
   std::vector<Fragment> tokens;
+  // C's isspace(), as llama.cpp strips.
+  const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
   for (const Occurrence& o : found) {
     const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
     if (std::any_of(taken.begin() + o.pos, taken.begin() + o.pos + len,
@@ -719,16 +741,36 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     }
     std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
     tokens.push_back({o.token, o.pos, o.pos + len});
+    if (attrs[o.token] & kAttrLstrip) {
+      for (uint32_t k = o.pos; k > 0 && taken[k - 1] == 0 && is_space(text[k - 1]); --k) {
+        taken[k - 1] = 2;
+      }
+    }
+    if (attrs[o.token] & kAttrRstrip) {
+      for (uint32_t k = o.pos + len; k < size && taken[k] == 0 && is_space(text[k]); ++k) {
+        taken[k] = 2;
+      }
+    }
   }
   std::sort(tokens.begin(), tokens.end(),
             [](const Fragment& a, const Fragment& b) { return a.begin < b.begin; });
+  // Raw text is what no token took or stripped.
   uint32_t at = 0;
+  const auto raw_until = [&](uint32_t end) {
+    while (at < end) {
+      while (at < end && taken[at] != 0) ++at;
+      uint32_t run = at;
+      while (run < end && taken[run] == 0) ++run;
+      if (run > at) out.push_back({-1, at, run});
+      at = run;
+    }
+  };
   for (const Fragment& t : tokens) {
-    if (t.begin > at) out.push_back({-1, at, t.begin});
+    raw_until(t.begin);
     out.push_back(t);
     at = t.end;
   }
-  if (at < size) out.push_back({-1, at, size});
+  raw_until(size);
 }
 
 void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,

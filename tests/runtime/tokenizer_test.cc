@@ -214,6 +214,24 @@ TEST(TokenizerTest, Llama3EndsGenerationAtEotAndParsesHeaderTokens) {
   EXPECT_GT(tokenizer->Tokenize("<|eot_id|>").size(), 1u);
 }
 
+// Phi-3's special tokens take the white space after them (llama.cpp keys the
+// rule on general.name); the ids are llama-tokenize's for the same text.
+TEST(TokenizerTest, Phi3SpecialTokensStripTheSpaceAfterThem) {
+  auto vocab = VocabularyFromGgufJson(GgufTokenizerJson(VocabPath("phi-3")), "phi-3");
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  const std::string text = "<|user|>\n text <|endoftext|><|assistant|> <unk>x </s>  y<|end|>\n";
+  Vocabulary named = *vocab;
+  named.model_name = "Phi-3 Mini";
+  auto phi3 = Tokenizer::Create(std::move(named));
+  ASSERT_TRUE(phi3.ok()) << phi3.status();
+  EXPECT_EQ((*phi3)->Tokenize(text, {.parse_special = true}),
+            (std::vector<int32_t>{32010, 1426, 29871, 32000, 32001, 0, 921, 29871, 2, 343, 32007}));
+  // Without the name, the white space stays text.
+  auto unnamed = Tokenizer::Create(*std::move(vocab));
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_GT((*unnamed)->Tokenize(text, {.parse_special = true}).size(), 11u);
+}
+
 TEST(TokenizerTest, InvalidUtf8IsTokenizedNotRefused) {
   for (const char* name : {"llama-spm", "llama-bpe"}) {
     auto tokenizer = LoadVocab(name);

@@ -74,6 +74,11 @@ TEST_F(CliTokenizeTest, BosAndSpecialFlags) {
       RunZcpack({"tokenize", Vocab("llama-bpe"), "<|eot_id|>", "--special", "--bos"});
   ASSERT_EQ(special.exit_code, 0) << special.err;
   EXPECT_EQ(special.out, "128000 128009\n");
+  // Phi-3 (general.name in the GGUF): special tokens strip the space after.
+  const CliResult phi3 =
+      RunZcpack({"tokenize", Vocab("phi-3"), "<|user|>\n text<|end|>\n", "--special"});
+  ASSERT_EQ(phi3.exit_code, 0) << phi3.err;
+  EXPECT_EQ(phi3.out, "32010 1426 32007\n");
 }
 
 TEST_F(CliTokenizeTest, JsonReport) {

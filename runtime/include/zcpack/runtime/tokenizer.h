@@ -78,6 +78,11 @@ struct Vocabulary {
   bool add_space_prefix = true;
   // tokenizer.chat_template, empty when absent.
   std::string chat_template;
+  // The model's name (GGUF general.name), empty when unknown. llama.cpp keys
+  // one rule on it: in a Phi-3 model ("phi-3" or "phi3" in the name) special
+  // tokens matched in the text take the white space after them. The GGUF
+  // tokenizer blob does not carry it; a caller that has the name sets it.
+  std::string model_name;
 };
 
 // VocabularyFromGgufJson(): from the JSON object of GGUF tokenizer.* keys that
