@@ -1,11 +1,14 @@
 # The runtime core: model open and memory policy, prefetch, the forward pass,
-# sampling and generation.
+# sampling and generation, the tokenizers.
 list(APPEND ZCPACK_RUNTIME_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/c_api.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/loaders.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/model.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/prefetcher.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_gguf.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_pretokenizer.cc)
 
 # Tokenizers from Hugging Face files (tokenizer.json, tokenizer.model). The
 # SentencePiece ModelProto classes are generated here, as format/ generates
@@ -27,4 +30,3 @@ list(APPEND ZCPACK_RUNTIME_SOURCES
   ${ZCPACK_RUNTIME_PROTO_OUT}/zcpack/runtime/sentencepiece_model.pb.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_hf.cc)
 list(APPEND ZCPACK_RUNTIME_PRIVATE_INCLUDES ${ZCPACK_RUNTIME_PROTO_OUT})
-list(APPEND ZCPACK_RUNTIME_PRIVATE_LIBS nlohmann_json::nlohmann_json)

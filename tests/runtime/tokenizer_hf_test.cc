@@ -1,9 +1,10 @@
 // The Hugging Face tokenizer loaders (tokenizer.json, tokenizer.model)
 // against the GGUF vocabularies llama.cpp ships: each GGUF vocabulary is
-// written out as the Hugging Face file(s) its model family carries, read back
-// through the loader, and must give the Vocabulary llama.cpp's converter put
-// in that GGUF. Malformed input gets its status code and a message naming
-// the JSON path or ModelProto field.
+// written out as the Hugging Face file(s) its model family carries and read
+// back through the loader; the result must be the Vocabulary llama.cpp's
+// converter put in that GGUF, and a Tokenizer made from it must give
+// llama.cpp's ids for every case of its .inp/.out pair. Malformed input gets
+// its status code and a message naming the JSON path or ModelProto field.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -18,6 +19,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -82,6 +85,72 @@ Vocabulary GgufVocabulary(const std::string& name) {
   if (const auto* add = find("tokenizer.ggml.add_eos_token")) v.add_eos = std::get<bool>(add->data);
   return v;
 }
+
+struct Case {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// llama.cpp's test-tokenizer-0 cases for a vocabulary: texts separated by
+// "\n__ggml_vocab_test__\n" in .inp, a line of ids per text in .out.
+std::vector<Case> LlamaCppCases(const std::string& name) {
+  const std::string prefix = std::string(ZCPACK_VOCAB_DIR) + "/ggml-vocab-" + name + ".gguf";
+  const std::string inp = ReadWhole(prefix + ".inp");
+  const std::vector<std::string> texts = absl::StrSplit(inp, "\n__ggml_vocab_test__\n");
+  std::vector<Case> cases;
+  for (absl::string_view line : absl::StrSplit(ReadWhole(prefix + ".out"), '\n')) {
+    if (cases.size() == texts.size()) break;
+    Case c{texts[cases.size()], {}};
+    for (absl::string_view id : absl::StrSplit(line, ' ', absl::SkipWhitespace())) {
+      int32_t value = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(id, &value)) << id;
+      c.ids.push_back(value);
+    }
+    cases.push_back(std::move(c));
+  }
+  EXPECT_EQ(cases.size(), texts.size()) << name;
+  return cases;
+}
+
+// Every llama.cpp case of `name` tokenizes to llama.cpp's ids with a
+// tokenizer made from `vocab`.
+void ExpectLlamaCppIds(const std::string& name, absl::StatusOr<Vocabulary> vocab) {
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  auto tokenizer = Tokenizer::Create(*std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const std::vector<Case> cases = LlamaCppCases(name);
+  ASSERT_GT(cases.size(), 30u);
+  for (const Case& c : cases) {
+    EXPECT_EQ((*tokenizer)->Tokenize(c.text), c.ids) << name << ": '" << c.text << "'";
+  }
+}
+
+class TokenizesLikeLlamaCppTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TokenizesLikeLlamaCppTest, FromTokenizerJson) {
+  const Vocabulary gguf = GgufVocabulary(GetParam());
+  ExpectLlamaCppIds(GetParam(), VocabularyFromHfTokenizerJson(testing::HfTokenizerJson(gguf), "tokenizer.json"));
+}
+
+TEST_P(TokenizesLikeLlamaCppTest, FromTokenizerJsonInTheOtherLayout) {
+  const Vocabulary gguf = GgufVocabulary(GetParam());
+  const std::string json = testing::HfTokenizerJson(gguf, {.pair_merges = true, .metaspace = true});
+  ExpectLlamaCppIds(GetParam(), VocabularyFromHfTokenizerJson(json, "tokenizer.json"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, TokenizesLikeLlamaCppTest,
+                         ::testing::Values("llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2"));
+
+// The SentencePiece vocabularies also come as tokenizer.model.
+class SentencePieceTokenizesLikeLlamaCppTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SentencePieceTokenizesLikeLlamaCppTest, FromTokenizerModel) {
+  const Vocabulary gguf = GgufVocabulary(GetParam());
+  ExpectLlamaCppIds(GetParam(),
+                    VocabularyFromSentencePieceModel(testing::SentencePieceModel(gguf), "tokenizer.model"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, SentencePieceTokenizesLikeLlamaCppTest, ::testing::Values("llama-spm", "phi-3"));
 
 // ---- byte-level tokenizer.json: llama 3, qwen2, gpt-2 --------------------------
 
