@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -566,15 +567,23 @@ absl::Status ReadByteLevel(const HfJsonReader& r, const Json& root, const Json& 
   }
   vocab->tokens = table.tokens;
   vocab->types.assign(vocab->tokens.size(), TokenType::kNormal);
-  for (const AddedToken& a : table.added) {
+  absl::flat_hash_set<std::string> rewritten;
+  for (size_t i = 0; i < table.added.size(); ++i) {
+    const AddedToken& a = table.added[i];
     std::string& text = vocab->tokens[a.id];
     if (a.special || LooksSpecial(text)) {
       vocab->types[a.id] = TokenType::kControl;
-    } else {
-      vocab->types[a.id] = TokenType::kUserDefined;
-      // As the converter does: user-defined tokens are matched in the raw
-      // text, where a space is a space.
-      text = absl::StrReplaceAll(text, {{kSpmSpace, " "}});
+      continue;
+    }
+    vocab->types[a.id] = TokenType::kUserDefined;
+    // As the converter does: user-defined tokens are matched in the raw
+    // text, where a space is a space.
+    if (!absl::StrContains(text, kSpmSpace)) continue;
+    text = absl::StrReplaceAll(text, {{kSpmSpace, " "}});
+    if (table.Find(text) >= 0 || !rewritten.insert(text).second) {
+      return r.Invalid(absl::StrCat("added_tokens[", i, "].content"),
+                       absl::StrCat("with U+2581 read as a space, it is ", Quote(text),
+                                    ", which is another token too"));
     }
   }
   return ReadSpecialTokens(r, root, model, table, /*default_add_bos=*/vocab->pre == "llama-bpe", vocab);

@@ -457,6 +457,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "has no ByteLevel step although the decoder is ByteLevel"},
         BadJson{"RobertaProcessing", [](Json& j) { j["post_processor"] = {{"type", "RobertaProcessing"}}; },
                 kUnimplemented, "post_processor.type: \"RobertaProcessing\" is not supported"},
+        BadJson{"UserDefinedSpaceClash",
+                [](Json& j) {
+                  j["model"]["vocab"]["x y"] = 5;
+                  j["added_tokens"] = {{{"id", 6}, {"content", "x\xe2\x96\x81y"}, {"special", false}}};
+                },
+                kInvalid, "added_tokens[0].content: with U+2581 read as a space, it is \"x y\""},
         BadJson{"PaddingIdOutOfRange", [](Json& j) { j["padding"] = {{"pad_id", 99}}; }, kInvalid,
                 "padding.pad_id"},
         BadJson{"SpmNoByteFallback", [](Json& j) { j["model"]["byte_fallback"] = false; }, kUnimplemented,
