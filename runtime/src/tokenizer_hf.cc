@@ -61,10 +61,6 @@ using Json = nlohmann::json;
 
 // U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's visible space.
 constexpr absl::string_view kSpmSpace = "\xe2\x96\x81";
-// U+0120: byte-level BPE's symbol for the space byte; llama.cpp's converter
-// writes a space inside a ["left", "right"] merge as this.
-constexpr absl::string_view kByteLevelSpace = "\xc4\xa0";
-
 // Bounds on counts read from a file, far above any real vocabulary (the
 // largest have a few hundred thousand tokens and merges); every id must fit
 // an int32.
@@ -383,7 +379,11 @@ absl::Status ReadSpecialTokens(const HfJsonReader& r, const Json& root, const Js
     } else {
       steps.emplace_back(post, "post_processor");
     }
-    for (const auto& [step, path] : steps) {
+    // Not a structured binding: the lambda below captures the path, which
+    // clang before 16 does not allow for a binding.
+    for (const auto& step_and_path : steps) {
+      const Json* step = step_and_path.first;
+      const std::string& path = step_and_path.second;
       ZCPACK_ASSIGN_OR_RETURN(const std::string step_type, r.Type(*step, path));
       if (step_type == "ByteLevel") continue;
       if (step_type != "TemplateProcessing") {
