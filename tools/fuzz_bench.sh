@@ -7,7 +7,8 @@
 #
 # The targets are every *_fuzzer program in the fuzz build that has a
 # *_fuzzer_seeds generator beside it (tests/CMakeLists.txt,
-# zcpack_add_fuzzer()): today the container, safetensors and GGUF readers;
+# zcpack_add_fuzzer()): today the container, safetensors and GGUF readers
+# and the tokenizer loaders;
 # a new target is picked up without changing this script.
 #
 # Usage: tools/fuzz_bench.sh [options]
