@@ -346,7 +346,18 @@ struct Tokenizer::Impl {
   void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
   void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
                 std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
-  void BpeTokenize(absl::string_view text, std::vector<int32_t>& out) const;
+  // What BpeTokenize() keeps across the fragments of one Tokenize() call.
+  struct BpeScratch {
+    PreTokenizer::MatchStatePtr match = PreTokenizer::NewMatchState();
+    std::vector<uint32_t> ends;
+    // Words repeat (spaces, common words, code tokens): their ids are
+    // remembered for the rest of the call.
+    absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> cache;
+    std::vector<int32_t> cached_ids;
+    std::vector<Symbol> symbols;
+    std::vector<BpeBigram> heap;
+  };
+  void BpeTokenize(absl::string_view text, BpeScratch& scratch, std::vector<int32_t>& out) const;
   void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
                std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
 };
@@ -924,22 +935,17 @@ void Tokenizer::Impl::BpeWord(absl::string_view word, std::vector<Symbol>& symbo
   }
 }
 
-void Tokenizer::Impl::BpeTokenize(absl::string_view raw, std::vector<int32_t>& out) const {
+void Tokenizer::Impl::BpeTokenize(absl::string_view raw, BpeScratch& scratch,
+                                  std::vector<int32_t>& out) const {
   std::string canonical;
   absl::string_view text = raw;
   if (!format::IsValidUtf8(raw)) {
     canonical = CanonicalUtf8(raw);
     text = canonical;
   }
-  std::vector<uint32_t> ends;
-  ends.reserve(text.size() / 3 + 1);
-  pre->Split(text, ends);
-  // Words repeat (spaces, common words, code tokens): their ids are
-  // remembered for the rest of this call.
-  absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> cache;
-  std::vector<int32_t> cached_ids;
-  std::vector<Symbol> symbols;
-  std::vector<BpeBigram> heap;
+  std::vector<uint32_t>& ends = scratch.ends;
+  ends.clear();
+  pre->Split(text, ends, *scratch.match);
   constexpr size_t kMaxCachedWord = 64;
   constexpr size_t kMaxCacheEntries = 1 << 16;
   uint32_t start = 0;
@@ -947,23 +953,23 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, std::vector<int32_t>& o
     const absl::string_view word = text.substr(start, end - start);
     start = end;
     if (word.size() > kMaxCachedWord) {
-      BpeWord(word, symbols, heap, out);
+      BpeWord(word, scratch.symbols, scratch.heap, out);
       continue;
     }
-    auto it = cache.find(word);
-    if (it != cache.end()) {
-      out.insert(out.end(), cached_ids.begin() + it->second.first,
-                 cached_ids.begin() + it->second.first + it->second.second);
+    auto it = scratch.cache.find(word);
+    if (it != scratch.cache.end()) {
+      out.insert(out.end(), scratch.cached_ids.begin() + it->second.first,
+                 scratch.cached_ids.begin() + it->second.first + it->second.second);
       continue;
     }
     const size_t before = out.size();
-    BpeWord(word, symbols, heap, out);
-    if (cache.size() < kMaxCacheEntries) {
-      const auto offset = static_cast<uint32_t>(cached_ids.size());
-      cached_ids.insert(cached_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before),
-                        out.end());
-      cache.emplace(std::string(word),
-                    std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
+    BpeWord(word, scratch.symbols, scratch.heap, out);
+    if (scratch.cache.size() < kMaxCacheEntries) {
+      const auto offset = static_cast<uint32_t>(scratch.cached_ids.size());
+      scratch.cached_ids.insert(scratch.cached_ids.end(),
+                                out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+      scratch.cache.emplace(std::string(word),
+                            std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
     }
   }
 }
@@ -1003,11 +1009,12 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
       previous_special = false;
     }
   } else {
+    Impl::BpeScratch scratch;
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
         out.push_back(f.token);
       } else {
-        impl.BpeTokenize(text.substr(f.begin, f.end - f.begin), out);
+        impl.BpeTokenize(text.substr(f.begin, f.end - f.begin), scratch, out);
       }
     }
   }

@@ -160,11 +160,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(
   return std::unique_ptr<PreTokenizer>(new PreTokenizer(std::move(compiled)));
 }
 
-namespace {
-
 // Per-call PCRE2 state: match data and a JIT stack larger than the default
 // 32 KiB, so that long runs of one character class never hit its limit.
-class MatchState {
+class PreTokenizer::MatchState {
  public:
   MatchState() {
     match_data_ = pcre2_match_data_create(1, nullptr);
@@ -204,9 +202,11 @@ class MatchState {
   pcre2_jit_stack* jit_stack_ = nullptr;
 };
 
+namespace {
+
 // Cuts piece [0, subject.size()) of `subject` (offsets relative to
 // `base`) into matches and gaps, appending absolute end offsets.
-void SplitPiece(MatchState& state, const pcre2_code* code, bool jit, absl::string_view subject,
+void SplitPiece(PreTokenizer::MatchState& state, const pcre2_code* code, bool jit, absl::string_view subject,
                 uint32_t base, std::vector<uint32_t>& ends) {
   size_t offset = 0;
   size_t emitted = 0;  // end of what has been appended
@@ -228,9 +228,20 @@ void SplitPiece(MatchState& state, const pcre2_code* code, bool jit, absl::strin
 
 }  // namespace
 
+void PreTokenizer::MatchStateDeleter::operator()(MatchState* state) const { delete state; }
+
+PreTokenizer::MatchStatePtr PreTokenizer::NewMatchState() {
+  return MatchStatePtr(new MatchState());
+}
+
 void PreTokenizer::Split(absl::string_view text, std::vector<uint32_t>& ends) const {
-  if (text.empty()) return;
   MatchState state;
+  Split(text, ends, state);
+}
+
+void PreTokenizer::Split(absl::string_view text, std::vector<uint32_t>& ends,
+                         MatchState& state) const {
+  if (text.empty()) return;
   const size_t first = ends.size();
   if (compiled_.empty()) {
     ends.push_back(static_cast<uint32_t>(text.size()));

@@ -66,6 +66,17 @@ class PreTokenizer {
   // whole.
   void Split(absl::string_view text, std::vector<uint32_t>& ends) const;
 
+  // PCRE2 match data and JIT stack for Split(), reusable across the calls of
+  // one thread (one per Tokenize() call).
+  class MatchState;
+  struct MatchStateDeleter {
+    void operator()(MatchState* state) const;
+  };
+  using MatchStatePtr = std::unique_ptr<MatchState, MatchStateDeleter>;
+  static MatchStatePtr NewMatchState();
+  // Split() with a caller's state, for many texts in a row.
+  void Split(absl::string_view text, std::vector<uint32_t>& ends, MatchState& state) const;
+
  private:
   struct Compiled;
   explicit PreTokenizer(std::vector<std::unique_ptr<Compiled>> compiled);
