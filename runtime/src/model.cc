@@ -12,11 +12,14 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "loaders.h"
 #include "prefetcher.h"
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/model_layout.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
+#include "zstd.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -28,6 +31,94 @@ namespace {
 using format::TensorEntry;
 
 std::string ErrnoText(int e) { return std::strerror(e); }
+
+// The largest decompressed tokenizer the runtime accepts: the biggest real
+// vocabularies (GGUF metadata of a 256k-token BPE vocabulary with its merges,
+// a tokenizer.json) are tens of MB.
+constexpr uint64_t kMaxTokenizerRawBytes = uint64_t{1} << 30;
+
+// The blob kinds the runtime reads, in the order tokenizer() tries them.
+constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
+                                                 "tokenizer.model"};
+
+// `blob`'s raw bytes: its zstd frame must declare and decode to exactly
+// raw_size bytes. `name` names the blob in errors.
+absl::StatusOr<std::string> DecompressTokenizerBlob(const format::TokenizerBlob& blob,
+                                                    const std::string& name) {
+  if (blob.raw_size() > kMaxTokenizerRawBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(name, ": ", blob.raw_size(),
+                                                     " bytes decompressed, more than the ",
+                                                     kMaxTokenizerRawBytes, " allowed"));
+  }
+  const std::string& stored = blob.zstd_data();
+  const unsigned long long declared = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (declared != blob.raw_size()) {
+    return absl::DataLossError(absl::StrCat(
+        name, ": the zstd frame ",
+        declared == ZSTD_CONTENTSIZE_ERROR     ? std::string("is not valid zstd data")
+        : declared == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("declares no size")
+                                               : absl::StrCat("declares ", declared, " bytes"),
+        ", the manifest records ", blob.raw_size()));
+  }
+  std::string raw(blob.raw_size(), '\0');
+  const size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+  if (ZSTD_isError(n) || n != raw.size()) {
+    return absl::DataLossError(absl::StrCat(
+        name, ": zstd data does not decompress: ",
+        ZSTD_isError(n) ? ZSTD_getErrorName(n) : absl::StrCat(n, " of ", raw.size(), " bytes")));
+  }
+  return raw;
+}
+
+// The tokenizer of container `c` (see Model::tokenizer()).
+absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Container& c) {
+  const auto& blobs = c.manifest().tokenizers();
+  const format::TokenizerBlob* chosen = nullptr;
+  for (absl::string_view kind : kTokenizerKinds) {
+    for (const format::TokenizerBlob& blob : blobs) {
+      if (blob.kind() == kind) {
+        chosen = &blob;
+        break;
+      }
+    }
+    if (chosen != nullptr) break;
+  }
+  if (chosen == nullptr) {
+    if (blobs.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          c.path(), ": carries no tokenizer (its source had no GGUF tokenizer.* metadata, "
+                    "tokenizer.json or tokenizer.model); give token ids instead"));
+    }
+    std::vector<std::string> kinds;
+    for (const format::TokenizerBlob& blob : blobs) {
+      kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
+    }
+    return absl::NotFoundError(absl::StrCat(
+        c.path(), ": carries tokenizers of kind ", absl::StrJoin(kinds, ", "),
+        ", none of which the runtime reads (gguf-metadata, tokenizer.json, tokenizer.model)"));
+  }
+  const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
+                                        format::EscapeInvalidUtf8(chosen->file_name()), "')");
+  ZCPACK_ASSIGN_OR_RETURN(const std::string raw, DecompressTokenizerBlob(*chosen, name));
+  absl::StatusOr<Vocabulary> vocab =
+      chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
+      : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
+                                           : VocabularyFromSentencePieceModel(raw, name);
+  if (!vocab.ok()) return vocab.status();
+  // The vocabulary's own ids win; the model info fills what it lacks.
+  const format::ModelInfo& info = c.manifest().model();
+  const auto in_range = [&](int32_t id) {
+    return id >= 0 && static_cast<size_t>(id) < vocab->tokens.size();
+  };
+  if (vocab->bos_id < 0 && in_range(info.bos_token_id())) vocab->bos_id = info.bos_token_id();
+  if (vocab->eos_id < 0 && in_range(info.eos_token_id())) vocab->eos_id = info.eos_token_id();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat(name, ": ", tokenizer.status().message()));
+  }
+  return tokenizer;
+}
 
 }  // namespace
 
@@ -273,6 +364,12 @@ void Model::WillCompute(int layer) const {
 absl::Status Model::CheckMapping() const {
   if (mapping_guard_ == nullptr || !mapping_guard_->failed()) return absl::OkStatus();
   return absl::AbortedError(absl::StrCat(container_->path(), ": truncated or unreadable while mapped"));
+}
+
+absl::StatusOr<const Tokenizer*> Model::tokenizer() const {
+  std::call_once(tokenizer_once_, [this] { tokenizer_ = DecodeTokenizer(*container_); });
+  if (!tokenizer_.ok()) return tokenizer_.status();
+  return tokenizer_->get();
 }
 
 size_t Model::prefetched_units() const { return prefetcher_ ? prefetcher_->issued() : 0; }
