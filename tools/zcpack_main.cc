@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, layout, "row-groups",
           "convert: block order of the matrices (row-groups or row-major).");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
+ABSL_FLAG(std::string, prompt, "", "run: prompt text (tokenized by the container's tokenizer).");
+ABSL_FLAG(std::string, chat, "", "run: a user message, rendered by the model's chat template.");
+ABSL_FLAG(std::string, system, "", "run --chat: a system message before the user's.");
 ABSL_FLAG(int32_t, n, 16, "run: tokens to generate.");
 ABSL_FLAG(int32_t, context, 0, "run: KV cache positions (0: prompt + n).");
 ABSL_FLAG(float, temperature, 0.0f, "run: sampling temperature (0: greedy).");
@@ -149,6 +152,9 @@ RunCommandOptions RunOptionsFromFlags(const ParsedArgs& args) {
   RunCommandOptions options;
   options.path = args.positional.empty() ? std::string() : args.positional[0];
   options.tokens = absl::GetFlag(FLAGS_tokens);
+  options.prompt = absl::GetFlag(FLAGS_prompt);
+  options.chat = absl::GetFlag(FLAGS_chat);
+  options.system = absl::GetFlag(FLAGS_system);
   options.max_tokens = absl::GetFlag(FLAGS_n);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.context = absl::GetFlag(FLAGS_context);
@@ -324,12 +330,24 @@ const std::vector<Command>& Commands() {
        },
        [](const ParsedArgs& args) { return VerifyOptionsFromFlags(args).status(); }},
       {"run",
-       "run FILE --tokens 1,2,3 [-n N] [--threads N] [--seed S] [--temperature T] [--json]",
-       "Open a container with the runtime (zero-copy) and generate tokens from a\n"
-       "prompt of token ids. Prints the generated ids and the timings: open, first\n"
-       "token (prompt evaluation plus the first sample) and decode tokens/s.\n"
+       "run FILE {--tokens 1,2,3 | --prompt TEXT | --chat MESSAGE [--system TEXT]} [-n N] "
+       "[--threads N] [--seed S] [--temperature T] [--json]",
+       "Open a container with the runtime (zero-copy) and generate from a prompt.\n"
+       "From token ids (--tokens): prints the generated ids and the timings: open,\n"
+       "first token (prompt evaluation plus the first sample) and decode tokens/s.\n"
+       "From text (--prompt, --chat): tokenizes it with the tokenizer the container\n"
+       "carries, streams the prompt and then the generated text to stdout as it is\n"
+       "generated, stops at the model's end-of-generation token (EOS, EOT, ...) or\n"
+       "after N tokens, and prints why it stopped and the timings to stderr. Random\n"
+       "weights (zcpack synth) give meaningless text.\n"
        "\n"
-       "  --tokens IDS        prompt token ids, comma-separated (required)\n"
+       "  --tokens IDS        prompt token ids, comma-separated\n"
+       "  --prompt TEXT       prompt text (BOS added as the vocabulary says)\n"
+       "  --chat MESSAGE      a user message, rendered by the model's chat template\n"
+       "                      (tokenizer.chat_template: llama-3, ChatML/qwen2 or\n"
+       "                      llama-2; others are refused); prints only the reply\n"
+       "  --system TEXT       with --chat: a system message before it\n"
+       "                      (give exactly one of --tokens, --prompt and --chat)\n"
        "  -n N                tokens to generate (default 16); prompt + n is at most\n"
        "                      the model's context length (a usage error otherwise)\n"
        "  --threads N         compute threads (default: all cores; at most the CPUs\n"
@@ -337,7 +355,8 @@ const std::vector<Command>& Commands() {
        "  --context N         KV cache positions (default: prompt + n)\n"
        "  --temperature T     0 (default) is greedy; > 0 samples (a finite number)\n"
        "  --top-k K, --top-p P, --seed S   sampling (defaults 40, 0.95, 1)\n"
-       "  --stop-at-eos       stop at the model's end-of-sequence id\n"
+       "  --stop-at-eos       --tokens: stop at the model's end-of-sequence id (text\n"
+       "                      always stops at end-of-generation)\n"
        "  --advice A          madvise: none (default), sequential, random, willneed\n"
        "  --prefetch-layers N layers read ahead of compute (default 4; 0 off)\n"
        "  --populate          fault every page in at open\n"
@@ -345,15 +364,21 @@ const std::vector<Command>& Commands() {
        "  --verify            verify every tensor checksum at open\n"
        "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
        "                      hints), classic (read file, copy tensors), pread, direct\n"
-       "  --json              JSON report\n"
+       "  --json              JSON report (from text: also the prompt text and ids,\n"
+       "                      the generated ids and text, and the stop reason)\n"
        "\n"
        "A KV cache larger than the memory available is a resource error (exit 3),\n"
-       "and so is a container truncated or unreadable while it is mapped.\n",
-       {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
-        "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "loader",
-        "json"},
+       "and so is a container truncated or unreadable while it is mapped. --prompt\n"
+       "or --chat for a container without a tokenizer is a usage error (exit 2); a\n"
+       "tokenizer that does not decode, a chat template that is missing or not\n"
+       "recognised, or a prompt plus -n beyond the model's context is exit 1.\n",
+       {"tokens", "prompt", "chat", "system", "n", "threads", "context", "temperature", "top_k",
+        "top_p", "seed", "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock",
+        "verify", "loader", "json"},
        {}, 1, 1,
-       [](const ParsedArgs& args) { return RunRun(RunOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) {
+         return RunRun(RunOptionsFromFlags(args), std::cout, std::cerr);
+       },
        [](const ParsedArgs& args) { return CheckRunOptions(RunOptionsFromFlags(args)); }},
       {"bench",
        "bench FILE [--loaders LIST] [--cold|--warm|--both] [--runs N] [--tokens N] "
