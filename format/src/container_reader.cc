@@ -22,6 +22,7 @@
 #include "zcpack/format/threads.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
+#include "zstd.h"
 
 namespace zcpack::format {
 namespace {
@@ -176,6 +177,50 @@ std::optional<ByteRange> Container::LayerRange(int layer) const {
 int Container::num_layers() const { return static_cast<int>(impl_->parsed.layer_ranges.size()); }
 
 int Container::file_descriptor() const { return impl_->fd.get(); }
+
+absl::StatusOr<std::string> Container::TokenizerData(size_t index, uint64_t max_raw_bytes) const {
+  const TokenizerBlob& blob = manifest().tokenizers(static_cast<int>(index));
+  const std::string what = absl::StrCat(EscapeInvalidUtf8(impl_->path), ": tokenizer blob ", index,
+                                        " (", EscapeInvalidUtf8(blob.kind()), ")");
+  if (blob.raw_size() > max_raw_bytes) {
+    return absl::OutOfRangeError(absl::StrCat(what, " decodes to ", blob.raw_size(),
+                                              " bytes, more than the limit of ", max_raw_bytes));
+  }
+  std::string raw(static_cast<size_t>(blob.raw_size()), '\0');
+  // Reading the mapping: a file truncated meanwhile reads as zeros under the
+  // guard instead of killing the process.
+  std::optional<MappingGuard> guard;
+  if (impl_->owns_mapping) guard.emplace(impl_->base, static_cast<size_t>(impl_->size));
+  std::span<const uint8_t> stored(reinterpret_cast<const uint8_t*>(blob.zstd_data().data()),
+                                  blob.zstd_data().size());
+  if (blob.stored_size() != 0) {
+    // Open() checked the range ("tokenizer_bounds").
+    stored = {impl_->base + blob.offset(), static_cast<size_t>(blob.stored_size())};
+    const uint64_t sum = XXH3_64bits(stored.data(), stored.size());
+    if (sum != blob.xxh3()) {
+      return absl::DataLossError(absl::StrCat(
+          what, " at offset ", blob.offset(), ": checksum mismatch (stored ",
+          absl::Hex(blob.xxh3(), absl::kZeroPad16), ", computed ",
+          absl::Hex(sum, absl::kZeroPad16), ")"));
+    }
+  }
+  const unsigned long long declared = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  bool ok = declared == blob.raw_size() &&
+            ZSTD_findFrameCompressedSize(stored.data(), stored.size()) == stored.size();
+  if (ok) {
+    const size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
+    ok = !ZSTD_isError(n) && n == raw.size();
+  }
+  if (guard.has_value() && guard->failed()) {
+    return absl::AbortedError(absl::StrCat(EscapeInvalidUtf8(impl_->path),
+                                           ": truncated or unreadable while mapped"));
+  }
+  if (!ok) {
+    return absl::DataLossError(absl::StrCat(what, ": not one zstd frame that decodes to ",
+                                            blob.raw_size(), " bytes"));
+  }
+  return raw;
+}
 
 std::vector<uint64_t> Container::ComputeChecksums(int threads) const {
   const size_t count = num_tensors();

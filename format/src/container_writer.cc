@@ -271,6 +271,28 @@ absl::Status ContainerWriter::Finish(const Manifest& manifest_in) {
   Manifest manifest = manifest_in;
   manifest.clear_tensors();
   for (const TensorEntry& e : w.entries) *manifest.add_tensors() = e;
+  // Tokenizer blobs go between the data region and the manifest, each at an
+  // aligned offset, so that Open() never copies or decodes them.
+  uint64_t cursor = w.data_end;
+  for (TokenizerBlob& blob : *manifest.mutable_tokenizers()) {
+    if (blob.zstd_data().empty()) {
+      blob.clear_offset();
+      blob.clear_stored_size();
+      blob.clear_xxh3();
+      continue;
+    }
+    const std::string& bytes = blob.zstd_data();
+    cursor = internal::AlignUp(cursor, uint64_t{1} << w.alignment_log2);
+    ZCPACK_RETURN_IF_ERROR(WriteAt(
+        w.fd, cursor,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+        w.temp_path));
+    blob.set_offset(cursor);
+    blob.set_stored_size(bytes.size());
+    blob.set_xxh3(XXH3_64bits(bytes.data(), bytes.size()));
+    cursor += bytes.size();
+    blob.clear_zstd_data();
+  }
   ZCPACK_ASSIGN_OR_RETURN(const std::string raw, SerializeManifest(manifest, false));
   std::string stored = raw;
   if (w.options.compress_manifest) {
@@ -283,7 +305,7 @@ absl::Status ContainerWriter::Finish(const Manifest& manifest_in) {
   h.alignment_log2 = w.alignment_log2;
   h.data_offset = w.data_offset;
   h.data_size = w.data_end - w.data_offset;
-  h.manifest_offset = w.data_end;
+  h.manifest_offset = cursor;
   h.manifest_size = stored.size();
   h.manifest_raw_size = raw.size();
   h.manifest_xxh3 = XXH3_64bits(stored.data(), stored.size());

@@ -38,11 +38,15 @@ constexpr RuleInfo kRules[] = {
     {"zstd_size", "manifest", "the zstd frame declares and decodes to the header's decoded size"},
     {"zstd_frame", "manifest", "a compressed manifest is exactly one zstd frame"},
     {"manifest_parse", "manifest", "the manifest parses as a protobuf Manifest"},
+    {"tokenizer_bounds", "manifest",
+     "every tokenizer blob is inline, or lies aligned between the data region and the manifest, "
+     "in order"},
     {"tensor_limit", "tensor_table", "the tensor count is within the limit"},
     {"empty_name", "tensor_table", "every tensor has a name"},
     {"name_limit", "tensor_table", "every name is within the length limit"},
     {"duplicate_name", "tensor_table", "no two tensors share a name"},
-    {"dtype", "tensor_table", "every dtype is one of f32, f16, bf16, q4_0, q4_k, q8_0"},
+    {"dtype", "tensor_table",
+     "every dtype is one of f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k"},
     {"rank_limit", "tensor_table", "every rank is within the limit"},
     {"shape_rank", "tensor_table", "every shape has at least one dimension"},
     {"shape_zero", "tensor_table", "no shape has a zero dimension"},
@@ -85,6 +89,36 @@ std::string HexBytes(std::span<const uint8_t> bytes) {
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 std::string Hex64(uint64_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad16)); }
+
+// "" when every tokenizer blob of `manifest` is inline or placed as
+// SPEC.md's "Tokenizer blobs" says; otherwise the first blob's problem.
+std::string TokenizerBlobProblem(const ContainerHeader& h, const Manifest& manifest) {
+  const uint64_t data_end = h.data_offset + h.data_size;  // checked by "data_region"
+  uint64_t previous_end = data_end;
+  for (int i = 0; i < manifest.tokenizers_size(); ++i) {
+    const TokenizerBlob& blob = manifest.tokenizers(i);
+    const std::string what = absl::StrCat("tokenizer blob ", i, " (", blob.kind(), ")");
+    if (blob.offset() == 0 && blob.stored_size() == 0 && blob.xxh3() == 0) continue;  // inline
+    if (!blob.zstd_data().empty()) {
+      return absl::StrCat(what, " is both inline and stored at offset ", blob.offset());
+    }
+    if (blob.stored_size() == 0) return absl::StrCat(what, " has offset ", blob.offset(), " but no bytes");
+    if (blob.offset() % h.alignment() != 0) {
+      return absl::StrCat(what, " offset ", blob.offset(), " is not a multiple of the alignment ",
+                          h.alignment());
+    }
+    if (blob.offset() < previous_end) {
+      return absl::StrCat(what, " at offset ", blob.offset(), " starts before ", previous_end,
+                          i == 0 ? " (the end of the data region)" : " (the end of the blob before)");
+    }
+    if (blob.stored_size() > h.manifest_offset - blob.offset()) {
+      return absl::StrCat(what, " of ", blob.stored_size(), " bytes at offset ", blob.offset(),
+                          " runs past the manifest at ", h.manifest_offset);
+    }
+    previous_end = blob.offset() + blob.stored_size();
+  }
+  return "";
+}
 
 // Reports header and manifest rules: every problem is at a fixed offset and
 // about no tensor.
@@ -353,6 +387,11 @@ absl::StatusOr<CheckedContainer> CheckContainer(const ReadAtFn& read, uint64_t f
     return out;
   }
   manifest_bytes.reset();
+  rules.Ran("tokenizer_bounds");
+  if (const std::string problem = TokenizerBlobProblem(h, out.manifest); !problem.empty()) {
+    rules.Fail("tokenizer_bounds", absl::StatusCode::kDataLoss, h.manifest_offset, problem);
+    return out;
+  }
   out.manifest_ok = true;
   const internal::DataLayout layout{h.alignment(), h.data_offset, h.data_size,
                                     h.required_features};

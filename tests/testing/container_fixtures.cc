@@ -457,6 +457,31 @@ std::vector<BrokenContainerCase> MakeBrokenContainers() {
         p.raw_manifest = std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);
       });
 
+  // Tokenizer blobs stored out of line (SPEC.md, "Tokenizer blobs").
+  auto blob_at = [](HandMadeContainer& p, uint64_t offset, uint64_t size) {
+    format::TokenizerBlob* blob = p.manifest.add_tokenizers();
+    blob->set_kind("tokenizer.json");
+    blob->set_raw_size(10);
+    blob->set_offset(offset);
+    blob->set_stored_size(size);
+    blob->set_xxh3(1);
+  };
+  add("tokenizer_in_data_region", "tokenizer_bounds", StatusCode::kDataLoss,
+      "starts before", [&](HandMadeContainer& p) { blob_at(p, p.header.alignment(), 64); });
+  add("tokenizer_past_manifest", "tokenizer_bounds", StatusCode::kDataLoss,
+      "runs past the manifest", [&](HandMadeContainer& p) {
+        blob_at(p, p.header.alignment() + p.data.size(), 64);
+      });
+  add("tokenizer_unaligned", "tokenizer_bounds", StatusCode::kDataLoss,
+      "not a multiple of the alignment", [&](HandMadeContainer& p) {
+        blob_at(p, p.header.alignment() + p.data.size() + 8, 64);
+      });
+  add("tokenizer_inline_and_placed", "tokenizer_bounds", StatusCode::kDataLoss,
+      "both inline and stored", [&](HandMadeContainer& p) {
+        blob_at(p, p.header.alignment() + p.data.size(), 64);
+        p.manifest.mutable_tokenizers(0)->set_zstd_data("x");
+      });
+
   // Tensor table, in the order ValidateTensorTable checks it.
   {
     format::ReaderLimits limits;

@@ -28,6 +28,7 @@
 #include "zcpack/format/model_layout.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/runtime/model.h"
+#include "zstd.h"
 
 namespace zcpack::validator {
 namespace {
@@ -114,6 +115,56 @@ TEST_P(BrokenContainerTest, FileVerifiesLikeTheBuffer) {
 INSTANTIATE_TEST_SUITE_P(Table, BrokenContainerTest,
                          ::testing::ValuesIn(testing::MakeBrokenContainers()),
                          [](const auto& test_info) { return test_info.param.name; });
+
+// Tokenizer blobs lie outside the manifest: the full level hashes them like
+// tensors and scans the gaps around them as padding.
+TEST(TokenizerBlobVerifyTest, FlippedBlobByteIsAChecksumProblemNamingTheBlob) {
+  ScopedTempDir dir;
+  const std::string path = dir.File("blob.zcpack");
+  format::Manifest manifest = testing::SmallManifest();
+  format::TokenizerBlob* blob = manifest.add_tokenizers();
+  blob->set_kind("tokenizer.json");
+  const std::string raw(5000, 'v');
+  std::string frame(ZSTD_compressBound(raw.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), raw.data(), raw.size(), 3));
+  blob->set_raw_size(raw.size());
+  blob->set_zstd_data(frame);
+  *manifest.add_tokenizers() = *blob;
+  format::WriterOptions options;
+  options.alignment = 4096;
+  ASSERT_TRUE(
+      testing::WriteContainer(path, testing::MakeRandomTensors(5, 4, 4096), options, manifest).ok());
+  std::vector<uint8_t> bytes = *testing::ReadFileBytes(path);
+  auto c = format::Container::OpenBuffer(bytes, "blob");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const format::TokenizerBlob stored = (*c)->manifest().tokenizers(0);
+  const format::TokenizerBlob second = (*c)->manifest().tokenizers(1);
+  c->reset();
+  // The tensors are not a model: only the integrity problems matter here.
+  const auto integrity = [](std::span<const uint8_t> file) {
+    VerifyReport r = *VerifyBuffer(file, "blob");
+    std::erase_if(r.problems, [](const Problem& p) {
+      return p.check != "checksum" && p.check != "padding";
+    });
+    return r;
+  };
+  EXPECT_TRUE(integrity(bytes).problems.empty());
+  std::vector<uint8_t> flipped = bytes;
+  flipped[stored.offset() + 3] ^= 1;
+  const VerifyReport r = integrity(flipped);
+  ASSERT_EQ(r.problems.size(), 1u) << FormatReportText(r);
+  EXPECT_EQ(r.problems[0].check, "checksum");
+  EXPECT_EQ(r.problems[0].offset, stored.offset());
+  EXPECT_THAT(r.problems[0].detail, HasSubstr("tokenizer blob 0 (tokenizer.json)"));
+  // A nonzero byte between the two blobs is padding.
+  std::vector<uint8_t> dirty = bytes;
+  const uint64_t gap = stored.offset() + stored.stored_size();
+  ASSERT_LT(gap, second.offset());
+  dirty[gap] = 7;
+  const VerifyReport p = integrity(dirty);
+  ASSERT_EQ(p.problems.size(), 1u) << FormatReportText(p);
+  EXPECT_EQ(p.problems[0].check, "padding");
+}
 
 TEST(ShortFileTest, EmptyFileIsTruncatedAndTextIsNotAContainer) {
   const std::vector<uint8_t> empty;

@@ -136,7 +136,7 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
   nlohmann::json tokenizers = nlohmann::json::array();
   for (const auto& t : c.manifest().tokenizers()) {
     tokenizers.push_back({{"kind", t.kind()}, {"file_name", t.file_name()},
-                          {"raw_size", t.raw_size()}, {"stored_size", t.zstd_data().size()}});
+                          {"raw_size", t.raw_size()}, {"stored_size", t.stored_size() != 0 ? t.stored_size() : t.zstd_data().size()}});
   }
   j["tokenizers"] = std::move(tokenizers);
   nlohmann::json sources = nlohmann::json::array();

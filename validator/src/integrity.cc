@@ -77,6 +77,14 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
   for (size_t i = 0; i < count; ++i) {
     if (layout.placed[i]) items.push_back({tensors[i].offset(), tensors[i].nbytes(), false, i});
   }
+  // Tokenizer blobs stored out of line (their ranges were checked with the
+  // manifest, "tokenizer_bounds") are hashed like tensors, at digest count + b.
+  const auto& blobs = layout.manifest.tokenizers();
+  for (int b = 0; b < blobs.size(); ++b) {
+    if (blobs[b].stored_size() != 0) {
+      items.push_back({blobs[b].offset(), blobs[b].stored_size(), false, count + b});
+    }
+  }
   // Padding is well defined only when every tensor is where the table says.
   std::vector<Gap> gaps;
   const bool scan_padding = layout.table_ok;
@@ -96,14 +104,20 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
       previous = i;
     }
     add_gap(cursor, data_end, previous);
-    add_gap(data_end, h.manifest_offset, std::nullopt);
+    cursor = data_end;
+    for (const format::TokenizerBlob& blob : blobs) {
+      if (blob.stored_size() == 0) continue;
+      add_gap(cursor, blob.offset(), std::nullopt);
+      cursor = blob.offset() + blob.stored_size();
+    }
+    add_gap(cursor, h.manifest_offset, std::nullopt);
     for (size_t g = 0; g < gaps.size(); ++g) items.push_back({gaps[g].offset, gaps[g].length, true, g});
   }
   // Largest first, so that no large tensor starts when the others are done.
   std::stable_sort(items.begin(), items.end(),
                    [](const WorkItem& a, const WorkItem& b) { return a.length > b.length; });
 
-  std::vector<uint64_t> digests(count, 0);
+  std::vector<uint64_t> digests(count + static_cast<size_t>(blobs.size()), 0);
   const auto make_worker = [&]() -> ItemFn {
     auto state = std::shared_ptr<XXH3_state_t>(XXH3_createState(), XXH3_freeState);
     auto scratch = std::make_shared<ScratchBuffer>();
@@ -144,9 +158,27 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
                                ", computed ", Hex64(digests[i])));
     }
   }
+  int hashed_blobs = 0;
+  for (int b = 0; b < blobs.size(); ++b) {
+    const format::TokenizerBlob& blob = blobs[b];
+    if (blob.stored_size() == 0) continue;
+    hashed += blob.stored_size();
+    ++hashed_blobs;
+    const uint64_t digest = digests[count + static_cast<size_t>(b)];
+    if (digest != blob.xxh3()) {
+      builder.Add("checksum", "", blob.offset(),
+                  absl::StrCat("tokenizer blob ", b, " (", blob.kind(), ") [", blob.offset(),
+                               ", +", blob.stored_size(), ") does not match its checksum: stored ",
+                               Hex64(blob.xxh3()), ", computed ", Hex64(digest)));
+    }
+  }
   report->checksummed_bytes = hashed;
-  builder.SetDetail("checksum", absl::StrCat(hashed_tensors, " of ", count, " tensors, ", hashed,
-                                             " bytes hashed"));
+  builder.SetDetail("checksum", absl::StrCat(hashed_tensors, " of ", count, " tensors",
+                                             hashed_blobs > 0
+                                                 ? absl::StrCat(" and ", hashed_blobs,
+                                                                " tokenizer blob(s)")
+                                                 : std::string(),
+                                             ", ", hashed, " bytes hashed"));
   if (!scan_padding) {
     builder.Skip("padding", "not run: the tensor table is unsound");
     return absl::OkStatus();

@@ -108,6 +108,17 @@ class Container {
   // Number of decoder layers that have tensors (highest layer index + 1).
   int num_layers() const;
 
+  // TokenizerData(): tokenizer blob `index` of manifest().tokenizers(),
+  // decoded: its zstd frame read in place from the mapping (or from the
+  // manifest, for an inline blob), the stored bytes' XXH3-64 checked, and
+  // decompressed to exactly raw_size bytes. Open() never does this: a
+  // vocabulary costs nothing until it is used. DataLoss naming the file and
+  // the blob for a checksum mismatch, a bad frame, or a frame that does not
+  // decode to raw_size; OutOfRange when raw_size exceeds max_raw_bytes;
+  // Aborted when the file was truncated while mapped.
+  absl::StatusOr<std::string> TokenizerData(size_t index,
+                                            uint64_t max_raw_bytes = uint64_t{1} << 30) const;
+
   // A file descriptor open on the file, or -1 for OpenBuffer() containers.
   // Owned by the container; for fadvise/readahead hints only.
   int file_descriptor() const;
