@@ -19,7 +19,6 @@
 #include "zcpack/format/model_layout.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
-#include "zstd.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -32,52 +31,19 @@ using format::TensorEntry;
 
 std::string ErrnoText(int e) { return std::strerror(e); }
 
-// The largest decompressed tokenizer the runtime accepts: the biggest real
-// vocabularies (GGUF metadata of a 256k-token BPE vocabulary with its merges,
-// a tokenizer.json) are tens of MB.
-constexpr uint64_t kMaxTokenizerRawBytes = uint64_t{1} << 30;
-
 // The blob kinds the runtime reads, in the order tokenizer() tries them.
 constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
                                                  "tokenizer.model"};
-
-// `blob`'s raw bytes: its zstd frame must declare and decode to exactly
-// raw_size bytes. `name` names the blob in errors.
-absl::StatusOr<std::string> DecompressTokenizerBlob(const format::TokenizerBlob& blob,
-                                                    const std::string& name) {
-  if (blob.raw_size() > kMaxTokenizerRawBytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(name, ": ", blob.raw_size(),
-                                                     " bytes decompressed, more than the ",
-                                                     kMaxTokenizerRawBytes, " allowed"));
-  }
-  const std::string& stored = blob.zstd_data();
-  const unsigned long long declared = ZSTD_getFrameContentSize(stored.data(), stored.size());
-  if (declared != blob.raw_size()) {
-    return absl::DataLossError(absl::StrCat(
-        name, ": the zstd frame ",
-        declared == ZSTD_CONTENTSIZE_ERROR     ? std::string("is not valid zstd data")
-        : declared == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("declares no size")
-                                               : absl::StrCat("declares ", declared, " bytes"),
-        ", the manifest records ", blob.raw_size()));
-  }
-  std::string raw(blob.raw_size(), '\0');
-  const size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-  if (ZSTD_isError(n) || n != raw.size()) {
-    return absl::DataLossError(absl::StrCat(
-        name, ": zstd data does not decompress: ",
-        ZSTD_isError(n) ? ZSTD_getErrorName(n) : absl::StrCat(n, " of ", raw.size(), " bytes")));
-  }
-  return raw;
-}
 
 // The tokenizer of container `c` (see Model::tokenizer()).
 absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Container& c) {
   const auto& blobs = c.manifest().tokenizers();
   const format::TokenizerBlob* chosen = nullptr;
+  size_t index = 0;
   for (absl::string_view kind : kTokenizerKinds) {
-    for (const format::TokenizerBlob& blob : blobs) {
-      if (blob.kind() == kind) {
-        chosen = &blob;
+    for (index = 0; index < static_cast<size_t>(blobs.size()); ++index) {
+      if (blobs[static_cast<int>(index)].kind() == kind) {
+        chosen = &blobs[static_cast<int>(index)];
         break;
       }
     }
@@ -99,7 +65,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Contain
   }
   const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
                                         format::EscapeInvalidUtf8(chosen->file_name()), "')");
-  ZCPACK_ASSIGN_OR_RETURN(const std::string raw, DecompressTokenizerBlob(*chosen, name));
+  ZCPACK_ASSIGN_OR_RETURN(const std::string raw, c.TokenizerData(index));
   absl::StatusOr<Vocabulary> vocab =
       chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
       : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)

@@ -373,7 +373,6 @@ TEST_F(TextTest, OpenDoesNotDecodeACorruptTokenizerAndTokenizerFailsNamingIt) {
   const absl::Status first = model->tokenizer().status();
   EXPECT_EQ(first.code(), absl::StatusCode::kDataLoss) << first;
   EXPECT_THAT(first.message(), ::testing::HasSubstr("gguf-metadata"));
-  EXPECT_THAT(first.message(), ::testing::HasSubstr("tiny.gguf"));
   EXPECT_THAT(first.message(), ::testing::HasSubstr(path));
   // The error is remembered.
   EXPECT_EQ(model->tokenizer().status(), first);

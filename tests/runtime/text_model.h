@@ -18,6 +18,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/container_reader.h"
+#include "zcpack/format/container_writer.h"
 
 namespace zcpack::testing {
 
@@ -101,23 +102,39 @@ inline format::TokenizerBlob GgufMetadataBlob(const nlohmann::json& keys) {
 }
 
 // WithTokenizers(): writes a copy of container `in` to `out` whose manifest
-// carries `blobs` as its tokenizers (the tensors and their data unchanged).
+// carries `blobs` as its tokenizers, through the ContainerWriter (so the
+// blobs are stored out of line, as a conversion stores them); the tensors,
+// their layouts and bytes unchanged.
 inline void WithTokenizers(const std::string& in, const std::string& out,
                            const std::vector<format::TokenizerBlob>& blobs) {
   auto c = format::Container::Open(in);
   ASSERT_TRUE(c.ok()) << c.status();
-  const format::ContainerHeader& h = (*c)->header();
-  ASSERT_EQ(h.data_offset, h.alignment());  // as Assemble() lays it out
-  HandMadeContainer parts;
-  parts.header = h;
-  parts.manifest = (*c)->manifest();
-  parts.manifest.clear_tokenizers();
-  for (const format::TokenizerBlob& b : blobs) *parts.manifest.add_tokenizers() = b;
-  const auto bytes = (*c)->file_bytes();
-  parts.data.assign(bytes.begin() + static_cast<ptrdiff_t>(h.data_offset),
-                    bytes.begin() + static_cast<ptrdiff_t>(h.data_offset + h.data_size));
-  parts.compress_manifest = (h.required_features & format::kFeatureZstdManifest) != 0;
-  ASSERT_TRUE(WriteFileBytes(out, Assemble(parts)).ok());
+  std::vector<format::TensorPlan> plans;
+  for (size_t i = 0; i < (*c)->num_tensors(); ++i) {
+    const format::TensorEntry& t = (*c)->tensor(i);
+    format::TensorPlan plan;
+    plan.name = t.name();
+    plan.role = t.role();
+    plan.layer = t.layer();
+    plan.dtype = t.dtype();
+    plan.shape.assign(t.shape().begin(), t.shape().end());
+    plan.source_dtype = t.source_dtype();
+    plan.layout = t.layout();
+    plans.push_back(std::move(plan));
+  }
+  format::WriterOptions options;
+  options.alignment = (*c)->alignment();
+  options.overwrite = true;
+  auto writer = format::ContainerWriter::Create(out, plans, options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (size_t i = 0; i < (*c)->num_tensors(); ++i) {
+    ASSERT_TRUE((*writer)->WriteTensor(i, (*c)->TensorData(i)).ok());
+  }
+  format::Manifest manifest = (*c)->manifest();
+  manifest.clear_tokenizers();
+  for (const format::TokenizerBlob& b : blobs) *manifest.add_tokenizers() = b;
+  const absl::Status finished = (*writer)->Finish(manifest);
+  ASSERT_TRUE(finished.ok()) << finished;
 }
 
 // TextModel(): the tiny model converted into `dir`, carrying

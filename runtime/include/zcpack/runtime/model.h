@@ -137,15 +137,16 @@ class Model {
   // same Tokenizer, or the same error). The first blob present, in the order
   // "gguf-metadata" (VocabularyFromGgufJson), "tokenizer.json"
   // (VocabularyFromHfTokenizerJson), "tokenizer.model"
-  // (VocabularyFromSentencePieceModel), is decompressed and decoded; the
-  // others are not tried. Where the vocabulary names no BOS or EOS id, the
-  // model info's is used; where both name one and they differ, the
-  // vocabulary's wins. Errors, each naming the file and, where there is one,
-  // the blob: NotFound when the container carries no tokenizer (or only kinds
-  // the runtime cannot read); DataLoss when a blob's zstd data does not
-  // decompress to its recorded size; the loader's InvalidArgument for a
-  // vocabulary it refuses; ResourceExhausted for a blob over 1 GiB
-  // decompressed. The Tokenizer lives as long as the Model.
+  // (VocabularyFromSentencePieceModel), is read and decompressed
+  // (format::Container::TokenizerData()) and decoded; the others are not
+  // tried. Where the vocabulary names no BOS or EOS id, the model info's is
+  // used; where both name one and they differ, the vocabulary's wins.
+  // Errors, each naming the file and, where there is one, the blob: NotFound
+  // when the container carries no tokenizer (or only kinds the runtime
+  // cannot read); TokenizerData()'s DataLoss (checksum, bad zstd frame),
+  // OutOfRange (over 1 GiB decoded) and Aborted (file truncated while
+  // mapped); the loader's InvalidArgument for a vocabulary it refuses. The
+  // Tokenizer lives as long as the Model.
   absl::StatusOr<const Tokenizer*> tokenizer() const;
 
   // Hints the OS refused or that degraded (one line each).
