@@ -34,6 +34,8 @@ ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
+ABSL_FLAG(std::string, tokenizer, "",
+          "convert: carry this file's tokenizer (GGUF, tokenizer.json, tokenizer.model).");
 ABSL_FLAG(std::string, layout, "row-groups",
           "convert: block order of the matrices (row-groups or row-major).");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
@@ -130,6 +132,7 @@ ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
   options.output_quant = absl::GetFlag(FLAGS_output_quant);
   options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
   options.layout = absl::GetFlag(FLAGS_layout);
+  options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
   options.force = absl::GetFlag(FLAGS_force);
@@ -239,7 +242,7 @@ const std::vector<Command>& Commands() {
       {"convert",
        "convert SRC -o OUT [--quant keep|q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
-       "[--layout row-groups|row-major] [--json] [--quiet] [--force]",
+       "[--layout row-groups|row-major] [--tokenizer FILE] [--json] [--quiet] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -270,12 +273,15 @@ const std::vector<Command>& Commands() {
        "                     by: row-groups (default; 16 rows interleaved, the order the\n"
        "                     kernels read, recorded per tensor so that verify and\n"
        "                     exports still see ggml's order) or row-major (ggml's order)\n"
+       "  --tokenizer FILE   carry FILE's tokenizer instead of the source's: a GGUF file\n"
+       "                     (its tokenizer.* metadata; a vocabulary-only one will do),\n"
+       "                     a tokenizer.json or a tokenizer.model\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
        "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
-        "layout", "json", "quiet", "force"},
+        "layout", "tokenizer", "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) { return RunConvert(ConvertOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckConvertOptions(ConvertOptionsFromFlags(args)); }},

@@ -54,6 +54,7 @@ struct ConvertCommandOptions {
   std::string output_quant;  // "" for the default
   bool allow_nonfinite = false;
   std::string layout = "row-groups";  // format::ParseLayout() spelling
+  std::string tokenizer;  // a file whose tokenizer to carry ("": the source's)
   bool json = false;
   bool quiet = false;
   bool force = false;
