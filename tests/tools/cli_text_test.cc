@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/converter/gguf_test_writer.h"
 #include "tests/runtime/text_model.h"
 #include "tests/tools/cli_runner.h"
 
@@ -149,6 +150,60 @@ TEST_F(RunTextTest, TokensStillWorkOnAContainerWithATokenizer) {
   const CliResult r = RunZcpack({"run", *text_, "--tokens", "1,2,3", "-n", "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("generated: "));
+}
+
+// A vocabulary-only GGUF of TextVocabulary() (as llama.cpp's
+// ggml-vocab-*.gguf files are), written to `path`.
+void WriteVocabularyGguf(const std::string& path) {
+  const nlohmann::json v = TextVocabulary();
+  GgufTestWriter w;
+  w.AddString("general.architecture", "llama")
+      .AddString("tokenizer.ggml.model", "llama")
+      .AddStringArray("tokenizer.ggml.tokens", v["tokenizer.ggml.tokens"])
+      .AddFloat32Array("tokenizer.ggml.scores", v["tokenizer.ggml.scores"])
+      .AddInt32Array("tokenizer.ggml.token_type", v["tokenizer.ggml.token_type"])
+      .AddUint32("tokenizer.ggml.bos_token_id", kBosId)
+      .AddUint32("tokenizer.ggml.eos_token_id", kEosId)
+      .AddBool("tokenizer.ggml.add_bos_token", true);
+  ASSERT_TRUE(WriteFileBytes(path, w.Build()).ok());
+}
+
+TEST_F(RunTextTest, ConvertCarriesATokenizerGivenBesideTheCheckpoint) {
+  const std::string vocab = dir_->File("vocab.gguf");
+  WriteVocabularyGguf(vocab);
+  const std::string source = dir_->File("tok-src");
+  ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", source}).exit_code, 0);
+  const std::string out = dir_->File("tok.zcpack");
+  const CliResult convert =
+      RunZcpack({"convert", source, "-o", out, "--tokenizer", vocab, "--quiet"});
+  ASSERT_EQ(convert.exit_code, 0) << convert.err;
+  const CliResult inspect = RunZcpack({"inspect", out, "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const nlohmann::json j = nlohmann::json::parse(inspect.out);
+  ASSERT_EQ(j["tokenizers"].size(), 1u);
+  EXPECT_EQ(j["tokenizers"][0]["kind"], "gguf-metadata");
+  EXPECT_EQ(j["tokenizers"][0]["file_name"], "vocab.gguf");
+  // The carried vocabulary runs, and gives the ids the same vocabulary
+  // carried by hand gives.
+  const nlohmann::json a = Json(RunZcpack({"run", out, "--prompt", kPrompt, "-n", "2", "--json"}));
+  const nlohmann::json b =
+      Json(RunZcpack({"run", *text_, "--prompt", kPrompt, "-n", "2", "--json"}));
+  EXPECT_EQ(a["prompt"], b["prompt"]);
+  EXPECT_EQ(a["generated"], b["generated"]);
+  // verify checks the carried blob with the rest.
+  EXPECT_EQ(RunZcpack({"verify", out}).exit_code, 0);
+}
+
+TEST_F(RunTextTest, ConvertRefusesATokenizerItCannotCarry) {
+  const std::string source = dir_->File("tok-src-bad");
+  ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", source}).exit_code, 0);
+  const std::string bogus = dir_->File("vocab.txt");
+  ASSERT_TRUE(WriteFileBytes(bogus, {'a', 'b'}).ok());
+  const CliResult r =
+      RunZcpack({"convert", source, "-o", dir_->File("bad.zcpack"), "--tokenizer", bogus});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("vocab.txt"));
+  EXPECT_THAT(r.err, HasSubstr("not a tokenizer zcpack carries"));
 }
 
 }  // namespace
