@@ -159,9 +159,9 @@ void WriteVocabularyGguf(const std::string& path) {
   GgufTestWriter w;
   w.AddString("general.architecture", "llama")
       .AddString("tokenizer.ggml.model", "llama")
-      .AddStringArray("tokenizer.ggml.tokens", v["tokenizer.ggml.tokens"])
-      .AddFloat32Array("tokenizer.ggml.scores", v["tokenizer.ggml.scores"])
-      .AddInt32Array("tokenizer.ggml.token_type", v["tokenizer.ggml.token_type"])
+      .AddStringArray("tokenizer.ggml.tokens", v["tokenizer.ggml.tokens"].get<std::vector<std::string>>())
+      .AddFloat32Array("tokenizer.ggml.scores", v["tokenizer.ggml.scores"].get<std::vector<float>>())
+      .AddInt32Array("tokenizer.ggml.token_type", v["tokenizer.ggml.token_type"].get<std::vector<int32_t>>())
       .AddUint32("tokenizer.ggml.bos_token_id", kBosId)
       .AddUint32("tokenizer.ggml.eos_token_id", kEosId)
       .AddBool("tokenizer.ggml.add_bos_token", true);
