@@ -459,10 +459,17 @@ TEST_F(TextTest, GenerateTextGivesTheSameIdsAsGenerate) {
                                return true;
                              });
   ASSERT_TRUE(result.ok()) << result.status();
-  if (std::find(greedy_->begin(), greedy_->end(), testing::kEosId) == greedy_->end()) {
-    EXPECT_EQ(result->generated_tokens, *greedy_);
-    EXPECT_EQ(result->stop_reason, StopReason::kMaxTokens);
+  // The same ids up to the first end-of-generation one (<|im_end|> and </s>
+  // both are), where GenerateText() stops.
+  std::vector<int32_t> expected;
+  for (int32_t id : *greedy_) {
+    expected.push_back(id);
+    if (tokenizer->IsEndOfGeneration(id)) break;
   }
+  EXPECT_EQ(result->generated_tokens, expected);
+  EXPECT_EQ(result->stop_reason, tokenizer->IsEndOfGeneration(expected.back())
+                                     ? StopReason::kEndOfGeneration
+                                     : StopReason::kMaxTokens);
   EXPECT_EQ(ids, result->generated_tokens);
   EXPECT_EQ(streamed, result->text);
   EXPECT_EQ(result->prompt_tokens, std::vector<int32_t>(std::begin(kPrompt), std::end(kPrompt)));
