@@ -334,12 +334,14 @@ class TextTest : public ::testing::Test {
     return model.ok() ? *std::move(model) : nullptr;
   }
   // The first `n` greedy tokens, when they are distinct and none of the
-  // special ids (so that a vocabulary can give each its own text); the test
+  // special ids (so that a vocabulary can give each its own text, and none
+  // ends generation by itself: <|im_end|> is EOT); the test
   // is skipped otherwise (the weights decide; they are fixed by the seed).
   static bool DistinctGreedy(size_t n) {
     std::set<int32_t> seen(greedy_->begin(), greedy_->begin() + static_cast<ptrdiff_t>(n));
     return seen.size() == n && !seen.count(testing::kUnkId) && !seen.count(testing::kBosId) &&
-           !seen.count(testing::kEosId);
+           !seen.count(testing::kEosId) && !seen.count(testing::kImStartId) &&
+           !seen.count(testing::kImEndId);
   }
 
   static constexpr int32_t kPrompt[] = {1, 300, 301, 302};
