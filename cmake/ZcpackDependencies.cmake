@@ -7,6 +7,8 @@ find_package(nlohmann_json 3 CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# The tokenizers' pre-tokenizer expressions: Unicode properties (UCP) and JIT.
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 if(ZCPACK_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -1,9 +1,12 @@
 # The runtime core: model open and memory policy, prefetch, the forward pass,
-# sampling and generation.
+# sampling and generation, the tokenizers.
 list(APPEND ZCPACK_RUNTIME_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/c_api.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/chat_template.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/loaders.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/model.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/prefetcher.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_gguf.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_pretokenizer.cc)

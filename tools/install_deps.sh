@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libabsl-dev libprotobuf-dev protobuf-compiler libzstd-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev nlohmann-json3-dev
+  libpcre2-dev               # the tokenizers' Unicode-aware pre-tokenizer expressions
   clang libclang-rt-14-dev   # fuzz targets with ASan+UBSan in the test suite
   gnuplot-nox                # zcpack bench --plot renders the memory timeline
 )

@@ -82,6 +82,9 @@ ABSL_FLAG(std::string, budget, "auto", "bench: memory-budget row limit (auto, of
 ABSL_FLAG(std::string, timeline, "", "bench: write the RSS timeline CSV here.");
 ABSL_FLAG(std::string, plot, "", "bench: render the RSS timeline chart (.svg or .png) here.");
 ABSL_FLAG(std::string, loader, "zcpack", "run, bench-child: zcpack, mmap, classic, pread or direct.");
+ABSL_FLAG(std::string, file, "", "tokenize: read the text from this file ('-': stdin).");
+ABSL_FLAG(bool, bos, false, "tokenize: add BOS (and EOS) as the vocabulary says.");
+ABSL_FLAG(bool, special, false, "tokenize: match special tokens written in the text.");
 
 namespace zcpack::cli {
 namespace {
@@ -147,6 +150,18 @@ SynthCommandOptions SynthOptionsFromFlags() {
   options.seed = absl::GetFlag(FLAGS_seed);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.force = absl::GetFlag(FLAGS_force);
+  options.json = absl::GetFlag(FLAGS_json);
+  return options;
+}
+
+TokenizeCommandOptions TokenizeOptionsFromFlags(const ParsedArgs& args) {
+  TokenizeCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  options.has_text = args.positional.size() > 1;
+  options.text = options.has_text ? args.positional[1] : std::string();
+  options.file = absl::GetFlag(FLAGS_file);
+  options.bos = absl::GetFlag(FLAGS_bos);
+  options.special = absl::GetFlag(FLAGS_special);
   options.json = absl::GetFlag(FLAGS_json);
   return options;
 }
@@ -386,6 +401,27 @@ const std::vector<Command>& Commands() {
          return RunRun(RunOptionsFromFlags(args), std::cout, std::cerr);
        },
        [](const ParsedArgs& args) { return CheckRunOptions(RunOptionsFromFlags(args)); }},
+      {"tokenize", "tokenize FILE (TEXT | - | --file PATH) [--bos] [--special] [--json]",
+       "Tokenize text with the tokenizer of a container (its GGUF tokenizer metadata)\n"
+       "or of a GGUF file (a vocabulary-only ggml-vocab-*.gguf works too), exactly as\n"
+       "llama.cpp's llama_tokenize() does, and print the token ids space-separated\n"
+       "on one line.\n"
+       "\n"
+       "  TEXT            the text; '-' reads it from stdin\n"
+       "  --file PATH     read the text from a file instead ('-': stdin)\n"
+       "  --bos           add BOS (and EOS) where the vocabulary says to (llama.cpp's\n"
+       "                  add_special); default: none\n"
+       "  --special       match special tokens written in the text (<|eot_id|>, </s>,\n"
+       "                  ...; llama.cpp's parse_special); default: they are text\n"
+       "                  (user-defined tokens are matched either way, as in llama.cpp)\n"
+       "  --json          JSON report: {ids, tokens, bytes, tokenizer {source, model,\n"
+       "                  pre, vocabulary_size}, bos, special}\n"
+       "\n"
+       "For tokenize: 1 means the file has no tokenizer, one zcpack cannot read, or\n"
+       "malformed tokenizer metadata; 3 that a file could not be read.\n",
+       {"file", "bos", "special", "json"}, {}, 1, 2,
+       [](const ParsedArgs& args) { return RunTokenize(TokenizeOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckTokenizeOptions(TokenizeOptionsFromFlags(args)); }},
       {"bench",
        "bench FILE [--loaders LIST] [--cold|--warm|--both] [--runs N] [--tokens N] "
        "[--budget BYTES] [--timeline OUT.csv] [--plot OUT.svg] [--threads N] [--json]",

@@ -109,6 +109,13 @@ absl::Status TensorSink::Append(std::span<const uint8_t> bytes) {
   }
   ZCPACK_RETURN_IF_ERROR(WriteAt(s.writer->fd, entry.offset() + s.written, bytes,
                                  s.writer->temp_path));
+#if defined(__linux__)
+  // Start writing these pages back now rather than all at Finish()'s fsync:
+  // the disk writes while later tensors are read and converted, and dirty
+  // pages do not pile up in memory. Only a hint: errors surface at fsync.
+  (void)::sync_file_range(s.writer->fd, static_cast<off_t>(entry.offset() + s.written),
+                          static_cast<off_t>(bytes.size()), SYNC_FILE_RANGE_WRITE);
+#endif
   XXH3_64bits_update(s.hash, bytes.data(), bytes.size());
   s.written += bytes.size();
   return absl::OkStatus();

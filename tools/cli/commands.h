@@ -164,6 +164,28 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out);
 // RunBench() would refuse (a usage error), without touching the file.
 absl::Status CheckBenchOptions(const BenchCommandOptions& options);
 
+struct TokenizeCommandOptions {
+  std::string path;  // a container or a GGUF file
+  std::string text;  // the text argument; "-" reads stdin
+  bool has_text = false;
+  std::string file;  // --file PATH ("-" reads stdin); empty when not given
+  bool bos = false;      // add BOS/EOS as the vocabulary says (add_special)
+  bool special = false;  // match special tokens written in the text
+  bool json = false;
+};
+
+// RunTokenize(): tokenizes the text with the tokenizer of a container (its
+// gguf-metadata blob) or of a GGUF file (vocabulary-only files included) and
+// prints the ids space-separated on one line, or a JSON report. Exit codes as
+// for the other commands: FailedPrecondition (no tokenizer), Unimplemented (a
+// tokenizer kind or model zcpack does not read), InvalidArgument (malformed
+// tokenizer metadata) and DataLoss are 1; a missing file is 3.
+absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& out);
+
+// CheckTokenizeOptions(): InvalidArgument (a usage error) unless exactly one
+// of the text argument and --file is given.
+absl::Status CheckTokenizeOptions(const TokenizeCommandOptions& options);
+
 struct BenchChildOptions {
   std::string path;
   std::string loader;

@@ -108,7 +108,10 @@ struct SourceOptions {
   uint64_t max_config_bytes = uint64_t{16} << 20;
   // tokenizer.json / tokenizer.model, compressed in memory: bound them.
   uint64_t max_tokenizer_bytes = uint64_t{512} << 20;
-  int tokenizer_zstd_level = 12;
+  // Level 3: a 128k-token GGUF vocabulary compresses in a tenth of the time
+  // of level 12 (convert's open phase fell from 0.57 s to 0.1 s for a llama
+  // 3.2 1B shape), for a somewhat larger blob.
+  int tokenizer_zstd_level = 3;
 };
 
 // OpenSourceModel(): opens and checks the model at `path` (see the file

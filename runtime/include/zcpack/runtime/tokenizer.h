@@ -66,6 +66,11 @@ struct Vocabulary {
   // BPE merges in rank order, each "left right" as GGUF stores them.
   std::vector<std::string> merges;
   int32_t bos_id = -1, eos_id = -1, eot_id = -1, eom_id = -1, unk_id = -1, pad_id = -1;
+  // Fill-in-the-middle tokens (prefix, suffix, middle, pad, repository,
+  // file separator); pad, repository and separator end generation, as in
+  // llama.cpp. -1 where the source does not name them.
+  int32_t fim_pre_id = -1, fim_suf_id = -1, fim_mid_id = -1;
+  int32_t fim_pad_id = -1, fim_rep_id = -1, fim_sep_id = -1;
   // Whether Tokenize() with add_special adds BOS / EOS.
   bool add_bos = false;
   bool add_eos = false;
@@ -101,8 +106,14 @@ struct TokenizeOptions {
 
 class Tokenizer {
  public:
-  // Create(): checks `vocab` (InvalidArgument naming what is wrong) and builds
-  // the lookup tables.
+  // Create(): checks `vocab` (InvalidArgument naming what is wrong;
+  // Unimplemented for a BPE pre-tokenizer name zcpack has no rules for) and
+  // builds the lookup tables. As llama.cpp does, it then finds by token text
+  // the EOT, EOM and fill-in-the-middle tokens the vocabulary leaves at -1
+  // ("<|eot_id|>", "<|im_end|>", "<|fim_prefix|>", ...; the lowest id where
+  // several match) and stores them in vocabulary(), marks those and the
+  // other end-of-generation texts as control tokens, and names an empty
+  // token "[EMPTY_<id>]".
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Create(Vocabulary vocab);
 
   ~Tokenizer();
@@ -110,8 +121,14 @@ class Tokenizer {
   Tokenizer& operator=(const Tokenizer&) = delete;
 
   // Tokenize(): the ids llama.cpp's llama_tokenize() gives for `text` with the
-  // same options. Invalid UTF-8 is tokenized as llama.cpp does (bytes), never
-  // refused.
+  // same options. Invalid UTF-8 is tokenized as llama.cpp does (SPM: byte
+  // tokens; BPE: each malformed byte as U+FFFD), never refused. The one
+  // difference: BPE reads a UTF-8-encoded surrogate or a value above
+  // U+10FFFF as U+FFFD, where llama.cpp keeps the code point.
+  // Special tokens in the text (parse_special) are matched as llama.cpp's
+  // tokenizer_st_partition() does: longest token first, each taking its
+  // leftmost occurrences. User-defined tokens are matched even without
+  // parse_special, as in llama.cpp.
   std::vector<int32_t> Tokenize(absl::string_view text, TokenizeOptions options = {}) const;
 
   // TokenToPiece(): the bytes token `id` stands for (SPM U+2581 -> space,
@@ -120,7 +137,9 @@ class Tokenizer {
   std::string TokenToPiece(int32_t id, bool special = false) const;
 
   // Detokenize(): the concatenated pieces, with SPM's leading space removed
-  // as llama.cpp's llama_detokenize() does.
+  // as llama.cpp's llama_detokenize() does (remove_special false,
+  // unparse_special = `special`), and for BPE pre-tokenizers that clean
+  // spaces, the space before ? ! . , and some contractions removed.
   std::string Detokenize(std::span<const int32_t> ids, bool special = false) const;
 
   // Whether `id` ends generation (EOS, EOT, EOM, and the vocabulary's other

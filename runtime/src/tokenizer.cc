@@ -1,0 +1,1000 @@
+// The tokenizer core: vocabulary checks, special-token partitioning, SPM and
+// byte-level BPE tokenization, pieces and detokenization, all as llama.cpp's
+// src/llama-vocab.cpp behaves (read for its behaviour; the code is zcpack's).
+#include "zcpack/runtime/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <queue>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tokenizer_internal.h"
+#include "tokenizer_pretokenizer.h"
+#include "zcpack/format/utf8.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::runtime {
+namespace {
+
+using internal::PreTokenizer;
+using internal::PreTokenizerRules;
+
+// Token attributes, as llama.cpp derives them from the token types and then
+// adjusts them by token text (llama_token_attr). Bits, because the
+// adjustments add CONTROL to a token that keeps its type.
+enum : uint32_t {
+  kAttrUnknown = 1u << 0,
+  kAttrUnused = 1u << 1,
+  kAttrNormal = 1u << 2,
+  kAttrControl = 1u << 3,
+  kAttrUserDefined = 1u << 4,
+  kAttrByte = 1u << 5,
+};
+
+uint32_t AttrOfType(TokenType type) {
+  switch (type) {
+    case TokenType::kNormal: return kAttrNormal;
+    case TokenType::kUnknown: return kAttrUnknown;
+    case TokenType::kControl: return kAttrControl;
+    case TokenType::kUserDefined: return kAttrUserDefined;
+    case TokenType::kUnused: return kAttrUnused;
+    case TokenType::kByte: return kAttrByte;
+    case TokenType::kUndefined: break;
+  }
+  return 0;
+}
+
+constexpr char kSpmSpace[] = "\xE2\x96\x81";  // U+2581
+constexpr size_t kSpmSpaceSize = 3;
+
+inline size_t Utf8Length(unsigned char lead) {
+  if (lead < 0xC0) return 1;
+  if (lead < 0xE0) return 2;
+  if (lead < 0xF0) return 3;
+  return 4;
+}
+
+void AppendUtf8(uint32_t cpt, std::string& out) {
+  if (cpt < 0x80) {
+    out += static_cast<char>(cpt);
+  } else if (cpt < 0x800) {
+    out += static_cast<char>(0xC0 | (cpt >> 6));
+    out += static_cast<char>(0x80 | (cpt & 0x3F));
+  } else if (cpt < 0x10000) {
+    out += static_cast<char>(0xE0 | (cpt >> 12));
+    out += static_cast<char>(0x80 | ((cpt >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cpt & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cpt >> 18));
+    out += static_cast<char>(0x80 | ((cpt >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cpt >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cpt & 0x3F));
+  }
+}
+
+// The GPT-2 byte-level alphabet: byte b is written as code point
+// ByteToCodePoint(b). Printable Latin-1 bytes stand for themselves; the other
+// 68 take U+0100 onwards, in byte order.
+std::array<uint32_t, 256> ByteToCodePointTable() {
+  std::array<uint32_t, 256> table{};
+  uint32_t next = 256;
+  for (uint32_t b = 0; b < 256; ++b) {
+    const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    table[b] = printable ? b : next++;
+  }
+  return table;
+}
+
+const std::array<uint32_t, 256>& ByteToCodePoint() {
+  static const std::array<uint32_t, 256> table = ByteToCodePointTable();
+  return table;
+}
+
+// The byte code point `cpt` stands for, or -1 when it is not in the alphabet.
+int CodePointToByte(uint32_t cpt) {
+  static const absl::flat_hash_map<uint32_t, uint8_t>* map = [] {
+    auto* m = new absl::flat_hash_map<uint32_t, uint8_t>();
+    for (int b = 0; b < 256; ++b) m->emplace(ByteToCodePoint()[b], static_cast<uint8_t>(b));
+    return m;
+  }();
+  auto it = map->find(cpt);
+  return it == map->end() ? -1 : it->second;
+}
+
+// Decodes one code point at text[*offset] as llama.cpp's
+// unicode_cpt_from_utf8() does (lead byte and continuation bits only: an
+// overlong form decodes to its value). False for a malformed sequence.
+bool DecodeLenient(absl::string_view text, size_t* offset, uint32_t* cpt) {
+  const size_t i = *offset;
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = b(i);
+  const auto cont = [&](size_t k) { return k < text.size() && (b(k) & 0xC0) == 0x80; };
+  if (lead < 0x80) {
+    *cpt = lead;
+    *offset = i + 1;
+    return true;
+  }
+  if ((lead & 0x40) == 0) return false;
+  if ((lead & 0x20) == 0) {
+    if (!cont(i + 1)) return false;
+    *cpt = ((lead & 0x1Fu) << 6) | (b(i + 1) & 0x3Fu);
+    *offset = i + 2;
+    return true;
+  }
+  if ((lead & 0x10) == 0) {
+    if (!cont(i + 1) || !cont(i + 2)) return false;
+    *cpt = ((lead & 0x0Fu) << 12) | ((b(i + 1) & 0x3Fu) << 6) | (b(i + 2) & 0x3Fu);
+    *offset = i + 3;
+    return true;
+  }
+  if ((lead & 0x08) == 0) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return false;
+    *cpt = ((lead & 0x07u) << 18) | ((b(i + 1) & 0x3Fu) << 12) | ((b(i + 2) & 0x3Fu) << 6) |
+           (b(i + 3) & 0x3Fu);
+    *offset = i + 4;
+    return true;
+  }
+  return false;
+}
+
+// The text llama.cpp's BPE path sees: every malformed byte becomes U+FFFD
+// and overlong forms their shortest form. (llama.cpp keeps surrogates and
+// values above U+10FFFF, which PCRE2 cannot match; those become U+FFFD here,
+// the one place zcpack differs, for input no encoder produces.)
+std::string CanonicalUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  size_t offset = 0;
+  while (offset < text.size()) {
+    uint32_t cpt = 0;
+    if (!DecodeLenient(text, &offset, &cpt)) {
+      ++offset;
+      cpt = 0xFFFD;
+    }
+    if ((cpt >= 0xD800 && cpt <= 0xDFFF) || cpt > 0x10FFFF) cpt = 0xFFFD;
+    AppendUtf8(cpt, out);
+  }
+  return out;
+}
+
+// llama.cpp's llama_decode_text(): a byte-level token's text back to bytes.
+// A code point outside the alphabet is written as "[UNK_BYTE_0x<hex>" + the
+// whole text + "]", as llama.cpp does.
+std::string DecodeByteLevel(absl::string_view text) {
+  std::string out;
+  size_t offset = 0;
+  while (offset < text.size()) {
+    uint32_t cpt = 0;
+    if (!DecodeLenient(text, &offset, &cpt)) {
+      ++offset;
+      cpt = 0xFFFD;
+    }
+    const int byte = CodePointToByte(cpt);
+    if (byte >= 0) {
+      out += static_cast<char>(byte);
+      continue;
+    }
+    std::string utf8;
+    AppendUtf8(cpt, utf8);
+    out += "[UNK_BYTE_0x";
+    for (unsigned char c : utf8) absl::StrAppendFormat(&out, "%02x", c);
+    out.append(text.data(), text.size());
+    out += "]";
+  }
+  return out;
+}
+
+// Whether every code point of `text` is in the byte-level alphabet.
+bool IsByteLevelText(absl::string_view text) {
+  size_t offset = 0;
+  while (offset < text.size()) {
+    uint32_t cpt = 0;
+    if (!DecodeLenient(text, &offset, &cpt)) return false;
+    if (CodePointToByte(cpt) < 0) return false;
+  }
+  return true;
+}
+
+// "<0xXX>" (uppercase or lowercase hex) -> XX; -1 otherwise.
+int ParseByteToken(absl::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  int value = 0;
+  for (char c : text.substr(3, 2)) {
+    int digit = -1;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// Token texts llama.cpp recognises by name (llama_vocab::impl::load).
+constexpr absl::string_view kEotTexts[] = {
+    "<|eot_id|>",  "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<EOT>",       "_<EOT>",     "[EOT]",   "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",
+    "<end_of_utterance>"};
+constexpr absl::string_view kEomTexts[] = {"<|eom_id|>"};
+constexpr absl::string_view kFimPreTexts[] = {
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
+    "<PRE>",          "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"};
+constexpr absl::string_view kFimSufTexts[] = {
+    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "hole\xEF\xBD\x9C>",
+    "<SUF>",          "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"};
+constexpr absl::string_view kFimMidTexts[] = {
+    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
+    "<MID>",          "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"};
+constexpr absl::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+                                              "[PAD]"};
+constexpr absl::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+                                              "<REPO>", "<reponame>"};
+constexpr absl::string_view kFimSepTexts[] = {"<|file_sep|>"};
+constexpr absl::string_view kEogTexts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>", "[e~["};
+constexpr absl::string_view kForcedUserDefinedTexts[] = {"<|channel|>", "<|message|>", "<|start|>",
+                                                         "<|constrain|>"};
+
+template <size_t N>
+bool IsOneOf(absl::string_view text, const absl::string_view (&list)[N]) {
+  for (absl::string_view t : list) {
+    if (t == text) return true;
+  }
+  return false;
+}
+
+struct BpeMerge {
+  int32_t rank;
+  int32_t merged;  // id of the merged text, or -1 when it is not a token
+};
+
+// One piece of the text after special-token partitioning: a token matched
+// in the text (token >= 0) or raw text [begin, end).
+struct Fragment {
+  int32_t token;
+  uint32_t begin;
+  uint32_t end;
+};
+
+// A symbol of the merge loops: bytes [start, start + len) of the word, the
+// token it is (or -1), and its alive neighbours.
+struct Symbol {
+  uint32_t start;
+  uint32_t len;
+  int32_t prev;
+  int32_t next;
+  int32_t id;
+};
+
+struct SpmBigram {
+  float score;
+  int32_t left;
+  int32_t right;
+  uint32_t size;
+  int32_t id;
+};
+struct SpmBigramOrder {
+  // Highest score first; the leftmost first among equals.
+  bool operator()(const SpmBigram& a, const SpmBigram& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
+
+struct BpeBigram {
+  int32_t rank;
+  int32_t left;
+  int32_t right;
+  uint32_t size;
+  int32_t id;
+};
+struct BpeBigramOrder {
+  // Lowest rank first; the leftmost first among equals.
+  bool operator()(const BpeBigram& a, const BpeBigram& b) const {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  }
+};
+
+}  // namespace
+
+struct Tokenizer::Impl {
+  Vocabulary vocab;
+  std::vector<uint32_t> attrs;
+  absl::flat_hash_map<absl::string_view, int32_t> text_to_id;  // views of vocab.tokens
+  std::vector<std::string> pieces;                             // TokenToPiece(id, true)
+  absl::flat_hash_set<int32_t> eog;
+
+  // Special-token matching: a trie over the texts of control, user-defined
+  // and unknown tokens; the priority of each (its place in llama.cpp's
+  // longest-first order) for parse_special, and for plain text (only
+  // user-defined tokens that are not control or unknown), -1 when it is not
+  // matched then.
+  absl::flat_hash_map<uint64_t, int32_t> trie_edges;  // (node << 8 | byte) -> node
+  std::vector<int32_t> trie_token;                     // node -> token or -1
+  std::array<bool, 256> trie_first{};
+  std::vector<int32_t> priority_special;
+  std::vector<int32_t> priority_plain;
+  bool any_plain = false;
+  bool any_special = false;
+
+  // SPM.
+  std::array<int32_t, 256> spm_byte_token{};
+
+  // BPE.
+  const PreTokenizerRules* rules = nullptr;
+  std::unique_ptr<PreTokenizer> pre;
+  std::array<int32_t, 256> bpe_byte_token{};               // raw byte -> its symbol's token
+  std::array<std::array<int32_t, 2>, 256> bpe_fallback{};  // raw byte -> tokens when unmerged
+  absl::flat_hash_map<uint64_t, BpeMerge> merges;          // (left << 32 | right)
+  std::vector<std::string> raw_texts;                      // ignore_merges: token bytes
+  absl::flat_hash_map<absl::string_view, int32_t> raw_to_id;
+
+  int32_t Find(absl::string_view text) const {
+    auto it = text_to_id.find(text);
+    return it == text_to_id.end() ? -1 : it->second;
+  }
+
+  void Partition(absl::string_view text, bool parse_special, std::vector<Fragment>& out) const;
+  void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
+  void BpeTokenize(absl::string_view text, std::vector<int32_t>& out) const;
+  void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
+               std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
+};
+
+namespace internal {
+
+absl::Status CheckVocabulary(const Vocabulary& vocab, absl::string_view source) {
+  const auto bad = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", parts...));
+  };
+  const size_t n = vocab.tokens.size();
+  if (n == 0) return bad("tokenizer.ggml.tokens is empty");
+  if (n > static_cast<size_t>(INT32_MAX)) return bad("tokenizer.ggml.tokens has ", n, " entries");
+  if (!vocab.scores.empty() && vocab.scores.size() != n) {
+    return bad("tokenizer.ggml.scores has ", vocab.scores.size(), " entries, tokenizer.ggml.tokens ",
+               n);
+  }
+  if (!vocab.types.empty() && vocab.types.size() != n) {
+    return bad("tokenizer.ggml.token_type has ", vocab.types.size(),
+               " entries, tokenizer.ggml.tokens ", n);
+  }
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  seen.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& token = vocab.tokens[i];
+    if (!format::IsValidUtf8(token)) {
+      return bad("tokenizer.ggml.tokens[", i, "] is not valid UTF-8 ('",
+                 format::EscapeInvalidUtf8(token), "')");
+    }
+    if (token.empty()) continue;  // Create() names it "[EMPTY_<i>]", as llama.cpp does
+    auto [it, inserted] = seen.emplace(token, i);
+    if (!inserted) {
+      return bad("tokenizer.ggml.tokens[", i, "] '", token, "' repeats tokenizer.ggml.tokens[",
+                 it->second, "]");
+    }
+  }
+  for (size_t i = 0; i < vocab.types.size(); ++i) {
+    const auto type = static_cast<int32_t>(vocab.types[i]);
+    if (type < 0 || type > static_cast<int32_t>(TokenType::kByte)) {
+      return bad("tokenizer.ggml.token_type[", i, "] is ", type, ", expected 0 to 6");
+    }
+    if (vocab.types[i] == TokenType::kByte && ParseByteToken(vocab.tokens[i]) < 0) {
+      return bad("tokenizer.ggml.tokens[", i, "] '", vocab.tokens[i],
+                 "' is a byte token but not written <0xXX>");
+    }
+  }
+  const std::pair<const char*, int32_t> ids[] = {
+      {"tokenizer.ggml.bos_token_id", vocab.bos_id},
+      {"tokenizer.ggml.eos_token_id", vocab.eos_id},
+      {"tokenizer.ggml.eot_token_id", vocab.eot_id},
+      {"tokenizer.ggml.eom_token_id", vocab.eom_id},
+      {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
+      {"tokenizer.ggml.padding_token_id", vocab.pad_id},
+      {"tokenizer.ggml.fim_pre_token_id", vocab.fim_pre_id},
+      {"tokenizer.ggml.fim_suf_token_id", vocab.fim_suf_id},
+      {"tokenizer.ggml.fim_mid_token_id", vocab.fim_mid_id},
+      {"tokenizer.ggml.fim_pad_token_id", vocab.fim_pad_id},
+      {"tokenizer.ggml.fim_rep_token_id", vocab.fim_rep_id},
+      {"tokenizer.ggml.fim_sep_token_id", vocab.fim_sep_id},
+  };
+  for (const auto& [key, id] : ids) {
+    if (id < -1 || (id >= 0 && static_cast<size_t>(id) >= n)) {
+      return bad(key, " is ", id, ", outside the vocabulary of ", n, " tokens");
+    }
+  }
+  if (vocab.add_bos && vocab.bos_id < 0) {
+    return bad("tokenizer.ggml.add_bos_token is true but there is no BOS token");
+  }
+  if (vocab.add_eos && vocab.eos_id < 0) {
+    return bad("tokenizer.ggml.add_eos_token is true but there is no EOS token");
+  }
+  if (!format::IsValidUtf8(vocab.chat_template)) {
+    return bad("tokenizer.chat_template is not valid UTF-8");
+  }
+  if (vocab.model == TokenizerModel::kBpe) {
+    if (internal::FindPreTokenizerRules(vocab.pre) == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat(source, ": tokenizer.ggml.pre '", format::EscapeInvalidUtf8(vocab.pre),
+                       "' is not a pre-tokenizer zcpack knows (known: ",
+                       internal::KnownPreTokenizerNames(), ")"));
+    }
+    for (size_t i = 0; i < vocab.merges.size(); ++i) {
+      const std::string& merge = vocab.merges[i];
+      if (!format::IsValidUtf8(merge)) {
+        return bad("tokenizer.ggml.merges[", i, "] is not valid UTF-8 ('",
+                   format::EscapeInvalidUtf8(merge), "')");
+      }
+      const size_t space = merge.size() < 2 ? std::string::npos : merge.find(' ', 1);
+      if (space == std::string::npos) {
+        return bad("tokenizer.ggml.merges[", i, "] '", merge, "' is not two tokens separated by a space");
+      }
+      const absl::string_view left = absl::string_view(merge).substr(0, space);
+      const absl::string_view right = absl::string_view(merge).substr(space + 1);
+      for (absl::string_view part : {left, right}) {
+        if (!seen.contains(part)) {
+          return bad("tokenizer.ggml.merges[", i, "] '", merge, "' names '", part,
+                     "', which is not a token");
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+
+namespace {
+
+// The lowest id whose text is in `texts`, or -1.
+template <size_t N>
+int32_t FindByText(const Vocabulary& vocab, const absl::string_view (&texts)[N]) {
+  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+    if (IsOneOf(vocab.tokens[i], texts)) return static_cast<int32_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
+  ZCPACK_RETURN_IF_ERROR(internal::CheckVocabulary(vocab, "vocabulary"));
+  auto impl = std::make_unique<Impl>();
+  const size_t n = vocab.tokens.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (vocab.tokens[i].empty()) vocab.tokens[i] = absl::StrCat("[EMPTY_", i, "]");
+  }
+  impl->vocab = std::move(vocab);
+  Vocabulary& v = impl->vocab;
+  const bool bpe = v.model == TokenizerModel::kBpe;
+
+  impl->text_to_id.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!impl->text_to_id.emplace(v.tokens[i], static_cast<int32_t>(i)).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vocabulary: tokenizer.ggml.tokens[", i, "] '", v.tokens[i], "' repeats another token"));
+    }
+  }
+
+  // Attributes, then llama.cpp's adjustments by token text.
+  impl->attrs.resize(n, kAttrNormal);
+  for (size_t i = 0; i < v.types.size(); ++i) impl->attrs[i] = AttrOfType(v.types[i]);
+  auto& attrs = impl->attrs;
+  const auto detect = [&](int32_t& id, const auto& texts) {
+    if (id >= 0) return;
+    id = FindByText(v, texts);
+    if (id >= 0) attrs[id] |= kAttrControl;
+  };
+  detect(v.eot_id, kEotTexts);
+  detect(v.eom_id, kEomTexts);
+  detect(v.fim_pre_id, kFimPreTexts);
+  detect(v.fim_suf_id, kFimSufTexts);
+  detect(v.fim_mid_id, kFimMidTexts);
+  detect(v.fim_pad_id, kFimPadTexts);
+  detect(v.fim_rep_id, kFimRepTexts);
+  detect(v.fim_sep_id, kFimSepTexts);
+
+  auto& eog = impl->eog;
+  for (int32_t id : {v.fim_pad_id, v.fim_rep_id, v.fim_sep_id}) {
+    if (id >= 0) eog.insert(id);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (IsOneOf(v.tokens[i], kEogTexts)) {
+      eog.insert(static_cast<int32_t>(i));
+      attrs[i] |= kAttrControl;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (IsOneOf(v.tokens[i], kForcedUserDefinedTexts)) attrs[i] = kAttrUserDefined;
+  }
+  for (int32_t id : {v.eos_id, v.eot_id, v.eom_id}) {
+    if (id >= 0) eog.insert(id);
+  }
+  {
+    // Harmony-style vocabularies end a turn with <|return|> or <|call|>;
+    // their <|end|> only separates messages.
+    bool has_return = false, has_call = false, has_flush = false;
+    int32_t end_id = -1;
+    for (int32_t id : eog) {
+      const std::string& text = v.tokens[id];
+      if (text == "<|return|>") has_return = true;
+      if (text == "<|call|>" || text == "<|calls|>") has_call = true;
+      if (text == "<|flush|>") has_flush = true;
+      if (text == "<|end|>") end_id = id;
+    }
+    if (end_id >= 0 && ((has_return && has_call) || (has_call && has_flush))) {
+      eog.erase(end_id);
+      attrs[end_id] = kAttrUserDefined;
+    }
+    bool has_tool_response = false;
+    int32_t s_id = -1;
+    for (int32_t id : eog) {
+      if (v.tokens[id] == "<|tool_response>") has_tool_response = true;
+      if (v.tokens[id] == "</s>") s_id = id;
+    }
+    if (has_tool_response && s_id >= 0) {
+      eog.erase(s_id);
+      attrs[s_id] = kAttrNormal;
+    }
+  }
+
+  // Special tokens, longest first (llama.cpp sorts with an unstable sort;
+  // equal lengths keep id order here).
+  std::vector<int32_t> special;
+  for (size_t i = 0; i < n; ++i) {
+    if (attrs[i] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) {
+      special.push_back(static_cast<int32_t>(i));
+    }
+  }
+  std::stable_sort(special.begin(), special.end(), [&](int32_t a, int32_t b) {
+    return v.tokens[a].size() > v.tokens[b].size();
+  });
+  impl->priority_special.assign(n, -1);
+  impl->priority_plain.assign(n, -1);
+  impl->trie_token.push_back(-1);
+  for (size_t rank = 0; rank < special.size(); ++rank) {
+    const int32_t id = special[rank];
+    impl->priority_special[id] = static_cast<int32_t>(rank);
+    impl->any_special = true;
+    if ((attrs[id] & (kAttrControl | kAttrUnknown)) == 0) {
+      impl->priority_plain[id] = static_cast<int32_t>(rank);
+      impl->any_plain = true;
+    }
+    int32_t node = 0;
+    for (unsigned char c : v.tokens[id]) {
+      const uint64_t key = (static_cast<uint64_t>(node) << 8) | c;
+      auto it = impl->trie_edges.find(key);
+      if (it == impl->trie_edges.end()) {
+        const auto next = static_cast<int32_t>(impl->trie_token.size());
+        impl->trie_token.push_back(-1);
+        it = impl->trie_edges.emplace(key, next).first;
+      }
+      node = it->second;
+    }
+    impl->trie_token[node] = id;
+    impl->trie_first[static_cast<unsigned char>(v.tokens[id][0])] = true;
+  }
+
+  if (bpe) {
+    impl->rules = internal::FindPreTokenizerRules(v.pre);
+    ZCPACK_ASSIGN_OR_RETURN(impl->pre, PreTokenizer::Create(impl->rules->patterns));
+    const auto& alphabet = ByteToCodePoint();
+    for (int b = 0; b < 256; ++b) {
+      std::string encoded;
+      AppendUtf8(alphabet[b], encoded);
+      impl->bpe_byte_token[b] = impl->Find(encoded);
+      // An unmerged symbol that is not a token falls back to the tokens of
+      // the single bytes of its encoded text (llama.cpp looks each up).
+      impl->bpe_fallback[b] = {-1, -1};
+      for (size_t k = 0; k < encoded.size() && k < 2; ++k) {
+        impl->bpe_fallback[b][k] = impl->Find(encoded.substr(k, 1));
+      }
+    }
+    impl->merges.reserve(v.merges.size());
+    for (size_t i = 0; i < v.merges.size(); ++i) {
+      const std::string& merge = v.merges[i];
+      const size_t space = merge.find(' ', 1);
+      const int32_t left = impl->Find(absl::string_view(merge).substr(0, space));
+      const int32_t right = impl->Find(absl::string_view(merge).substr(space + 1));
+      std::string merged = merge.substr(0, space) + merge.substr(space + 1);
+      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+                           static_cast<uint32_t>(right);
+      // The first rank of a repeated pair wins, as in llama.cpp.
+      impl->merges.emplace(key, BpeMerge{static_cast<int32_t>(i), impl->Find(merged)});
+    }
+    if (impl->rules->ignore_merges) {
+      impl->raw_texts.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (IsByteLevelText(v.tokens[i])) impl->raw_texts[i] = DecodeByteLevel(v.tokens[i]);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (!impl->raw_texts[i].empty()) {
+          impl->raw_to_id.emplace(impl->raw_texts[i], static_cast<int32_t>(i));
+        }
+      }
+    }
+  } else {
+    for (int b = 0; b < 256; ++b) {
+      int32_t id = impl->Find(absl::StrFormat("<0x%02X>", b));
+      if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
+      impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
+    }
+  }
+
+  // Pieces (llama.cpp's cache_token_to_piece, with special tokens' text).
+  impl->pieces.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& text = v.tokens[i];
+    const uint32_t attr = attrs[i];
+    std::string& piece = impl->pieces[i];
+    if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
+      piece = text;
+    } else if (attr & kAttrNormal) {
+      if (bpe) {
+        piece = DecodeByteLevel(text);
+      } else {
+        piece = text;
+        size_t pos = 0;
+        while ((pos = piece.find(kSpmSpace, pos)) != std::string::npos) {
+          piece.replace(pos, kSpmSpaceSize, " ");
+          pos += 1;
+        }
+      }
+    } else if (attr & kAttrByte) {
+      piece = std::string(1, static_cast<char>(ParseByteToken(text)));
+    }
+  }
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+}
+
+Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tokenizer::~Tokenizer() = default;
+
+const Vocabulary& Tokenizer::vocabulary() const { return impl_->vocab; }
+size_t Tokenizer::size() const { return impl_->vocab.tokens.size(); }
+
+bool Tokenizer::IsEndOfGeneration(int32_t id) const { return impl_->eog.contains(id); }
+
+void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
+                                std::vector<Fragment>& out) const {
+  const auto size = static_cast<uint32_t>(text.size());
+  if (size == 0) return;
+  if (!(parse_special ? any_special : any_plain)) {
+    out.push_back({-1, 0, size});
+    return;
+  }
+  const std::vector<int32_t>& priority = parse_special ? priority_special : priority_plain;
+  // Every occurrence of every candidate, then llama.cpp's order: candidates
+  // longest first, each taking its leftmost occurrences that do not overlap
+  // what was taken before.
+  struct Occurrence {
+    int32_t priority;
+    uint32_t pos;
+    int32_t token;
+  };
+  std::vector<Occurrence> found;
+  for (uint32_t pos = 0; pos < size; ++pos) {
+    if (!trie_first[static_cast<unsigned char>(text[pos])]) continue;
+    int32_t node = 0;
+    for (uint32_t j = pos; j < size; ++j) {
+      auto it = trie_edges.find((static_cast<uint64_t>(node) << 8) |
+                                static_cast<unsigned char>(text[j]));
+      if (it == trie_edges.end()) break;
+      node = it->second;
+      const int32_t token = trie_token[node];
+      if (token >= 0 && priority[token] >= 0) found.push_back({priority[token], pos, token});
+    }
+  }
+  if (found.empty()) {
+    out.push_back({-1, 0, size});
+    return;
+  }
+  std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
+  });
+  std::vector<uint8_t> taken(size, 0);
+  std::vector<Fragment> tokens;
+  for (const Occurrence& o : found) {
+    const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
+    if (std::any_of(taken.begin() + o.pos, taken.begin() + o.pos + len,
+                    [](uint8_t t) { return t != 0; })) {
+      continue;
+    }
+    std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
+    tokens.push_back({o.token, o.pos, o.pos + len});
+  }
+  std::sort(tokens.begin(), tokens.end(),
+            [](const Fragment& a, const Fragment& b) { return a.begin < b.begin; });
+  uint32_t at = 0;
+  for (const Fragment& t : tokens) {
+    if (t.begin > at) out.push_back({-1, at, t.begin});
+    out.push_back(t);
+    at = t.end;
+  }
+  if (at < size) out.push_back({-1, at, size});
+}
+
+void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
+                                  std::vector<int32_t>& out) const {
+  std::string text;
+  text.reserve(fragment.size() + fragment.size() / 2 + 3);
+  if (add_prefix) text += kSpmSpace;
+  for (char c : fragment) {
+    if (c == ' ') {
+      text += kSpmSpace;
+    } else {
+      text += c;
+    }
+  }
+  std::vector<Symbol> symbols;
+  symbols.reserve(text.size());
+  for (size_t offset = 0; offset < text.size();) {
+    const auto len = static_cast<uint32_t>(
+        std::min(Utf8Length(static_cast<unsigned char>(text[offset])), text.size() - offset));
+    const auto index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({static_cast<uint32_t>(offset), len, index - 1,
+                       offset + len == text.size() ? -1 : index + 1, -1});
+    offset += len;
+  }
+  std::vector<SpmBigram> storage;
+  storage.reserve(symbols.size());
+  std::priority_queue<SpmBigram, std::vector<SpmBigram>, SpmBigramOrder> queue(
+      SpmBigramOrder(), std::move(storage));
+  const auto try_add = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const uint32_t size = symbols[left].len + symbols[right].len;
+    const int32_t id = Find(absl::string_view(text).substr(symbols[left].start, size));
+    if (id < 0) return;
+    const float score = vocab.scores.empty() ? 0.0f : vocab.scores[id];
+    queue.push({score, left, right, size, id});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const SpmBigram bigram = queue.top();
+    queue.pop();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    // Stale: one side has merged since (symbols only grow, so the sizes tell).
+    if (left.len == 0 || right.len == 0 || left.len + right.len != bigram.size) continue;
+    left.len += right.len;
+    left.id = bigram.id;
+    right.len = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bigram.left;
+    try_add(left.prev, bigram.left);
+    try_add(bigram.left, left.next);
+  }
+  for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
+    const Symbol& s = symbols[i];
+    const int32_t id = s.id >= 0 ? s.id : Find(absl::string_view(text).substr(s.start, s.len));
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    // Not a token: its bytes, as <0xXX> byte tokens.
+    for (uint32_t k = 0; k < s.len; ++k) {
+      const int32_t byte_id = spm_byte_token[static_cast<unsigned char>(text[s.start + k])];
+      if (byte_id >= 0) out.push_back(byte_id);
+    }
+  }
+}
+
+void Tokenizer::Impl::BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
+                              std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const {
+  if (rules->ignore_merges) {
+    auto it = raw_to_id.find(word);
+    if (it != raw_to_id.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  symbols.clear();
+  heap.clear();
+  const auto n = static_cast<int32_t>(word.size());
+  for (int32_t i = 0; i < n; ++i) {
+    symbols.push_back({static_cast<uint32_t>(i), 1, i - 1, i + 1 == n ? -1 : i + 1,
+                       bpe_byte_token[static_cast<unsigned char>(word[i])]});
+  }
+  const BpeBigramOrder order;
+  const auto try_add = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const int32_t l = symbols[left].id, r = symbols[right].id;
+    if (l < 0 || r < 0) return;
+    auto it = merges.find((static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) |
+                          static_cast<uint32_t>(r));
+    if (it == merges.end()) return;
+    heap.push_back({it->second.rank, left, right, symbols[left].len + symbols[right].len,
+                    it->second.merged});
+    std::push_heap(heap.begin(), heap.end(), order);
+  };
+  for (int32_t i = 1; i < n; ++i) try_add(i - 1, i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), order);
+    const BpeBigram bigram = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    if (left.len == 0 || right.len == 0 || left.len + right.len != bigram.size) continue;
+    left.len += right.len;
+    left.id = bigram.id;
+    right.len = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bigram.left;
+    try_add(left.prev, bigram.left);
+    try_add(bigram.left, left.next);
+  }
+  for (int32_t i = n == 0 ? -1 : 0; i != -1; i = symbols[i].next) {
+    const Symbol& s = symbols[i];
+    if (s.id >= 0) {
+      out.push_back(s.id);
+      continue;
+    }
+    for (uint32_t k = 0; k < s.len; ++k) {
+      for (int32_t id : bpe_fallback[static_cast<unsigned char>(word[s.start + k])]) {
+        if (id >= 0) out.push_back(id);
+      }
+    }
+  }
+}
+
+void Tokenizer::Impl::BpeTokenize(absl::string_view raw, std::vector<int32_t>& out) const {
+  std::string canonical;
+  absl::string_view text = raw;
+  if (!format::IsValidUtf8(raw)) {
+    canonical = CanonicalUtf8(raw);
+    text = canonical;
+  }
+  std::vector<uint32_t> ends;
+  ends.reserve(text.size() / 3 + 1);
+  pre->Split(text, ends);
+  // Words repeat (spaces, common words, code tokens): their ids are
+  // remembered for the rest of this call.
+  absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> cache;
+  std::vector<int32_t> cached_ids;
+  std::vector<Symbol> symbols;
+  std::vector<BpeBigram> heap;
+  constexpr size_t kMaxCachedWord = 64;
+  constexpr size_t kMaxCacheEntries = 1 << 16;
+  uint32_t start = 0;
+  for (uint32_t end : ends) {
+    const absl::string_view word = text.substr(start, end - start);
+    start = end;
+    if (word.size() > kMaxCachedWord) {
+      BpeWord(word, symbols, heap, out);
+      continue;
+    }
+    auto it = cache.find(word);
+    if (it != cache.end()) {
+      out.insert(out.end(), cached_ids.begin() + it->second.first,
+                 cached_ids.begin() + it->second.first + it->second.second);
+      continue;
+    }
+    const size_t before = out.size();
+    BpeWord(word, symbols, heap, out);
+    if (cache.size() < kMaxCacheEntries) {
+      const auto offset = static_cast<uint32_t>(cached_ids.size());
+      cached_ids.insert(cached_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before),
+                        out.end());
+      cache.emplace(std::string(word),
+                    std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
+    }
+  }
+}
+
+std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions options) const {
+  const Impl& impl = *impl_;
+  const Vocabulary& v = impl.vocab;
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 2);
+  std::vector<Fragment> fragments;
+  impl.Partition(text, options.parse_special, fragments);
+  if (options.add_special && v.add_bos) out.push_back(v.bos_id);
+  if (v.model == TokenizerModel::kSpm) {
+    bool previous_special = true;  // a leading space before the first text
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        out.push_back(f.token);
+        previous_special = true;
+        continue;
+      }
+      impl.SpmTokenize(text.substr(f.begin, f.end - f.begin),
+                       v.add_space_prefix && previous_special, out);
+      previous_special = false;
+    }
+  } else {
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        out.push_back(f.token);
+      } else {
+        impl.BpeTokenize(text.substr(f.begin, f.end - f.begin), out);
+      }
+    }
+  }
+  if (options.add_special && v.add_eos) out.push_back(v.eos_id);
+  return out;
+}
+
+std::string Tokenizer::TokenToPiece(int32_t id, bool special) const {
+  if (id < 0 || static_cast<size_t>(id) >= impl_->pieces.size()) return std::string();
+  if (!special && (impl_->attrs[id] & (kAttrUnknown | kAttrControl))) return std::string();
+  return impl_->pieces[id];
+}
+
+namespace {
+
+// llama.cpp's clean_spaces passes over detokenized BPE text.
+std::string CleanSpaces(std::string text) {
+  if (text.size() < 2) return text;
+  // " ?", " !", " .", " ," lose their space.
+  {
+    std::string out(1, text[0]);
+    for (size_t i = 1; i < text.size(); ++i) {
+      const char x = text[i];
+      if (text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) out.pop_back();
+      out += x;
+    }
+    text.swap(out);
+  }
+  // " ' " loses both spaces; the removed second space no longer counts as
+  // the space before what follows.
+  if (text.size() >= 2) {
+    std::string out(1, text[0]);
+    for (size_t i = 1; i < text.size(); ++i) {
+      const char x = text[i];
+      if (x == '\'' && i + 1 < text.size() && text[i - 1] == ' ' && text[i + 1] == ' ') {
+        out.pop_back();
+        text[++i] = '\0';
+      }
+      out += x;
+    }
+    text.swap(out);
+  }
+  // " 's", " 'm", " 're", " 've" lose their space (" 't", " 'd", " 'll" keep it).
+  if (text.size() >= 2) {
+    std::string out(1, text[0]);
+    for (size_t i = 1; i < text.size(); ++i) {
+      const char x = text[i];
+      if (text[i - 1] == ' ' && x == '\'' && i + 1 < text.size()) {
+        const char x1 = text[i + 1];
+        if (x1 == 's' || x1 == 'm') {
+          out.pop_back();
+        } else if (i + 2 < text.size()) {
+          const char x2 = text[i + 2];
+          if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) out.pop_back();
+        }
+      }
+      out += x;
+    }
+    text.swap(out);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string Tokenizer::Detokenize(std::span<const int32_t> ids, bool special) const {
+  const Impl& impl = *impl_;
+  std::string text;
+  bool remove_space = impl.vocab.add_space_prefix;
+  for (int32_t id : ids) {
+    std::string piece = TokenToPiece(id, special);
+    const bool skipped = id < 0 || static_cast<size_t>(id) >= impl.pieces.size() ||
+                         (!special && (impl.attrs[id] & (kAttrUnknown | kAttrControl)));
+    if (!skipped && remove_space && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    remove_space = false;
+    text += piece;
+  }
+  if (impl.vocab.model == TokenizerModel::kBpe && impl.rules->clean_spaces) {
+    return CleanSpaces(std::move(text));
+  }
+  return text;
+}
+
+}  // namespace zcpack::runtime

@@ -1,0 +1,342 @@
+// Tokenizer tests: llama.cpp's own tokenizer cases (tests/data/vocab, copied
+// from llama.cpp's models/), tokenized from the JSON the converter carries
+// for the GGUF files; round trips; and malformed metadata.
+#include "zcpack/runtime/tokenizer.h"
+
+#include <zstd.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "zcpack/converter/gguf.h"
+
+namespace zcpack::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string VocabPath(const std::string& name) {
+  return absl::StrCat(ZCPACK_VOCAB_DIR, "/ggml-vocab-", name, ".gguf");
+}
+
+// The JSON text the converter stores for a GGUF file's tokenizer keys.
+std::string GgufTokenizerJson(const std::string& path) {
+  const std::string bytes = ReadFile(path);
+  EXPECT_FALSE(bytes.empty()) << path;
+  auto gguf = converter::ParseGguf(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), path);
+  EXPECT_TRUE(gguf.ok()) << gguf.status();
+  if (!gguf.ok()) return "";
+  auto blob = converter::GgufTokenizerBlob(*gguf, path, 1);
+  EXPECT_TRUE(blob.ok()) << blob.status();
+  if (!blob.ok() || !blob->has_value()) return "";
+  std::string raw((*blob)->raw_size(), '\0');
+  const size_t n = ZSTD_decompress(raw.data(), raw.size(), (*blob)->zstd_data().data(),
+                                   (*blob)->zstd_data().size());
+  EXPECT_EQ(n, raw.size());
+  return raw;
+}
+
+std::unique_ptr<Tokenizer> LoadVocab(const std::string& name) {
+  const std::string json = GgufTokenizerJson(VocabPath(name));
+  auto vocab = VocabularyFromGgufJson(json, name);
+  EXPECT_TRUE(vocab.ok()) << vocab.status();
+  if (!vocab.ok()) return nullptr;
+  auto tokenizer = Tokenizer::Create(*std::move(vocab));
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  return tokenizer.ok() ? *std::move(tokenizer) : nullptr;
+}
+
+struct Case {
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// llama.cpp's test-tokenizer-0 format: cases separated by
+// "\n__ggml_vocab_test__\n" in .inp, one line of ids per case in .out.
+std::vector<Case> ReadCases(const std::string& name) {
+  const std::string inp = ReadFile(VocabPath(name) + ".inp");
+  const std::string out = ReadFile(VocabPath(name) + ".out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  size_t pos = 0;
+  while (pos < inp.size()) {
+    const size_t next = inp.find(sep, pos);
+    if (next == std::string::npos) {
+      texts.push_back(inp.substr(pos));
+      break;
+    }
+    texts.push_back(inp.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  std::vector<Case> cases;
+  std::istringstream lines(out);
+  std::string line;
+  size_t i = 0;
+  while (std::getline(lines, line)) {
+    Case c;
+    c.text = i < texts.size() ? texts[i] : "";
+    for (absl::string_view id : absl::StrSplit(line, ' ', absl::SkipWhitespace())) {
+      c.ids.push_back(std::stoi(std::string(id)));
+    }
+    cases.push_back(std::move(c));
+    ++i;
+  }
+  EXPECT_EQ(cases.size(), texts.size()) << name;
+  return cases;
+}
+
+class LlamaCppVocabTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaCppVocabTest, EveryCaseMatchesLlamaCpp) {
+  const std::string name = GetParam();
+  auto tokenizer = LoadVocab(name);
+  ASSERT_NE(tokenizer, nullptr);
+  const std::vector<Case> cases = ReadCases(name);
+  ASSERT_GT(cases.size(), 30u);
+  for (const Case& c : cases) {
+    EXPECT_EQ(tokenizer->Tokenize(c.text), c.ids) << name << ": '" << c.text << "'";
+  }
+}
+
+// Detokenizing gives the text back, except where llama.cpp's detokenizer
+// itself changes it: BPE vocabularies that clean spaces before punctuation
+// and contractions (" ,", " 's", ...).
+TEST_P(LlamaCppVocabTest, DetokenizeInvertsTokenize) {
+  const std::string name = GetParam();
+  auto tokenizer = LoadVocab(name);
+  ASSERT_NE(tokenizer, nullptr);
+  const bool cleans_spaces = name == "llama-bpe" || name == "gpt-2";
+  for (const Case& c : ReadCases(name)) {
+    if (cleans_spaces && (c.text.find(" ,") != std::string::npos ||
+                          c.text.find(" .") != std::string::npos ||
+                          c.text.find(" ?") != std::string::npos ||
+                          c.text.find(" !") != std::string::npos ||
+                          c.text.find(" '") != std::string::npos)) {
+      continue;
+    }
+    EXPECT_EQ(tokenizer->Detokenize(tokenizer->Tokenize(c.text)), c.text) << name;
+  }
+}
+
+// llama.cpp's test-tokenizer-1 checks: every code point tokenizes and
+// detokenizes to itself (U+2581 aside, which SPM reads as a space).
+TEST_P(LlamaCppVocabTest, CodePointsRoundTrip) {
+  const std::string name = GetParam();
+  auto tokenizer = LoadVocab(name);
+  ASSERT_NE(tokenizer, nullptr);
+  for (uint32_t cp = 1; cp < 0x110000; cp += (cp < 0x3000 ? 1 : 97)) {
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x40000 && cp <= 0xE0000) || cp == 0x2581) {
+      continue;
+    }
+    std::string text;
+    if (cp < 0x80) {
+      text = std::string(1, static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      text = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+    } else if (cp < 0x10000) {
+      text = {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+              static_cast<char>(0x80 | (cp & 0x3F))};
+    } else {
+      text = {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+              static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    ASSERT_EQ(tokenizer->Detokenize(tokenizer->Tokenize(text)), text)
+        << name << ": U+" << std::hex << cp;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, LlamaCppVocabTest,
+                         ::testing::Values("llama-spm", "llama-bpe", "qwen2", "phi-3", "gpt-2"),
+                         [](const ::testing::TestParamInfo<std::string>& param) {
+                           std::string name = param.param;
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(TokenizerTest, SpmAddsBosAndParsesSpecialTokensOnlyWhenAsked) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  const Vocabulary& v = tokenizer->vocabulary();
+  EXPECT_EQ(v.bos_id, 1);
+  EXPECT_EQ(v.eos_id, 2);
+  EXPECT_TRUE(v.add_bos);
+  const std::vector<int32_t> plain = tokenizer->Tokenize("Hello</s>");
+  const std::vector<int32_t> special =
+      tokenizer->Tokenize("Hello</s>", {.add_special = true, .parse_special = true});
+  ASSERT_GE(special.size(), 3u);
+  EXPECT_EQ(special.front(), 1);
+  EXPECT_EQ(special.back(), 2);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 2), 0);
+  EXPECT_TRUE(tokenizer->IsEndOfGeneration(2));
+  EXPECT_FALSE(tokenizer->IsEndOfGeneration(1));
+  EXPECT_EQ(tokenizer->TokenToPiece(2), "");
+  EXPECT_EQ(tokenizer->TokenToPiece(2, /*special=*/true), "</s>");
+}
+
+TEST(TokenizerTest, Llama3EndsGenerationAtEotAndParsesHeaderTokens) {
+  auto tokenizer = LoadVocab("llama-bpe");
+  ASSERT_NE(tokenizer, nullptr);
+  const Vocabulary& v = tokenizer->vocabulary();
+  EXPECT_TRUE(v.add_bos);
+  const std::vector<int32_t> ids = tokenizer->Tokenize(
+      "<|start_header_id|>user<|end_header_id|>", {.add_special = true, .parse_special = true});
+  ASSERT_EQ(ids.size(), 4u);
+  EXPECT_EQ(ids[0], v.bos_id);
+  EXPECT_EQ(tokenizer->TokenToPiece(ids[1], true), "<|start_header_id|>");
+  EXPECT_EQ(tokenizer->TokenToPiece(ids[3], true), "<|end_header_id|>");
+  const std::vector<int32_t> eot = tokenizer->Tokenize("<|eot_id|>", {.parse_special = true});
+  ASSERT_EQ(eot.size(), 1u);
+  EXPECT_TRUE(tokenizer->IsEndOfGeneration(eot[0]));
+  EXPECT_TRUE(tokenizer->IsEndOfGeneration(v.eos_id));
+  // Without parse_special the same text is ordinary text.
+  EXPECT_GT(tokenizer->Tokenize("<|eot_id|>").size(), 1u);
+}
+
+TEST(TokenizerTest, InvalidUtf8IsTokenizedNotRefused) {
+  for (const char* name : {"llama-spm", "llama-bpe"}) {
+    auto tokenizer = LoadVocab(name);
+    ASSERT_NE(tokenizer, nullptr);
+    const std::string text = "a\xff\xc3 b\xe2\x82";
+    EXPECT_FALSE(tokenizer->Tokenize(text).empty()) << name;
+  }
+}
+
+TEST(TokenizerTest, SpmFallsBackToBytes) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  // U+10348 (Gothic hwair) is not in llama 2's vocabulary: four byte tokens.
+  const std::vector<int32_t> ids = tokenizer->Tokenize("\xF0\x90\x8D\x88");
+  ASSERT_EQ(ids.size(), 5u);  // the leading space, then four bytes
+  EXPECT_EQ(tokenizer->TokenToPiece(ids[1]), "\xF0");
+  EXPECT_EQ(tokenizer->Detokenize(ids), "\xF0\x90\x8D\x88");
+}
+
+// Malformed metadata: each gives InvalidArgument (or Unimplemented for what
+// zcpack does not support) naming the key.
+nlohmann::json TinyBpeJson() {
+  return nlohmann::json{
+      {"tokenizer.ggml.model", "gpt2"},
+      {"tokenizer.ggml.pre", "gpt-2"},
+      {"tokenizer.ggml.tokens", {"a", "b", "ab", "<|endoftext|>"}},
+      {"tokenizer.ggml.token_type", {1, 1, 1, 3}},
+      {"tokenizer.ggml.merges", {"a b"}},
+      {"tokenizer.ggml.bos_token_id", 3},
+      {"tokenizer.ggml.eos_token_id", 3},
+  };
+}
+
+TEST(VocabularyFromGgufJsonTest, TinyBpeMerges) {
+  auto vocab = VocabularyFromGgufJson(TinyBpeJson().dump(), "tiny.gguf");
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  auto tokenizer = Tokenizer::Create(*std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->Tokenize("abab"), (std::vector<int32_t>{2, 2}));
+  EXPECT_EQ((*tokenizer)->Tokenize("ba"), (std::vector<int32_t>{1, 0}));
+  EXPECT_TRUE((*tokenizer)->IsEndOfGeneration(3));
+}
+
+struct BrokenCase {
+  const char* what;
+  std::function<void(nlohmann::json&)> damage;
+  absl::StatusCode code;
+  const char* message;
+};
+
+TEST(VocabularyFromGgufJsonTest, RefusesMalformedMetadata) {
+  const BrokenCase cases[] = {
+      {"not JSON", nullptr, absl::StatusCode::kInvalidArgument, "not valid JSON"},
+      {"no model", [](nlohmann::json& j) { j.erase("tokenizer.ggml.model"); },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.model is missing"},
+      {"unknown model", [](nlohmann::json& j) { j["tokenizer.ggml.model"] = "t5"; },
+       absl::StatusCode::kUnimplemented, "'t5' is not supported"},
+      {"unknown pre", [](nlohmann::json& j) { j["tokenizer.ggml.pre"] = "no-such-pre"; },
+       absl::StatusCode::kUnimplemented, "'no-such-pre' is not a pre-tokenizer"},
+      {"no tokens", [](nlohmann::json& j) { j.erase("tokenizer.ggml.tokens"); },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.tokens is missing"},
+      {"token not a string", [](nlohmann::json& j) { j["tokenizer.ggml.tokens"][1] = 7; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.tokens[1] is an integer"},
+      {"short types", [](nlohmann::json& j) { j["tokenizer.ggml.token_type"] = {1, 1}; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.token_type has 2 entries"},
+      {"long scores", [](nlohmann::json& j) { j["tokenizer.ggml.scores"] = {0, 0, 0, 0, 0}; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.scores has 5 entries"},
+      {"bad type", [](nlohmann::json& j) { j["tokenizer.ggml.token_type"][0] = 9; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.token_type[0] is 9"},
+      {"merge of a missing token", [](nlohmann::json& j) { j["tokenizer.ggml.merges"] = {"a c"}; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.merges[0] 'a c' names 'c'"},
+      {"merge without space", [](nlohmann::json& j) { j["tokenizer.ggml.merges"] = {"ab"}; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.merges[0] 'ab' is not two tokens"},
+      {"no merges", [](nlohmann::json& j) { j.erase("tokenizer.ggml.merges"); },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.merges is missing"},
+      {"bos out of range", [](nlohmann::json& j) { j["tokenizer.ggml.bos_token_id"] = 4; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.bos_token_id is 4, outside"},
+      {"eos negative", [](nlohmann::json& j) { j["tokenizer.ggml.eos_token_id"] = -2; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.eos_token_id is -2, outside"},
+      {"eot a string", [](nlohmann::json& j) { j["tokenizer.ggml.eot_token_id"] = "3"; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.eot_token_id is a string"},
+      {"add_bos not bool", [](nlohmann::json& j) { j["tokenizer.ggml.add_bos_token"] = 1; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.add_bos_token is an integer"},
+      {"duplicate token", [](nlohmann::json& j) { j["tokenizer.ggml.tokens"][2] = "a"; },
+       absl::StatusCode::kInvalidArgument, "tokenizer.ggml.tokens[2] 'a' repeats"},
+      {"bad UTF-8", [](nlohmann::json& j) { j["tokenizer.ggml.tokens"][2] = "\xed\xa0\x80"; },
+       absl::StatusCode::kInvalidArgument, "ill-formed UTF-8"},
+      {"byte token not <0xXX>",
+       [](nlohmann::json& j) { j["tokenizer.ggml.token_type"][2] = 6; },
+       absl::StatusCode::kInvalidArgument, "is a byte token but not written <0xXX>"},
+  };
+  for (const BrokenCase& c : cases) {
+    std::string text = "{not json";
+    if (c.damage) {
+      nlohmann::json j = TinyBpeJson();
+      c.damage(j);
+      // Invalid UTF-8 must reach the loader as bytes: dump() would refuse it.
+      text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::ignore);
+      if (std::string(c.what) == "bad UTF-8") {
+        nlohmann::json ok = TinyBpeJson();
+        ok["tokenizer.ggml.tokens"][2] = "@@@";
+        text = ok.dump();
+        text.replace(text.find("@@@"), 3, "\xed\xa0\x80");
+      }
+    }
+    auto vocab = VocabularyFromGgufJson(text, "broken.gguf");
+    EXPECT_EQ(vocab.status().code(), c.code) << c.what << ": " << vocab.status();
+    EXPECT_THAT(vocab.status().message(), HasSubstr(c.message)) << c.what;
+    EXPECT_THAT(vocab.status().message(), HasSubstr("broken.gguf")) << c.what;
+  }
+}
+
+TEST(TokenizerCreateTest, RefusesTokensThatAreNotUtf8) {
+  Vocabulary v;
+  v.tokens = {"a", "b\xff"};
+  auto tokenizer = Tokenizer::Create(v);
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tokenizer.status().message(), HasSubstr("tokenizer.ggml.tokens[1] is not valid UTF-8"));
+}
+
+TEST(TokenizerCreateTest, RefusesIdsOutOfRange) {
+  Vocabulary v;
+  v.tokens = {"a", "b"};
+  v.eos_id = 5;
+  auto tokenizer = Tokenizer::Create(v);
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tokenizer.status().message(), HasSubstr("eos_token_id is 5"));
+}
+
+}  // namespace
+}  // namespace zcpack::runtime

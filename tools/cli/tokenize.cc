@@ -1,0 +1,192 @@
+// zcpack tokenize: text to token ids with a container's or a GGUF file's
+// tokenizer, as llama.cpp's llama-tokenize prints them.
+#include <zstd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "zcpack/converter/gguf.h"
+#include "zcpack/converter/source_model.h"
+#include "zcpack/format/container_reader.h"
+#include "zcpack/format/utf8.h"
+#include "zcpack/runtime/tokenizer.h"
+#include "zcpack/status_macros.h"
+
+namespace zcpack::cli {
+namespace {
+
+// Largest decompressed tokenizer blob accepted (real ones are tens of MB).
+constexpr uint64_t kMaxTokenizerRawBytes = uint64_t{1} << 30;
+
+struct LoadedVocabulary {
+  runtime::Vocabulary vocab;
+  std::string source;  // "gguf", or the container blob's kind
+};
+
+absl::StatusOr<LoadedVocabulary> FromGgufJson(absl::string_view json, const std::string& name,
+                                              std::string source) {
+  ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab, runtime::VocabularyFromGgufJson(json, name));
+  return LoadedVocabulary{std::move(vocab), std::move(source)};
+}
+
+absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
+                                              std::span<const uint8_t> bytes) {
+  const std::string name = format::EscapeInvalidUtf8(path);
+  ZCPACK_ASSIGN_OR_RETURN(const converter::GgufFile gguf, converter::ParseGguf(bytes, name));
+  ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
+                          converter::GgufTokenizerBlob(gguf, name, /*zstd_level=*/1));
+  if (!blob.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": the GGUF file has no tokenizer.* metadata"));
+  }
+  std::string raw(blob->raw_size(), '\0');
+  const size_t n =
+      ZSTD_decompress(raw.data(), raw.size(), blob->zstd_data().data(), blob->zstd_data().size());
+  if (ZSTD_isError(n) || n != raw.size()) {
+    return absl::InternalError(absl::StrCat(name, ": could not re-read its tokenizer metadata"));
+  }
+  return FromGgufJson(raw, name, "gguf");
+}
+
+absl::StatusOr<std::string> Decompress(const format::TokenizerBlob& blob, const std::string& name) {
+  const std::string& data = blob.zstd_data();
+  const unsigned long long frame = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (frame == ZSTD_CONTENTSIZE_ERROR || frame == ZSTD_CONTENTSIZE_UNKNOWN ||
+      frame != blob.raw_size()) {
+    return absl::DataLossError(absl::StrCat(name, ": tokenizer blob '", blob.kind(),
+                                            "' is not a zstd frame of its recorded size ",
+                                            blob.raw_size()));
+  }
+  if (blob.raw_size() > kMaxTokenizerRawBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(name, ": tokenizer blob '", blob.kind(),
+                                                     "' would decompress to ", blob.raw_size(),
+                                                     " bytes, more than the limit of ",
+                                                     kMaxTokenizerRawBytes));
+  }
+  std::string raw(blob.raw_size(), '\0');
+  const size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
+  if (ZSTD_isError(n) || n != raw.size()) {
+    return absl::DataLossError(
+        absl::StrCat(name, ": tokenizer blob '", blob.kind(), "' does not decompress"));
+  }
+  return raw;
+}
+
+absl::StatusOr<LoadedVocabulary> LoadFromContainer(const std::string& path) {
+  const std::string name = format::EscapeInvalidUtf8(path);
+  ZCPACK_ASSIGN_OR_RETURN(auto container, format::Container::Open(path));
+  const auto& blobs = container->manifest().tokenizers();
+  if (blobs.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": the container carries no tokenizer (its source had none)"));
+  }
+  // The GGUF metadata first: it is what llama.cpp itself tokenizes with.
+  for (const format::TokenizerBlob& blob : blobs) {
+    if (blob.kind() == "gguf-metadata") {
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      return FromGgufJson(raw, name, blob.kind());
+    }
+  }
+  std::vector<std::string> kinds;
+  for (const format::TokenizerBlob& blob : blobs) {
+#ifdef ZCPACK_HAVE_HF_TOKENIZER
+    if (blob.kind() == "tokenizer.json") {
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
+                              runtime::VocabularyFromHfTokenizerJson(raw, name));
+      return LoadedVocabulary{std::move(vocab), blob.kind()};
+    }
+    if (blob.kind() == "tokenizer.model") {
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
+                              runtime::VocabularyFromSentencePieceModel(raw, name));
+      return LoadedVocabulary{std::move(vocab), blob.kind()};
+    }
+#endif
+    kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      name, ": the container carries tokenizer blob(s) ", absl::StrJoin(kinds, ", "),
+      "; this zcpack reads only gguf-metadata tokenizers"));
+}
+
+absl::StatusOr<std::string> ReadText(const TokenizeCommandOptions& options) {
+  const bool from_stdin = options.file == "-" || (options.file.empty() && options.text == "-");
+  if (from_stdin) {
+    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) return absl::UnavailableError("cannot read the text from stdin");
+    return text;
+  }
+  if (options.file.empty()) return options.text;
+  ZCPACK_ASSIGN_OR_RETURN(const converter::MappedFile file, converter::MappedFile::Open(options.file));
+  const std::span<const uint8_t> bytes = file.bytes();
+  std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  ZCPACK_RETURN_IF_ERROR(file.CheckMapping());
+  return text;
+}
+
+}  // namespace
+
+absl::Status CheckTokenizeOptions(const TokenizeCommandOptions& options) {
+  const bool has_text = options.has_text;
+  const bool has_file = !options.file.empty();
+  if (has_text == has_file) {
+    return absl::InvalidArgumentError(
+        has_text ? "give the text either as an argument or with --file, not both"
+                 : "give the text to tokenize: an argument, '-' for stdin, or --file PATH");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& out) {
+  ZCPACK_RETURN_IF_ERROR(CheckTokenizeOptions(options));
+  // GGUF files start with their magic; anything else is opened as a container
+  // (whose reader says clearly when it is not one).
+  absl::StatusOr<LoadedVocabulary> loaded;
+  {
+    ZCPACK_ASSIGN_OR_RETURN(const converter::MappedFile file,
+                            converter::MappedFile::Open(options.path));
+    const std::span<const uint8_t> bytes = file.bytes();
+    const bool gguf = bytes.size() >= 4 && std::equal(bytes.begin(), bytes.begin() + 4,
+                                                      std::begin(converter::kGgufMagic));
+    if (gguf) {
+      loaded = LoadFromGguf(options.path, bytes);
+      ZCPACK_RETURN_IF_ERROR(file.CheckMapping());
+    }
+    if (!gguf) loaded = LoadFromContainer(options.path);
+  }
+  if (!loaded.ok()) return loaded.status();
+  ZCPACK_ASSIGN_OR_RETURN(const std::string text, ReadText(options));
+  const runtime::TokenizerModel model = loaded->vocab.model;
+  const std::string pre = loaded->vocab.pre;
+  ZCPACK_ASSIGN_OR_RETURN(const std::unique_ptr<runtime::Tokenizer> tokenizer,
+                          runtime::Tokenizer::Create(std::move(loaded->vocab)));
+  const std::vector<int32_t> ids =
+      tokenizer->Tokenize(text, {.add_special = options.bos, .parse_special = options.special});
+  if (options.json) {
+    nlohmann::json report;
+    report["ids"] = ids;
+    report["tokens"] = ids.size();
+    report["bytes"] = text.size();
+    report["tokenizer"] = {
+        {"source", loaded->source},
+        {"model", model == runtime::TokenizerModel::kSpm ? "spm" : "bpe"},
+        {"pre", model == runtime::TokenizerModel::kSpm ? "" : pre},
+        {"vocabulary_size", tokenizer->size()},
+    };
+    report["bos"] = options.bos;
+    report["special"] = options.special;
+    out << report.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  out << absl::StrJoin(ids, " ") << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace zcpack::cli
