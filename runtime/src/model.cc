@@ -66,10 +66,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Contain
   const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
                                         format::EscapeInvalidUtf8(chosen->file_name()), "')");
   ZCPACK_ASSIGN_OR_RETURN(const std::string raw, c.TokenizerData(index));
+#ifdef ZCPACK_HAVE_HF_TOKENIZER
   absl::StatusOr<Vocabulary> vocab =
       chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
       : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
                                            : VocabularyFromSentencePieceModel(raw, name);
+#else
+  if (chosen->kind() != "gguf-metadata") {
+    return absl::UnimplementedError(
+        absl::StrCat(name, ": this build of the runtime reads only gguf-metadata tokenizers"));
+  }
+  absl::StatusOr<Vocabulary> vocab = VocabularyFromGgufJson(raw, name);
+#endif
   if (!vocab.ok()) return vocab.status();
   // The vocabulary's own ids win; the model info fills what it lacks.
   const format::ModelInfo& info = c.manifest().model();
