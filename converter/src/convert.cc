@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "zcpack/converter/architecture.h"
 #include "zcpack/converter/plan.h"
@@ -149,8 +151,10 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
     return absl::OkStatus();
   }
   scratch.output.resize(static_cast<size_t>(rows * job.output_row_bytes));
-  if (format::IsQuantized(job.dtype) && !allow_nonfinite) {
+  if (format::IsQuantized(job.dtype) && !allow_nonfinite && !format::IsQuantized(src.dtype)) {
     // The fast path: convert, quantize, decode and measure span by span.
+    // (Blocks being requantized take the general path below, which decodes
+    // them first.)
     absl::Status s = QuantizeRows(src.dtype, src_bytes, job.row_length, job.dtype,
                                   scratch.output, &partial);
     if (!s.ok()) {
@@ -184,6 +188,47 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
   partial.AddRows(scratch.source.data(), scratch.decoded.data(), n, job.row_length);
   out = scratch.output;
   return absl::OkStatus();
+}
+
+// RequantizeWarning(): one line about the quantized source tensors that were
+// stored as another dtype ("" when none were): how many, from and to which
+// types, and the largest error added, as RMS error relative to the tensor's
+// RMS, both measured on the source's decoded values.
+std::string RequantizeWarning(const std::vector<TensorJob>& jobs) {
+  size_t count = 0;
+  std::vector<std::string> conversions;  // "q4_0 to q8_0", each once
+  double worst = -1.0;
+  double worst_snr = 0.0;
+  std::string worst_name;
+  for (const TensorJob& job : jobs) {
+    const SourceTensor& src = *job.source;
+    if (!format::IsQuantized(src.dtype) || !job.converts) continue;
+    ++count;
+    std::string conversion =
+        absl::StrCat(format::DTypeName(src.dtype), " to ", format::DTypeName(job.dtype));
+    if (std::find(conversions.begin(), conversions.end(), conversion) == conversions.end()) {
+      conversions.push_back(std::move(conversion));
+    }
+    const double source_energy = job.error.sum_squared_source();
+    const double relative = source_energy > 0
+                                ? std::sqrt(job.error.sum_squared_error() / source_energy)
+                                : (job.error.sum_squared_error() > 0
+                                       ? std::numeric_limits<double>::infinity()
+                                       : 0.0);
+    if (relative > worst) {
+      worst = relative;
+      worst_snr = job.error.snr_db();
+      worst_name = src.name;
+    }
+  }
+  if (count == 0) return "";
+  return absl::StrCat(
+      "requantized ", count, count == 1 ? " already-quantized tensor (" : " already-quantized tensors (",
+      absl::StrJoin(conversions, ", "),
+      "): requantizing adds its rounding error on top of the source's; the largest added, "
+      "measured against the source's decoded values, is in ", worst_name, ": RMS error ",
+      absl::StrFormat("%.3g%%", 100.0 * worst), " of the tensor's RMS (SNR ",
+      absl::StrFormat("%.1f", worst_snr), " dB)");
 }
 
 }  // namespace
@@ -246,6 +291,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   plan_options.keep_f16 = options.keep_f16;
   plan_options.output_quant = options.output_quant;
   plan_options.matrix_layout = options.matrix_layout;
+  plan_options.requantize = !plan_options.keep_source_dtypes && options.quant != format::DTYPE_UNSPECIFIED;
   absl::StatusOr<std::vector<PlannedTensor>> planned = PlanConversion(*source, plan_options);
   if (!planned.ok()) {
     return absl::Status(planned.status().code(),
@@ -308,8 +354,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     const TensorJob& job = jobs[i];
     const uint64_t row_multiple =
         job.layout == format::LAYOUT_ROW_GROUPS_16 ? format::kRowGroupRows : 1;
+    // Sized by source bytes, but never by fewer than 2 per element: blocks
+    // that are requantized are decoded into floats, and their chunks should
+    // take no more memory than an f16 source's.
+    const uint64_t chunk_row_bytes = std::max<uint64_t>(job.source_row_bytes, 2 * job.row_length);
     const uint64_t rows_per_chunk =
-        std::max<uint64_t>(1, options.chunk_bytes / job.source_row_bytes / row_multiple) *
+        std::max<uint64_t>(1, options.chunk_bytes / chunk_row_bytes / row_multiple) *
         row_multiple;
     size_t chunk = 0;
     for (uint64_t r = 0; r < job.rows; r += rows_per_chunk, ++chunk) {
@@ -488,6 +538,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     }
     report.source_bytes += t.source_bytes;
     report.tensors.push_back(std::move(t));
+  }
+  if (std::string warning = RequantizeWarning(jobs); !warning.empty()) {
+    report.warnings.push_back(std::move(warning));
   }
   struct stat st;
   if (::stat(options.output.c_str(), &st) == 0) report.output_bytes = static_cast<uint64_t>(st.st_size);

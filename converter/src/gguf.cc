@@ -68,6 +68,9 @@ format::DType DTypeOfGgmlType(uint32_t type) {
     case kGgmlTypeF16: return format::DTYPE_F16;
     case kGgmlTypeBF16: return format::DTYPE_BF16;
     case kGgmlTypeQ4_0: return format::DTYPE_Q4_0;
+    case kGgmlTypeQ4_1: return format::DTYPE_Q4_1;
+    case kGgmlTypeQ5_0: return format::DTYPE_Q5_0;
+    case kGgmlTypeQ5_1: return format::DTYPE_Q5_1;
     case kGgmlTypeQ8_0: return format::DTYPE_Q8_0;
     case kGgmlTypeQ4_K: return format::DTYPE_Q4_K;
     default: return format::DTYPE_UNSPECIFIED;

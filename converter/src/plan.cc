@@ -162,7 +162,7 @@ absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& sou
     }
     plan.push_back(std::move(p));
   }
-  if (!requantized.empty()) {
+  if (!requantized.empty() && !options.requantize) {
     return absl::InvalidArgumentError(absl::StrCat(
         requantized.size(), requantized.size() == 1 ? " tensor is" : " tensors are",
         " already quantized and this plan would requantize ",

@@ -55,6 +55,9 @@ bool IsConvertibleDType(format::DType dtype) {
     case format::DTYPE_F16:
     case format::DTYPE_BF16:
     case format::DTYPE_Q4_0:
+    case format::DTYPE_Q4_1:
+    case format::DTYPE_Q5_0:
+    case format::DTYPE_Q5_1:
     case format::DTYPE_Q8_0:
     case format::DTYPE_Q4_K:
       return true;

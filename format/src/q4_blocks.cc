@@ -34,6 +34,12 @@ constexpr size_t kQ4_KElems = kQ4_KBlockElements;
 constexpr size_t kQ4_KBytes = kQ4_KBlockBytes;
 constexpr size_t kQ8_0Elems = kQ8_0BlockElements;
 constexpr size_t kQ8_0Bytes = kQ8_0BlockBytes;
+constexpr size_t kQ4_1Bytes = kQ4_1BlockBytes;
+constexpr size_t kQ5_0Bytes = kQ5_0BlockBytes;
+constexpr size_t kQ5_1Bytes = kQ5_1BlockBytes;
+constexpr size_t kBlock32Elems = 32;
+static_assert(kQ4_1BlockElements == kBlock32Elems && kQ5_0BlockElements == kBlock32Elems &&
+              kQ5_1BlockElements == kBlock32Elems);
 constexpr size_t kQ4_KScalesOffset = 4;
 constexpr size_t kQ4_KQsOffset = 16;
 
@@ -93,6 +99,48 @@ void DequantizeQ4_0Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
       out[j] = static_cast<float>((qs[j] & 0xF) - 8) * d;
       out[j + 16] = static_cast<float>((qs[j] >> 4) - 8) * d;
     }
+  }
+}
+
+// q4_1, q5_0 and q5_1 have no SIMD variants: they decode only embedding
+// rows and tensors being verified or requantized, never in a product.
+void DequantizeQ4_1Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ4_1Bytes, out += kBlock32Elems) {
+    const float d = HalfToFloat(DecodeFixed16(blocks));
+    const float m = HalfToFloat(DecodeFixed16(blocks + 2));
+    const uint8_t* qs = blocks + 4;
+    for (int j = 0; j < 16; ++j) {
+      out[j] = static_cast<float>(qs[j] & 0xF) * d + m;
+      out[j + 16] = static_cast<float>(qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+// The 5-bit codes u_e of a q5_0 or q5_1 block (see the header).
+void Q5Codes(const uint8_t* qh_bytes, const uint8_t* qs, int u[32]) {
+  const uint32_t qh = DecodeFixed32(qh_bytes);
+  for (int j = 0; j < 16; ++j) {
+    u[j] = (qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
+    u[j + 16] = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+  }
+}
+
+void DequantizeQ5_0Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ5_0Bytes, out += kBlock32Elems) {
+    const float d = HalfToFloat(DecodeFixed16(blocks));
+    int u[32];
+    Q5Codes(blocks + 2, blocks + 6, u);
+    for (int e = 0; e < 32; ++e) out[e] = static_cast<float>(u[e] - 16) * d;
+  }
+}
+
+void DequantizeQ5_1Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ5_1Bytes, out += kBlock32Elems) {
+    const float d = HalfToFloat(DecodeFixed16(blocks));
+    const float m = HalfToFloat(DecodeFixed16(blocks + 2));
+    int u[32];
+    Q5Codes(blocks + 4, blocks + 8, u);
+    for (int e = 0; e < 32; ++e) out[e] = static_cast<float>(u[e]) * d + m;
   }
 }
 
@@ -332,6 +380,30 @@ void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLe
   KernelsFor(level).q4_0(blocks, n_elements / kQ4_0Elems, out);
 }
 
+void DequantizeQ4_1(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ4_1Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
+void DequantizeQ4_1(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel /*level*/) {
+  DequantizeQ4_1Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
+void DequantizeQ5_0(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ5_0Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
+void DequantizeQ5_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel /*level*/) {
+  DequantizeQ5_0Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
+void DequantizeQ5_1(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ5_1Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
+void DequantizeQ5_1(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel /*level*/) {
+  DequantizeQ5_1Scalar(blocks, n_elements / kBlock32Elems, out);
+}
+
 void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out) {
   DequantizeQ4_K(blocks, n_elements, out, DetectSimdLevel());
 }
@@ -372,6 +444,9 @@ absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float
     case DTYPE_Q4_0: kernels.q4_0(src, n / kQ4_0Elems, out); break;
     case DTYPE_Q4_K: kernels.q4_k(src, n / kQ4_KElems, out); break;
     case DTYPE_Q8_0: kernels.q8_0(src, n / kQ8_0Elems, out); break;
+    case DTYPE_Q4_1: DequantizeQ4_1Scalar(src, n / kBlock32Elems, out); break;
+    case DTYPE_Q5_0: DequantizeQ5_0Scalar(src, n / kBlock32Elems, out); break;
+    case DTYPE_Q5_1: DequantizeQ5_1Scalar(src, n / kBlock32Elems, out); break;
     default:
       return absl::UnimplementedError(
           absl::StrCat("cannot convert ", DTypeName(src_dtype), " to float: no decoder"));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "zcpack/format/coding.h"
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/half.h"
 #include "zcpack/format/row_groups.h"
@@ -17,8 +18,6 @@
 namespace zcpack::runtime::kernels_internal {
 namespace {
 
-constexpr size_t kQ4_0Bytes = format::kQ4_0BlockBytes;
-constexpr size_t kQ8_0Bytes = format::kQ8_0BlockBytes;
 constexpr size_t kQ4_KBytes = format::kQ4_KBlockBytes;
 constexpr size_t kQ4_KElements = format::kQ4_KBlockElements;
 
@@ -99,40 +98,65 @@ void Q4_KScaleMin(const uint8_t* scales, size_t s, int* sc, int* m) {
   }
 }
 
-// One row (`row`, in ggml's byte order) with 32-element blocks: q4_0
-// (nibble - 8) or q8_0 (int8); y[j * y_stride + r] for every input j.
-template <bool kQ8>
-void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* y,
-                      size_t y_stride, uint64_t r) {
-  const size_t block_bytes = kQ8 ? kQ8_0Bytes : kQ4_0Bytes;
-  {
-    for (size_t j = 0; j < a.n(); ++j) {
-      const int8_t* q = a.qs(j);
-      float acc = 0.0f;
-      for (size_t b = 0; b < a.blocks(); ++b) {
-        const uint8_t* block = row + b * block_bytes;
-        const int8_t* qb = q + b * kActivationBlock;
-        int32_t isum = 0;
-        if constexpr (kQ8) {
-          for (size_t e = 0; e < 32; ++e) isum += static_cast<int8_t>(block[2 + e]) * qb[e];
-        } else {
-          for (size_t e = 0; e < 16; ++e) {
-            isum += ((block[2 + e] & 0xf) - 8) * qb[e] + ((block[2 + e] >> 4) - 8) * qb[e + 16];
-          }
-        }
-        const float scale = format::HalfToFloat(LoadU16(block)) * a.d(j)[b];
-        acc = std::fma(static_cast<float>(isum), scale, acc);
-      }
-      y[j * y_stride + r] = acc;
-    }
+constexpr size_t Block32Bytes(format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: return format::kQ4_0BlockBytes;
+    case format::DTYPE_Q4_1: return format::kQ4_1BlockBytes;
+    case format::DTYPE_Q5_0: return format::kQ5_0BlockBytes;
+    case format::DTYPE_Q5_1: return format::kQ5_1BlockBytes;
+    default: return format::kQ8_0BlockBytes;
   }
 }
 
-template <bool kQ8>
+// One row (`row`, in ggml's byte order) of 32-element blocks of kDType (q4_0,
+// q4_1, q5_0, q5_1 or q8_0); y[j * y_stride + r] for every input j.
+template <format::DType kDType>
+void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* y,
+                      size_t y_stride, uint64_t r) {
+  constexpr size_t kBlockBytes = Block32Bytes(kDType);
+  constexpr bool kMin = kDType == format::DTYPE_Q4_1 || kDType == format::DTYPE_Q5_1;
+  for (size_t j = 0; j < a.n(); ++j) {
+    const int8_t* q = a.qs(j);
+    float acc = 0.0f;
+    for (size_t b = 0; b < a.blocks(); ++b) {
+      const uint8_t* block = row + b * kBlockBytes;
+      const int8_t* qb = q + b * kActivationBlock;
+      int32_t isum = 0;
+      if constexpr (kDType == format::DTYPE_Q8_0) {
+        for (size_t e = 0; e < 32; ++e) isum += static_cast<int8_t>(block[2 + e]) * qb[e];
+      } else if constexpr (kDType == format::DTYPE_Q4_0 || kDType == format::DTYPE_Q4_1) {
+        const int offset = kDType == format::DTYPE_Q4_0 ? 8 : 0;
+        const uint8_t* qs = block + (kMin ? 4 : 2);
+        for (size_t e = 0; e < 16; ++e) {
+          isum += ((qs[e] & 0xf) - offset) * qb[e] + ((qs[e] >> 4) - offset) * qb[e + 16];
+        }
+      } else {  // q5_0, q5_1
+        const int offset = kDType == format::DTYPE_Q5_0 ? 16 : 0;
+        const uint8_t* qh_bytes = block + (kMin ? 4 : 2);
+        const uint32_t qh = format::DecodeFixed32(qh_bytes);
+        const uint8_t* qs = qh_bytes + 4;
+        for (size_t e = 0; e < 16; ++e) {
+          const int u0 = (qs[e] & 0xf) | static_cast<int>(((qh >> e) & 1) << 4);
+          const int u1 = (qs[e] >> 4) | static_cast<int>(((qh >> (e + 16)) & 1) << 4);
+          isum += (u0 - offset) * qb[e] + (u1 - offset) * qb[e + 16];
+        }
+      }
+      const float scale = format::HalfToFloat(LoadU16(block)) * a.d(j)[b];
+      acc = std::fma(static_cast<float>(isum), scale, acc);
+      if constexpr (kMin) {
+        const float m = format::HalfToFloat(LoadU16(block + 2));
+        acc = std::fma(-m, a.negds(j)[b], acc);
+      }
+    }
+    y[j * y_stride + r] = acc;
+  }
+}
+
+template <format::DType kDType>
 void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
                        size_t y_stride, uint64_t row_begin, uint64_t row_end) {
   for (uint64_t r = row_begin; r < row_end; ++r) {
-    Block32RowScalar<kQ8>(w.data + r * w.row_bytes(), a, y, y_stride, r);
+    Block32RowScalar<kDType>(w.data + r * w.row_bytes(), a, y, y_stride, r);
   }
 }
 
@@ -233,12 +257,15 @@ const DotKernels& ScalarDotKernels() {
       DotIsa::kScalar,
       1,
       QuantizeScalar,
-      Block32RowsScalar<false>,
+      Block32RowsScalar<format::DTYPE_Q4_0>,
       Q4_KRowsScalar,
-      Block32RowsScalar<true>,
-      GroupedRowsScalar<Block32RowScalar<false>>,
+      Block32RowsScalar<format::DTYPE_Q8_0>,
+      GroupedRowsScalar<Block32RowScalar<format::DTYPE_Q4_0>>,
       GroupedRowsScalar<Q4_KRowScalar>,
-      GroupedRowsScalar<Block32RowScalar<true>>,
+      GroupedRowsScalar<Block32RowScalar<format::DTYPE_Q8_0>>,
+      Block32RowsScalar<format::DTYPE_Q4_1>,
+      Block32RowsScalar<format::DTYPE_Q5_0>,
+      Block32RowsScalar<format::DTYPE_Q5_1>,
   };
   return kKernels;
 }

@@ -1,5 +1,6 @@
 // The integer dot-product family behind kernels.h: quantized weights (q4_0,
-// q4_k, q8_0, read in place in ggml's block layout) against activations
+// q4_1, q5_0, q5_1, q4_k, q8_0, read in place in ggml's block layout) against
+// activations
 // quantized once per product to int8 blocks. Internal to the runtime.
 //
 // Activations. Each input vector is cut into blocks of 32 floats, and each
@@ -18,6 +19,12 @@
 //       y = fma(float(i), dw * d_b, y)
 //   q8_0 block b (fp16 scale dw, int8 w):      i = sum w_e * q_e
 //       y = fma(float(i), dw * d_b, y)
+//   q5_0 block b (fp16 scale dw, 5-bit codes u): i = sum (u_e - 16) * q_e
+//       y = fma(float(i), dw * d_b, y)
+//   q4_1 / q5_1 block b (fp16 scale dw, fp16 min m, 4- or 5-bit codes u):
+//       i = sum u_e * q_e;  y = fma(float(i), dw * d_b, y);  y = fma(-m, negds_b, y)
+//     (ggml pairs these with block_q8_1, whose s = d * sum is the -negds_b
+//     here; -m * negds_b is m * sum_b * d_b, the min's share of the block.)
 //   q4_k sub-block s of 32 (f1 = d * sc_s, f2 = dmin * m_s, both exact):
 //       i = sum u_e * q_e;  y = fma(float(i), f1 * d_s, y);  y = fma(f2, negds_s, y)
 // The integer sums are exact at any width and in any order, so every
@@ -117,6 +124,11 @@ struct DotKernels {
   IntRowsFn grouped_q4_0;
   IntRowsFn grouped_q4_k;
   IntRowsFn grouped_q8_0;
+  // Row-major only: these types never have LAYOUT_ROW_GROUPS_16
+  // (format::SupportsRowGroups() is false for them).
+  IntRowsFn q4_1;
+  IntRowsFn q5_0;
+  IntRowsFn q5_1;
 };
 
 // DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has
@@ -132,23 +144,40 @@ const DotKernels* Avx512VnniDotKernels();
 
 // Whether `dtype` runs through this family.
 inline bool IsIntegerDType(format::DType dtype) {
-  return dtype == format::DTYPE_Q4_0 || dtype == format::DTYPE_Q4_K ||
-         dtype == format::DTYPE_Q8_0;
-}
-
-inline IntRowsFn IntKernel(const DotKernels& kernels, format::DType dtype) {
   switch (dtype) {
-    case format::DTYPE_Q4_0: return kernels.q4_0;
-    case format::DTYPE_Q4_K: return kernels.q4_k;
-    default: return kernels.q8_0;
+    case format::DTYPE_Q4_0:
+    case format::DTYPE_Q4_1:
+    case format::DTYPE_Q5_0:
+    case format::DTYPE_Q5_1:
+    case format::DTYPE_Q4_K:
+    case format::DTYPE_Q8_0: return true;
+    default: return false;
   }
 }
 
+// IntKernel(): the row-major kernel of an IsIntegerDType() type (nullptr for
+// any other type).
+inline IntRowsFn IntKernel(const DotKernels& kernels, format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_Q4_0: return kernels.q4_0;
+    case format::DTYPE_Q4_1: return kernels.q4_1;
+    case format::DTYPE_Q5_0: return kernels.q5_0;
+    case format::DTYPE_Q5_1: return kernels.q5_1;
+    case format::DTYPE_Q4_K: return kernels.q4_k;
+    case format::DTYPE_Q8_0: return kernels.q8_0;
+    default: return nullptr;
+  }
+}
+
+// GroupedKernel(): the LAYOUT_ROW_GROUPS_16 kernel of a type for which
+// format::SupportsRowGroups() holds (nullptr for any other type; a
+// WeightView never has that layout with one).
 inline IntRowsFn GroupedKernel(const DotKernels& kernels, format::DType dtype) {
   switch (dtype) {
     case format::DTYPE_Q4_0: return kernels.grouped_q4_0;
     case format::DTYPE_Q4_K: return kernels.grouped_q4_k;
-    default: return kernels.grouped_q8_0;
+    case format::DTYPE_Q8_0: return kernels.grouped_q8_0;
+    default: return nullptr;
   }
 }
 

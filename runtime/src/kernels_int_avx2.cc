@@ -49,7 +49,8 @@ namespace {
 #undef ZCPACK_YMM_TARGET
 #undef ZCPACK_YMM_DOT
 
-// The table of one copy: row-major and row-grouped kernels for each type.
+// The table of one copy: row-major and row-grouped kernels for each type
+// (row-major only for q4_1, q5_0 and q5_1).
 #define ZCPACK_YMM_TABLE(ns, isa)                                                            \
   DotKernels {                                                                               \
     isa, ns::kLanes, ns::Quantize, ns::Rows<ns::Kind::kQ4_0, format::LAYOUT_ROW_MAJOR>,      \
@@ -57,7 +58,10 @@ namespace {
         ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_MAJOR>,                                 \
         ns::Rows<ns::Kind::kQ4_0, format::LAYOUT_ROW_GROUPS_16>,                             \
         ns::Rows<ns::Kind::kQ4_K, format::LAYOUT_ROW_GROUPS_16>,                             \
-        ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_GROUPS_16>                              \
+        ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_GROUPS_16>,                             \
+        ns::Rows<ns::Kind::kQ4_1, format::LAYOUT_ROW_MAJOR>,                                 \
+        ns::Rows<ns::Kind::kQ5_0, format::LAYOUT_ROW_MAJOR>,                                 \
+        ns::Rows<ns::Kind::kQ5_1, format::LAYOUT_ROW_MAJOR>                                  \
   }
 constexpr DotKernels kAvx2 = ZCPACK_YMM_TABLE(avx2, DotIsa::kAvx2);
 constexpr DotKernels kAvxVnni = ZCPACK_YMM_TABLE(avx_vnni, DotIsa::kAvxVnni);

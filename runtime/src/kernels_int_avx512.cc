@@ -50,7 +50,7 @@ constexpr int kLanes = 16;
 // Inputs per register tile of the several-input sweep.
 constexpr size_t kTile = 4;
 
-enum class Kind { kQ4_0, kQ8_0, kQ4_K };
+enum class Kind { kQ4_0, kQ8_0, kQ4_K, kQ4_1, kQ5_0, kQ5_1 };
 
 template <Kind K>
 struct Traits;
@@ -76,7 +76,32 @@ struct Traits<Kind::kQ4_K> {
   static constexpr bool kMins = true;
 };
 
-// Packed step: 8 weight vectors, the scale vector, and for q4_k the mins.
+// q4_1, q5_0, q5_1: one step per block; kHeader bytes precede the codes
+// (d, m for the _1 types; qh for the q5 types, at kHeader - 4); the step's
+// "mins" are -m, so that Step()'s fma(mins, negds) adds m * sum * d_b.
+template <size_t kBytes, int kCodeOffset, bool kWithMin, bool kFive, size_t kHeaderBytes>
+struct Block32WithHeaderTraits {
+  static constexpr size_t kBlockBytes = kBytes;
+  static constexpr size_t kSteps = 1;
+  static constexpr int kOffset = kCodeOffset;
+  static constexpr bool kMins = kWithMin;
+  static constexpr bool kFiveBits = kFive;
+  static constexpr size_t kHeader = kHeaderBytes;
+};
+template <>
+struct Traits<Kind::kQ4_1> : Block32WithHeaderTraits<format::kQ4_1BlockBytes, 0, true, false, 4> {};
+template <>
+struct Traits<Kind::kQ5_0> : Block32WithHeaderTraits<format::kQ5_0BlockBytes, 16, false, true, 6> {};
+template <>
+struct Traits<Kind::kQ5_1> : Block32WithHeaderTraits<format::kQ5_1BlockBytes, 0, true, true, 8> {};
+
+template <Kind K>
+constexpr bool IsBlock32WithHeader() {
+  return K == Kind::kQ4_1 || K == Kind::kQ5_0 || K == Kind::kQ5_1;
+}
+
+// Packed step: 8 weight vectors, the scale vector, and for q4_k, q4_1 and
+// q5_1 the mins.
 template <Kind K>
 constexpr size_t StepBytes() {
   return (Traits<K>::kMins ? 10 : 9) * 64;
@@ -164,11 +189,50 @@ ZCPACK_VNNI512_INLINE void Store(uint8_t* out, size_t index, __m512 v) {
   _mm512_store_ps(reinterpret_cast<float*>(out + 64 * index), v);
 }
 
-// The one step of a q4_0 or q8_0 block of a full group, in registers.
+// Lane by lane, byte i of the result is `nibbles`' byte i plus 0x10 when bit
+// 4k + i of the lane's dword qh is set: the fifth bits of weights 4k .. 4k + 3.
+ZCPACK_VNNI512_INLINE __m512i AddFifthBits(__m512i nibbles, __m512i qh, int k) {
+  // Byte k / 2 of each dword, copied to the dword's four bytes.
+  const __m512i dword_base = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+  const __m512i spread = _mm512_shuffle_epi8(
+      qh, _mm512_add_epi8(dword_base, _mm512_set1_epi8(static_cast<char>(k / 2))));
+  const __m512i bit = _mm512_set1_epi32(k % 2 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+  const __mmask64 set = _mm512_test_epi8_mask(spread, bit);
+  return _mm512_mask_add_epi8(nibbles, set, nibbles, _mm512_set1_epi8(0x10));
+}
+
+// The one step of a q4_0, q8_0, q4_1, q5_0 or q5_1 block of a full group, in
+// registers (`mins` is written for q4_1 and q5_1 only).
 template <Kind K, typename Source>
-ZCPACK_VNNI512_INLINE void LoadBlock(const Source& src, __m512i w[8], __m512* scale) {
+ZCPACK_VNNI512_INLINE void LoadBlock(const Source& src, __m512i w[8], __m512* scale,
+                                     __m512* mins) {
   __m512i p[4];
-  if constexpr (K == Kind::kQ4_0) {
+  if constexpr (IsBlock32WithHeader<K>()) {
+    constexpr size_t kHeader = Traits<K>::kHeader;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    src.Words(0, p);
+    *scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(p[0]));
+    if constexpr (Traits<K>::kMins) {
+      const __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(p[0], 16)));
+      *mins = _mm512_castsi512_ps(
+          _mm512_xor_si512(_mm512_castps_si512(m), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+    }
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (Traits<K>::kFiveBits) {
+      src.Words(kHeader - 4, p);
+      qh = p[0];
+    }
+    src.Words(kHeader, p);
+    for (int s = 0; s < 4; ++s) {
+      w[s] = _mm512_and_si512(p[s], low4);
+      w[4 + s] = _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4);
+      if constexpr (Traits<K>::kFiveBits) {
+        w[s] = AddFifthBits(w[s], qh, s);
+        w[4 + s] = AddFifthBits(w[4 + s], qh, 4 + s);
+      }
+    }
+    return;
+  } else if constexpr (K == Kind::kQ4_0) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     src.Words(2, p);
     for (int s = 0; s < 4; ++s) {
@@ -192,9 +256,11 @@ ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
   if constexpr (K != Kind::kQ4_K) {
     __m512i w[8];
     __m512 scale;
-    LoadBlock<K>(src, w, &scale);
+    __m512 mins;
+    LoadBlock<K>(src, w, &scale, &mins);
     for (int k = 0; k < 8; ++k) Store(out, k, w[k]);
     Store(out, 8, scale);
+    if constexpr (Traits<K>::kMins) Store(out, 9, mins);
   } else {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512i p[4];
@@ -354,8 +420,9 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
         if constexpr (K != Kind::kQ4_K) {
           __m512i wv[8];
           __m512 scale;
-          LoadBlock<K>(src, wv, &scale);
-          acc = Step<K>(wv, scale, scale, a.qs(0) + b * kActivationBlock, a.d(0)[b], a.sum(0)[b],
+          __m512 mins = _mm512_setzero_ps();
+          LoadBlock<K>(src, wv, &scale, &mins);
+          acc = Step<K>(wv, scale, mins, a.qs(0) + b * kActivationBlock, a.d(0)[b], a.sum(0)[b],
                         a.negds(0)[b], acc);
           continue;
         }
@@ -439,6 +506,9 @@ constexpr DotKernels kKernels = {
     Rows<Kind::kQ4_0, kRowGroups>,
     Rows<Kind::kQ4_K, kRowGroups>,
     Rows<Kind::kQ8_0, kRowGroups>,
+    Rows<Kind::kQ4_1, kRowMajor>,
+    Rows<Kind::kQ5_0, kRowMajor>,
+    Rows<Kind::kQ5_1, kRowMajor>,
 };
 
 }  // namespace

@@ -126,6 +126,26 @@ TEST(GgufTest, SizesBlockTypesAndMapsThoseAContainerHolds) {
   EXPECT_EQ(gguf->tensors[3].nbytes, 420u);
 }
 
+TEST(GgufTest, MapsQ4_1Q5_0AndQ5_1ToTheirDTypes) {
+  const auto bytes = GgufTestWriter()
+                         .AddTensor("q4_1", kGgmlTypeQ4_1, {2, 64}, std::vector<uint8_t>(4 * 20))
+                         .AddTensor("q5_0", kGgmlTypeQ5_0, {1, 96}, std::vector<uint8_t>(3 * 22))
+                         .AddTensor("q5_1", kGgmlTypeQ5_1, {3, 32}, std::vector<uint8_t>(3 * 24))
+                         .Build();
+  auto gguf = ParseGguf(bytes, "test.gguf");
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  ASSERT_EQ(gguf->tensors.size(), 3u);
+  EXPECT_EQ(kGgmlTypeQ4_1, 3u);
+  EXPECT_EQ(kGgmlTypeQ5_0, 6u);
+  EXPECT_EQ(kGgmlTypeQ5_1, 7u);
+  EXPECT_EQ(gguf->tensors[0].dtype, format::DTYPE_Q4_1);
+  EXPECT_EQ(gguf->tensors[0].nbytes, 80u);
+  EXPECT_EQ(gguf->tensors[1].dtype, format::DTYPE_Q5_0);
+  EXPECT_EQ(gguf->tensors[1].nbytes, 66u);
+  EXPECT_EQ(gguf->tensors[2].dtype, format::DTYPE_Q5_1);
+  EXPECT_EQ(gguf->tensors[2].nbytes, 72u);
+}
+
 TEST(GgufTest, AcceptsVersion2AndCustomAlignment) {
   GgufTestWriter w;
   w.SetVersion(2).SetAlignment(64).AddUint32("general.alignment", 64);

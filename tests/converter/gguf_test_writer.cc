@@ -1,6 +1,8 @@
 #include "tests/converter/gguf_test_writer.h"
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,6 +32,50 @@ uint32_t TypeCode(GgufValueType t) { return static_cast<uint32_t>(t); }
 
 uint64_t AlignUp(uint64_t v, uint64_t alignment) {
   return (v + alignment - 1) / alignment * alignment;
+}
+
+void PutHalf(uint8_t* out, float v) {
+  const uint16_t h = format::FloatToHalf(v);
+  out[0] = static_cast<uint8_t>(h);
+  out[1] = static_cast<uint8_t>(h >> 8);
+}
+
+// q4_1, q5_0 and q5_1 blocks for fixtures: the plain min/max (q4_1, q5_1)
+// or signed-max (q5_0) rounding of ggml's reference quantizers. zcpack does
+// not produce these types; the tests only need GGUF files that hold them.
+void EncodeBlock32(const float* x, format::DType dtype, uint8_t* out) {
+  const bool q5 = dtype != format::DTYPE_Q4_1;
+  const bool with_min = dtype != format::DTYPE_Q5_0;
+  const int top = q5 ? 31 : 15;
+  float d = 0.0f;
+  float min = 0.0f;
+  if (with_min) {
+    min = *std::min_element(x, x + 32);
+    const float max = *std::max_element(x, x + 32);
+    d = (max - min) / static_cast<float>(top);
+  } else {
+    float signed_max = 0.0f;
+    for (int e = 0; e < 32; ++e) {
+      if (std::fabs(x[e]) > std::fabs(signed_max)) signed_max = x[e];
+    }
+    d = signed_max / -16.0f;
+  }
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  int u[32];
+  for (int e = 0; e < 32; ++e) {
+    const float t = with_min ? (x[e] - min) * id + 0.5f : x[e] * id + 16.5f;
+    u[e] = std::clamp(static_cast<int>(t), 0, top);
+  }
+  PutHalf(out, d);
+  if (with_min) PutHalf(out + 2, min);
+  uint8_t* qs = out + (with_min ? 4 : 2);
+  if (q5) {
+    uint32_t qh = 0;
+    for (int e = 0; e < 32; ++e) qh |= static_cast<uint32_t>((u[e] >> 4) & 1) << e;
+    for (int i = 0; i < 4; ++i) qs[i] = static_cast<uint8_t>(qh >> (8 * i));
+    qs += 4;
+  }
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((u[j] & 0xF) | ((u[j + 16] & 0xF) << 4));
 }
 
 }  // namespace
@@ -229,6 +275,13 @@ std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType
     case format::DTYPE_Q4_0: converter::QuantizeQ4_0(values.data(), values.size(), out.data()); break;
     case format::DTYPE_Q8_0: converter::QuantizeQ8_0(values.data(), values.size(), out.data()); break;
     case format::DTYPE_Q4_K: converter::QuantizeQ4_K(values.data(), values.size(), out.data()); break;
+    case format::DTYPE_Q4_1:
+    case format::DTYPE_Q5_0:
+    case format::DTYPE_Q5_1:
+      for (size_t b = 0; b < values.size() / 32; ++b) {
+        EncodeBlock32(values.data() + 32 * b, dtype, out.data() + b * format::BlockBytes(dtype));
+      }
+      break;
     default:
       std::fprintf(stderr, "TensorBytes: no encoder for %s\n",
                    std::string(format::DTypeName(dtype)).c_str());
@@ -305,6 +358,9 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
       case format::DTYPE_Q4_0: ggml_type = converter::kGgmlTypeQ4_0; break;
       case format::DTYPE_Q8_0: ggml_type = converter::kGgmlTypeQ8_0; break;
       case format::DTYPE_Q4_K: ggml_type = converter::kGgmlTypeQ4_K; break;
+      case format::DTYPE_Q4_1: ggml_type = converter::kGgmlTypeQ4_1; break;
+      case format::DTYPE_Q5_0: ggml_type = converter::kGgmlTypeQ5_0; break;
+      case format::DTYPE_Q5_1: ggml_type = converter::kGgmlTypeQ5_1; break;
       default: break;
     }
     w.AddTensor(name, ggml_type, e.shape, TensorBytes(values, stored));

@@ -94,7 +94,7 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
                                    const std::map<std::string, uint32_t>& ggml_types = {});
 
 // TensorBytes(): `values` stored as `dtype` (f32, f16, bf16, q4_0, q8_0,
-// q4_k; row-major, as in GGUF).
+// q4_k, and for fixtures q4_1, q5_0, q5_1; row-major, as in GGUF).
 std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType dtype);
 
 // QuantizedLlamaModelInfo(): TinyLlamaModelInfo() with rows of 256 weights

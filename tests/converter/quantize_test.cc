@@ -78,6 +78,47 @@ void RefDecodeQ4_0Block(const uint8_t* block, float* y) {
   }
 }
 
+// dequantize_row_q4_1, q5_0 and q5_1 of ggml for one block, written from
+// ggml-common.h's struct layouts: the fifth bit of element j (j < 16) is bit
+// j of the little-endian qh, that of element j + 16 is bit j + 16.
+void RefDecodeQ4_1Block(const uint8_t* block, float* y) {
+  const float d = RefHalfToFloat(Le16(block));
+  const float m = RefHalfToFloat(Le16(block + 2));
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>(block[4 + j] & 0x0F) * d + m;
+    y[j + 16] = static_cast<float>(block[4 + j] >> 4) * d + m;
+  }
+}
+
+uint32_t Le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+void RefDecodeQ5Block(const uint8_t* block, bool with_min, float* y) {
+  const float d = RefHalfToFloat(Le16(block));
+  const float m = with_min ? RefHalfToFloat(Le16(block + 2)) : 0.0f;
+  const uint8_t* qh_bytes = block + (with_min ? 4 : 2);
+  const uint8_t* qs = qh_bytes + 4;
+  const uint32_t qh = Le32(qh_bytes);
+  for (int j = 0; j < 16; ++j) {
+    const int xh0 = static_cast<int>(((qh >> j) << 4) & 0x10);
+    const int xh1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+    const int x0 = (qs[j] & 0x0F) | xh0;
+    const int x1 = (qs[j] >> 4) | xh1;
+    if (with_min) {
+      y[j] = static_cast<float>(x0) * d + m;
+      y[j + 16] = static_cast<float>(x1) * d + m;
+    } else {
+      y[j] = static_cast<float>(x0 - 16) * d;
+      y[j + 16] = static_cast<float>(x1 - 16) * d;
+    }
+  }
+}
+
+void RefDecodeQ5_0Block(const uint8_t* block, float* y) { RefDecodeQ5Block(block, false, y); }
+void RefDecodeQ5_1Block(const uint8_t* block, float* y) { RefDecodeQ5Block(block, true, y); }
+
 // ggml's quantize_row_q8_0_ref arithmetic, for one block: amax = max |x|,
 // d = amax / 127, id = 1 / d (0 when d is 0), code = roundf(x * id). ggml
 // leaves the conversion of a non-finite x * id to int8 undefined (only for
@@ -420,6 +461,12 @@ TEST(ConvertToFloatTest, RejectsUnknownTypesAndPartialBlocks) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q4_K, bytes, 256, out).ok());
   EXPECT_TRUE(format::ConvertToFloat(format::DTYPE_Q8_0, bytes, 128, out).ok());
+  for (format::DType dtype : {format::DTYPE_Q4_1, format::DTYPE_Q5_0, format::DTYPE_Q5_1}) {
+    EXPECT_EQ(format::ConvertToFloat(dtype, bytes, 33, out).code(),
+              absl::StatusCode::kInvalidArgument)
+        << format::DTypeName(dtype);
+    EXPECT_TRUE(format::ConvertToFloat(dtype, bytes, 160, out).ok()) << format::DTypeName(dtype);
+  }
 }
 
 // ---------------------------------------------------------------- decoders ---
@@ -472,6 +519,9 @@ TEST(DequantizeTest, EveryBlockTypeMatchesIndependentDecoder) {
       {format::DTYPE_Q4_0, 4099, 1, 11, RefDecodeQ4_0Block, format::DequantizeQ4_0},
       {format::DTYPE_Q4_K, 1031, 2, 12, RefDecodeQ4_KBlock, format::DequantizeQ4_K},
       {format::DTYPE_Q8_0, 4099, 1, 14, RefDecodeQ8_0Block, format::DequantizeQ8_0},
+      {format::DTYPE_Q4_1, 4099, 2, 16, RefDecodeQ4_1Block, format::DequantizeQ4_1},
+      {format::DTYPE_Q5_0, 4099, 1, 17, RefDecodeQ5_0Block, format::DequantizeQ5_0},
+      {format::DTYPE_Q5_1, 4099, 2, 18, RefDecodeQ5_1Block, format::DequantizeQ5_1},
   };
   for (const DecoderCase& c : cases) {
     const size_t block_bytes = format::BlockBytes(c.dtype);
@@ -552,6 +602,51 @@ TEST(DequantizeTest, Q4_0LayoutLowNibbleFirstHalf) {
   }
 }
 
+TEST(DequantizeTest, Q4_1LayoutLowNibbleFirstHalfPlusMin) {
+  uint8_t block[20] = {0x00, 0x40, 0x00, 0xbc};  // d = 2.0, m = -1.0
+  for (int j = 0; j < 16; ++j) block[4 + j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  for (SimdLevel level : SupportedLevels()) {
+    float got[32];
+    format::DequantizeQ4_1(block, 32, got, level);
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_EQ(got[j], 2.0f * static_cast<float>(j) - 1.0f) << j;
+      EXPECT_EQ(got[j + 16], 2.0f * static_cast<float>(15 - j) - 1.0f) << j;
+    }
+  }
+}
+
+// Each element's fifth bit on its own: only element e changes when bit e of
+// qh is set, by 16 * d.
+TEST(DequantizeTest, Q5LayoutsTakeBitEOfQhAsElementEsFifthBit) {
+  for (format::DType dtype : {format::DTYPE_Q5_0, format::DTYPE_Q5_1}) {
+    const bool with_min = dtype == format::DTYPE_Q5_1;
+    const size_t qh_at = with_min ? 4 : 2;
+    uint8_t block[24] = {0x00, 0x3c};  // d = 1.0, qh = 0
+    if (with_min) block[3] = 0x38;      // m = 0.5
+    for (int j = 0; j < 16; ++j) block[qh_at + 4 + j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float base[32];
+    ASSERT_TRUE(format::ConvertToFloat(dtype, block, 32, base).ok());
+    for (int j = 0; j < 16; ++j) {
+      const float offset = with_min ? 0.5f : -16.0f;
+      EXPECT_EQ(base[j], static_cast<float>(j) + offset);
+      EXPECT_EQ(base[j + 16], static_cast<float>(15 - j) + offset);
+    }
+    for (int e = 0; e < 32; ++e) {
+      uint8_t flipped[24];
+      std::memcpy(flipped, block, sizeof(block));
+      flipped[qh_at + e / 8] = static_cast<uint8_t>(1u << (e % 8));
+      for (SimdLevel level : SupportedLevels()) {
+        float got[32];
+        ASSERT_TRUE(format::ConvertToFloat(dtype, flipped, 32, got, level).ok());
+        for (int i = 0; i < 32; ++i) {
+          EXPECT_EQ(got[i], base[i] + (i == e ? 16.0f : 0.0f))
+              << format::DTypeName(dtype) << " bit " << e << " element " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(DequantizeTest, RemainderElementsAreNotWritten) {
   const std::vector<uint8_t> blocks = RandomBlockBytes(4, 144, 2, 13);
   for (SimdLevel level : SupportedLevels()) {
@@ -564,6 +659,18 @@ TEST(DequantizeTest, RemainderElementsAreNotWritten) {
     std::vector<float> out_8(3 * 32 + 40, -7.0f);
     format::DequantizeQ8_0(blocks.data(), 3 * 32 + 31, out_8.data(), level);
     for (size_t i = 3 * 32; i < out_8.size(); ++i) ASSERT_EQ(out_8[i], -7.0f) << LevelName(level);
+    for (auto* decode : {static_cast<void (*)(const uint8_t*, size_t, float*, SimdLevel)>(
+                             format::DequantizeQ4_1),
+                         static_cast<void (*)(const uint8_t*, size_t, float*, SimdLevel)>(
+                             format::DequantizeQ5_0),
+                         static_cast<void (*)(const uint8_t*, size_t, float*, SimdLevel)>(
+                             format::DequantizeQ5_1)}) {
+      std::vector<float> out_32(3 * 32 + 40, -7.0f);
+      decode(blocks.data(), 3 * 32 + 31, out_32.data(), level);
+      for (size_t i = 3 * 32; i < out_32.size(); ++i) {
+        ASSERT_EQ(out_32[i], -7.0f) << LevelName(level);
+      }
+    }
   }
 }
 

@@ -1,18 +1,25 @@
-// Converting an already-quantized GGUF: its Q4_0, Q8_0 and Q4_K tensors keep
-// their exact block bytes (only reordered into row groups), nothing is
+// Converting an already-quantized GGUF: its Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and
+// Q4_K tensors keep their exact block bytes (Q4_0, Q8_0 and Q4_K only
+// reordered into row groups; the others stay row-major), nothing is
 // requantized unless asked, and types the runtime cannot run are refused in
 // one line.
+#include <cmath>
 #include <fstream>
 #include <map>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/converter/gguf_test_writer.h"
 #include "tests/testing/container_fixtures.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/converter/gguf.h"
+#include "zcpack/converter/plan.h"
+#include "zcpack/converter/source_model.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/row_groups.h"
 
 namespace zcpack::converter {
@@ -23,6 +30,11 @@ using ::testing::HasSubstr;
 void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+bool IsQuantizeTarget(format::DType dtype) {
+  return dtype == format::DTYPE_Q4_0 || dtype == format::DTYPE_Q4_K ||
+         dtype == format::DTYPE_Q8_0;
 }
 
 class RepackTest : public ::testing::TestWithParam<format::DType> {
@@ -61,8 +73,9 @@ class RepackTest : public ::testing::TestWithParam<format::DType> {
       EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), source.begin(), source.end()))
           << info.name;
     }
-    // 7 matrices in each of 2 layers, and the output head.
-    EXPECT_EQ(grouped, 15u);
+    // 7 matrices in each of 2 layers, and the output head, for the types that
+    // have row groups.
+    EXPECT_EQ(grouped, format::SupportsRowGroups(GetParam()) ? 15u : 0u);
   }
 
   testing::ScopedTempDir dir_;
@@ -124,19 +137,117 @@ TEST_P(RepackTest, RowMajorLayoutKeepsGgmlOrder) {
   }
 }
 
-TEST_P(RepackTest, RequantizingIsRefusedNamingTheTensors) {
+// An explicit --quant of another type requantizes: every quantized tensor of
+// another type is decoded and quantized again, its error figures are against
+// the source's decoded values, and one warning gives the largest of them.
+TEST_P(RepackTest, ExplicitQuantRequantizesWithOneWarning) {
   ConvertOptions options;
   options.source = WriteSource();
   options.output = dir_.File("out.zcpack");
-  options.quant = GetParam() == format::DTYPE_Q8_0 ? format::DTYPE_Q4_0 : format::DTYPE_Q8_0;
+  options.quant = GetParam() == format::DTYPE_Q8_0 ? format::DTYPE_Q4_K : format::DTYPE_Q8_0;
   auto report = Convert(options);
-  ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(report.status().message(), HasSubstr("blk.0.attn_q.weight"));
-  EXPECT_THAT(report.status().message(), HasSubstr("requantize"));
-  EXPECT_THAT(report.status().message(), HasSubstr("--quant keep"));
-  EXPECT_EQ(report.status().message().find('\n'), absl::string_view::npos);
-  EXPECT_TRUE(dir_.List().size() == 1) << "only the source is left";
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->warnings.size(), 1u);
+  const std::string& warning = report->warnings[0];
+  EXPECT_THAT(warning, HasSubstr("requantiz"));
+  EXPECT_THAT(warning, HasSubstr(absl::StrCat(format::DTypeName(GetParam()), " to ",
+                                              format::DTypeName(options.quant))));
+  EXPECT_EQ(warning.find('\n'), std::string::npos);
+
+  // The largest RMS error relative to the tensor's RMS, measured here from
+  // the container and the GGUF, is the warning's figure and tensor.
+  auto gguf = ParseGguf(gguf_bytes_, options.source);
+  ASSERT_TRUE(gguf.ok()) << gguf.status();
+  auto container = format::Container::Open(options.output);
+  ASSERT_TRUE(container.ok()) << container.status();
+  double worst = -1;
+  std::string worst_name;
+  size_t requantized = 0;
+  for (const GgufTensorInfo& info : gguf->tensors) {
+    if (!format::IsQuantized(info.dtype)) continue;
+    const format::TensorEntry& t = (*container)->tensor(*(*container)->FindTensor(info.name));
+    if (t.dtype() == info.dtype) {  // a q8_0 source's head: already q8_0
+      EXPECT_FALSE(t.has_quant_stats()) << info.name;
+      continue;
+    }
+    EXPECT_TRUE(t.has_quant_stats()) << info.name;
+    ++requantized;
+    const uint64_t n = info.nbytes / format::BlockBytes(info.dtype) * format::BlockElements(info.dtype);
+    std::vector<float> source(n), stored(n);
+    ASSERT_TRUE(format::ConvertToFloat(info.dtype, gguf_bytes_.data() + info.offset, n,
+                                       source.data())
+                    .ok());
+    const auto data = (*container)->TensorData(*(*container)->FindTensor(info.name));
+    std::vector<uint8_t> row_major(data.begin(), data.end());
+    if (t.layout() == format::LAYOUT_ROW_GROUPS_16) {
+      format::FromRowGroups(t.dtype(), t.shape(0), t.nbytes() / t.shape(0), data.data(),
+                            row_major.data());
+    }
+    ASSERT_TRUE(format::ConvertToFloat(t.dtype(), row_major.data(), n, stored.data()).ok());
+    double error = 0, energy = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      error += (double{stored[i]} - source[i]) * (double{stored[i]} - source[i]);
+      energy += double{source[i]} * source[i];
+    }
+    const double relative = std::sqrt(error / energy);
+    EXPECT_GT(relative, 0.0) << info.name;
+    if (relative > worst) {
+      worst = relative;
+      worst_name = info.name;
+    }
+  }
+  EXPECT_THAT(warning, HasSubstr(absl::StrCat("requantized ", requantized, " ")));
+  EXPECT_THAT(warning, HasSubstr(absl::StrCat(" in ", worst_name, ": RMS error ",
+                                              absl::StrFormat("%.3g%%", 100 * worst))));
+}
+
+// Tensors already of the asked type keep their bytes; only the others (here
+// the output head, which the policy makes q8_0) are requantized.
+TEST_P(RepackTest, ExplicitQuantOfTheSourceTypeKeepsItsTensors) {
+  ConvertOptions options;
+  options.source = WriteSource();
+  options.output = dir_.File("out.zcpack");
+  options.quant = GetParam();
+  if (!IsQuantizeTarget(GetParam())) {
+    // zcpack has no quantizer for the type, so --quant cannot name it.
+    EXPECT_EQ(Convert(options).status().code(), absl::StatusCode::kInvalidArgument);
+    return;
+  }
+  auto report = Convert(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const bool head_changes = GetParam() != kQuantizedHeadDType;
+  if (head_changes) {
+    ASSERT_EQ(report->warnings.size(), 1u);
+    EXPECT_THAT(report->warnings[0], HasSubstr("requantized 1 already-quantized tensor ("));
+    EXPECT_THAT(report->warnings[0], HasSubstr(" in output.weight: "));
+  } else {
+    EXPECT_TRUE(report->warnings.empty());
+  }
+  for (const TensorReport& t : report->tensors) {
+    if (!format::IsQuantized(t.source_dtype)) continue;
+    if (t.name == "output.weight" && head_changes) {
+      EXPECT_EQ(t.dtype, kQuantizedHeadDType);
+      EXPECT_TRUE(t.has_stats);
+    } else {
+      EXPECT_EQ(t.dtype, t.source_dtype) << t.name;
+      EXPECT_FALSE(t.has_stats) << t.name;  // kept byte for byte
+    }
+  }
+}
+
+// The planner alone still refuses to requantize unless asked to.
+TEST_P(RepackTest, PlanWithoutRequantizeRefusesNamingTheTensors) {
+  auto source = OpenSourceModel(WriteSource());
+  ASSERT_TRUE(source.ok()) << source.status();
+  PlanOptions options;
+  options.quant = GetParam() == format::DTYPE_Q8_0 ? format::DTYPE_Q4_0 : format::DTYPE_Q8_0;
+  auto plan = PlanConversion(**source, options);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("blk.0.attn_q.weight"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("requantize"));
+  options.requantize = true;
+  EXPECT_TRUE(PlanConversion(**source, options).ok());
 }
 
 TEST_P(RepackTest, ExplicitSourceTypeEverywhereKeepsTheBytes) {
@@ -145,8 +256,14 @@ TEST_P(RepackTest, ExplicitSourceTypeEverywhereKeepsTheBytes) {
   options.output = dir_.File("out.zcpack");
   options.quant = GetParam();
   options.output_quant = GetParam();  // else the head would become q8_0
+  if (!IsQuantizeTarget(GetParam())) {
+    // zcpack has no quantizer for the type, so --quant cannot name it.
+    EXPECT_EQ(Convert(options).status().code(), absl::StatusCode::kInvalidArgument);
+    return;
+  }
   auto report = Convert(options);
   ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->warnings.empty());
   ExpectSameBytesAsSource(options.output, options.source);
 }
 
@@ -164,7 +281,8 @@ TEST_P(RepackTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
 
 INSTANTIATE_TEST_SUITE_P(QuantizedSources, RepackTest,
                          ::testing::Values(format::DTYPE_Q4_0, format::DTYPE_Q8_0,
-                                           format::DTYPE_Q4_K),
+                                           format::DTYPE_Q4_K, format::DTYPE_Q4_1,
+                                           format::DTYPE_Q5_0, format::DTYPE_Q5_1),
                          [](const ::testing::TestParamInfo<format::DType>& p) {
                            return std::string(format::DTypeName(p.param));
                          });

@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   quantized.set_num_layers(1);
   ok &= Write(dir, "tiny_q4_0.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q4_0));
   ok &= Write(dir, "tiny_q8_0.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q8_0));
+  ok &= Write(dir, "tiny_q4_1.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q4_1));
+  ok &= Write(dir, "tiny_q5_0.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q5_0));
+  ok &= Write(dir, "tiny_q5_1.gguf", testing::TinyLlamaGguf(quantized, format::DTYPE_Q5_1));
   ok &= Write(dir, "tiny_q4_k_q6_k.gguf",
               testing::TinyLlamaGguf(quantized, format::DTYPE_Q4_K, 1, {},
                                      {{"output.weight", converter::kGgmlTypeQ6_K}}));

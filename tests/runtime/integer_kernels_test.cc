@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -51,7 +52,11 @@ std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
   };
   for (uint64_t i = 0; i < blocks; ++i) {
     format::EncodeFixed16(bytes.data() + i * block_bytes, scale());
-    if (dtype == format::DTYPE_Q4_K) format::EncodeFixed16(bytes.data() + i * block_bytes + 2, scale());
+    // The second binary16 field: q4_k's dmin, q4_1's and q5_1's min m.
+    if (dtype == format::DTYPE_Q4_K || dtype == format::DTYPE_Q4_1 ||
+        dtype == format::DTYPE_Q5_1) {
+      format::EncodeFixed16(bytes.data() + i * block_bytes + 2, scale());
+    }
   }
   return bytes;
 }
@@ -150,6 +155,57 @@ TEST(IntegerKernels, Q4_0BlockArithmeticByHand) {
   EXPECT_EQ(y, expected);
 }
 
+// q5_1: five-bit codes from qh and the min, on numbers followed by hand.
+// Also q5_0 and q4_1 on the same codes.
+TEST(IntegerKernels, Q5AndQ4_1BlockArithmeticByHand) {
+  // Codes u_e = e (0..31): low nibble e % 16, fifth bit set for e >= 16.
+  std::vector<uint8_t> q5_1(24), q5_0(22), q4_1(20);
+  format::EncodeFixed16(q5_1.data(), format::FloatToHalf(0.5f));
+  format::EncodeFixed16(q5_1.data() + 2, format::FloatToHalf(-2.0f));
+  format::EncodeFixed32(q5_1.data() + 4, 0xffff0000u);
+  format::EncodeFixed16(q5_0.data(), format::FloatToHalf(0.5f));
+  format::EncodeFixed32(q5_0.data() + 2, 0xffff0000u);
+  format::EncodeFixed16(q4_1.data(), format::FloatToHalf(0.5f));
+  format::EncodeFixed16(q4_1.data() + 2, format::FloatToHalf(-2.0f));
+  for (int e = 0; e < 16; ++e) {
+    const uint8_t byte = static_cast<uint8_t>(e | (e << 4));
+    q5_1[8 + e] = byte;
+    q5_0[6 + e] = byte;
+    q4_1[4 + e] = byte;
+  }
+  // x = 127 at element 3, 1 elsewhere: d_x = 1, q = x, sum = 127 + 31.
+  std::vector<float> x(32, 1.0f);
+  x[3] = 127.0f;
+  auto dot = [&](auto code) {
+    int isum = 0;
+    for (int e = 0; e < 32; ++e) isum += code(e) * (e == 3 ? 127 : 1);
+    return isum;
+  };
+  const int sum_x = 127 + 31;
+  // q5_1: 0.5 * isum + (-2) * sum_x; q5_0: 0.5 * sum (u - 16) q;
+  // q4_1: codes e % 16.
+  const float want_q5_1 = 0.5f * static_cast<float>(dot([](int e) { return e; })) - 2.0f * sum_x;
+  const float want_q5_0 = 0.5f * static_cast<float>(dot([](int e) { return e - 16; }));
+  const float want_q4_1 =
+      0.5f * static_cast<float>(dot([](int e) { return e % 16; })) - 2.0f * sum_x;
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  for (DotIsa isa : isas) {
+    const DotKernels& k = *DotKernelsFor(isa);
+    QuantizedActivations a;
+    Quantize(k, x, 1, 32, a);
+    for (auto [dtype, bytes, want] : {std::tuple{format::DTYPE_Q5_1, &q5_1, want_q5_1},
+                                      std::tuple{format::DTYPE_Q5_0, &q5_0, want_q5_0},
+                                      std::tuple{format::DTYPE_Q4_1, &q4_1, want_q4_1}}) {
+      absl::StatusOr<WeightView> w = WeightView::FromBytes(dtype, 1, 32, *bytes);
+      ASSERT_TRUE(w.ok()) << w.status();
+      float y = 0;
+      IntKernel(k, dtype)(*w, a, &y, 1, 0, 1);
+      EXPECT_EQ(y, want) << DotIsaName(isa) << " " << format::DTypeName(dtype);
+    }
+  }
+}
+
 struct Shape {
   DType dtype;
   uint64_t cols;
@@ -202,6 +258,18 @@ TEST_P(IntegerKernelsTest, EveryIsaEqualsScalarBitForBit) {
 // the row-major kernels).
 TEST_P(IntegerKernelsTest, RowGroupsEqualRowMajorBitForBit) {
   const Shape shape = GetParam();
+  if (!format::SupportsRowGroups(shape.dtype)) {
+    // Row-major only: the grouped layout is refused, and no ISA has (or
+    // needs) a grouped kernel.
+    std::vector<uint8_t> bytes(16 * shape.cols / 32 * format::BlockBytes(shape.dtype));
+    EXPECT_EQ(WeightView::FromBytes(shape.dtype, 16, shape.cols, bytes,
+                                    format::LAYOUT_ROW_GROUPS_16)
+                  .status()
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(GroupedKernel(ScalarDotKernels(), shape.dtype), nullptr);
+    return;
+  }
   std::mt19937_64 rng(15 + shape.cols);
   std::vector<DotIsa> isas = SimdIsas();
   isas.push_back(DotIsa::kScalar);
@@ -297,7 +365,10 @@ INSTANTIATE_TEST_SUITE_P(Types, IntegerKernelsTest,
                                            Shape{format::DTYPE_Q4_0, 768},
                                            Shape{format::DTYPE_Q8_0, 32}, Shape{format::DTYPE_Q8_0, 320},
                                            Shape{format::DTYPE_Q4_K, 256},
-                                           Shape{format::DTYPE_Q4_K, 768}),
+                                           Shape{format::DTYPE_Q4_K, 768},
+                                           Shape{format::DTYPE_Q4_1, 32}, Shape{format::DTYPE_Q4_1, 768},
+                                           Shape{format::DTYPE_Q5_0, 32}, Shape{format::DTYPE_Q5_0, 320},
+                                           Shape{format::DTYPE_Q5_1, 32}, Shape{format::DTYPE_Q5_1, 768}),
                          [](const ::testing::TestParamInfo<Shape>& param_info) {
                            return absl::StrCat(format::DTypeName(param_info.param.dtype), "_",
                                                param_info.param.cols);
@@ -315,6 +386,7 @@ TEST(MatMulMany, EqualsSeparateProducts) {
   std::vector<Owned> weights;
   for (auto [dtype, rows] : std::vector<std::pair<DType, uint64_t>>{
            {format::DTYPE_Q4_0, 40}, {format::DTYPE_Q4_K, 24}, {format::DTYPE_Q8_0, 9},
+           {format::DTYPE_Q4_1, 17}, {format::DTYPE_Q5_0, 8}, {format::DTYPE_Q5_1, 33},
            {format::DTYPE_F32, 5}}) {
     Owned o;
     if (dtype == format::DTYPE_F32) {

@@ -67,7 +67,10 @@ std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
     uint8_t* block = bytes.data() + i * format::BlockBytes(dtype);
     switch (dtype) {
       case format::DTYPE_Q4_0:
+      case format::DTYPE_Q5_0:
       case format::DTYPE_Q8_0: format::EncodeFixed16(block, RandomScale(rng)); break;
+      case format::DTYPE_Q4_1:
+      case format::DTYPE_Q5_1:
       case format::DTYPE_Q4_K:
         format::EncodeFixed16(block, RandomScale(rng));
         format::EncodeFixed16(block + 2, RandomScale(rng));
@@ -102,6 +105,11 @@ std::vector<float> ReferenceRow(const WeightView& w, uint64_t r) {
       break;
     case format::DTYPE_Q4_K:
       format::DequantizeQ4_K(row, w.cols, out.data(), SimdLevel::kScalar);
+      break;
+    case format::DTYPE_Q4_1:
+    case format::DTYPE_Q5_0:
+    case format::DTYPE_Q5_1:
+      EXPECT_TRUE(format::ConvertToFloat(w.dtype, row, w.cols, out.data(), SimdLevel::kScalar).ok());
       break;
     case format::DTYPE_Q8_0:
       // value = int8 * d (ggml's block_q8_0), written out independently.
@@ -179,6 +187,9 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 std::vector<uint64_t> TestCols(DType dtype) {
   switch (dtype) {
     case format::DTYPE_Q4_0:
+    case format::DTYPE_Q4_1:
+    case format::DTYPE_Q5_0:
+    case format::DTYPE_Q5_1:
     case format::DTYPE_Q8_0: return {32, 64, 96, 256, 544, 1024};
     case format::DTYPE_Q4_K: return {256, 512, 768, 1280};
     default: return {1, 7, 8, 15, 16, 17, 31, 33, 48, 100, 769};
@@ -305,7 +316,9 @@ TEST_P(KernelsTest, DequantizeRowEqualsReferenceDecoder) {
 INSTANTIATE_TEST_SUITE_P(AllDTypes, KernelsTest,
                          ::testing::Values(format::DTYPE_F32, format::DTYPE_F16,
                                            format::DTYPE_BF16, format::DTYPE_Q4_0,
-                                           format::DTYPE_Q4_K, format::DTYPE_Q8_0),
+                                           format::DTYPE_Q4_K, format::DTYPE_Q8_0,
+                                           format::DTYPE_Q4_1, format::DTYPE_Q5_0,
+                                           format::DTYPE_Q5_1),
                          DTypeTestName);
 
 // A level the CPU lacks is lowered, not run.

@@ -1,6 +1,7 @@
 // `zcpack convert` on an already-quantized GGUF, end to end: the default
 // keeps the blocks, the container runs and verifies against the GGUF byte for
-// byte, and what cannot be kept is refused in one line with exit code 1.
+// byte, an explicit --quant requantizes with one warning, and what cannot be
+// kept is refused in one line with exit code 1.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "tests/testing/container_fixtures.h"
 #include "tests/tools/cli_runner.h"
 #include "zcpack/converter/gguf.h"
+#include "zcpack/format/dtype.h"
 
 namespace zcpack::testing {
 namespace {
@@ -21,12 +23,33 @@ class RepackCliTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("repack"); }
 
-  // A Q4_0 llama GGUF (with `ggml_types` overrides) written to `name`.
+  // A llama GGUF of `dtype` matrices (with `ggml_types` overrides) written
+  // to `name`.
   std::string WriteGguf(const std::string& name,
-                        const std::map<std::string, uint32_t>& ggml_types = {}) {
-    bytes_ = TinyLlamaGguf(QuantizedLlamaModelInfo(), format::DTYPE_Q4_0, 3, {}, ggml_types);
+                        const std::map<std::string, uint32_t>& ggml_types = {},
+                        format::DType dtype = format::DTYPE_Q4_0) {
+    bytes_ = TinyLlamaGguf(QuantizedLlamaModelInfo(), dtype, 3, {}, ggml_types);
     const std::string path = dir_ + "/" + name;
     EXPECT_TRUE(WriteFileBytes(path, bytes_).ok());
+    return path;
+  }
+
+  // bytes_ with one bit of byte `byte` of row `row` of `tensor` flipped,
+  // written to `name`; "" (and a test failure) when the tensor is missing.
+  std::string WriteWithFlippedBit(const std::string& name, const std::string& tensor,
+                                  uint64_t row, uint64_t byte) {
+    auto parsed = converter::ParseGguf(bytes_, name);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return "";
+    const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
+                                 [&](const auto& t) { return t.name == tensor; });
+    EXPECT_NE(it, parsed->tensors.end()) << tensor;
+    if (it == parsed->tensors.end()) return "";
+    const uint64_t row_bytes = it->nbytes / it->shape[0];
+    std::vector<uint8_t> changed = bytes_;
+    changed[it->offset + row * row_bytes + byte] ^= 0x10;
+    const std::string path = dir_ + "/" + name;
+    EXPECT_TRUE(WriteFileBytes(path, changed).ok());
     return path;
   }
 
@@ -56,6 +79,39 @@ TEST_F(RepackCliTest, QuantizedGgufConvertsByDefaultRunsAndVerifies) {
   EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)"));
 }
 
+// The row-major-only block types: kept, run, and verified byte for byte; a
+// changed block byte is found.
+TEST_F(RepackCliTest, Q4_1Q5_0AndQ5_1GgufsConvertRunAndVerify) {
+  for (format::DType dtype : {format::DTYPE_Q4_1, format::DTYPE_Q5_0, format::DTYPE_Q5_1}) {
+    const std::string name(format::DTypeName(dtype));
+    const std::string gguf = WriteGguf(name + ".gguf", {}, dtype);
+    const std::string out = dir_ + "/" + name + ".zcpack";
+    CliResult r = RunZcpack({"convert", gguf, "-o", out});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("kept byte for byte")) << name;
+
+    r = RunZcpack({"inspect", out, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("\"" + name + "\"")) << name;
+
+    r = RunZcpack({"run", out, "--tokens", "1,2", "-n", "2"});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("generated:")) << name;
+
+    r = RunZcpack({"verify", out, "--against", gguf});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("unconverted (byte for byte)")) << name;
+
+    // A code byte (or qh) of row 39.
+    const std::string changed =
+        WriteWithFlippedBit("changed-" + name + ".gguf", "blk.1.ffn_up.weight", 39, 9);
+    ASSERT_FALSE(changed.empty());
+    r = RunZcpack({"verify", out, "--against", changed});
+    EXPECT_EQ(r.exit_code, 1) << name << ": " << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("row 39")) << name;
+  }
+}
+
 TEST_F(RepackCliTest, JsonMarksKeptTensorsAndGivesThemNoErrorFigures) {
   const std::string gguf = WriteGguf("model.gguf");
   const CliResult r = RunZcpack({"convert", gguf, "-o", dir_ + "/model.zcpack", "--json"});
@@ -68,17 +124,10 @@ TEST_F(RepackCliTest, VerifyAgainstFindsOneChangedBlockByte) {
   const std::string gguf = WriteGguf("model.gguf");
   const std::string out = dir_ + "/model.zcpack";
   ASSERT_EQ(RunZcpack({"convert", gguf, "-o", out, "--quiet"}).exit_code, 0);
-  auto parsed = converter::ParseGguf(bytes_, gguf);
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  const auto it = std::find_if(parsed->tensors.begin(), parsed->tensors.end(),
-                               [](const auto& t) { return t.name == "blk.1.ffn_up.weight"; });
-  ASSERT_NE(it, parsed->tensors.end());
   // A byte of the 40th row (in the row groups' tail-free part) of a grouped
   // matrix: verify must de-interleave to find it.
-  const uint64_t row_bytes = it->nbytes / it->shape[0];
-  bytes_[it->offset + 39 * row_bytes + 7] ^= 0x10;
-  const std::string changed = dir_ + "/changed.gguf";
-  ASSERT_TRUE(WriteFileBytes(changed, bytes_).ok());
+  const std::string changed = WriteWithFlippedBit("changed.gguf", "blk.1.ffn_up.weight", 39, 7);
+  ASSERT_FALSE(changed.empty());
   const CliResult r = RunZcpack({"verify", out, "--against", changed});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("blk.1.ffn_up.weight"));
@@ -95,15 +144,30 @@ TEST_F(RepackCliTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
   EXPECT_FALSE(Exists(out));
 }
 
-TEST_F(RepackCliTest, RequantizingIsRefusedInOneLine) {
+// An explicit --quant of another type requantizes, with one warning on
+// stderr (whatever the output mode) that gives the largest error added.
+TEST_F(RepackCliTest, ExplicitQuantRequantizesWithOneWarningLine) {
   const std::string gguf = WriteGguf("model.gguf");
   const std::string out = dir_ + "/model.zcpack";
-  const CliResult r = RunZcpack({"convert", gguf, "-o", out, "--quant", "q8_0"});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("blk.0.attn_q.weight (q4_0 to q8_0)"));
-  EXPECT_THAT(r.err, HasSubstr("use --quant keep"));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_FALSE(Exists(out));
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{}, {"--quiet"}, {"--json"}}) {
+    std::vector<std::string> args = {"convert", gguf, "-o", out, "--quant", "q8_0", "--force"};
+    args.insert(args.end(), mode.begin(), mode.end());
+    const CliResult r = RunZcpack(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("zcpack convert: warning: requantized "));
+    EXPECT_THAT(r.err, HasSubstr("(q4_0 to q8_0)"));
+    EXPECT_THAT(r.err, HasSubstr("of the tensor's RMS (SNR "));
+    if (!mode.empty() && mode[0] == "--json") {
+      EXPECT_THAT(r.out, HasSubstr(R"("warnings")"));
+      EXPECT_THAT(r.out, HasSubstr(R"("requantized )"));
+    }
+  }
+  CliResult r = RunZcpack({"run", out, "--tokens", "1,2", "-n", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunZcpack({"inspect", out, "--json"});
+  EXPECT_THAT(r.out, HasSubstr(R"("quant": "q8_0")"));
 }
 
 TEST_F(RepackCliTest, QuantKeepIsAcceptedAndRecorded) {

@@ -69,6 +69,7 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
           {"quantized_bits_per_weight", r.quantized_bits_per_weight},
           {"threads", r.threads},
           {"notes", r.notes},
+          {"warnings", r.warnings},
           {"timings", {{"open_s", r.open_seconds},
                        {"convert_s", r.convert_seconds},
                        {"finish_s", r.finish_seconds},
@@ -177,6 +178,11 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   auto report = converter::Convert(convert);
   if (bar) std::fprintf(stderr, "\n");
   if (!report.ok()) return report.status();
+  // Warnings go to stderr whatever the output mode (--quiet and --json
+  // included): they are about the output's quality, not progress.
+  for (const std::string& warning : report->warnings) {
+    std::fprintf(stderr, "zcpack convert: warning: %s\n", warning.c_str());
+  }
   if (options.json) {
     out << JsonText(ReportJson(*report)) << "\n";
   } else if (!options.quiet) {

@@ -21,9 +21,6 @@
 namespace zcpack::cli {
 namespace {
 
-// Largest decompressed tokenizer blob accepted (real ones are tens of MB).
-constexpr uint64_t kMaxTokenizerRawBytes = uint64_t{1} << 30;
-
 struct LoadedVocabulary {
   runtime::Vocabulary vocab;
   std::string source;  // "gguf", or the container blob's kind
@@ -54,30 +51,6 @@ absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
   return FromGgufJson(raw, name, "gguf");
 }
 
-absl::StatusOr<std::string> Decompress(const format::TokenizerBlob& blob, const std::string& name) {
-  const std::string& data = blob.zstd_data();
-  const unsigned long long frame = ZSTD_getFrameContentSize(data.data(), data.size());
-  if (frame == ZSTD_CONTENTSIZE_ERROR || frame == ZSTD_CONTENTSIZE_UNKNOWN ||
-      frame != blob.raw_size()) {
-    return absl::DataLossError(absl::StrCat(name, ": tokenizer blob '", blob.kind(),
-                                            "' is not a zstd frame of its recorded size ",
-                                            blob.raw_size()));
-  }
-  if (blob.raw_size() > kMaxTokenizerRawBytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(name, ": tokenizer blob '", blob.kind(),
-                                                     "' would decompress to ", blob.raw_size(),
-                                                     " bytes, more than the limit of ",
-                                                     kMaxTokenizerRawBytes));
-  }
-  std::string raw(blob.raw_size(), '\0');
-  const size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
-  if (ZSTD_isError(n) || n != raw.size()) {
-    return absl::DataLossError(
-        absl::StrCat(name, ": tokenizer blob '", blob.kind(), "' does not decompress"));
-  }
-  return raw;
-}
-
 absl::StatusOr<LoadedVocabulary> LoadFromContainer(const std::string& path) {
   const std::string name = format::EscapeInvalidUtf8(path);
   ZCPACK_ASSIGN_OR_RETURN(auto container, format::Container::Open(path));
@@ -87,23 +60,25 @@ absl::StatusOr<LoadedVocabulary> LoadFromContainer(const std::string& path) {
         absl::StrCat(name, ": the container carries no tokenizer (its source had none)"));
   }
   // The GGUF metadata first: it is what llama.cpp itself tokenizes with.
-  for (const format::TokenizerBlob& blob : blobs) {
+  for (int i = 0; i < blobs.size(); ++i) {
+    const format::TokenizerBlob& blob = blobs[i];
     if (blob.kind() == "gguf-metadata") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
       return FromGgufJson(raw, name, blob.kind());
     }
   }
   std::vector<std::string> kinds;
-  for (const format::TokenizerBlob& blob : blobs) {
+  for (int i = 0; i < blobs.size(); ++i) {
+    const format::TokenizerBlob& blob = blobs[i];
 #ifdef ZCPACK_HAVE_HF_TOKENIZER
     if (blob.kind() == "tokenizer.json") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
       ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
                               runtime::VocabularyFromHfTokenizerJson(raw, name));
       return LoadedVocabulary{std::move(vocab), blob.kind()};
     }
     if (blob.kind() == "tokenizer.model") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, Decompress(blob, name));
+      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
       ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
                               runtime::VocabularyFromSentencePieceModel(raw, name));
       return LoadedVocabulary{std::move(vocab), blob.kind()};

@@ -46,7 +46,11 @@ struct ConvertOptions {
   std::string output;
   // The target type (PlanOptions::quant). DTYPE_UNSPECIFIED: keep every
   // tensor's dtype (as keep_source_dtypes) when the source holds a quantized
-  // tensor, else q4_0.
+  // tensor, else q4_0. Set on a quantized source, it is a request to
+  // requantize (PlanOptions::requantize): quantized tensors whose planned
+  // dtype differs are decoded and encoded again, their error figures are
+  // measured against the source's decoded values, and the report carries
+  // one warning naming the largest added error.
   format::DType quant = format::DTYPE_UNSPECIFIED;
   // `--quant keep`: every tensor keeps its source dtype, and a quantized one
   // its block bytes (PlanOptions::keep_source_dtypes). Overrides `quant`.
@@ -112,6 +116,9 @@ struct ConvertReport {
   // Things the user should know that are not errors (one line each), such as
   // stale temporary files removed from the output's folder.
   std::vector<std::string> notes;
+  // Results the user should weigh before using the output (one line each):
+  // requantized already-quantized tensors, with the largest error added.
+  std::vector<std::string> warnings;
   double open_seconds = 0;
   double convert_seconds = 0;  // quantize + write
   double finish_seconds = 0;   // manifest, fsync, rename

@@ -24,12 +24,15 @@
 // For Q = f16 or f32, every tensor of rank >= 2 becomes Q and 1-D tensors
 // keep their source dtype.
 // With PlanOptions::keep_source_dtypes (`--quant keep`), every tensor keeps
-// its source dtype; a quantized source tensor (GGUF Q4_0, Q8_0, Q4_K) keeps
-// its block bytes, only reordered when its layout is row groups.
-// A quantized source tensor is never requantized: a plan that would store it
-// as another dtype (a different Q, the q8_0 head, a --keep-f16 match, f16 or
-// f32) is refused, since zcpack has no dequantize-and-requantize path and
-// the two errors would add up.
+// its source dtype; a quantized source tensor (GGUF Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K) keeps its block bytes, only reordered when its layout is row
+// groups.
+// A quantized source tensor is requantized only when asked
+// (PlanOptions::requantize): without it, a plan that would store it as
+// another dtype (a different Q, the q8_0 head, a --keep-f16 match, f16 or
+// f32) is refused, since the new rounding error adds to the source's. With
+// it, the policy above applies to quantized source tensors as to float ones;
+// one whose planned dtype is its own keeps its block bytes.
 //
 // Layout policy (PlanOptions::matrix_layout): the matrices the runtime
 // multiplies by (q, k, v, attention output, gate, up, down, the output head,
@@ -66,6 +69,10 @@ struct PlanOptions {
   format::DType output_quant = format::DTYPE_UNSPECIFIED;
   // The block order of the matrices the runtime multiplies by (see above).
   format::TensorLayout matrix_layout = format::LAYOUT_ROW_GROUPS_16;
+  // Allow quantized source tensors to be stored as another dtype: Convert()
+  // decodes them (format::ConvertToFloat()) and encodes the values again.
+  // Convert() sets it when the target type was asked for explicitly.
+  bool requantize = false;
 };
 
 struct PlannedTensor {
@@ -88,7 +95,8 @@ absl::Status CheckPlanOptions(const PlanOptions& options);
 // PlanConversion(): the tensors in file order with their target dtypes and
 // layouts. InvalidArgument for an unsupported target type or layout
 // (CheckPlanOptions()), or, in one line naming them, for quantized source
-// tensors the plan would store as another dtype (see the file comment).
+// tensors the plan would store as another dtype when options.requantize is
+// false (see the file comment).
 absl::StatusOr<std::vector<PlannedTensor>> PlanConversion(const SourceModel& source,
                                                           const PlanOptions& options);
 

@@ -116,7 +116,8 @@ struct SourceOptions {
 
 // OpenSourceModel(): opens and checks the model at `path` (see the file
 // comment). On success every tensor has dtype F32, F16 or BF16 (a GGUF
-// source also Q4_0, Q8_0 or Q4_K, its blocks as ggml stores them) and its
+// source also Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K, its blocks as ggml stores
+// them) and its
 // data span lies inside the returned model's mappings.
 // Failure: NotFound for a missing directory entry (config.json, weights, a
 // shard named by the index: the message names the shard and a tensor mapped

@@ -1,12 +1,13 @@
-// Quantized block decoders (q4_0, q4_k, q8_0) and bulk conversion of stored
-// element types to float. (The file keeps its historical q4 name.)
+// Quantized block decoders (q4_0, q4_1, q5_0, q5_1, q4_k, q8_0) and bulk
+// conversion of stored element types to float. (The file keeps its historical
+// q4 name.)
 //
-// The decoders below are the definition of the q4_0, q4_k and q8_0 block
-// bytes: whatever they compute from a block is what that block means. The
-// layouts are byte-identical to ggml's block_q4_0, block_q4_K and block_q8_0
-// (ggml-common.h), and every decoded float equals what ggml's
-// dequantize_row_q4_0 / dequantize_row_q4_K / dequantize_row_q8_0 compute from
-// the same bytes.
+// The decoders below are the definition of the q4_0, q4_1, q5_0, q5_1, q4_k
+// and q8_0 block bytes: whatever they compute from a block is what that block
+// means. The layouts are byte-identical to ggml's block_q4_0, block_q4_1,
+// block_q5_0, block_q5_1, block_q4_K and block_q8_0 (ggml-common.h), and every
+// decoded float equals what ggml's dequantize_row_q4_0 / _q4_1 / _q5_0 /
+// _q5_1 / _q4_K / _q8_0 compute from the same bytes.
 //
 // q4_0 block (kQ4_0BlockBytes = 18 bytes, kQ4_0BlockElements = 32 weights):
 //
@@ -17,6 +18,37 @@
 //   d: IEEE binary16 scale, little-endian.
 //   element j (0 <= j < 16)  = ((qs[j] & 0xF) - 8) * d
 //   element j + 16           = ((qs[j] >> 4)  - 8) * d
+//
+// q4_1 block (kQ4_1BlockBytes = 20 bytes, kQ4_1BlockElements = 32 weights):
+//
+//   byte  0       2       4                                  20
+//         +-------+-------+----------------------------------+
+//         | d     | m     | qs[16]                           |
+//         +-------+-------+----------------------------------+
+//   d, m: IEEE binary16 scale and offset, little-endian.
+//   element j (0 <= j < 16)  = (qs[j] & 0xF) * d + m
+//   element j + 16           = (qs[j] >> 4)  * d + m
+//
+// q5_0 block (kQ5_0BlockBytes = 22 bytes, kQ5_0BlockElements = 32 weights):
+//
+//   byte  0       2               6                                  22
+//         +-------+---------------+----------------------------------+
+//         | d     | qh            | qs[16]                           |
+//         +-------+---------------+----------------------------------+
+//   d: binary16 scale, little-endian. qh: a little-endian uint32 whose bit e
+//   is the fifth (value 16) bit of element e's code, e in [0, 32).
+//   u_j       = (qs[j] & 0xF) | (((qh >> j) & 1) << 4)          (0 <= j < 16)
+//   u_{j+16}  = (qs[j] >> 4)  | (((qh >> (j + 16)) & 1) << 4)
+//   element e = (u_e - 16) * d
+//
+// q5_1 block (kQ5_1BlockBytes = 24 bytes, kQ5_1BlockElements = 32 weights):
+//
+//   byte  0       2       4               8                                  24
+//         +-------+-------+---------------+----------------------------------+
+//         | d     | m     | qh            | qs[16]                           |
+//         +-------+-------+---------------+----------------------------------+
+//   d, m: binary16, little-endian; qh and the codes u_e as in q5_0.
+//   element e = u_e * d + m
 //
 // q4_k super-block (kQ4_KBlockBytes = 144 bytes, kQ4_KBlockElements = 256):
 //
@@ -45,10 +77,11 @@
 //   element j (0 <= j < 32) = qs[j] * d
 //
 // Exactness: every decoded value is a single IEEE-rounded float fixed by the
-// block bytes alone. (q - 8) * d, qs[j] * d, d * sc, dmin * m and
-// (d * sc) * q are exact in binary32 (at most 21 significant bits), so the
-// only rounding is the final subtraction of q4_k, and fused or unfused
-// evaluation gives the same bits.
+// block bytes alone. (q - 8) * d, (u - 16) * d, u * d, qs[j] * d, d * sc,
+// dmin * m and (d * sc) * q are exact in binary32 (at most 21 significant
+// bits), so the only roundings are the final addition of m (q4_1, q5_1) and
+// the final subtraction of q4_k, and fused or unfused evaluation gives the
+// same bits.
 // Hence every SimdLevel produces identical bits for every output that is not
 // NaN; an output that is NaN at one level is NaN at all (its payload may differ).
 //
@@ -96,6 +129,17 @@ absl::string_view SimdLevelName(SimdLevel level);
 void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out);
 void DequantizeQ4_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
 
+// DequantizeQ4_1(), DequantizeQ5_0(), DequantizeQ5_1(): decode the
+// n_elements / 32 blocks of their type at `blocks` (n_elements / 32 * 20, 22
+// or 24 readable bytes) into out[0, n_elements). n_elements must be a
+// multiple of 32; a remainder is not written.
+void DequantizeQ4_1(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ4_1(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+void DequantizeQ5_0(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ5_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+void DequantizeQ5_1(const uint8_t* blocks, size_t n_elements, float* out);
+void DequantizeQ5_1(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel level);
+
 // DequantizeQ4_K(): decodes the n_elements / 256 q4_k super-blocks at `blocks`
 // (n_elements / 256 * 144 readable bytes) into out[0, n_elements). n_elements
 // must be a multiple of kQ4_KBlockElements; a remainder is not written.
@@ -112,9 +156,10 @@ void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out, SimdLe
 // bytes at `src`, BlockBytes(src_dtype) * n / BlockElements(src_dtype) of
 // them) into out[0, n). F32 is copied, F16 and BF16 are widened exactly and
 // bit-for-bit as HalfToFloat() / BFloat16ToFloat() do (NaN payloads and
-// signalling NaNs included), Q4_0, Q4_K and Q8_0 are decoded as above.
-// InvalidArgument, with nothing written, when src_dtype is not one of the six
-// v1 types or n is not a multiple of BlockElements(src_dtype).
+// signalling NaNs included), Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q8_0 are
+// decoded as above. InvalidArgument, with nothing written, when src_dtype is
+// not a known type or n is not a multiple of BlockElements(src_dtype);
+// Unimplemented for a known type that has no decoder here.
 absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out);
 absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float* out,
                             SimdLevel level);

@@ -1,10 +1,11 @@
 // Matrix-vector and matrix-matrix products over weights read in place.
 //
 // A weight matrix W of shape [rows, cols] holds cols / 32 q4_0 blocks of 18
-// bytes per row, cols / 256 q4_k super-blocks of 144 bytes, cols / 32 q8_0
-// blocks of 34 bytes, or cols f16 / bf16 / f32 elements (little-endian), in
-// one of two layouts: row-major (ggml's order, row r contiguous), or for the
-// quantized types LAYOUT_ROW_GROUPS_16 (format/row_groups.h: each block's
+// bytes per row, cols / 32 q4_1, q5_0 or q5_1 blocks of 20, 22 or 24 bytes,
+// cols / 256 q4_k super-blocks of 144 bytes, cols / 32 q8_0 blocks of 34
+// bytes, or cols f16 / bf16 / f32 elements (little-endian), in one of two
+// layouts: row-major (ggml's order, row r contiguous), or for q4_0, q4_k and
+// q8_0 LAYOUT_ROW_GROUPS_16 (format/row_groups.h: each block's
 // bytes interleaved across 16 rows, which the kernels read as one
 // sequential stream; the converter writes the matrices that are multiplied
 // this way). The kernels read those bytes directly
@@ -19,10 +20,11 @@
 // results differ between levels by float rounding (within about
 // 1e-6 * sum |w_i * x_i| in practice), never by more.
 //
-// Arithmetic, quantized weights (q4_0, q4_k, q8_0): x is quantized once per
-// call to int8 blocks of 32 (quants rounded with the scale d = max|x| / 127,
-// which is then kept in binary16 as in ggml's block_q8_0, so products match
-// llama.cpp's; shared by every row and thread), each block's dot product is
+// Arithmetic, quantized weights (q4_0, q4_1, q5_0, q5_1, q4_k, q8_0): x is
+// quantized once per call to int8 blocks of 32 (quants rounded with the scale
+// d = max|x| / 127, which is then kept in binary16 as in ggml's block_q8_0,
+// so products match llama.cpp's; shared by every row and thread), each
+// block's dot product is
 // an exact integer, and the blocks are summed in float in a fixed order
 // (runtime/src/kernels_int.h defines it). Results are bit-identical at every
 // SimdLevel. Tolerance against the float product sum_i w_i * x_i, which the
