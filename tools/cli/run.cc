@@ -193,8 +193,9 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (TextPrompt(options) && (*container)->manifest().tokenizers().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.path, " carries no tokenizer, so --", options.chat.empty() ? "prompt" : "chat",
-        " cannot be used: give --tokens (token ids), or convert from a source that has one (a "
-        "GGUF file with tokenizer metadata, a folder with tokenizer.json or tokenizer.model)"));
+        " cannot be used: give --tokens (token ids), or convert again from a source that has "
+        "one (a GGUF file, a folder with tokenizer.json or tokenizer.model) or with --tokenizer "
+        "FILE"));
   }
   if (absl::Status s = runtime::CheckPromptTokens(model, prompt); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--tokens: ", s.message()));
