@@ -73,6 +73,8 @@ format::DType DTypeOfGgmlType(uint32_t type) {
     case kGgmlTypeQ5_1: return format::DTYPE_Q5_1;
     case kGgmlTypeQ8_0: return format::DTYPE_Q8_0;
     case kGgmlTypeQ4_K: return format::DTYPE_Q4_K;
+    case kGgmlTypeQ5_K: return format::DTYPE_Q5_K;
+    case kGgmlTypeQ6_K: return format::DTYPE_Q6_K;
     default: return format::DTYPE_UNSPECIFIED;
   }
 }

@@ -60,6 +60,8 @@ bool IsConvertibleDType(format::DType dtype) {
     case format::DTYPE_Q5_1:
     case format::DTYPE_Q8_0:
     case format::DTYPE_Q4_K:
+    case format::DTYPE_Q5_K:
+    case format::DTYPE_Q6_K:
       return true;
     default:
       return false;

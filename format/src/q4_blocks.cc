@@ -162,6 +162,57 @@ void DequantizeQ4_KScalar(const uint8_t* blocks, size_t n_blocks, float* out) {
   }
 }
 
+// q5_k and q6_k decoding is scalar at every level: like q4_k's, the loops
+// compile to code that writes floats about as fast as memory takes them,
+// and they run once per tensor (conversion) or per embedding row.
+void DequantizeQ5_KScalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  constexpr size_t kQhOffset = 16;
+  constexpr size_t kQsOffset = 48;
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ5_KBlockBytes, out += kQ5_KBlockElements) {
+    float mul[8];
+    float sub[8];
+    Q4_KSubBlockFactors(blocks, mul, sub);  // the same header as q4_k
+    const uint8_t* qh = blocks + kQhOffset;
+    const uint8_t* qs = blocks + kQsOffset;
+    for (int c = 0; c < 4; ++c) {
+      const int lo = 2 * c;
+      const int hi = 2 * c + 1;
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t byte = qs[32 * c + l];
+        const int q_lo = (byte & 0xF) | (((qh[l] >> lo) & 1) << 4);
+        const int q_hi = (byte >> 4) | (((qh[l] >> hi) & 1) << 4);
+        out[64 * c + l] = mul[lo] * static_cast<float>(q_lo) - sub[lo];
+        out[64 * c + 32 + l] = mul[hi] * static_cast<float>(q_hi) - sub[hi];
+      }
+    }
+  }
+}
+
+void DequantizeQ6_KScalar(const uint8_t* blocks, size_t n_blocks, float* out) {
+  constexpr size_t kQhOffset = 128;
+  constexpr size_t kScalesOffset = 192;
+  constexpr size_t kDOffset = 208;
+  for (size_t b = 0; b < n_blocks; ++b, blocks += kQ6_KBlockBytes, out += kQ6_KBlockElements) {
+    const float d = HalfToFloat(DecodeFixed16(blocks + kDOffset));
+    float mul[16];  // d * scales[t], exact
+    for (int t = 0; t < 16; ++t) {
+      mul[t] = d * static_cast<float>(static_cast<int8_t>(blocks[kScalesOffset + t]));
+    }
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blocks + 64 * h;
+      const uint8_t* qh = blocks + kQhOffset + 32 * h;
+      float* y = out + 128 * h;
+      for (int g = 0; g < 4; ++g) {
+        for (int l = 0; l < 32; ++l) {
+          const int u = ((ql[32 * (g % 2) + l] >> (4 * (g / 2))) & 0xF) |
+                        (((qh[l] >> (2 * g)) & 3) << 4);
+          y[32 * g + l] = mul[8 * h + 2 * g + l / 16] * static_cast<float>(u - 32);
+        }
+      }
+    }
+  }
+}
+
 void DequantizeQ8_0Scalar(const uint8_t* blocks, size_t n_blocks, float* out) {
   for (size_t b = 0; b < n_blocks; ++b, blocks += kQ8_0Bytes, out += kQ8_0Elems) {
     const float d = HalfToFloat(DecodeFixed16(blocks));
@@ -412,6 +463,22 @@ void DequantizeQ4_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLe
   KernelsFor(level).q4_k(blocks, n_elements / kQ4_KElems, out);
 }
 
+void DequantizeQ5_K(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ5_K(blocks, n_elements, out, DetectSimdLevel());
+}
+
+void DequantizeQ5_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel /*level*/) {
+  DequantizeQ5_KScalar(blocks, n_elements / kQ5_KBlockElements, out);
+}
+
+void DequantizeQ6_K(const uint8_t* blocks, size_t n_elements, float* out) {
+  DequantizeQ6_K(blocks, n_elements, out, DetectSimdLevel());
+}
+
+void DequantizeQ6_K(const uint8_t* blocks, size_t n_elements, float* out, SimdLevel /*level*/) {
+  DequantizeQ6_KScalar(blocks, n_elements / kQ6_KBlockElements, out);
+}
+
 void DequantizeQ8_0(const uint8_t* blocks, size_t n_elements, float* out) {
   DequantizeQ8_0(blocks, n_elements, out, DetectSimdLevel());
 }
@@ -447,6 +514,8 @@ absl::Status ConvertToFloat(DType src_dtype, const uint8_t* src, size_t n, float
     case DTYPE_Q4_1: DequantizeQ4_1Scalar(src, n / kBlock32Elems, out); break;
     case DTYPE_Q5_0: DequantizeQ5_0Scalar(src, n / kBlock32Elems, out); break;
     case DTYPE_Q5_1: DequantizeQ5_1Scalar(src, n / kBlock32Elems, out); break;
+    case DTYPE_Q5_K: DequantizeQ5_KScalar(src, n / kQ5_KBlockElements, out); break;
+    case DTYPE_Q6_K: DequantizeQ6_KScalar(src, n / kQ6_KBlockElements, out); break;
     default:
       return absl::UnimplementedError(
           absl::StrCat("cannot convert ", DTypeName(src_dtype), " to float: no decoder"));

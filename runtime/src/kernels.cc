@@ -253,16 +253,32 @@ void IntegerProducts(std::span<const Projection> projections, const float* x, si
   const DotKernels& kernels =
       *kernels_internal::DotKernelsFor(kernels_internal::DotIsaFor(level));
   const size_t cols = static_cast<size_t>(projections.front().weight->cols);
-  thread_local QuantizedActivations activations;
-  QuantizedActivations& a = activations;
-  a.Resize(n, cols);
+  // One buffer per activation kind that some projection reads (a Q4_K_M
+  // layer mixes q4_k with q6_k, a Q4_0 model has a q6_k output head).
+  thread_local QuantizedActivations thread_activations[2];
+  // The calling thread's buffers, which the pool's threads read (naming the
+  // thread_local inside the lambdas would give each thread its own).
+  QuantizedActivations* const activations = thread_activations;
+  bool needed[2] = {false, false};
+  for (const Projection& p : projections) {
+    needed[static_cast<int>(kernels_internal::ActivationKindOf(p.weight->dtype))] = true;
+  }
   const bool parallel = pool != nullptr && pool->num_threads() > 1;
-  if (parallel && n >= kParallelQuantizeInputs) {
-    pool->ParallelFor(0, n, 1, [&](size_t begin, size_t end) {
-      for (size_t j = begin; j < end; ++j) kernels.quantize(x + j * cols, a, j);
-    });
-  } else {
-    for (size_t j = 0; j < n; ++j) kernels.quantize(x + j * cols, a, j);
+  for (int kind = 0; kind < 2; ++kind) {
+    if (!needed[kind]) continue;
+    QuantizedActivations& a = activations[kind];
+    const kernels_internal::QuantizeFn quantize =
+        kind == static_cast<int>(kernels_internal::ActivationKind::kSuperBlock)
+            ? kernels.quantize_k
+            : kernels.quantize;
+    a.Resize(n, cols);
+    if (parallel && n >= kParallelQuantizeInputs) {
+      pool->ParallelFor(0, n, 1, [&](size_t begin, size_t end) {
+        for (size_t j = begin; j < end; ++j) quantize(x + j * cols, a, j);
+      });
+    } else {
+      for (size_t j = 0; j < n; ++j) quantize(x + j * cols, a, j);
+    }
   }
 
   // Units of work: row groups, numbered across the projections in order:
@@ -282,6 +298,8 @@ void IntegerProducts(std::span<const Projection> projections, const float* x, si
     size_t first = 0;  // first unit of the current projection
     for (const Projection& p : projections) {
       const WeightView& w = *p.weight;
+      const QuantizedActivations& a =
+          activations[static_cast<int>(kernels_internal::ActivationKindOf(w.dtype))];
       const uint64_t group = group_of(w);
       const size_t count = static_cast<size_t>((w.rows + group - 1) / group);
       const size_t begin = std::max(unit_begin, first);

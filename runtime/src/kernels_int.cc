@@ -2,6 +2,7 @@
 // the scalar reference of every kernel (kernels_int.h defines the arithmetic).
 #include "kernels_int.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -84,6 +85,39 @@ void QuantizeScalar(const float* x, QuantizedActivations& a, size_t j) {
     a.d(j)[b] = format::HalfToFloat(format::FloatToHalf(d));
     a.sum(j)[b] = sum;
     a.negds(j)[b] = -(static_cast<float>(sum) * a.d(j)[b]);
+  }
+}
+
+// Super-block (q8_K) activations, as kernels_int.h defines them.
+void QuantizeSuperBlocksScalar(const float* x, QuantizedActivations& a, size_t j) {
+  for (size_t sb = 0; sb < a.cols() / kActivationSuperBlock; ++sb) {
+    const float* xb = x + sb * kActivationSuperBlock;
+    int8_t* qb = a.qs(j) + sb * kActivationSuperBlock;
+    float amax = 0.0f;
+    float max = 0.0f;
+    bool finite = true;
+    for (size_t e = 0; e < kActivationSuperBlock; ++e) {
+      finite = finite && std::isfinite(xb[e]);
+      if (std::fabs(xb[e]) > amax) {
+        amax = std::fabs(xb[e]);
+        max = xb[e];
+      }
+    }
+    if (!finite) {
+      SetNonFiniteSuperBlock(a, j, sb);
+      continue;
+    }
+    const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+    if (iscale == 0.0f || std::isinf(iscale)) {
+      std::memset(qb, 0, kActivationSuperBlock);
+      FinishSuperBlock(a, j, sb, 0.0f);
+      continue;
+    }
+    for (size_t e = 0; e < kActivationSuperBlock; ++e) {
+      const int q = static_cast<int>(std::nearbyint(iscale * xb[e]));
+      qb[e] = static_cast<int8_t>(std::min(127, q));
+    }
+    FinishSuperBlock(a, j, sb, 1.0f / iscale);
   }
 }
 
@@ -197,6 +231,78 @@ void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y
   }
 }
 
+// q5_k: q4_k's arithmetic with 5-bit values (format/q4_blocks.h's layout).
+void Q5_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
+                   uint64_t r) {
+  const size_t super_blocks = a.cols() / kQ4_KElements;
+  for (size_t j = 0; j < a.n(); ++j) {
+    float acc = 0.0f;
+    for (size_t sb = 0; sb < super_blocks; ++sb) {
+      const uint8_t* block = row + sb * format::kQ5_KBlockBytes;
+      const float d = format::HalfToFloat(LoadU16(block));
+      const float dmin = format::HalfToFloat(LoadU16(block + 2));
+      const uint8_t* qh = block + 16;
+      for (size_t s = 0; s < 8; ++s) {
+        int sc = 0, m = 0;
+        Q4_KScaleMin(block + 4, s, &sc, &m);
+        const uint8_t* qs = block + 48 + 32 * (s / 2);
+        const int shift = (s % 2) * 4;
+        const size_t ab = sb * 8 + s;
+        const int8_t* qb = a.qs(j) + ab * kActivationBlock;
+        int32_t isum = 0;
+        for (size_t e = 0; e < 32; ++e) {
+          const int u = ((qs[e] >> shift) & 0xf) | (((qh[e] >> s) & 1) << 4);
+          isum += u * qb[e];
+        }
+        const float f1 = d * static_cast<float>(sc);
+        const float f2 = dmin * static_cast<float>(m);
+        acc = std::fma(static_cast<float>(isum), f1 * a.d(j)[ab], acc);
+        acc = std::fma(f2, a.negds(j)[ab], acc);
+      }
+    }
+    y[j * y_stride + r] = acc;
+  }
+}
+
+// q6_k: per 32-block s, two 16-element sub-blocks with signed scales.
+void Q6_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
+                   uint64_t r) {
+  const size_t super_blocks = a.cols() / kQ4_KElements;
+  for (size_t j = 0; j < a.n(); ++j) {
+    float acc = 0.0f;
+    for (size_t sb = 0; sb < super_blocks; ++sb) {
+      const uint8_t* block = row + sb * format::kQ6_KBlockBytes;
+      const float d = format::HalfToFloat(LoadU16(block + 208));
+      for (size_t s = 0; s < 8; ++s) {
+        const size_t h = s / 4, g = s % 4;
+        const uint8_t* ql = block + 64 * h + 32 * (g % 2);
+        const uint8_t* qh = block + 128 + 32 * h;
+        const size_t ab = sb * 8 + s;
+        const int8_t* qb = a.qs(j) + ab * kActivationBlock;
+        int32_t i = 0;
+        for (size_t half = 0; half < 2; ++half) {
+          const size_t t = 2 * s + half;
+          int32_t dot = 0;
+          for (size_t e = 16 * half; e < 16 * half + 16; ++e) {
+            const int u = ((ql[e] >> (4 * (g / 2))) & 0xf) | (((qh[e] >> (2 * g)) & 3) << 4);
+            dot += u * qb[e];
+          }
+          const int sc = static_cast<int8_t>(block[192 + t]);
+          i += sc * (dot - 32 * a.sum16(j)[2 * ab + half]);
+        }
+        acc = std::fma(static_cast<float>(i), d * a.d(j)[ab], acc);
+      }
+    }
+    y[j * y_stride + r] = acc;
+  }
+}
+
+template <void (*kRow)(const uint8_t*, const QuantizedActivations&, float*, size_t, uint64_t)>
+void RowMajorRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y,
+                        size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+  for (uint64_t r = row_begin; r < row_end; ++r) kRow(w.data + r * w.row_bytes(), a, y, y_stride, r);
+}
+
 // Row-grouped matrices: each row is gathered back into ggml's order (the
 // layout is a permutation of the same bytes), then computed as above.
 template <void (*kRow)(const uint8_t*, const QuantizedActivations&, float*, size_t, uint64_t)>
@@ -266,8 +372,33 @@ const DotKernels& ScalarDotKernels() {
       Block32RowsScalar<format::DTYPE_Q4_1>,
       Block32RowsScalar<format::DTYPE_Q5_0>,
       Block32RowsScalar<format::DTYPE_Q5_1>,
+      QuantizeSuperBlocksScalar,
+      RowMajorRowsScalar<Q5_KRowScalar>,
+      RowMajorRowsScalar<Q6_KRowScalar>,
   };
   return kKernels;
+}
+
+void FinishSuperBlock(QuantizedActivations& a, size_t j, size_t sb, float d_super) {
+  const int8_t* qb = a.qs(j) + sb * kActivationSuperBlock;
+  int32_t* sum16 = a.sum16(j) + sb * (kActivationSuperBlock / 16);
+  for (size_t t = 0; t < kActivationSuperBlock / 16; ++t) {
+    int32_t sum = 0;
+    for (size_t e = 0; e < 16; ++e) sum += qb[16 * t + e];
+    sum16[t] = sum;
+  }
+  for (size_t s = 0; s < kActivationSuperBlock / kActivationBlock; ++s) {
+    const size_t b = sb * (kActivationSuperBlock / kActivationBlock) + s;
+    const int32_t sum = sum16[2 * s] + sum16[2 * s + 1];
+    a.d(j)[b] = d_super;
+    a.sum(j)[b] = sum;
+    a.negds(j)[b] = -(static_cast<float>(sum) * d_super);
+  }
+}
+
+void SetNonFiniteSuperBlock(QuantizedActivations& a, size_t j, size_t sb) {
+  std::memset(a.qs(j) + sb * kActivationSuperBlock, 0, kActivationSuperBlock);
+  FinishSuperBlock(a, j, sb, std::nanf(""));  // negds = -(0 * NaN) = NaN
 }
 
 void QuantizedActivations::Resize(size_t n, size_t cols) {
@@ -283,6 +414,7 @@ void QuantizedActivations::Resize(size_t n, size_t cols) {
     d_.resize(per_block);
     sum_.resize(per_block);
     negds_.resize(per_block);
+    sum16_.resize(2 * per_block);
   }
 }
 

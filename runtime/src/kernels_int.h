@@ -1,9 +1,16 @@
 // The integer dot-product family behind kernels.h: quantized weights (q4_0,
-// q4_1, q5_0, q5_1, q4_k, q8_0, read in place in ggml's block layout) against
-// activations
-// quantized once per product to int8 blocks. Internal to the runtime.
+// q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, read in place in ggml's block
+// layout) against activations quantized once per product to int8. Internal
+// to the runtime.
 //
-// Activations. Each input vector is cut into blocks of 32 floats, and each
+// Activations come in two kinds (ActivationKindOf()): q4_0, q4_1, q5_0, q5_1
+// and q8_0 weights
+// read 32-blocks (ggml's block_q8_0), the k-quants (q4_k, q5_k, q6_k) read
+// 256-element super-blocks (ggml's block_q8_K). Both are stored in one
+// QuantizedActivations layout: int8 values, and per 32-block d_b, sum_b and
+// negds_b (plus, for super-blocks, per-16 sums).
+//
+// 32-blocks. Each input vector is cut into blocks of 32 floats, and each
 // block b is stored as
 //   d_b      = max |x_i| / 127                       (float, one rounding)
 //   q_i      = nearbyint(x_i * (1 / d_b)) in [-127, 127] (0 when d_b = 0)
@@ -12,6 +19,20 @@
 // A block holding a NaN or an infinity gets d_b = NaN and q = 0, so every
 // product that reads it is NaN. The quantizer of every instruction set gives
 // these bytes exactly (the rounding is the default round-to-nearest-even).
+//
+// Super-blocks (q8_K). Each input vector is cut into super-blocks of 256
+// floats; for super-block B, with m the element of largest |x| (the first
+// such one, with its sign) as ggml's quantize_row_q8_K picks it:
+//   iscale   = -127 / m                                 (float)
+//   q_i      = min(127, nearbyint(iscale * x_i))        (in [-127, 127])
+//   d_B      = 1 / iscale                               (float; sign of -m)
+//   sum16_t  = sum of the 16 q_i of sub-block t         (exact integer)
+// and each of its eight 32-blocks b gets d_b = d_B, sum_b = sum16_{2b} +
+// sum16_{2b+1} and negds_b = -(float(sum_b) * d_b). A super-block of zeros,
+// or one whose iscale overflows (max |x| below about 3.7e-37), is stored as
+// zeros with d = 0. One holding a NaN or an infinity gets q = 0, sums 0 and
+// d_b = negds_b = NaN. The scalar code that derives the sums and negds from
+// the int8 values is shared by every instruction set (FinishSuperBlock()).
 //
 // The one accumulation order. For weight row r and input vector j, with y
 // accumulated in float from 0, block by block in increasing order:
@@ -27,15 +48,23 @@
 //     here; -m * negds_b is m * sum_b * d_b, the min's share of the block.)
 //   q4_k sub-block s of 32 (f1 = d * sc_s, f2 = dmin * m_s, both exact):
 //       i = sum u_e * q_e;  y = fma(float(i), f1 * d_s, y);  y = fma(f2, negds_s, y)
+//   q5_k sub-block s of 32: the same as q4_k, with u_e the 5-bit value.
+//   q6_k 32-block s of a super-block B (fp16 scale d, int8 scales sc_t of
+//   its two 16-element sub-blocks t = 2s, 2s + 1, 6-bit values u_e):
+//       i = sum_t sc_t * (sum_{e in t} u_e * q_e - 32 * sum16_t)
+//       y = fma(float(i), d * d_B, y)
+//     (|i| <= 2 * 128 * 32 * 127 * 16 < 2^24, so float(i) is exact.)
 // The integer sums are exact at any width and in any order, so every
 // instruction set, every row grouping and every thread split gives the same
 // bits: MatMul() equals MatVec() of each input, at any thread count and at
 // any level.
 //
 // Error against the float product (what the tests bound): only the
-// activations are rounded, by at most d_b / 2 per element, so
-//   |y - sum w_e x_e| <= sum_b (d_b / 2) * sum_{e in b} |w_e|
+// activations are rounded, by at most |d_b| / 2 per element, so
+//   |y - sum w_e x_e| <= sum_b (|d_b| / 2) * sum_{e in b} |w_e|
 // plus float rounding of the accumulation (about 1e-6 of sum |w_e x_e|).
+// For super-blocks |d_b| / 2 is max_B |x| / 254 up to the float rounding of
+// iscale and d (a relative 2^-20 at most).
 //
 // Instruction sets. The SIMD kernels put weight rows in vector lanes (16 per
 // AVX-512 vector, 8 per AVX2 vector): a group's blocks are transposed into
@@ -59,6 +88,7 @@
 namespace zcpack::runtime::kernels_internal {
 
 inline constexpr size_t kActivationBlock = 32;
+inline constexpr size_t kActivationSuperBlock = 256;
 
 // The integer instruction sets, best last. kAvx512VnniYmm is the AVX-VNNI
 // kernel built with the EVEX (AVX-512 VL) encoding of the same instruction:
@@ -93,14 +123,34 @@ class QuantizedActivations {
   const int32_t* sum(size_t j) const { return sum_.data() + j * blocks_; }
   float* negds(size_t j) { return negds_.data() + j * blocks_; }
   const float* negds(size_t j) const { return negds_.data() + j * blocks_; }
+  // Super-blocks only: the sums of the 16-element sub-blocks (2 per block).
+  int32_t* sum16(size_t j) { return sum16_.data() + j * 2 * blocks_; }
+  const int32_t* sum16(size_t j) const { return sum16_.data() + j * 2 * blocks_; }
 
  private:
   size_t n_ = 0, cols_ = 0, blocks_ = 0;
   std::vector<int8_t> qs_storage_;
   int8_t* qs_ = nullptr;
   std::vector<float> d_, negds_;
-  std::vector<int32_t> sum_;
+  std::vector<int32_t> sum_, sum16_;
 };
+
+// Which activations a weight dtype reads (the header comment).
+enum class ActivationKind : int { kBlock32 = 0, kSuperBlock = 1 };
+
+inline ActivationKind ActivationKindOf(format::DType dtype) {
+  return dtype == format::DTYPE_Q4_K || dtype == format::DTYPE_Q5_K ||
+                 dtype == format::DTYPE_Q6_K
+             ? ActivationKind::kSuperBlock
+             : ActivationKind::kBlock32;
+}
+
+// FinishSuperBlock(): given super-block `sb` of vector j's int8 values, fills
+// its sum16, and its 32-blocks' d (= d_super), sum and negds. Shared by every
+// instruction set's super-block quantizer.
+void FinishSuperBlock(QuantizedActivations& a, size_t j, size_t sb, float d_super);
+// SetNonFiniteSuperBlock(): super-block `sb` as a block holding NaN or inf.
+void SetNonFiniteSuperBlock(QuantizedActivations& a, size_t j, size_t sb);
 
 // QuantizeFn: vector j of `a` from x[0, a.cols()).
 using QuantizeFn = void (*)(const float* x, QuantizedActivations& a, size_t j);
@@ -129,6 +179,11 @@ struct DotKernels {
   IntRowsFn q4_1;
   IntRowsFn q5_0;
   IntRowsFn q5_1;
+  // Super-block (q8_K) activations, for the k-quants.
+  QuantizeFn quantize_k;
+  // Row-major only: these types have no LAYOUT_ROW_GROUPS_16.
+  IntRowsFn q5_k;
+  IntRowsFn q6_k;
 };
 
 // DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has
@@ -149,8 +204,10 @@ inline bool IsIntegerDType(format::DType dtype) {
     case format::DTYPE_Q4_1:
     case format::DTYPE_Q5_0:
     case format::DTYPE_Q5_1:
+    case format::DTYPE_Q8_0:
     case format::DTYPE_Q4_K:
-    case format::DTYPE_Q8_0: return true;
+    case format::DTYPE_Q5_K:
+    case format::DTYPE_Q6_K: return true;
     default: return false;
   }
 }
@@ -163,10 +220,18 @@ inline IntRowsFn IntKernel(const DotKernels& kernels, format::DType dtype) {
     case format::DTYPE_Q4_1: return kernels.q4_1;
     case format::DTYPE_Q5_0: return kernels.q5_0;
     case format::DTYPE_Q5_1: return kernels.q5_1;
-    case format::DTYPE_Q4_K: return kernels.q4_k;
     case format::DTYPE_Q8_0: return kernels.q8_0;
+    case format::DTYPE_Q4_K: return kernels.q4_k;
+    case format::DTYPE_Q5_K: return kernels.q5_k;
+    case format::DTYPE_Q6_K: return kernels.q6_k;
     default: return nullptr;
   }
+}
+
+// The quantizer of the activations `dtype` reads.
+inline QuantizeFn QuantizerFor(const DotKernels& kernels, format::DType dtype) {
+  return ActivationKindOf(dtype) == ActivationKind::kSuperBlock ? kernels.quantize_k
+                                                                 : kernels.quantize;
 }
 
 // GroupedKernel(): the LAYOUT_ROW_GROUPS_16 kernel of a type for which

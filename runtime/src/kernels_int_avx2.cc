@@ -61,7 +61,8 @@ namespace {
         ns::Rows<ns::Kind::kQ8_0, format::LAYOUT_ROW_GROUPS_16>,                             \
         ns::Rows<ns::Kind::kQ4_1, format::LAYOUT_ROW_MAJOR>,                                 \
         ns::Rows<ns::Kind::kQ5_0, format::LAYOUT_ROW_MAJOR>,                                 \
-        ns::Rows<ns::Kind::kQ5_1, format::LAYOUT_ROW_MAJOR>                                  \
+        ns::Rows<ns::Kind::kQ5_1, format::LAYOUT_ROW_MAJOR>, ns::QuantizeSuperBlocks,        \
+        ns::Rows<ns::Kind::kQ5_K, format::LAYOUT_ROW_MAJOR>, ns::RowsQ6_K                    \
   }
 constexpr DotKernels kAvx2 = ZCPACK_YMM_TABLE(avx2, DotIsa::kAvx2);
 constexpr DotKernels kAvxVnni = ZCPACK_YMM_TABLE(avx_vnni, DotIsa::kAvxVnni);

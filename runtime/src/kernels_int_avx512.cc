@@ -50,7 +50,7 @@ constexpr int kLanes = 16;
 // Inputs per register tile of the several-input sweep.
 constexpr size_t kTile = 4;
 
-enum class Kind { kQ4_0, kQ8_0, kQ4_K, kQ4_1, kQ5_0, kQ5_1 };
+enum class Kind { kQ4_0, kQ8_0, kQ4_K, kQ4_1, kQ5_0, kQ5_1, kQ5_K };
 
 template <Kind K>
 struct Traits;
@@ -100,8 +100,16 @@ constexpr bool IsBlock32WithHeader() {
   return K == Kind::kQ4_1 || K == Kind::kQ5_0 || K == Kind::kQ5_1;
 }
 
-// Packed step: 8 weight vectors, the scale vector, and for q4_k, q4_1 and
-// q5_1 the mins.
+template <>
+struct Traits<Kind::kQ5_K> {
+  static constexpr size_t kBlockBytes = format::kQ5_KBlockBytes;
+  static constexpr size_t kSteps = 8;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMins = true;
+};
+
+// Packed step: 8 weight vectors, the scale vector, and for q4_k, q5_k, q4_1
+// and q5_1 the mins.
 template <Kind K>
 constexpr size_t StepBytes() {
   return (Traits<K>::kMins ? 10 : 9) * 64;
@@ -249,11 +257,19 @@ ZCPACK_VNNI512_INLINE void LoadBlock(const Source& src, __m512i w[8], __m512* sc
   *scale = src.Half();
 }
 
+// Each byte's bits from `bit` up moved to bit 4, then masked (0x10: one bit
+// for q5_k's fifth bit, 0x30: q6_k's two high bits). 16-bit shifts are safe:
+// the mask keeps only bits that came from the same byte.
+ZCPACK_VNNI512_INLINE __m512i BitsToBit4(__m512i v, int bit, int mask) {
+  const __m512i moved = bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
+  return _mm512_and_si512(moved, _mm512_set1_epi8(static_cast<char>(mask)));
+}
+
 // Packs the steps of one block of a full group into `out` (Traits<K>::kSteps
 // steps of StepBytes<K>() bytes).
 template <Kind K, typename Source>
 ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
-  if constexpr (K != Kind::kQ4_K) {
+  if constexpr (Traits<K>::kSteps == 1) {
     __m512i w[8];
     __m512 scale;
     __m512 mins;
@@ -261,7 +277,8 @@ ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
     for (int k = 0; k < 8; ++k) Store(out, k, w[k]);
     Store(out, 8, scale);
     if constexpr (Traits<K>::kMins) Store(out, 9, mins);
-  } else {
+  } else {  // q4_k and q5_k: the same header, q5_k adds fifth bits
+    constexpr size_t kQs = K == Kind::kQ5_K ? 48 : 16;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512i p[4];
     // Header: d and dmin, then the 12 scale bytes, as four dwords.
@@ -295,10 +312,18 @@ ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
       uint8_t* even = out + (2 * c) * StepBytes<K>();
       uint8_t* odd = out + (2 * c + 1) * StepBytes<K>();
       for (int h = 0; h < 2; ++h) {
-        src.Words(16 + 32 * c + 16 * h, p);
+        src.Words(kQs + 32 * c + 16 * h, p);
+        __m512i qh[4];
+        if constexpr (K == Kind::kQ5_K) src.Words(16 + 16 * h, qh);
         for (int s = 0; s < 4; ++s) {
-          Store(even, 4 * h + s, _mm512_and_si512(p[s], low4));
-          Store(odd, 4 * h + s, _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4));
+          __m512i lo = _mm512_and_si512(p[s], low4);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p[s], 4), low4);
+          if constexpr (K == Kind::kQ5_K) {
+            lo = _mm512_or_si512(lo, BitsToBit4(qh[s], 2 * c, 0x10));
+            hi = _mm512_or_si512(hi, BitsToBit4(qh[s], 2 * c + 1, 0x10));
+          }
+          Store(even, 4 * h + s, lo);
+          Store(odd, 4 * h + s, hi);
         }
       }
     }
@@ -417,7 +442,7 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
       for (size_t b = 0; b < blocks; ++b) {
         prefetch.Advance(kLanes * kBlockBytes);
         const auto src = source(group, b);
-        if constexpr (K != Kind::kQ4_K) {
+        if constexpr (Traits<K>::kSteps == 1) {
           __m512i wv[8];
           __m512 scale;
           __m512 mins = _mm512_setzero_ps();
@@ -459,7 +484,181 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
   }
 }
 
+// ------------------------------------------------------------------ q6_k ---
+// Row-major only. A super-block of a group is packed into 8 steps of
+// kQ6StepBytes: the 32 six-bit values of each row (unsigned, 0..63) as eight
+// vectors of four bytes per lane, then the rows' fp16 d as float, then the
+// int8 scales of the step's two 16-element sub-blocks as int32.
+constexpr size_t kQ6StepBytes = 11 * 64;
+
+ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  __m512i p[4];
+  src.Words(192, p);  // scales[16]
+  __m512i sc[16];
+  for (int t = 0; t < 16; ++t) {
+    sc[t] = _mm512_srai_epi32(_mm512_slli_epi32(p[t / 4], 24 - 8 * (t % 4)), 24);
+  }
+  src.Words(194, p);  // the last word holds bytes 206..209: d is its top half
+  const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(p[3], 16)));
+  for (int st = 0; st < 8; ++st) {
+    uint8_t* step = out + st * kQ6StepBytes;
+    Store(step, 8, d);
+    Store(step, 9, sc[2 * st]);
+    Store(step, 10, sc[2 * st + 1]);
+  }
+  for (int half = 0; half < 2; ++half) {
+    for (int h = 0; h < 2; ++h) {
+      __m512i qh[4], ql0[4], ql1[4];
+      src.Words(128 + 32 * half + 16 * h, qh);
+      src.Words(64 * half + 16 * h, ql0);
+      src.Words(64 * half + 32 + 16 * h, ql1);
+      for (int g = 0; g < 4; ++g) {
+        const __m512i* ql = g % 2 == 0 ? ql0 : ql1;
+        uint8_t* step = out + (4 * half + g) * kQ6StepBytes;
+        for (int s = 0; s < 4; ++s) {
+          const __m512i nibble =
+              _mm512_and_si512(g < 2 ? ql[s] : _mm512_srli_epi16(ql[s], 4), low4);
+          Store(step, 4 * h + s, _mm512_or_si512(nibble, BitsToBit4(qh[s], 2 * g, 0x30)));
+        }
+      }
+    }
+  }
+}
+
+// One packed q6_k step against input j's 32-block st (kernels_int.h).
+ZCPACK_VNNI512_INLINE __m512 Q6Step(const uint8_t* step, const QuantizedActivations& a, size_t j,
+                                    size_t st, __m512 acc) {
+  const int8_t* xq = a.qs(j) + st * kActivationBlock;
+  const int32_t* sum16 = a.sum16(j) + 2 * st;
+  __m512i lo = _mm512_set1_epi32(-32 * sum16[0]);
+  __m512i hi = _mm512_set1_epi32(-32 * sum16[1]);
+  for (int k = 0; k < 4; ++k) {
+    lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(step + 64 * k), Broadcast32(xq + 4 * k));
+    hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(step + 64 * (4 + k)),
+                             Broadcast32(xq + 16 + 4 * k));
+  }
+  const __m512i sc_lo = _mm512_load_si512(step + 64 * 9);
+  const __m512i sc_hi = _mm512_load_si512(step + 64 * 10);
+  const __m512i i = _mm512_add_epi32(_mm512_mullo_epi32(sc_lo, lo), _mm512_mullo_epi32(sc_hi, hi));
+  const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(a.d(j)[st])), acc);
+}
+
+template <int T>
+ZCPACK_VNNI512_INLINE void SweepQ6Tile(const uint8_t* packed, size_t steps,
+                                       const QuantizedActivations& a, size_t j0, float* y,
+                                       size_t y_stride, __mmask16 valid) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t st = 0; st < steps; ++st) {
+    for (int t = 0; t < T; ++t) {
+      acc[t] = Q6Step(packed + st * kQ6StepBytes, a, j0 + static_cast<size_t>(t), st, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    StoreRows<false>(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
+  }
+}
+
+// As Rows() for a row-major matrix.
+ZCPACK_VNNI512 void RowsQ6_K(const WeightView& w, const QuantizedActivations& a, float* y,
+                             size_t y_stride, uint64_t row_begin, uint64_t row_end) {
+  constexpr size_t kBlockBytes = format::kQ6_KBlockBytes;
+  const size_t row_bytes = w.row_bytes();
+  const size_t blocks = row_bytes / kBlockBytes;
+  const size_t steps = blocks * 8;
+  const size_t n = a.n();
+  const size_t group_bytes = kLanes * row_bytes;
+  const size_t packed_bytes = (n == 1 ? 8 : steps) * kQ6StepBytes;
+  uint8_t* const packed = ThreadScratch(packed_bytes + group_bytes);
+  uint8_t* const padded = packed + packed_bytes;
+  PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, group_bytes);
+  for (uint64_t r0 = row_begin; r0 < row_end; r0 += kLanes) {
+    const size_t rows = static_cast<size_t>(std::min<uint64_t>(kLanes, row_end - r0));
+    const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
+    const uint8_t* group = w.data + r0 * row_bytes;
+    if (rows < kLanes) {
+      std::memcpy(padded, group, rows * row_bytes);
+      std::memset(padded + rows * row_bytes, 0, (kLanes - rows) * row_bytes);
+      group = padded;
+    }
+    if (n == 1) {
+      __m512 acc = _mm512_setzero_ps();
+      for (size_t b = 0; b < blocks; ++b) {
+        prefetch.Advance(kLanes * kBlockBytes);
+        PackQ6Block(RowMajorSource{group + b * kBlockBytes, row_bytes}, packed);
+        for (size_t s = 0; s < 8; ++s) acc = Q6Step(packed + s * kQ6StepBytes, a, 0, b * 8 + s, acc);
+      }
+      StoreRows<false>(acc, y + r0, valid);
+      continue;
+    }
+    for (size_t b = 0; b < blocks; ++b) {
+      prefetch.Advance(kLanes * kBlockBytes);
+      PackQ6Block(RowMajorSource{group + b * kBlockBytes, row_bytes}, packed + b * 8 * kQ6StepBytes);
+    }
+    float* out = y + r0;
+    size_t j = 0;
+    for (; j + kTile <= n; j += kTile) SweepQ6Tile<kTile>(packed, steps, a, j, out, y_stride, valid);
+    switch (n - j) {
+      case 3: SweepQ6Tile<3>(packed, steps, a, j, out, y_stride, valid); break;
+      case 2: SweepQ6Tile<2>(packed, steps, a, j, out, y_stride, valid); break;
+      case 1: SweepQ6Tile<1>(packed, steps, a, j, out, y_stride, valid); break;
+      default: break;
+    }
+  }
+}
+
 // ------------------------------------------------------------- quantizer ---
+
+// Super-block (q8_K) activations, in the arithmetic of kernels_int.h: the
+// scale from the first element of largest |x|, the quants 16 floats per
+// vector; FinishSuperBlock() derives the rest from the int8 values.
+ZCPACK_VNNI512 void QuantizeSuperBlocks(const float* x, QuantizedActivations& a, size_t j) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  constexpr int kVectors = static_cast<int>(kActivationSuperBlock / 16);
+  for (size_t sb = 0; sb < a.cols() / kActivationSuperBlock; ++sb) {
+    const float* xb = x + sb * kActivationSuperBlock;
+    int8_t* qb = a.qs(j) + sb * kActivationSuperBlock;
+    __m512 amax = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int i = 0; i < kVectors; ++i) {
+      const __m512 v = _mm512_loadu_ps(xb + 16 * i);
+      bad |= _mm512_fpclass_ps_mask(v, 0x99);  // QNaN | SNaN | +inf | -inf
+      amax = _mm512_max_ps(amax, _mm512_andnot_ps(sign, v));
+    }
+    if (bad != 0) {
+      SetNonFiniteSuperBlock(a, j, sb);
+      continue;
+    }
+    const float amax_f = _mm512_reduce_max_ps(amax);
+    float iscale = 0.0f;
+    if (amax_f != 0.0f) {
+      const __m512 target = _mm512_set1_ps(amax_f);
+      for (int i = 0; i < kVectors; ++i) {
+        const __m512 abs = _mm512_andnot_ps(sign, _mm512_loadu_ps(xb + 16 * i));
+        const __mmask16 mask = _mm512_cmp_ps_mask(abs, target, _CMP_EQ_OQ);
+        if (mask != 0) {
+          iscale = -127.0f / xb[16 * i + __builtin_ctz(static_cast<unsigned>(mask))];
+          break;
+        }
+      }
+    }
+    if (iscale == 0.0f || __builtin_isinf(iscale)) {
+      std::memset(qb, 0, kActivationSuperBlock);
+      FinishSuperBlock(a, j, sb, 0.0f);
+      continue;
+    }
+    const __m512 scale = _mm512_set1_ps(iscale);
+    const __m512i cap = _mm512_set1_epi32(127);
+    for (int i = 0; i < kVectors; ++i) {
+      const __m512i q = _mm512_min_epi32(
+          _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * i), scale)), cap);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * i), _mm512_cvtepi32_epi8(q));
+    }
+    FinishSuperBlock(a, j, sb, 1.0f / iscale);
+  }
+}
 
 ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) {
   int8_t* qs = a.qs(j);
@@ -509,6 +708,9 @@ constexpr DotKernels kKernels = {
     Rows<Kind::kQ4_1, kRowMajor>,
     Rows<Kind::kQ5_0, kRowMajor>,
     Rows<Kind::kQ5_1, kRowMajor>,
+    QuantizeSuperBlocks,
+    Rows<Kind::kQ5_K, kRowMajor>,
+    RowsQ6_K,
 };
 
 }  // namespace

@@ -7,3 +7,11 @@ if(ZCPACK_BUILD_BENCHMARKS)
   target_link_libraries(decode_benchmark PRIVATE zcpack_runtime zcpack_format absl::strings
                         absl::str_format Threads::Threads)
 endif()
+# First-step logits against llama.cpp's (llama_greedy's logits0.bin): cosine,
+# largest difference, argmax (a plain program; it prints numbers).
+if(ZCPACK_BUILD_BENCHMARKS)
+  add_executable(first_logits ${CMAKE_CURRENT_SOURCE_DIR}/first_logits.cc)
+  zcpack_target_defaults(first_logits)
+  target_include_directories(first_logits PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(first_logits PRIVATE zcpack_runtime zcpack_format absl::strings)
+endif()

@@ -111,19 +111,26 @@ TEST(GgufTest, SizesBlockTypesAndMapsThoseAContainerHolds) {
                          .AddTensor("q8_0", kGgmlTypeQ8_0, {1, 32}, std::vector<uint8_t>(34))
                          .AddTensor("q4_k", kGgmlTypeQ4_K, {1, 256}, std::vector<uint8_t>(144))
                          .AddTensor("q6_k", kGgmlTypeQ6_K, {2, 256}, std::vector<uint8_t>(420))
+                         .AddTensor("q3_k", 11, {2, 256}, std::vector<uint8_t>(220))
+                         .AddTensor("q5_k", kGgmlTypeQ5_K, {1, 256}, std::vector<uint8_t>(176))
                          .Build();
   auto gguf = ParseGguf(bytes, "test.gguf");
   ASSERT_TRUE(gguf.ok()) << gguf.status();
-  ASSERT_EQ(gguf->tensors.size(), 4u);
+  ASSERT_EQ(gguf->tensors.size(), 6u);
   EXPECT_EQ(gguf->tensors[0].dtype, format::DTYPE_Q4_0);
   EXPECT_EQ(gguf->tensors[0].nbytes, 72u);
   EXPECT_EQ(gguf->tensors[1].dtype, format::DTYPE_Q8_0);
   EXPECT_EQ(gguf->tensors[2].dtype, format::DTYPE_Q4_K);
   EXPECT_EQ(gguf->tensors[2].nbytes, 144u);
-  // No container dtype: the caller names it (OpenSourceModel() refuses it).
-  EXPECT_EQ(gguf->tensors[3].dtype, format::DTYPE_UNSPECIFIED);
+  EXPECT_EQ(gguf->tensors[3].dtype, format::DTYPE_Q6_K);
   EXPECT_EQ(gguf->tensors[3].ggml_type, kGgmlTypeQ6_K);
   EXPECT_EQ(gguf->tensors[3].nbytes, 420u);
+  // No container dtype: the caller names it (OpenSourceModel() refuses it).
+  EXPECT_EQ(gguf->tensors[4].dtype, format::DTYPE_UNSPECIFIED);
+  EXPECT_EQ(gguf->tensors[4].ggml_type, 11u);
+  EXPECT_EQ(gguf->tensors[4].nbytes, 220u);
+  EXPECT_EQ(gguf->tensors[5].dtype, format::DTYPE_Q5_K);
+  EXPECT_EQ(gguf->tensors[5].nbytes, 176u);
 }
 
 TEST(GgufTest, MapsQ4_1Q5_0AndQ5_1ToTheirDTypes) {

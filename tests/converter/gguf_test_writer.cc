@@ -268,6 +268,20 @@ format::ModelInfo TinyLlamaModelInfo() {
   return m;
 }
 
+uint32_t GgmlTypeOf(format::DType dtype) {
+  switch (dtype) {
+    case format::DTYPE_F32: return converter::kGgmlTypeF32;
+    case format::DTYPE_F16: return converter::kGgmlTypeF16;
+    case format::DTYPE_Q4_0: return converter::kGgmlTypeQ4_0;
+    case format::DTYPE_Q8_0: return converter::kGgmlTypeQ8_0;
+    case format::DTYPE_Q4_K: return converter::kGgmlTypeQ4_K;
+    case format::DTYPE_Q4_1: return converter::kGgmlTypeQ4_1;
+    case format::DTYPE_Q5_0: return converter::kGgmlTypeQ5_0;
+    case format::DTYPE_Q5_1: return converter::kGgmlTypeQ5_1;
+    default: return converter::kGgmlTypeBF16;
+  }
+}
+
 std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType dtype) {
   if (!format::IsQuantized(dtype)) return EncodeFloats(values, dtype);
   std::vector<uint8_t> out(values.size() / format::BlockElements(dtype) * format::BlockBytes(dtype));
@@ -351,19 +365,7 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
                   std::vector<uint8_t>(count / block.elements * block.bytes, 0));
       continue;
     }
-    uint32_t ggml_type = converter::kGgmlTypeBF16;
-    switch (stored) {
-      case format::DTYPE_F32: ggml_type = converter::kGgmlTypeF32; break;
-      case format::DTYPE_F16: ggml_type = converter::kGgmlTypeF16; break;
-      case format::DTYPE_Q4_0: ggml_type = converter::kGgmlTypeQ4_0; break;
-      case format::DTYPE_Q8_0: ggml_type = converter::kGgmlTypeQ8_0; break;
-      case format::DTYPE_Q4_K: ggml_type = converter::kGgmlTypeQ4_K; break;
-      case format::DTYPE_Q4_1: ggml_type = converter::kGgmlTypeQ4_1; break;
-      case format::DTYPE_Q5_0: ggml_type = converter::kGgmlTypeQ5_0; break;
-      case format::DTYPE_Q5_1: ggml_type = converter::kGgmlTypeQ5_1; break;
-      default: break;
-    }
-    w.AddTensor(name, ggml_type, e.shape, TensorBytes(values, stored));
+    w.AddTensor(name, GgmlTypeOf(stored), e.shape, TensorBytes(values, stored));
   }
   return w.Build();
 }

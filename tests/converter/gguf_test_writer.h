@@ -97,6 +97,10 @@ std::vector<uint8_t> TinyLlamaGguf(const format::ModelInfo& model, format::DType
 // q4_k, and for fixtures q4_1, q5_0, q5_1; row-major, as in GGUF).
 std::vector<uint8_t> TensorBytes(const std::vector<float>& values, format::DType dtype);
 
+// GgmlTypeOf(): the ggml type id of a dtype TensorBytes() writes (BF16's
+// for any other).
+uint32_t GgmlTypeOf(format::DType dtype);
+
 // QuantizedLlamaModelInfo(): TinyLlamaModelInfo() with rows of 256 weights
 // (hidden and FFN size 256, head_dim 64), so that every matrix can be q4_k.
 format::ModelInfo QuantizedLlamaModelInfo();

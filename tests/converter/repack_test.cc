@@ -269,14 +269,14 @@ TEST_P(RepackTest, ExplicitSourceTypeEverywhereKeepsTheBytes) {
 
 TEST_P(RepackTest, TypeTheRuntimeCannotRunIsRefusedInOneLine) {
   ConvertOptions options;
-  options.source = WriteSource({{"output.weight", kGgmlTypeQ6_K}, {"blk.1.ffn_down.weight", 13}});
+  options.source = WriteSource({{"output.weight", 11}, {"blk.1.ffn_down.weight", 10}});
   options.output = dir_.File("out.zcpack");
   auto report = Convert(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(report.status().message(),
             options.source + ": 2 tensors have a type zcpack cannot run yet: "
-                             "blk.1.ffn_down.weight (Q5_K), output.weight (Q6_K)");
+                             "blk.1.ffn_down.weight (Q2_K), output.weight (Q3_K)");
 }
 
 INSTANTIATE_TEST_SUITE_P(QuantizedSources, RepackTest,

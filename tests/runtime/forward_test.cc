@@ -2,6 +2,7 @@
 // here (double accumulation, no kernels, no Eigen), on small models
 // converted through the real pipeline.
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -265,6 +266,37 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<1>(param_info.param) ? "_qwen2" : "_llama");
     });
 
+// The tensors of `source` (model `m`) as a llama GGUF under their GGUF names,
+// each value rewritten first by `rewrite`: 2-D tensors stored as
+// `matrix_dtype` (testing::TensorBytes()), the others as f32.
+std::vector<uint8_t> GgufOf(
+    const converter::SourceModel& source, const format::ModelInfo& m, format::DType matrix_dtype,
+    const std::function<void(const converter::SourceTensor&, std::vector<float>&)>& rewrite) {
+  testing::GgufTestWriter gguf;
+  gguf.AddString("general.architecture", "llama");
+  gguf.AddUint32("llama.embedding_length", m.hidden_size());
+  gguf.AddUint32("llama.block_count", m.num_layers());
+  gguf.AddUint32("llama.attention.head_count", m.num_heads());
+  gguf.AddUint32("llama.attention.head_count_kv", m.num_kv_heads());
+  gguf.AddUint32("llama.feed_forward_length", m.intermediate_size());
+  gguf.AddUint32("llama.context_length", m.max_position_embeddings());
+  gguf.AddUint32("llama.rope.dimension_count", m.head_dim());
+  gguf.AddFloat32("llama.rope.freq_base", static_cast<float>(m.rope_theta()));
+  gguf.AddFloat32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(m.rms_norm_eps()));
+  gguf.AddUint32("llama.vocab_size", m.vocab_size());
+  for (const auto& t : source.tensors) {
+    uint64_t n = 1;
+    for (uint64_t d : t.shape) n *= d;
+    std::vector<float> values(n);
+    EXPECT_TRUE(format::ConvertToFloat(t.dtype, t.data.data(), n, values.data()).ok());
+    rewrite(t, values);
+    const format::DType dtype = t.shape.size() == 2 ? matrix_dtype : format::DTYPE_F32;
+    gguf.AddTensor(converter::TensorName(t.role, t.layer, converter::TensorNaming::kGguf),
+                   testing::GgmlTypeOf(dtype), t.shape, testing::TensorBytes(values, dtype));
+  }
+  return gguf.Build();
+}
+
 // GGUF from llama.cpp stores the Q and K rows permuted for interleaved RoPE.
 // The same weights written both ways must give the same logits.
 TEST(RopeLayoutTest, GgufAndSafetensorsOfTheSameWeightsAgree) {
@@ -278,42 +310,24 @@ TEST(RopeLayoutTest, GgufAndSafetensorsOfTheSameWeightsAgree) {
 
   // Rewrite every tensor under its GGUF name; permute Q and K rows the way
   // llama.cpp's converter does: within each head, row a*hd/2 + i moves to 2i + a.
-  testing::GgufTestWriter gguf;
-  gguf.AddString("general.architecture", "llama");
-  gguf.AddUint32("llama.embedding_length", m.hidden_size());
-  gguf.AddUint32("llama.block_count", m.num_layers());
-  gguf.AddUint32("llama.attention.head_count", m.num_heads());
-  gguf.AddUint32("llama.attention.head_count_kv", m.num_kv_heads());
-  gguf.AddUint32("llama.feed_forward_length", m.intermediate_size());
-  gguf.AddUint32("llama.context_length", m.max_position_embeddings());
-  gguf.AddUint32("llama.rope.dimension_count", m.head_dim());
-  gguf.AddFloat32("llama.rope.freq_base", static_cast<float>(m.rope_theta()));
-  gguf.AddFloat32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(m.rms_norm_eps()));
-  gguf.AddUint32("llama.vocab_size", m.vocab_size());
-  for (const auto& t : (*source)->tensors) {
-    uint64_t n = 1;
-    for (uint64_t d : t.shape) n *= d;
-    std::vector<float> values(n);
-    ASSERT_TRUE(format::ConvertToFloat(t.dtype, t.data.data(), n, values.data()).ok());
-    if (t.role == format::ROLE_ATTN_Q || t.role == format::ROLE_ATTN_K) {
-      const size_t heads = t.role == format::ROLE_ATTN_Q ? m.num_heads() : m.num_kv_heads();
-      const size_t hd = m.head_dim(), cols = t.shape[1];
-      std::vector<float> permuted(n);
-      for (size_t h = 0; h < heads; ++h) {
-        for (size_t a = 0; a < 2; ++a) {
-          for (size_t i = 0; i < hd / 2; ++i) {
-            const size_t from = h * hd + a * (hd / 2) + i, to = h * hd + 2 * i + a;
-            std::copy_n(values.begin() + from * cols, cols, permuted.begin() + to * cols);
-          }
+  auto permute = [&](const converter::SourceTensor& t, std::vector<float>& values) {
+    if (t.role != format::ROLE_ATTN_Q && t.role != format::ROLE_ATTN_K) return;
+    const size_t heads = t.role == format::ROLE_ATTN_Q ? m.num_heads() : m.num_kv_heads();
+    const size_t hd = m.head_dim(), cols = t.shape[1];
+    std::vector<float> permuted(values.size());
+    for (size_t h = 0; h < heads; ++h) {
+      for (size_t a = 0; a < 2; ++a) {
+        for (size_t i = 0; i < hd / 2; ++i) {
+          const size_t from = h * hd + a * (hd / 2) + i, to = h * hd + 2 * i + a;
+          std::copy_n(values.begin() + from * cols, cols, permuted.begin() + to * cols);
         }
       }
-      values = permuted;
     }
-    gguf.AddTensor(converter::TensorName(t.role, t.layer, converter::TensorNaming::kGguf), 0,
-                   t.shape, testing::EncodeFloats(values, format::DTYPE_F32));
-  }
+    values = permuted;
+  };
+  const std::vector<uint8_t> gguf = GgufOf(**source, m, format::DTYPE_F32, permute);
   const std::string gguf_path = dir.File("model.gguf");
-  ASSERT_TRUE(testing::WriteFileBytes(gguf_path, gguf.Build()).ok());
+  ASSERT_TRUE(testing::WriteFileBytes(gguf_path, gguf).ok());
 
   std::vector<std::vector<float>> logits[2];
   const std::string sources[2] = {hf, gguf_path};
@@ -339,6 +353,55 @@ TEST(RopeLayoutTest, GgufAndSafetensorsOfTheSameWeightsAgree) {
     for (size_t v = 0; v < logits[0][p].size(); ++v) {
       EXPECT_NEAR(logits[0][p][v], logits[1][p][v], 1e-4) << "position " << p << " token " << v;
     }
+  }
+}
+
+// GGUF matrices of the row-major-only block types, every 2-D tensor (token
+// embedding and output head included) in the type, are kept byte for byte
+// and run as the reference computes from the same blocks: one token at a
+// time (MatVec, DequantizeRow for the embedding) and as a batch (MatMul).
+TEST(GgufBlockTypesTest, Q4_1Q5_0AndQ5_1MatchReference) {
+  testing::ScopedTempDir dir;
+  const format::ModelInfo m = SmallModel();
+  const std::string hf = dir.File("hf");
+  ::mkdir(hf.c_str(), 0755);
+  ASSERT_TRUE(testing::WriteTinyHfModel(hf, m, format::DTYPE_F32, 1, 1,
+                                        testing::TinyWeights::kTrainedScale)
+                  .ok());
+  auto source = converter::OpenSourceModel(hf);
+  ASSERT_TRUE(source.ok()) << source.status();
+  const std::vector<int32_t> tokens = {1, 17, 5, 42, 88, 3, 60, 9};
+  for (const format::DType dtype : {format::DTYPE_Q4_1, format::DTYPE_Q5_0, format::DTYPE_Q5_1}) {
+    const std::string name(format::DTypeName(dtype));
+    const std::string gguf_path = dir.File(name + ".gguf");
+    ASSERT_TRUE(testing::WriteFileBytes(
+                    gguf_path, GgufOf(**source, m, dtype,
+                                      [](const converter::SourceTensor&, std::vector<float>&) {}))
+                    .ok());
+    converter::ConvertOptions options;
+    options.source = gguf_path;
+    options.output = dir.File(name + ".zcpack");
+    auto report = converter::Convert(options);
+    ASSERT_TRUE(report.ok()) << name << ": " << report.status();
+    auto model = Model::Open(options.output);
+    ASSERT_TRUE(model.ok()) << name << ": " << model.status();
+    EXPECT_EQ((*model)->layer(1).w_down.dtype, dtype) << name;
+    EXPECT_EQ((*model)->token_embedding().dtype, dtype) << name;
+    EXPECT_EQ((*model)->output().dtype, dtype) << name;
+    const auto expected = ReferenceLogits(LoadReference((*model)->container()), tokens);
+
+    auto session = Session::Create(**model, {.max_context = 32, .threads = 2});
+    ASSERT_TRUE(session.ok()) << name;
+    for (size_t p = 0; p < tokens.size(); ++p) {
+      auto logits = (*session)->Evaluate(std::span<const int32_t>(&tokens[p], 1));
+      ASSERT_TRUE(logits.ok()) << name << ": " << logits.status();
+      EXPECT_GE(Cosine(*logits, expected[p]), 0.999) << name << " position " << p;
+    }
+    auto batched = Session::Create(**model, {.max_context = 32, .threads = 2});
+    ASSERT_TRUE(batched.ok()) << name;
+    auto first = (*batched)->Evaluate(std::span<const int32_t>(tokens.data(), 5));
+    ASSERT_TRUE(first.ok()) << name << ": " << first.status();
+    EXPECT_GE(Cosine(*first, expected[4]), 0.999) << name;
   }
 }
 

@@ -5,6 +5,7 @@
 // and MatMulMany() against separate products.
 #include "runtime/src/kernels_int.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -37,6 +38,9 @@ std::vector<DotIsa> SimdIsas() {
   return isas;
 }
 
+// Where a block keeps its fp16 scale d.
+size_t ScaleOffset(DType dtype) { return dtype == format::DTYPE_Q6_K ? 208 : 0; }
+
 // Random weight bytes with finite fp16 scales; every other byte random
 // (int8 weights include -128, nibbles and q4_k scale bytes take every value).
 std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
@@ -51,10 +55,10 @@ std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
     return format::FloatToHalf((rng() & 1) != 0 ? -m : m);
   };
   for (uint64_t i = 0; i < blocks; ++i) {
-    format::EncodeFixed16(bytes.data() + i * block_bytes, scale());
-    // The second binary16 field: q4_k's dmin, q4_1's and q5_1's min m.
-    if (dtype == format::DTYPE_Q4_K || dtype == format::DTYPE_Q4_1 ||
-        dtype == format::DTYPE_Q5_1) {
+    format::EncodeFixed16(bytes.data() + i * block_bytes + ScaleOffset(dtype), scale());
+    // The second binary16 field: q4_k's and q5_k's dmin, q4_1's and q5_1's min m.
+    if (dtype == format::DTYPE_Q4_K || dtype == format::DTYPE_Q5_K ||
+        dtype == format::DTYPE_Q4_1 || dtype == format::DTYPE_Q5_1) {
       format::EncodeFixed16(bytes.data() + i * block_bytes + 2, scale());
     }
   }
@@ -76,6 +80,13 @@ void Quantize(const DotKernels& kernels, const std::vector<float>& x, size_t n, 
               QuantizedActivations& a) {
   a.Resize(n, cols);
   for (size_t j = 0; j < n; ++j) kernels.quantize(x.data() + j * cols, a, j);
+}
+
+// The activations `dtype`'s kernels read (32-blocks or q8_K super-blocks).
+void Quantize(const DotKernels& kernels, DType dtype, const std::vector<float>& x, size_t n,
+              size_t cols, QuantizedActivations& a) {
+  a.Resize(n, cols);
+  for (size_t j = 0; j < n; ++j) QuantizerFor(kernels, dtype)(x.data() + j * cols, a, j);
 }
 
 TEST(IntegerKernels, QuantizerGivesTheSameBytesAtEveryIsa) {
@@ -120,6 +131,105 @@ TEST(IntegerKernels, QuantizerGivesTheSameBytesAtEveryIsa) {
                   (std::isnan(a.negds(0)[b]) && std::isnan(reference.negds(0)[b])))
           << DotIsaName(isa) << " block " << b;
     }
+  }
+}
+
+// Super-block (q8_K) activations: ggml's quantize_row_q8_K rules, and the
+// same bytes, scales and sums at every ISA.
+TEST(IntegerKernels, SuperBlockQuantizerFollowsQ8_KAtEveryIsa) {
+  std::mt19937_64 rng(16);
+  const size_t cols = 256 * 7;
+  std::vector<float> x = RandomInputs(cols, rng);
+  // Super-block 0: random. 1: zeros. 2: -5 first, then +5: m = -5, so
+  // iscale = 127 / 5 > 0 and d = 5 / 127. 3: a NaN. 4: -inf. 5: subnormals
+  // only (iscale overflows: stored as zeros). 6: +3 at element 200 is the
+  // maximum, and ties (x * iscale = k + 0.5) round to even.
+  std::fill(x.begin() + 256, x.begin() + 512, 0.0f);
+  x[512 + 10] = -5.0f;
+  x[512 + 11] = 5.0f;
+  x[768 + 100] = std::numeric_limits<float>::quiet_NaN();
+  x[1024 + 255] = -std::numeric_limits<float>::infinity();
+  for (size_t e = 0; e < 256; ++e) x[1280 + e] = std::numeric_limits<float>::denorm_min() * e;
+  for (size_t e = 0; e < 256; ++e) x[1536 + e] = -3.0f / 127.0f * (static_cast<float>(e % 8) + 0.5f);
+  x[1536 + 200] = 3.0f;
+
+  QuantizedActivations reference;
+  reference.Resize(1, cols);
+  ScalarDotKernels().quantize_k(x.data(), reference, 0);
+  const QuantizedActivations& r = reference;
+  EXPECT_EQ(r.d(0)[8], 0.0f);
+  const float iscale_2 = -127.0f / -5.0f;
+  EXPECT_EQ(r.d(0)[16], 1.0f / iscale_2);
+  EXPECT_GT(r.d(0)[16], 0.0f);
+  EXPECT_EQ(r.qs(0)[512 + 10], -127);
+  EXPECT_EQ(r.qs(0)[512 + 11], 127);
+  EXPECT_TRUE(std::isnan(r.d(0)[24]));
+  EXPECT_TRUE(std::isnan(r.negds(0)[31]));
+  EXPECT_TRUE(std::isnan(r.d(0)[32]));
+  EXPECT_EQ(r.d(0)[40], 0.0f);
+  EXPECT_EQ(r.qs(0)[1536 + 200], -127);  // m = +3: iscale < 0
+  EXPECT_LT(r.d(0)[48], 0.0f);
+  for (size_t b = 0; b < cols / 32; ++b) {
+    // Every 32-block of a super-block carries its d; sums are the quants'.
+    EXPECT_TRUE(SameBits(&r.d(0)[b], &r.d(0)[b / 8 * 8], 1) || std::isnan(r.d(0)[b])) << b;
+    int32_t sum = 0;
+    for (size_t e = 0; e < 32; ++e) sum += r.qs(0)[32 * b + e];
+    EXPECT_EQ(r.sum(0)[b], sum) << b;
+    int32_t first16 = 0;
+    for (size_t e = 0; e < 16; ++e) first16 += r.qs(0)[32 * b + e];
+    EXPECT_EQ(r.sum16(0)[2 * b], first16) << b;
+    EXPECT_EQ(r.sum16(0)[2 * b] + r.sum16(0)[2 * b + 1], sum) << b;
+  }
+  // Super-block 6: each quant is nearbyint(x * iscale), capped at 127.
+  const float iscale = -127.0f / 3.0f;
+  for (size_t e = 0; e < 256; ++e) {
+    const int want = std::min(127, static_cast<int>(std::nearbyint(x[1536 + e] * iscale)));
+    EXPECT_EQ(r.qs(0)[1536 + e], want) << e;
+  }
+  for (DotIsa isa : SimdIsas()) {
+    QuantizedActivations a;
+    a.Resize(1, cols);
+    DotKernelsFor(isa)->quantize_k(x.data(), a, 0);
+    EXPECT_EQ(std::memcmp(a.qs(0), r.qs(0), cols), 0) << DotIsaName(isa);
+    EXPECT_EQ(std::memcmp(a.sum16(0), r.sum16(0), cols / 16 * sizeof(int32_t)), 0)
+        << DotIsaName(isa);
+    for (size_t b = 0; b < cols / 32; ++b) {
+      const bool nan = std::isnan(r.d(0)[b]);
+      EXPECT_TRUE(SameBits(&a.d(0)[b], &r.d(0)[b], 1) || (nan && std::isnan(a.d(0)[b])))
+          << DotIsaName(isa) << " block " << b;
+      EXPECT_EQ(a.sum(0)[b], r.sum(0)[b]) << DotIsaName(isa) << " block " << b;
+      EXPECT_TRUE(SameBits(&a.negds(0)[b], &r.negds(0)[b], 1) ||
+                  (nan && std::isnan(a.negds(0)[b])))
+          << DotIsaName(isa) << " block " << b;
+    }
+  }
+}
+
+// q6_k's signed sub-block scales and its -32 offset, by hand: every 6-bit
+// value is 33 (weight d * scale_t), scale_t = t - 8, d = 0.25; integer inputs
+// with max |x| = 127 quantize exactly (iscale = -1, q = -x, d_x = -1).
+TEST(IntegerKernels, Q6_KArithmeticByHand) {
+  std::vector<uint8_t> block(210, 0);
+  for (int i = 0; i < 128; ++i) block[i] = 0x11;        // low nibbles 1
+  for (int i = 128; i < 192; ++i) block[i] = 0xAA;      // high pairs 2: u = 33
+  for (int t = 0; t < 16; ++t) block[192 + t] = static_cast<uint8_t>(static_cast<int8_t>(t - 8));
+  format::EncodeFixed16(block.data() + 208, format::FloatToHalf(0.25f));
+  absl::StatusOr<WeightView> w = WeightView::FromBytes(format::DTYPE_Q6_K, 1, 256, block);
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::vector<float> x(256);
+  for (int e = 0; e < 256; ++e) x[e] = static_cast<float>(e % 7 - 3);
+  x[77] = 127.0f;
+  double expected = 0;
+  for (int e = 0; e < 256; ++e) expected += 0.25 * (e / 16 - 8) * x[e];
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  for (DotIsa isa : isas) {
+    const DotKernels& k = *DotKernelsFor(isa);
+    QuantizedActivations a;
+    Quantize(k, format::DTYPE_Q6_K, x, 1, 256, a);
+    float y = 0;
+    k.q6_k(*w, a, &y, 1, 0, 1);
+    EXPECT_EQ(y, static_cast<float>(expected)) << DotIsaName(isa);
   }
 }
 
@@ -225,13 +335,13 @@ TEST_P(IntegerKernelsTest, EveryIsaEqualsScalarBitForBit) {
     for (size_t n : {1, 2, 3, 4, 5, 9}) {
       const std::vector<float> x = RandomInputs(n * shape.cols, rng);
       QuantizedActivations reference_a;
-      Quantize(ScalarDotKernels(), x, n, shape.cols, reference_a);
+      Quantize(ScalarDotKernels(), shape.dtype, x, n, shape.cols, reference_a);
       std::vector<float> expected(n * rows, -1.0f);
       IntKernel(ScalarDotKernels(), shape.dtype)(*w, reference_a, expected.data(), rows, 0, rows);
       for (DotIsa isa : SimdIsas()) {
         const DotKernels& k = *DotKernelsFor(isa);
         QuantizedActivations a;
-        Quantize(k, x, n, shape.cols, a);
+        Quantize(k, shape.dtype, x, n, shape.cols, a);
         const std::string where = absl::StrCat(DotIsaName(isa), " ", format::DTypeName(shape.dtype),
                                                " [", rows, ", ", shape.cols, "] n=", n);
         std::vector<float> y(n * rows, -1.0f);
@@ -271,6 +381,16 @@ TEST_P(IntegerKernelsTest, RowGroupsEqualRowMajorBitForBit) {
     return;
   }
   std::mt19937_64 rng(15 + shape.cols);
+  if (!format::SupportsRowGroups(shape.dtype)) {
+    // These types are row-major only: a grouped view is refused.
+    const std::vector<uint8_t> bytes = RandomWeights(shape.dtype, 16, shape.cols, rng);
+    EXPECT_EQ(WeightView::FromBytes(shape.dtype, 16, shape.cols, bytes,
+                                    format::LAYOUT_ROW_GROUPS_16)
+                  .status()
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+    return;
+  }
   std::vector<DotIsa> isas = SimdIsas();
   isas.push_back(DotIsa::kScalar);
   ThreadPool pool(3);
@@ -291,7 +411,7 @@ TEST_P(IntegerKernelsTest, RowGroupsEqualRowMajorBitForBit) {
         const std::string where = absl::StrCat(DotIsaName(isa), " ", format::DTypeName(shape.dtype),
                                                " [", rows, ", ", shape.cols, "] n=", n);
         QuantizedActivations a;
-        Quantize(k, x, n, shape.cols, a);
+        Quantize(k, shape.dtype, x, n, shape.cols, a);
         std::vector<float> expected(n * rows, -1.0f), got(n * rows, -2.0f);
         IntKernel(k, shape.dtype)(row_major, a, expected.data(), rows, 0, rows);
         GroupedKernel(k, shape.dtype)(*view, a, got.data(), rows, 0, whole);
@@ -340,7 +460,8 @@ TEST_P(IntegerKernelsTest, NonFiniteInputsGiveNonFiniteOutputs) {
   std::mt19937_64 rng(13);
   const uint64_t rows = 17;
   std::vector<uint8_t> bytes = RandomWeights(shape.dtype, rows, shape.cols, rng);
-  format::EncodeFixed16(bytes.data() + 5 * (bytes.size() / rows), 0x7e00);  // row 5: NaN d
+  format::EncodeFixed16(bytes.data() + 5 * (bytes.size() / rows) + ScaleOffset(shape.dtype),
+                        0x7e00);  // row 5: NaN d
   absl::StatusOr<WeightView> w = WeightView::FromBytes(shape.dtype, rows, shape.cols, bytes);
   ASSERT_TRUE(w.ok());
   std::vector<float> x = RandomInputs(2 * shape.cols, rng);
@@ -350,7 +471,7 @@ TEST_P(IntegerKernelsTest, NonFiniteInputsGiveNonFiniteOutputs) {
   for (DotIsa isa : isas) {
     const DotKernels& k = *DotKernelsFor(isa);
     QuantizedActivations a;
-    Quantize(k, x, 2, shape.cols, a);
+    Quantize(k, shape.dtype, x, 2, shape.cols, a);
     std::vector<float> y(2 * rows);
     IntKernel(k, shape.dtype)(*w, a, y.data(), rows, 0, rows);
     for (uint64_t r = 0; r < rows; ++r) {
@@ -368,7 +489,11 @@ INSTANTIATE_TEST_SUITE_P(Types, IntegerKernelsTest,
                                            Shape{format::DTYPE_Q4_K, 768},
                                            Shape{format::DTYPE_Q4_1, 32}, Shape{format::DTYPE_Q4_1, 768},
                                            Shape{format::DTYPE_Q5_0, 32}, Shape{format::DTYPE_Q5_0, 320},
-                                           Shape{format::DTYPE_Q5_1, 32}, Shape{format::DTYPE_Q5_1, 768}),
+                                           Shape{format::DTYPE_Q5_1, 32}, Shape{format::DTYPE_Q5_1, 768},
+                                           Shape{format::DTYPE_Q5_K, 256},
+                                           Shape{format::DTYPE_Q5_K, 768},
+                                           Shape{format::DTYPE_Q6_K, 256},
+                                           Shape{format::DTYPE_Q6_K, 768}),
                          [](const ::testing::TestParamInfo<Shape>& param_info) {
                            return absl::StrCat(format::DTypeName(param_info.param.dtype), "_",
                                                param_info.param.cols);
@@ -387,7 +512,7 @@ TEST(MatMulMany, EqualsSeparateProducts) {
   for (auto [dtype, rows] : std::vector<std::pair<DType, uint64_t>>{
            {format::DTYPE_Q4_0, 40}, {format::DTYPE_Q4_K, 24}, {format::DTYPE_Q8_0, 9},
            {format::DTYPE_Q4_1, 17}, {format::DTYPE_Q5_0, 8}, {format::DTYPE_Q5_1, 33},
-           {format::DTYPE_F32, 5}}) {
+           {format::DTYPE_F32, 5}, {format::DTYPE_Q6_K, 17}, {format::DTYPE_Q5_K, 33}}) {
     Owned o;
     if (dtype == format::DTYPE_F32) {
       const std::vector<float> f = RandomInputs(rows * cols, rng);
@@ -401,7 +526,7 @@ TEST(MatMulMany, EqualsSeparateProducts) {
   }
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    for (size_t n : {1, 6}) {
+    for (size_t n : {1, 6, 9}) {
       const std::vector<float> x = RandomInputs(n * cols, rng);
       std::vector<std::vector<float>> fused(weights.size()), separate(weights.size());
       std::vector<Projection> projections;

@@ -5,9 +5,10 @@
 // dot products accumulated in double. Every SimdLevel the machine supports is
 // tested. Tolerance: 1e-5 of sum |w_i * x_i| (float accumulation in any order
 // stays far inside it at these lengths), plus for quantized weights the bound
-// kernels.h states for int8 activations: sum over blocks of 32 of
-// (max |x| in the block / 254) * (1 + 1/8) * sum |w| in the block (the 1/8
-// covers the binary16 scale).
+// kernels.h states for int8 activations: for q4_0 and q8_0, sum over blocks
+// of 32 of (max |x| in the block / 254) * (1 + 1/8) * sum |w| in the block
+// (the 1/8 covers the binary16 scale); for the k-quants, over super-blocks of
+// 256 with (1 + 2^-10) (the float scale's rounding).
 #include "zcpack/runtime/kernels.h"
 
 #include <algorithm>
@@ -72,9 +73,11 @@ std::vector<uint8_t> RandomWeights(DType dtype, uint64_t rows, uint64_t cols,
       case format::DTYPE_Q4_1:
       case format::DTYPE_Q5_1:
       case format::DTYPE_Q4_K:
+      case format::DTYPE_Q5_K:
         format::EncodeFixed16(block, RandomScale(rng));
         format::EncodeFixed16(block + 2, RandomScale(rng));
         break;
+      case format::DTYPE_Q6_K: format::EncodeFixed16(block + 208, RandomScale(rng)); break;
       case format::DTYPE_F16: format::EncodeFixed16(block, format::FloatToHalf(normal(rng))); break;
       case format::DTYPE_BF16:
         format::EncodeFixed16(block, format::FloatToBFloat16(normal(rng)));
@@ -110,6 +113,12 @@ std::vector<float> ReferenceRow(const WeightView& w, uint64_t r) {
     case format::DTYPE_Q5_0:
     case format::DTYPE_Q5_1:
       EXPECT_TRUE(format::ConvertToFloat(w.dtype, row, w.cols, out.data(), SimdLevel::kScalar).ok());
+      break;
+    case format::DTYPE_Q5_K:
+      format::DequantizeQ5_K(row, w.cols, out.data(), SimdLevel::kScalar);
+      break;
+    case format::DTYPE_Q6_K:
+      format::DequantizeQ6_K(row, w.cols, out.data(), SimdLevel::kScalar);
       break;
     case format::DTYPE_Q8_0:
       // value = int8 * d (ggml's block_q8_0), written out independently.
@@ -159,13 +168,17 @@ Reference ReferenceDot(const std::vector<float>& w, const float* x, DType dtype)
     ref.magnitude += std::abs(p);
   }
   if (format::IsQuantized(dtype)) {
-    for (size_t b = 0; b < w.size(); b += 32) {
+    const bool k_quant = dtype == format::DTYPE_Q4_K || dtype == format::DTYPE_Q5_K ||
+                         dtype == format::DTYPE_Q6_K;
+    const size_t block = k_quant ? 256 : 32;
+    const double scale_rounding = k_quant ? 1.0 + 1.0 / 1024 : 1.125;
+    for (size_t b = 0; b < w.size(); b += block) {
       double amax = 0, wsum = 0;
-      for (size_t i = b; i < b + 32; ++i) {
+      for (size_t i = b; i < b + block; ++i) {
         amax = std::max(amax, std::abs(static_cast<double>(x[i])));
         wsum += std::abs(static_cast<double>(w[i]));
       }
-      ref.quantization += amax / 254.0 * 1.125 * wsum;
+      ref.quantization += amax / 254.0 * scale_rounding * wsum;
     }
   }
   return ref;
@@ -191,7 +204,9 @@ std::vector<uint64_t> TestCols(DType dtype) {
     case format::DTYPE_Q5_0:
     case format::DTYPE_Q5_1:
     case format::DTYPE_Q8_0: return {32, 64, 96, 256, 544, 1024};
-    case format::DTYPE_Q4_K: return {256, 512, 768, 1280};
+    case format::DTYPE_Q4_K:
+    case format::DTYPE_Q5_K:
+    case format::DTYPE_Q6_K: return {256, 512, 768, 1280};
     default: return {1, 7, 8, 15, 16, 17, 31, 33, 48, 100, 769};
   }
 }
@@ -318,7 +333,8 @@ INSTANTIATE_TEST_SUITE_P(AllDTypes, KernelsTest,
                                            format::DTYPE_BF16, format::DTYPE_Q4_0,
                                            format::DTYPE_Q4_K, format::DTYPE_Q8_0,
                                            format::DTYPE_Q4_1, format::DTYPE_Q5_0,
-                                           format::DTYPE_Q5_1),
+                                           format::DTYPE_Q5_1, format::DTYPE_Q5_K,
+                                           format::DTYPE_Q6_K),
                          DTypeTestName);
 
 // A level the CPU lacks is lowered, not run.

@@ -53,7 +53,7 @@ inline constexpr uint64_t kGgufDefaultAlignment = 32;
 // ggml tensor types (ggml.h, enum ggml_type). The reader accepts every type
 // whose block size it knows (GgmlBlockShape()); those a container can hold
 // map to a format::DType (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
-// whose blocks are
+// Q5_K, Q6_K, whose blocks are
 // byte-identical to ggml's), the others keep DTYPE_UNSPECIFIED so that the
 // caller can name them all at once.
 inline constexpr uint32_t kGgmlTypeF32 = 0;
@@ -64,6 +64,7 @@ inline constexpr uint32_t kGgmlTypeQ5_0 = 6;
 inline constexpr uint32_t kGgmlTypeQ5_1 = 7;
 inline constexpr uint32_t kGgmlTypeQ8_0 = 8;
 inline constexpr uint32_t kGgmlTypeQ4_K = 12;
+inline constexpr uint32_t kGgmlTypeQ5_K = 13;
 inline constexpr uint32_t kGgmlTypeQ6_K = 14;
 inline constexpr uint32_t kGgmlTypeBF16 = 30;
 
@@ -164,8 +165,8 @@ struct GgufKeyValue {
 struct GgufTensorInfo {
   std::string name;
   uint32_t ggml_type = 0;
-  // F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K; DTYPE_UNSPECIFIED
-  // for a ggml type a
+  // F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K;
+  // DTYPE_UNSPECIFIED for a ggml type a
   // container cannot hold (ggml_type names it).
   format::DType dtype = format::DTYPE_UNSPECIFIED;
   // Row-major, outermost first: ne[] reversed. Empty for n_dims == 0.

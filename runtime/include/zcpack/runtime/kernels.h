@@ -2,10 +2,11 @@
 //
 // A weight matrix W of shape [rows, cols] holds cols / 32 q4_0 blocks of 18
 // bytes per row, cols / 32 q4_1, q5_0 or q5_1 blocks of 20, 22 or 24 bytes,
-// cols / 256 q4_k super-blocks of 144 bytes, cols / 32 q8_0 blocks of 34
-// bytes, or cols f16 / bf16 / f32 elements (little-endian), in one of two
-// layouts: row-major (ggml's order, row r contiguous), or for q4_0, q4_k and
-// q8_0 LAYOUT_ROW_GROUPS_16 (format/row_groups.h: each block's
+// cols / 256 q4_k, q5_k or q6_k super-blocks of 144, 176 or 210 bytes,
+// cols / 32 q8_0 blocks of 34 bytes, or cols f16 / bf16 / f32 elements
+// (little-endian), in one of two layouts: row-major (ggml's order, row r
+// contiguous), or for q4_0, q4_k and q8_0 also LAYOUT_ROW_GROUPS_16
+// (format/row_groups.h: each block's
 // bytes interleaved across 16 rows, which the kernels read as one
 // sequential stream; the converter writes the matrices that are multiplied
 // this way). The kernels read those bytes directly
@@ -20,18 +21,22 @@
 // results differ between levels by float rounding (within about
 // 1e-6 * sum |w_i * x_i| in practice), never by more.
 //
-// Arithmetic, quantized weights (q4_0, q4_1, q5_0, q5_1, q4_k, q8_0): x is
-// quantized once per call to int8 blocks of 32 (quants rounded with the scale
-// d = max|x| / 127, which is then kept in binary16 as in ggml's block_q8_0,
-// so products match llama.cpp's; shared by every row and thread), each
-// block's dot product is
-// an exact integer, and the blocks are summed in float in a fixed order
-// (runtime/src/kernels_int.h defines it). Results are bit-identical at every
-// SimdLevel. Tolerance against the float product sum_i w_i * x_i, which the
-// tests check: at most sum over blocks b of (max_{i in b} |x_i| / 254) *
-// (1 + 1/8) * sum_{i in b} |w_i| (the 1/8: 127 times the binary16 scale's
-// relative rounding of 2^-11, against half a step), plus float rounding
-// (about 1e-6 * sum |w_i * x_i|).
+// Arithmetic, quantized weights (q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k,
+// q6_k): x is quantized once per call to int8 (shared by every row and
+// thread), each block's dot product is an exact integer, and the blocks are
+// summed in float in a fixed order (runtime/src/kernels_int.h defines it).
+// The activations are those llama.cpp multiplies each type by: for q4_0,
+// q4_1, q5_0, q5_1 and q8_0, blocks of 32 (quants rounded with d = max|x| /
+// 127, which is then kept in binary16 as in ggml's block_q8_0); for the
+// k-quants q4_k, q5_k and q6_k, super-blocks of 256 with a float scale, as
+// ggml's block_q8_K. Results are bit-identical at every SimdLevel. Tolerance
+// against the float product sum_i w_i * x_i, which the tests check: for the
+// 32-element types at most sum over blocks b of 32 of (max_{i in b} |x_i| /
+// 254) * (1 + 1/8) * sum_{i in b} |w_i| (the 1/8: 127 times the binary16
+// scale's relative rounding of 2^-11, against half a step); for the k-quants
+// at most sum over super-blocks B of 256 of (max_{i in B} |x_i| / 254) *
+// (1 + 2^-10) * sum_{i in B} |w_i| (the 2^-10 covers the float rounding of
+// the scale); plus float rounding (about 1e-6 * sum |w_i * x_i|).
 //
 // Both kinds: at one level, results are bit-identical for any ThreadPool size
 // (rows are split between threads, never a dot product), and
