@@ -66,7 +66,9 @@ TEST_F(RunTextTest, JsonRecordsIdsTextAndTheStopReason) {
   EXPECT_LE(j["generated"].size(), 5u);
   const std::string reason = j["stop_reason"];
   EXPECT_TRUE(reason == "max_tokens" || reason == "end_of_generation") << reason;
-  if (reason == "max_tokens") EXPECT_EQ(j["generated"].size(), 5u);
+  if (reason == "max_tokens") {
+    EXPECT_EQ(j["generated"].size(), 5u);
+  }
   // The streamed text is the prompt, then exactly the reported text.
   const CliResult streamed = RunZcpack({"run", *text_, "--prompt", kPrompt, "-n", "5"});
   ASSERT_EQ(streamed.exit_code, 0) << streamed.err;
