@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tokenizer parity and speed against the peer, llama.cpp v0.5.0, at scale:
 #
-#   tools/tokenize_vs_llamacpp.sh [--vocabs "llama-spm llama-bpe qwen2 phi-3 gpt-2"]
+#   tools/tokenize_vs_llamacpp.sh [--vocabs "llama-spm llama-bpe ..."]
 #                                 [--bytes 1048576] [--keep DIR]
 #
 # Builds one text of exactly --bytes bytes (default 1 MiB), deterministically
@@ -9,7 +9,8 @@
 # and Markdown (in byte order of their paths), each followed by one of the
 # multilingual .inp files of tests/data/vocab in turn, repeated as needed and
 # cut to size (the cut may split a UTF-8 sequence: both tokenizers must cope).
-# For each vocabulary (tests/data/vocab/ggml-vocab-NAME.gguf) it runs
+# For each vocabulary (tests/data/vocab/ggml-vocab-NAME.gguf; default: all
+# ten there) it runs
 #
 #   llama-tokenize -m VOCAB -f TEXT --ids --no-bos --no-parse-special --no-escape --log-disable
 #   zcpack tokenize VOCAB --file TEXT
@@ -22,7 +23,7 @@
 # tests/benchmarks/tokenizer_benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vocabs="llama-spm llama-bpe qwen2 phi-3 gpt-2"
+vocabs="llama-spm llama-bpe qwen2 phi-3 gpt-2 starcoder refact mpt falcon deepseek-coder"
 bytes=1048576
 keep=""
 while [ $# -gt 0 ]; do
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --vocabs) vocabs=$2; shift 2 ;;
     --bytes) bytes=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "tokenize_vs_llamacpp.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
-#include <queue>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "tokenizer_internal.h"
 #include "tokenizer_pretokenizer.h"
 #include "zcpack/format/utf8.h"
@@ -35,6 +37,10 @@ enum : uint32_t {
   kAttrControl = 1u << 3,
   kAttrUserDefined = 1u << 4,
   kAttrByte = 1u << 5,
+  // Matched as a special token, it also takes the white space before it
+  // (LSTRIP) or after it (RSTRIP) out of the text.
+  kAttrLstrip = 1u << 6,
+  kAttrRstrip = 1u << 7,
 };
 
 uint32_t AttrOfType(TokenType type) {
@@ -51,7 +57,6 @@ uint32_t AttrOfType(TokenType type) {
 }
 
 constexpr char kSpmSpace[] = "\xE2\x96\x81";  // U+2581
-constexpr size_t kSpmSpaceSize = 3;
 
 inline size_t Utf8Length(unsigned char lead) {
   if (lead < 0xC0) return 1;
@@ -244,14 +249,6 @@ constexpr absl::string_view kEogTexts[] = {
 constexpr absl::string_view kForcedUserDefinedTexts[] = {"<|channel|>", "<|message|>", "<|start|>",
                                                          "<|constrain|>"};
 
-template <size_t N>
-bool IsOneOf(absl::string_view text, const absl::string_view (&list)[N]) {
-  for (absl::string_view t : list) {
-    if (t == text) return true;
-  }
-  return false;
-}
-
 struct BpeMerge {
   int32_t rank;
   int32_t merged;  // id of the merged text, or -1 when it is not a token
@@ -327,6 +324,9 @@ struct Tokenizer::Impl {
 
   // SPM.
   std::array<int32_t, 256> spm_byte_token{};
+  // No token contains a newline, so no merge crosses one: each line is
+  // merged on its own (the same ids, with a heap the size of a line).
+  bool spm_lines_independent = false;
 
   // BPE.
   const PreTokenizerRules* rules = nullptr;
@@ -344,6 +344,8 @@ struct Tokenizer::Impl {
 
   void Partition(absl::string_view text, bool parse_special, std::vector<Fragment>& out) const;
   void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
+  void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
+                std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
   void BpeTokenize(absl::string_view text, std::vector<int32_t>& out) const;
   void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
                std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
@@ -455,11 +457,26 @@ namespace {
 
 // The lowest id whose text is in `texts`, or -1.
 template <size_t N>
-int32_t FindByText(const Vocabulary& vocab, const absl::string_view (&texts)[N]) {
-  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-    if (IsOneOf(vocab.tokens[i], texts)) return static_cast<int32_t>(i);
+int32_t FindByText(const absl::flat_hash_map<absl::string_view, int32_t>& text_to_id,
+                   const absl::string_view (&texts)[N]) {
+  int32_t lowest = -1;
+  for (absl::string_view text : texts) {
+    auto it = text_to_id.find(text);
+    if (it != text_to_id.end() && (lowest < 0 || it->second < lowest)) lowest = it->second;
   }
-  return -1;
+  return lowest;
+}
+
+// The ids of the tokens whose text is in `texts`.
+template <size_t N>
+std::vector<int32_t> IdsOfTexts(const absl::flat_hash_map<absl::string_view, int32_t>& text_to_id,
+                                const absl::string_view (&texts)[N]) {
+  std::vector<int32_t> ids;
+  for (absl::string_view text : texts) {
+    auto it = text_to_id.find(text);
+    if (it != text_to_id.end()) ids.push_back(it->second);
+  }
+  return ids;
 }
 
 }  // namespace
@@ -489,7 +506,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   auto& attrs = impl->attrs;
   const auto detect = [&](int32_t& id, const auto& texts) {
     if (id >= 0) return;
-    id = FindByText(v, texts);
+    id = FindByText(impl->text_to_id, texts);
     if (id >= 0) attrs[id] |= kAttrControl;
   };
   detect(v.eot_id, kEotTexts);
@@ -505,14 +522,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   for (int32_t id : {v.fim_pad_id, v.fim_rep_id, v.fim_sep_id}) {
     if (id >= 0) eog.insert(id);
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (IsOneOf(v.tokens[i], kEogTexts)) {
-      eog.insert(static_cast<int32_t>(i));
-      attrs[i] |= kAttrControl;
-    }
+  for (int32_t id : IdsOfTexts(impl->text_to_id, kEogTexts)) {
+    eog.insert(id);
+    attrs[id] |= kAttrControl;
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (IsOneOf(v.tokens[i], kForcedUserDefinedTexts)) attrs[i] = kAttrUserDefined;
+  for (int32_t id : IdsOfTexts(impl->text_to_id, kForcedUserDefinedTexts)) {
+    attrs[id] = kAttrUserDefined;
   }
   for (int32_t id : {v.eos_id, v.eot_id, v.eom_id}) {
     if (id >= 0) eog.insert(id);
@@ -556,6 +571,20 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
   std::stable_sort(special.begin(), special.end(), [&](int32_t a, int32_t b) {
     return v.tokens[a].size() > v.tokens[b].size();
   });
+  // llama.cpp keys one white-space rule on the model's name: Phi-3's special
+  // tokens take the white space after them (but <unk>, <s> and
+  // <|endoftext|> do not, and </s> does).
+  {
+    std::string name = v.model_name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+      for (int32_t id : special) attrs[id] |= kAttrRstrip;
+      if (const int32_t id = impl->Find("</s>"); id >= 0) attrs[id] |= kAttrRstrip;
+      for (const char* text : {"<unk>", "<s>", "<|endoftext|>"}) {
+        if (const int32_t id = impl->Find(text); id >= 0) attrs[id] &= ~kAttrRstrip;
+      }
+    }
+  }
   impl->priority_special.assign(n, -1);
   impl->priority_plain.assign(n, -1);
   impl->trie_token.push_back(-1);
@@ -598,12 +627,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       }
     }
     impl->merges.reserve(v.merges.size());
+    std::string merged;
     for (size_t i = 0; i < v.merges.size(); ++i) {
       const std::string& merge = v.merges[i];
       const size_t space = merge.find(' ', 1);
       const int32_t left = impl->Find(absl::string_view(merge).substr(0, space));
       const int32_t right = impl->Find(absl::string_view(merge).substr(space + 1));
-      std::string merged = merge.substr(0, space) + merge.substr(space + 1);
+      merged.assign(merge, 0, space);
+      merged.append(merge, space + 1);
       const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
                            static_cast<uint32_t>(right);
       // The first rank of a repeated pair wins, as in llama.cpp.
@@ -626,6 +657,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
       impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
     }
+    impl->spm_lines_independent =
+        std::none_of(v.tokens.begin(), v.tokens.end(),
+                     [](const std::string& t) { return t.find('\n') != std::string::npos; });
   }
 
   // Pieces (llama.cpp's cache_token_to_piece, with special tokens' text).
@@ -640,12 +674,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (bpe) {
         piece = DecodeByteLevel(text);
       } else {
-        piece = text;
-        size_t pos = 0;
-        while ((pos = piece.find(kSpmSpace, pos)) != std::string::npos) {
-          piece.replace(pos, kSpmSpaceSize, " ");
-          pos += 1;
-        }
+        piece = absl::StrReplaceAll(text, {{kSpmSpace, " "}});
       }
     } else if (attr & kAttrByte) {
       piece = std::string(1, static_cast<char>(ParseByteToken(text)));
@@ -699,8 +728,11 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
   std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
   });
+  // taken: 1 for a matched token's bytes, 2 for white space a token strips.
   std::vector<uint8_t> taken(size, 0);
   std::vector<Fragment> tokens;
+  // C's isspace(), as llama.cpp strips.
+  const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
   for (const Occurrence& o : found) {
     const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
     if (std::any_of(taken.begin() + o.pos, taken.begin() + o.pos + len,
@@ -709,16 +741,36 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     }
     std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
     tokens.push_back({o.token, o.pos, o.pos + len});
+    if (attrs[o.token] & kAttrLstrip) {
+      for (uint32_t k = o.pos; k > 0 && taken[k - 1] == 0 && is_space(text[k - 1]); --k) {
+        taken[k - 1] = 2;
+      }
+    }
+    if (attrs[o.token] & kAttrRstrip) {
+      for (uint32_t k = o.pos + len; k < size && taken[k] == 0 && is_space(text[k]); ++k) {
+        taken[k] = 2;
+      }
+    }
   }
   std::sort(tokens.begin(), tokens.end(),
             [](const Fragment& a, const Fragment& b) { return a.begin < b.begin; });
+  // Raw text is what no token took or stripped.
   uint32_t at = 0;
+  const auto raw_until = [&](uint32_t end) {
+    while (at < end) {
+      while (at < end && taken[at] != 0) ++at;
+      uint32_t run = at;
+      while (run < end && taken[run] == 0) ++run;
+      if (run > at) out.push_back({-1, at, run});
+      at = run;
+    }
+  };
   for (const Fragment& t : tokens) {
-    if (t.begin > at) out.push_back({-1, at, t.begin});
+    raw_until(t.begin);
     out.push_back(t);
     at = t.end;
   }
-  if (at < size) out.push_back({-1, at, size});
+  raw_until(size);
 }
 
 void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
@@ -734,7 +786,26 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
     }
   }
   std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
+  std::vector<SpmBigram> heap;
+  const absl::string_view all(text);
+  if (!spm_lines_independent) {
+    SpmMerge(all, symbols, heap, out);
+    return;
+  }
+  size_t begin = 0;
+  while (begin < all.size()) {
+    size_t newline = all.find('\n', begin);
+    if (newline == absl::string_view::npos) newline = all.size();
+    if (newline > begin) SpmMerge(all.substr(begin, newline - begin), symbols, heap, out);
+    if (newline < all.size()) SpmMerge(all.substr(newline, 1), symbols, heap, out);
+    begin = newline + 1;
+  }
+}
+
+void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
+                               std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const {
+  symbols.clear();
+  heap.clear();
   for (size_t offset = 0; offset < text.size();) {
     const auto len = static_cast<uint32_t>(
         std::min(Utf8Length(static_cast<unsigned char>(text[offset])), text.size() - offset));
@@ -743,22 +814,31 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
                        offset + len == text.size() ? -1 : index + 1, -1});
     offset += len;
   }
-  std::vector<SpmBigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<SpmBigram, std::vector<SpmBigram>, SpmBigramOrder> queue(
-      SpmBigramOrder(), std::move(storage));
-  const auto try_add = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
+  const SpmBigramOrder order;
+  const auto make = [&](int32_t left, int32_t right, SpmBigram* bigram) {
+    if (left < 0 || right < 0) return false;
     const uint32_t size = symbols[left].len + symbols[right].len;
-    const int32_t id = Find(absl::string_view(text).substr(symbols[left].start, size));
-    if (id < 0) return;
+    const int32_t id = Find(text.substr(symbols[left].start, size));
+    if (id < 0) return false;
     const float score = vocab.scores.empty() ? 0.0f : vocab.scores[id];
-    queue.push({score, left, right, size, id});
+    *bigram = {score, left, right, size, id};
+    return true;
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const SpmBigram bigram = queue.top();
-    queue.pop();
+  const auto try_add = [&](int32_t left, int32_t right) {
+    SpmBigram bigram;
+    if (!make(left, right, &bigram)) return;
+    heap.push_back(bigram);
+    std::push_heap(heap.begin(), heap.end(), order);
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) {
+    SpmBigram bigram;
+    if (make(i - 1, i, &bigram)) heap.push_back(bigram);
+  }
+  std::make_heap(heap.begin(), heap.end(), order);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), order);
+    const SpmBigram bigram = heap.back();
+    heap.pop_back();
     Symbol& left = symbols[bigram.left];
     Symbol& right = symbols[bigram.right];
     // Stale: one side has merged since (symbols only grow, so the sizes tell).
@@ -773,7 +853,7 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
   }
   for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
-    const int32_t id = s.id >= 0 ? s.id : Find(absl::string_view(text).substr(s.start, s.len));
+    const int32_t id = s.id >= 0 ? s.id : Find(text.substr(s.start, s.len));
     if (id >= 0) {
       out.push_back(id);
       continue;
@@ -891,6 +971,20 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, std::vector<int32_t>& o
 std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions options) const {
   const Impl& impl = *impl_;
   const Vocabulary& v = impl.vocab;
+  // Offsets inside a piece are 32-bit: a longer text goes through in pieces.
+  constexpr size_t kMaxPiece = std::numeric_limits<uint32_t>::max();
+  if (text.size() > kMaxPiece) {
+    std::vector<int32_t> out;
+    if (options.add_special && v.add_bos) out.push_back(v.bos_id);
+    for (size_t at = 0; at < text.size(); at += kMaxPiece) {
+      const std::vector<int32_t> part =
+          Tokenize(text.substr(at, kMaxPiece), {.add_special = false,
+                                                .parse_special = options.parse_special});
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    if (options.add_special && v.add_eos) out.push_back(v.eos_id);
+    return out;
+  }
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   std::vector<Fragment> fragments;
@@ -995,6 +1089,46 @@ std::string Tokenizer::Detokenize(std::span<const int32_t> ids, bool special) co
     return CleanSpaces(std::move(text));
   }
   return text;
+}
+
+DetokenizeStream::DetokenizeStream(const Tokenizer& tokenizer, bool special, bool at_start)
+    : tokenizer_(tokenizer),
+      special_(special),
+      remove_space_(at_start && tokenizer.vocabulary().add_space_prefix) {}
+
+std::string DetokenizeStream::Push(int32_t id) {
+  std::string piece = tokenizer_.TokenToPiece(id, special_);
+  if (remove_space_ && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  remove_space_ = false;
+  pending_ += piece;
+  // The last sequence's lead byte, within the last four bytes: hold back
+  // from it when fewer bytes follow than it announces.
+  size_t lead = pending_.size();
+  for (size_t k = 1; k <= 4 && k <= pending_.size(); ++k) {
+    const auto c = static_cast<unsigned char>(pending_[pending_.size() - k]);
+    if ((c & 0xC0) != 0x80) {
+      lead = pending_.size() - k;
+      break;
+    }
+  }
+  size_t keep = 0;
+  if (lead < pending_.size()) {
+    const auto c = static_cast<unsigned char>(pending_[lead]);
+    size_t want = 1;  // ASCII, or a byte that starts no sequence: never held
+    if (c >= 0xC2 && c < 0xE0) want = 2;
+    if (c >= 0xE0 && c < 0xF0) want = 3;
+    if (c >= 0xF0 && c <= 0xF4) want = 4;
+    if (pending_.size() - lead < want) keep = pending_.size() - lead;
+  }
+  std::string ready = pending_.substr(0, pending_.size() - keep);
+  pending_.erase(0, pending_.size() - keep);
+  return ready;
+}
+
+std::string DetokenizeStream::Finish() {
+  std::string rest;
+  rest.swap(pending_);
+  return rest;
 }
 
 }  // namespace zcpack::runtime

@@ -82,9 +82,11 @@ void FillWeights(DType dtype, uint8_t* bytes, uint64_t size, uint64_t seed) {
     switch (dtype) {
       case format::DTYPE_Q4_0: set_half(offset, 0x2000); break;  // |d| in [2^-7, 2^-6)
       case format::DTYPE_Q4_K:
+      case format::DTYPE_Q5_K:
         set_half(offset, 0x2000);
         set_half(offset + 2, 0x2000);
         break;
+      case format::DTYPE_Q6_K: set_half(offset + 208, 0x2000); break;
       case format::DTYPE_F16: set_half(offset, 0x3800); break;  // |w| in [0.5, 1)
       case format::DTYPE_BF16: {
         uint16_t b;
@@ -171,6 +173,8 @@ void MatVecBenchmark(benchmark::State& state, DType dtype) {
 
 void BM_MatVecQ4_0(benchmark::State& state) { MatVecBenchmark(state, format::DTYPE_Q4_0); }
 void BM_MatVecQ4_K(benchmark::State& state) { MatVecBenchmark(state, format::DTYPE_Q4_K); }
+void BM_MatVecQ5_K(benchmark::State& state) { MatVecBenchmark(state, format::DTYPE_Q5_K); }
+void BM_MatVecQ6_K(benchmark::State& state) { MatVecBenchmark(state, format::DTYPE_Q6_K); }
 void BM_MatVecF16(benchmark::State& state) { MatVecBenchmark(state, format::DTYPE_F16); }
 
 void MatVecArgs(benchmark::internal::Benchmark* b) {
@@ -186,6 +190,8 @@ void MatVecArgs(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_MatVecQ4_0)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVecQ4_K)->Apply(MatVecArgs);
+BENCHMARK(BM_MatVecQ5_K)->Apply(MatVecArgs);
+BENCHMARK(BM_MatVecQ6_K)->Apply(MatVecArgs);
 BENCHMARK(BM_MatVecF16)->Apply(MatVecArgs);
 
 // ------------------------------------------------------------- MatMul ---

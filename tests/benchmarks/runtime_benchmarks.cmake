@@ -2,3 +2,11 @@
 zcpack_add_benchmark(kernels_benchmark
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_benchmark.cc
   LIBS zcpack_runtime zcpack_format)
+
+# Tokenize() throughput on one thread, per vocabulary of tests/data/vocab.
+zcpack_add_benchmark(tokenizer_benchmark
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer_benchmark.cc
+  LIBS zcpack_runtime zcpack_converter zcpack_format zstd::libzstd_shared)
+if(TARGET tokenizer_benchmark)
+  target_compile_definitions(tokenizer_benchmark PRIVATE ZCPACK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endif()

@@ -545,5 +545,53 @@ TEST(MatMulMany, EqualsSeparateProducts) {
   }
 }
 
+// A Q4_K_M-like layer mixes q4_k with q6_k (and a Q4_0 model has a q6_k
+// head): one MatMulMany() over every quantized type, at each level, gives the
+// scalar level's bits, and so does MatVec() of each input.
+TEST(MatMulMany, MixedDTypesAtEveryLevelEqualScalar) {
+  std::mt19937_64 rng(17);
+  const uint64_t cols = 512;
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<WeightView> views;
+  for (auto [dtype, rows] : std::vector<std::pair<DType, uint64_t>>{
+           {format::DTYPE_Q4_K, 19}, {format::DTYPE_Q6_K, 21}, {format::DTYPE_Q4_0, 8},
+           {format::DTYPE_Q5_K, 16}, {format::DTYPE_Q8_0, 3}}) {
+    bytes.push_back(RandomWeights(dtype, rows, cols, rng));
+    views.push_back(*WeightView::FromBytes(dtype, rows, cols, bytes.back()));
+  }
+  ThreadPool pool(3);
+  for (size_t n : {1, 3, 8}) {
+    const std::vector<float> x = RandomInputs(n * cols, rng);
+    std::vector<std::vector<float>> expected(views.size());
+    std::vector<Projection> reference;
+    for (size_t i = 0; i < views.size(); ++i) {
+      expected[i].assign(n * views[i].rows, -1.0f);
+      reference.push_back({&views[i], expected[i].data()});
+    }
+    MatMulMany(reference, x.data(), n, nullptr, format::SimdLevel::kScalar);
+    for (format::SimdLevel level : {format::SimdLevel::kScalar, format::SimdLevel::kAvx2,
+                                    format::SimdLevel::kAvx512}) {
+      std::vector<std::vector<float>> got(views.size());
+      std::vector<Projection> projections;
+      for (size_t i = 0; i < views.size(); ++i) {
+        got[i].assign(n * views[i].rows, -2.0f);
+        projections.push_back({&views[i], got[i].data()});
+      }
+      MatMulMany(projections, x.data(), n, &pool, level);
+      for (size_t i = 0; i < views.size(); ++i) {
+        const std::string where = absl::StrCat(format::SimdLevelName(level), " ",
+                                               format::DTypeName(views[i].dtype), " n=", n);
+        EXPECT_TRUE(SameBits(got[i].data(), expected[i].data(), got[i].size())) << where;
+        for (size_t j = 0; j < n; ++j) {
+          std::vector<float> y(views[i].rows);
+          MatVec(views[i], x.data() + j * cols, y.data(), &pool, level);
+          EXPECT_TRUE(SameBits(y.data(), expected[i].data() + j * views[i].rows, y.size()))
+              << where << " MatVec of input " << j;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zcpack::runtime::kernels_internal

@@ -1,5 +1,7 @@
 // End-to-end tests of `zcpack tokenize`: llama.cpp's own cases through the
 // command line, a container's carried tokenizer, and the exit codes.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -72,6 +74,11 @@ TEST_F(CliTokenizeTest, BosAndSpecialFlags) {
       RunZcpack({"tokenize", Vocab("llama-bpe"), "<|eot_id|>", "--special", "--bos"});
   ASSERT_EQ(special.exit_code, 0) << special.err;
   EXPECT_EQ(special.out, "128000 128009\n");
+  // Phi-3 (general.name in the GGUF): special tokens strip the space after.
+  const CliResult phi3 =
+      RunZcpack({"tokenize", Vocab("phi-3"), "<|user|>\n text<|end|>\n", "--special"});
+  ASSERT_EQ(phi3.exit_code, 0) << phi3.err;
+  EXPECT_EQ(phi3.out, "32010 1426 32007\n");
 }
 
 TEST_F(CliTokenizeTest, JsonReport) {
@@ -128,6 +135,12 @@ TEST_F(CliTokenizeTest, ExitCodes) {
   r = RunZcpack({"tokenize", bert, "a"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("'bert' is not supported"));
+  // A FIFO is refused at once, as by every command (1).
+  const std::string fifo = dir_ + "/vocab.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  r = FinishZcpack(StartZcpack({"tokenize", fifo, "a"}), /*timeout_seconds=*/30);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("not a regular file"));
   // A GGUF without tokenizer metadata: 1.
   GgufTestWriter empty;
   empty.AddString("general.architecture", "llama");

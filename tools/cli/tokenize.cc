@@ -36,6 +36,11 @@ absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
                                               std::span<const uint8_t> bytes) {
   const std::string name = format::EscapeInvalidUtf8(path);
   ZCPACK_ASSIGN_OR_RETURN(const converter::GgufFile gguf, converter::ParseGguf(bytes, name));
+  // llama.cpp keys Phi-3's special-token white-space rule on general.name.
+  std::string model_name;
+  if (const converter::GgufValue* value = gguf.FindMetadata("general.name")) {
+    if (const std::string* s = value->AsString()) model_name = *s;
+  }
   ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
                           converter::GgufTokenizerBlob(gguf, name, /*zstd_level=*/1));
   if (!blob.has_value()) {
@@ -48,7 +53,9 @@ absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
   if (ZSTD_isError(n) || n != raw.size()) {
     return absl::InternalError(absl::StrCat(name, ": could not re-read its tokenizer metadata"));
   }
-  return FromGgufJson(raw, name, "gguf");
+  ZCPACK_ASSIGN_OR_RETURN(LoadedVocabulary loaded, FromGgufJson(raw, name, "gguf"));
+  loaded.vocab.model_name = format::ReplaceInvalidUtf8(model_name);
+  return loaded;
 }
 
 absl::StatusOr<LoadedVocabulary> LoadFromContainer(const std::string& path) {

@@ -78,6 +78,11 @@ struct Vocabulary {
   bool add_space_prefix = true;
   // tokenizer.chat_template, empty when absent.
   std::string chat_template;
+  // The model's name (GGUF general.name), empty when unknown. llama.cpp keys
+  // one rule on it: in a Phi-3 model ("phi-3" or "phi3" in the name) special
+  // tokens matched in the text take the white space after them. The GGUF
+  // tokenizer blob does not carry it; a caller that has the name sets it.
+  std::string model_name;
 };
 
 // VocabularyFromGgufJson(): from the JSON object of GGUF tokenizer.* keys that
@@ -128,7 +133,9 @@ class Tokenizer {
   // Special tokens in the text (parse_special) are matched as llama.cpp's
   // tokenizer_st_partition() does: longest token first, each taking its
   // leftmost occurrences. User-defined tokens are matched even without
-  // parse_special, as in llama.cpp.
+  // parse_special, as in llama.cpp. A text longer than 4 GiB - 1 bytes is
+  // tokenized in pieces of that size (ids may differ from llama.cpp's at the
+  // seams).
   std::vector<int32_t> Tokenize(absl::string_view text, TokenizeOptions options = {}) const;
 
   // TokenToPiece(): the bytes token `id` stands for (SPM U+2581 -> space,
@@ -153,6 +160,31 @@ class Tokenizer {
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// DetokenizeStream: text for ids that arrive one at a time (generation), to
+// print as it comes. Each Push() returns the new text: the token's piece as
+// Detokenize() writes it (with SPM's leading space removed from the first
+// piece when `at_start`: the ids begin the text rather than continue a
+// prompt), except that a UTF-8 sequence split across tokens is held back
+// until its last byte arrives. BPE's clean_spaces (" ," -> ",") is not
+// applied: it depends on text not yet generated. Holds a reference to
+// `tokenizer`, which must outlive it. Not thread-safe (one per stream).
+class DetokenizeStream {
+ public:
+  explicit DetokenizeStream(const Tokenizer& tokenizer, bool special = false, bool at_start = true);
+
+  // Push(): the text that `id` completes (empty while a sequence is open).
+  std::string Push(int32_t id);
+  // Finish(): whatever is still held back (an incomplete sequence at the end
+  // of the stream), as it is; the stream is then empty.
+  std::string Finish();
+
+ private:
+  const Tokenizer& tokenizer_;
+  bool special_;
+  bool remove_space_;
+  std::string pending_;
 };
 
 }  // namespace zcpack::runtime
