@@ -34,10 +34,15 @@ ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
+ABSL_FLAG(std::string, tokenizer, "",
+          "convert: carry this file's tokenizer (GGUF, tokenizer.json, tokenizer.model).");
 ABSL_FLAG(std::string, layout, "row-groups",
           "convert: block order of the matrices (row-groups or row-major).");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
+ABSL_FLAG(std::string, prompt, "", "run: prompt text (tokenized by the container's tokenizer).");
+ABSL_FLAG(std::string, chat, "", "run: a user message, rendered by the model's chat template.");
+ABSL_FLAG(std::string, system, "", "run --chat: a system message before the user's.");
 ABSL_FLAG(int32_t, n, 16, "run: tokens to generate.");
 ABSL_FLAG(int32_t, context, 0, "run: KV cache positions (0: prompt + n).");
 ABSL_FLAG(float, temperature, 0.0f, "run: sampling temperature (0: greedy).");
@@ -130,6 +135,7 @@ ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
   options.output_quant = absl::GetFlag(FLAGS_output_quant);
   options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
   options.layout = absl::GetFlag(FLAGS_layout);
+  options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
   options.force = absl::GetFlag(FLAGS_force);
@@ -164,6 +170,9 @@ RunCommandOptions RunOptionsFromFlags(const ParsedArgs& args) {
   RunCommandOptions options;
   options.path = args.positional.empty() ? std::string() : args.positional[0];
   options.tokens = absl::GetFlag(FLAGS_tokens);
+  options.prompt = absl::GetFlag(FLAGS_prompt);
+  options.chat = absl::GetFlag(FLAGS_chat);
+  options.system = absl::GetFlag(FLAGS_system);
   options.max_tokens = absl::GetFlag(FLAGS_n);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.context = absl::GetFlag(FLAGS_context);
@@ -248,7 +257,7 @@ const std::vector<Command>& Commands() {
       {"convert",
        "convert SRC -o OUT [--quant keep|q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
-       "[--layout row-groups|row-major] [--json] [--quiet] [--force]",
+       "[--layout row-groups|row-major] [--tokenizer FILE] [--json] [--quiet] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -281,12 +290,15 @@ const std::vector<Command>& Commands() {
        "                     by: row-groups (default; 16 rows interleaved, the order the\n"
        "                     kernels read, recorded per tensor so that verify and\n"
        "                     exports still see ggml's order) or row-major (ggml's order)\n"
+       "  --tokenizer FILE   carry FILE's tokenizer instead of the source's: a GGUF file\n"
+       "                     (its tokenizer.* metadata; a vocabulary-only one will do),\n"
+       "                     a tokenizer.json or a tokenizer.model\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
        "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
-        "layout", "json", "quiet", "force"},
+        "layout", "tokenizer", "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) { return RunConvert(ConvertOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckConvertOptions(ConvertOptionsFromFlags(args)); }},
@@ -341,12 +353,24 @@ const std::vector<Command>& Commands() {
        },
        [](const ParsedArgs& args) { return VerifyOptionsFromFlags(args).status(); }},
       {"run",
-       "run FILE --tokens 1,2,3 [-n N] [--threads N] [--seed S] [--temperature T] [--json]",
-       "Open a container with the runtime (zero-copy) and generate tokens from a\n"
-       "prompt of token ids. Prints the generated ids and the timings: open, first\n"
-       "token (prompt evaluation plus the first sample) and decode tokens/s.\n"
+       "run FILE {--tokens 1,2,3 | --prompt TEXT | --chat MESSAGE [--system TEXT]} [-n N] "
+       "[--threads N] [--seed S] [--temperature T] [--json]",
+       "Open a container with the runtime (zero-copy) and generate from a prompt.\n"
+       "From token ids (--tokens): prints the generated ids and the timings: open,\n"
+       "first token (prompt evaluation plus the first sample) and decode tokens/s.\n"
+       "From text (--prompt, --chat): tokenizes it with the tokenizer the container\n"
+       "carries, streams the prompt and then the generated text to stdout as it is\n"
+       "generated, stops at the model's end-of-generation token (EOS, EOT, ...) or\n"
+       "after N tokens, and prints why it stopped and the timings to stderr. Random\n"
+       "weights (zcpack synth) give meaningless text.\n"
        "\n"
-       "  --tokens IDS        prompt token ids, comma-separated (required)\n"
+       "  --tokens IDS        prompt token ids, comma-separated\n"
+       "  --prompt TEXT       prompt text (BOS added as the vocabulary says)\n"
+       "  --chat MESSAGE      a user message, rendered by the model's chat template\n"
+       "                      (tokenizer.chat_template: llama-3, ChatML/qwen2 or\n"
+       "                      llama-2; others are refused); prints only the reply\n"
+       "  --system TEXT       with --chat: a system message before it\n"
+       "                      (give exactly one of --tokens, --prompt and --chat)\n"
        "  -n N                tokens to generate (default 16); prompt + n is at most\n"
        "                      the model's context length (a usage error otherwise)\n"
        "  --threads N         compute threads (default: all cores; at most the CPUs\n"
@@ -354,7 +378,8 @@ const std::vector<Command>& Commands() {
        "  --context N         KV cache positions (default: prompt + n)\n"
        "  --temperature T     0 (default) is greedy; > 0 samples (a finite number)\n"
        "  --top-k K, --top-p P, --seed S   sampling (defaults 40, 0.95, 1)\n"
-       "  --stop-at-eos       stop at the model's end-of-sequence id\n"
+       "  --stop-at-eos       --tokens: stop at the model's end-of-sequence id (text\n"
+       "                      always stops at end-of-generation)\n"
        "  --advice A          madvise: none (default), sequential, random, willneed\n"
        "  --prefetch-layers N layers read ahead of compute (default 4; 0 off)\n"
        "  --populate          fault every page in at open\n"
@@ -362,15 +387,21 @@ const std::vector<Command>& Commands() {
        "  --verify            verify every tensor checksum at open\n"
        "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
        "                      hints), classic (read file, copy tensors), pread, direct\n"
-       "  --json              JSON report\n"
+       "  --json              JSON report (from text: also the prompt text and ids,\n"
+       "                      the generated ids and text, and the stop reason)\n"
        "\n"
        "A KV cache larger than the memory available is a resource error (exit 3),\n"
-       "and so is a container truncated or unreadable while it is mapped.\n",
-       {"tokens", "n", "threads", "context", "temperature", "top_k", "top_p", "seed",
-        "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock", "verify", "loader",
-        "json"},
+       "and so is a container truncated or unreadable while it is mapped. --prompt\n"
+       "or --chat for a container without a tokenizer is a usage error (exit 2); a\n"
+       "tokenizer that does not decode, a chat template that is missing or not\n"
+       "recognised, or a prompt plus -n beyond the model's context is exit 1.\n",
+       {"tokens", "prompt", "chat", "system", "n", "threads", "context", "temperature", "top_k",
+        "top_p", "seed", "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock",
+        "verify", "loader", "json"},
        {}, 1, 1,
-       [](const ParsedArgs& args) { return RunRun(RunOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) {
+         return RunRun(RunOptionsFromFlags(args), std::cout, std::cerr);
+       },
        [](const ParsedArgs& args) { return CheckRunOptions(RunOptionsFromFlags(args)); }},
       {"tokenize", "tokenize FILE (TEXT | - | --file PATH) [--bos] [--special] [--json]",
        "Tokenize text with the tokenizer of a container (its GGUF tokenizer metadata)\n"

@@ -261,6 +261,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   ZCPACK_RETURN_IF_ERROR(CheckConvertOptions(options));
 
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> source, OpenSourceModel(options.source));
+  if (!options.tokenizer.empty()) {
+    ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<SourceModel> carried,
+                            OpenTokenizerSource(options.tokenizer));
+    source->tokenizers = std::move(carried->tokenizers);
+    for (auto& f : carried->sources) source->sources.push_back(std::move(f));
+  }
   ZCPACK_RETURN_IF_ERROR(CheckTensorsAgainstModel(source->model, source->tensors));
   // A tensor the container cannot hold (no elements, rank 0) is the input's
   // problem: name the input file, not the output the writer would name.

@@ -377,6 +377,47 @@ absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& 
   return builder.Finish();
 }
 
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenTokenizerSource(const std::string& path,
+                                                                 const SourceOptions& options) {
+  ModelBuilder builder(options);
+  const auto carry = [&]() -> absl::Status {
+    ZCPACK_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes, builder.Map(path, UINT64_MAX));
+    const std::string name = BaseName(path);
+    if (HasGgufMagic(bytes)) {
+      ZCPACK_ASSIGN_OR_RETURN(const GgufFile gguf, ParseGguf(bytes, path, options.gguf));
+      ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
+                              GgufTokenizerBlob(gguf, format::EscapeInvalidUtf8(name),
+                                                options.tokenizer_zstd_level));
+      if (!blob.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            format::EscapeInvalidUtf8(path), ": a GGUF file without tokenizer.* metadata"));
+      }
+      builder.model().tokenizers.push_back(std::move(*blob));
+      return absl::OkStatus();
+    }
+    for (absl::string_view kind : kTokenizerFiles) {
+      if (name != kind) continue;
+      if (bytes.size() > options.max_tokenizer_bytes) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(format::EscapeInvalidUtf8(path), ": ", bytes.size(),
+                         " bytes exceeds the limit of ", options.max_tokenizer_bytes));
+      }
+      ZCPACK_ASSIGN_OR_RETURN(format::TokenizerBlob blob,
+                              MakeTokenizerBlob(kind, kind, bytes, options.tokenizer_zstd_level));
+      builder.model().tokenizers.push_back(std::move(blob));
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(format::EscapeInvalidUtf8(path),
+                     ": not a tokenizer zcpack carries (a GGUF file with tokenizer.* metadata, "
+                     "a tokenizer.json or a tokenizer.model)"));
+  };
+  const absl::Status carried = carry();
+  ZCPACK_RETURN_IF_ERROR(builder.model().CheckMappings());
+  ZCPACK_RETURN_IF_ERROR(carried);
+  return builder.Finish();
+}
+
 absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,
                                                         absl::string_view file_name,
                                                         std::span<const uint8_t> raw,

@@ -1,7 +1,18 @@
-/* hello_c: the same through the C API. */
+/* hello_c: the same through the C API, then text in and text out when the
+ * container carries a tokenizer. */
 #include <stdio.h>
+#include <string.h>
 
 #include "zcpack/zcpack.h"
+
+/* Streams each generated piece to stdout as it comes. */
+static int print_piece(int32_t id, const char* piece, size_t piece_len, void* user_data) {
+  (void)id;
+  (void)user_data;
+  fwrite(piece, 1, piece_len, stdout);
+  fflush(stdout);
+  return 0; /* go on */
+}
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -31,6 +42,22 @@ int main(int argc, char** argv) {
   printf("generated:");
   for (size_t i = 0; i < count; ++i) printf(" %d", out[i]);
   printf("\n");
+
+  const char* text = "Once upon a time";
+  zcpack_stop_reason reason = ZCPACK_STOP_MAX_TOKENS;
+  printf("%s", text);
+  const zcpack_status status =
+      zcpack_generate_text(model, text, strlen(text), 0, &options, print_piece, NULL, &reason);
+  if (status == ZCPACK_OK) {
+    printf("\n(stopped: %s)\n",
+           reason == ZCPACK_STOP_END_OF_GENERATION ? "end of generation" : "max tokens");
+  } else if (status == ZCPACK_NOT_FOUND) {
+    printf("\n(no tokenizer in this container: %s)\n", zcpack_last_error());
+  } else {
+    fprintf(stderr, "\nhello_c: %s\n", zcpack_last_error());
+    zcpack_close(model);
+    return 1;
+  }
   zcpack_close(model);
   return 0;
 }

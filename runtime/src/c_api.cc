@@ -6,11 +6,13 @@
 #include <new>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "zcpack/format/row_groups.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
+#include "zcpack/runtime/tokenizer.h"
 
 struct zcpack_model {
   std::unique_ptr<zcpack::runtime::Model> model;
@@ -70,6 +72,16 @@ void Fill(const zcpack::format::Container& c, size_t index, zcpack_tensor* out) 
   for (int d = 0; d < ZCPACK_MAX_RANK; ++d) out->shape[d] = d < t.shape_size() ? t.shape(d) : 0;
 }
 
+// The sampling options of `options` (checked by Generate()).
+zcpack::runtime::SamplingOptions SamplingOf(const zcpack_generate_options& options) {
+  zcpack::runtime::SamplingOptions sampling;
+  sampling.temperature = options.temperature;
+  sampling.top_k = options.top_k;
+  sampling.top_p = options.top_p;
+  sampling.seed = options.seed;
+  return sampling;
+}
+
 // zcpack_generate() once its arguments are checked for null.
 zcpack_status Generate(const zcpack::runtime::Model& model, std::span<const int32_t> prompt,
                        const zcpack_generate_options& options, int32_t* out_tokens,
@@ -84,15 +96,68 @@ zcpack_status Generate(const zcpack::runtime::Model& model, std::span<const int3
   session_options.max_context = *context;
   auto session = zcpack::runtime::Session::Create(model, session_options);
   if (!session.ok()) return Fail(session.status());
-  zcpack::runtime::SamplingOptions sampling;
-  sampling.temperature = options.temperature;
-  sampling.top_k = options.top_k;
-  sampling.top_p = options.top_p;
-  sampling.seed = options.seed;
-  auto tokens = zcpack::runtime::Generate(**session, prompt, options.max_tokens, sampling);
+  auto tokens = zcpack::runtime::Generate(**session, prompt, options.max_tokens,
+                                          SamplingOf(options));
   if (!tokens.ok()) return Fail(tokens.status());
   std::copy(tokens->begin(), tokens->end(), out_tokens);
   *out_count = tokens->size();
+  return Ok();
+}
+
+// The model's tokenizer, or Fail()'s status for its error, prefixed with the
+// C function's name.
+zcpack_status TokenizerOf(const zcpack_model& model, const char* function,
+                          const zcpack::runtime::Tokenizer** out) {
+  auto tokenizer = model.model->tokenizer();
+  if (!tokenizer.ok()) {
+    return Fail(absl::Status(tokenizer.status().code(),
+                             absl::StrCat(function, ": ", tokenizer.status().message())));
+  }
+  *out = *tokenizer;
+  return ZCPACK_OK;
+}
+
+// zcpack_generate_text() once its arguments are checked for null.
+zcpack_status GenerateText(const zcpack::runtime::Model& model,
+                           const zcpack::runtime::Tokenizer& tokenizer, absl::string_view prompt,
+                           bool parse_special, const zcpack_generate_options& options,
+                           zcpack_token_callback callback, void* user_data,
+                           zcpack_stop_reason* out_reason) {
+  zcpack::runtime::TokenizeOptions tokenize;
+  tokenize.add_special = true;
+  tokenize.parse_special = parse_special;
+  const std::vector<int32_t> ids = tokenizer.Tokenize(prompt, tokenize);
+  if (ids.empty()) {
+    return Fail(absl::InvalidArgumentError("zcpack_generate_text: the prompt has no tokens"));
+  }
+  const auto context = zcpack::runtime::ContextForGeneration(ids.size(), options.max_tokens);
+  if (!context.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("zcpack_generate_text: ", context.status().message())));
+  }
+  zcpack::runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  session_options.max_context = *context;
+  auto session = zcpack::runtime::Session::Create(model, session_options);
+  if (!session.ok()) return Fail(session.status());
+  zcpack::runtime::TextPieceCallback on_piece;
+  if (callback != nullptr) {
+    on_piece = [&](int32_t id, absl::string_view piece) {
+      return callback(id, piece.data(), piece.size(), user_data) == 0;
+    };
+  }
+  auto result = zcpack::runtime::GenerateText(**session, tokenizer, ids, options.max_tokens,
+                                              SamplingOf(options), on_piece);
+  if (!result.ok()) return Fail(result.status());
+  if (out_reason != nullptr) {
+    switch (result->stop_reason) {
+      case zcpack::runtime::StopReason::kEndOfGeneration:
+        *out_reason = ZCPACK_STOP_END_OF_GENERATION;
+        break;
+      case zcpack::runtime::StopReason::kCallback: *out_reason = ZCPACK_STOP_CALLBACK; break;
+      case zcpack::runtime::StopReason::kMaxTokens: *out_reason = ZCPACK_STOP_MAX_TOKENS; break;
+    }
+  }
   return Ok();
 }
 
@@ -212,6 +277,82 @@ zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t
   return Guarded("zcpack_generate", [&] {
     return Generate(*model->model, std::span<const int32_t>(prompt, prompt_len), *options,
                     out_tokens, out_count);
+  });
+}
+
+zcpack_status zcpack_tokenize(zcpack_model* model, const char* text, size_t text_len,
+                              int add_special, int parse_special, int32_t* out_tokens,
+                              size_t capacity, size_t* out_count) {
+  if (model == nullptr || (text == nullptr && text_len > 0) || out_count == nullptr ||
+      (out_tokens == nullptr && capacity > 0)) {
+    return Fail(absl::InvalidArgumentError("zcpack_tokenize: null argument"));
+  }
+  *out_count = 0;
+  return Guarded("zcpack_tokenize", [&] {
+    const zcpack::runtime::Tokenizer* tokenizer = nullptr;
+    if (zcpack_status s = TokenizerOf(*model, "zcpack_tokenize", &tokenizer); s != ZCPACK_OK) {
+      return s;
+    }
+    zcpack::runtime::TokenizeOptions options;
+    options.add_special = add_special != 0;
+    options.parse_special = parse_special != 0;
+    const std::vector<int32_t> ids =
+        tokenizer->Tokenize(absl::string_view(text == nullptr ? "" : text, text_len), options);
+    *out_count = ids.size();
+    if (capacity < ids.size()) {
+      return Fail(absl::OutOfRangeError(absl::StrCat(
+          "zcpack_tokenize: the text is ", ids.size(), " tokens, the buffer holds ", capacity)));
+    }
+    std::copy(ids.begin(), ids.end(), out_tokens);
+    return Ok();
+  });
+}
+
+zcpack_status zcpack_detokenize(zcpack_model* model, const int32_t* tokens, size_t count,
+                                int special, char* out, size_t capacity, size_t* out_length) {
+  if (model == nullptr || (tokens == nullptr && count > 0) || out_length == nullptr ||
+      (out == nullptr && capacity > 0)) {
+    return Fail(absl::InvalidArgumentError("zcpack_detokenize: null argument"));
+  }
+  *out_length = 0;
+  return Guarded("zcpack_detokenize", [&] {
+    const zcpack::runtime::Tokenizer* tokenizer = nullptr;
+    if (zcpack_status s = TokenizerOf(*model, "zcpack_detokenize", &tokenizer); s != ZCPACK_OK) {
+      return s;
+    }
+    const std::string text =
+        tokenizer->Detokenize(std::span<const int32_t>(tokens, count), special != 0);
+    *out_length = text.size();
+    if (capacity <= text.size()) {
+      return Fail(absl::OutOfRangeError(absl::StrCat("zcpack_detokenize: the text is ",
+                                                     text.size(), " bytes and a NUL, the buffer ",
+                                                     capacity)));
+    }
+    std::copy(text.begin(), text.end(), out);
+    out[text.size()] = '\0';
+    return Ok();
+  });
+}
+
+zcpack_status zcpack_generate_text(zcpack_model* model, const char* prompt, size_t prompt_len,
+                                   int parse_special, const zcpack_generate_options* options,
+                                   zcpack_token_callback callback, void* user_data,
+                                   zcpack_stop_reason* out_reason) {
+  if (model == nullptr || (prompt == nullptr && prompt_len > 0) || options == nullptr) {
+    return Fail(absl::InvalidArgumentError("zcpack_generate_text: null argument"));
+  }
+  if (options->max_tokens < 0) {
+    return Fail(absl::InvalidArgumentError("zcpack_generate_text: negative max_tokens"));
+  }
+  return Guarded("zcpack_generate_text", [&] {
+    const zcpack::runtime::Tokenizer* tokenizer = nullptr;
+    if (zcpack_status s = TokenizerOf(*model, "zcpack_generate_text", &tokenizer);
+        s != ZCPACK_OK) {
+      return s;
+    }
+    return GenerateText(*model->model, *tokenizer,
+                        absl::string_view(prompt == nullptr ? "" : prompt, prompt_len),
+                        parse_special != 0, *options, callback, user_data, out_reason);
   });
 }
 

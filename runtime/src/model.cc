@@ -12,10 +12,12 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "loaders.h"
 #include "prefetcher.h"
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/model_layout.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 #ifndef MADV_POPULATE_READ
@@ -28,6 +30,69 @@ namespace {
 using format::TensorEntry;
 
 std::string ErrnoText(int e) { return std::strerror(e); }
+
+// The blob kinds the runtime reads, in the order tokenizer() tries them.
+constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
+                                                 "tokenizer.model"};
+
+// The tokenizer of container `c` (see Model::tokenizer()).
+absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Container& c) {
+  const auto& blobs = c.manifest().tokenizers();
+  const format::TokenizerBlob* chosen = nullptr;
+  size_t index = 0;
+  for (absl::string_view kind : kTokenizerKinds) {
+    for (index = 0; index < static_cast<size_t>(blobs.size()); ++index) {
+      if (blobs[static_cast<int>(index)].kind() == kind) {
+        chosen = &blobs[static_cast<int>(index)];
+        break;
+      }
+    }
+    if (chosen != nullptr) break;
+  }
+  if (chosen == nullptr) {
+    if (blobs.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          c.path(), ": carries no tokenizer (its source had no GGUF tokenizer.* metadata, "
+                    "tokenizer.json or tokenizer.model); give token ids instead"));
+    }
+    std::vector<std::string> kinds;
+    for (const format::TokenizerBlob& blob : blobs) {
+      kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
+    }
+    return absl::NotFoundError(absl::StrCat(
+        c.path(), ": carries tokenizers of kind ", absl::StrJoin(kinds, ", "),
+        ", none of which the runtime reads (gguf-metadata, tokenizer.json, tokenizer.model)"));
+  }
+  const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
+                                        format::EscapeInvalidUtf8(chosen->file_name()), "')");
+  ZCPACK_ASSIGN_OR_RETURN(const std::string raw, c.TokenizerData(index));
+#ifdef ZCPACK_HAVE_HF_TOKENIZER
+  absl::StatusOr<Vocabulary> vocab =
+      chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
+      : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
+                                           : VocabularyFromSentencePieceModel(raw, name);
+#else
+  if (chosen->kind() != "gguf-metadata") {
+    return absl::UnimplementedError(
+        absl::StrCat(name, ": this build of the runtime reads only gguf-metadata tokenizers"));
+  }
+  absl::StatusOr<Vocabulary> vocab = VocabularyFromGgufJson(raw, name);
+#endif
+  if (!vocab.ok()) return vocab.status();
+  // The vocabulary's own ids win; the model info fills what it lacks.
+  const format::ModelInfo& info = c.manifest().model();
+  const auto in_range = [&](int32_t id) {
+    return id >= 0 && static_cast<size_t>(id) < vocab->tokens.size();
+  };
+  if (vocab->bos_id < 0 && in_range(info.bos_token_id())) vocab->bos_id = info.bos_token_id();
+  if (vocab->eos_id < 0 && in_range(info.eos_token_id())) vocab->eos_id = info.eos_token_id();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat(name, ": ", tokenizer.status().message()));
+  }
+  return tokenizer;
+}
 
 }  // namespace
 
@@ -273,6 +338,12 @@ void Model::WillCompute(int layer) const {
 absl::Status Model::CheckMapping() const {
   if (mapping_guard_ == nullptr || !mapping_guard_->failed()) return absl::OkStatus();
   return absl::AbortedError(absl::StrCat(container_->path(), ": truncated or unreadable while mapped"));
+}
+
+absl::StatusOr<const Tokenizer*> Model::tokenizer() const {
+  std::call_once(tokenizer_once_, [this] { tokenizer_ = DecodeTokenizer(*container_); });
+  if (!tokenizer_.ok()) return tokenizer_.status();
+  return tokenizer_->get();
 }
 
 size_t Model::prefetched_units() const { return prefetcher_ ? prefetcher_->issued() : 0; }

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "attention_kernels.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::runtime {
@@ -531,6 +532,97 @@ absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const 
   }
   s.decode_seconds = std::chrono::duration<double>(Clock::now() - first_done).count();
   return out;
+}
+
+namespace {
+
+// Where the incomplete UTF-8 character that `text` ends with starts: the
+// position of its lead byte when the bytes from there are a proper prefix of
+// a well-formed sequence (format/utf8.h's rules: the second byte's range
+// depends on the first), else text.size() (nothing to hold back).
+size_t IncompleteUtf8Tail(absl::string_view text) {
+  const size_t n = text.size();
+  for (size_t k = 1; k <= 3 && k <= n; ++k) {
+    const auto b = static_cast<uint8_t>(text[n - k]);
+    if (b >= 0x80 && b <= 0xbf) continue;  // a continuation byte: look further back
+    size_t length = 0;
+    uint8_t low = 0x80, high = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) {
+      length = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b == 0xe0) low = 0xa0;
+      if (b == 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b == 0xf0) low = 0x90;
+      if (b == 0xf4) high = 0x8f;
+    }
+    if (length <= k) return n;  // ASCII, an invalid byte, or a complete sequence
+    if (k >= 2) {
+      const auto second = static_cast<uint8_t>(text[n - k + 1]);
+      if (second < low || second > high) return n;
+    }
+    return n - k;
+  }
+  return n;
+}
+
+}  // namespace
+
+absl::string_view StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kEndOfGeneration: return "end_of_generation";
+    case StopReason::kCallback: return "callback";
+    default: return "max_tokens";
+  }
+}
+
+absl::StatusOr<TextGeneration> GenerateText(Session& session, const Tokenizer& tokenizer,
+                                            std::span<const int32_t> prompt, int max_tokens,
+                                            const SamplingOptions& sampling,
+                                            const TextPieceCallback& on_piece) {
+  TextGeneration result;
+  result.prompt_tokens.assign(prompt.begin(), prompt.end());
+  std::string pending;  // bytes not yet passed on: an incomplete character
+  std::optional<StopReason> stop;
+  int count = 0;
+  const auto on_token = [&](int32_t id) {
+    ++count;
+    std::string piece;
+    const bool end = tokenizer.IsEndOfGeneration(id);
+    if (!end) pending += tokenizer.TokenToPiece(id);
+    // The last token flushes what is held back: no later one can complete it.
+    const size_t keep = end || count == max_tokens ? pending.size() : IncompleteUtf8Tail(pending);
+    piece = format::ReplaceInvalidUtf8(absl::string_view(pending).substr(0, keep));
+    pending.erase(0, keep);
+    result.text += piece;
+    const bool go_on = !on_piece || on_piece(id, piece);
+    if (end) {
+      stop = StopReason::kEndOfGeneration;
+      return false;
+    }
+    if (!go_on) stop = StopReason::kCallback;
+    return go_on;
+  };
+  ZCPACK_ASSIGN_OR_RETURN(result.generated_tokens,
+                          Generate(session, prompt, max_tokens, sampling, /*stop_at_eos=*/false,
+                                   &result.stats, on_token));
+  result.stop_reason = stop.value_or(StopReason::kMaxTokens);
+  return result;
+}
+
+absl::StatusOr<TextGeneration> GenerateText(Session& session, const Tokenizer& tokenizer,
+                                            absl::string_view prompt, TokenizeOptions tokenize,
+                                            int max_tokens, const SamplingOptions& sampling,
+                                            const TextPieceCallback& on_piece) {
+  const std::vector<int32_t> ids = tokenizer.Tokenize(prompt, tokenize);
+  if (ids.empty()) {
+    return absl::InvalidArgumentError(
+        "the prompt is empty after tokenizing: give some text (or add_special with a vocabulary "
+        "that adds BOS)");
+  }
+  return GenerateText(session, tokenizer, ids, max_tokens, sampling, on_piece);
 }
 
 }  // namespace zcpack::runtime

@@ -15,9 +15,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runtime/text_model.h"
 #include "tests/runtime/tiny_model.h"
 #include "tests/testing/container_fixtures.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/utf8.h"
 
 namespace {
 
@@ -192,6 +194,184 @@ TEST_F(CApiTest, FileTruncatedWhileMappedIsAnIoErrorNotACrash) {
   std::filesystem::copy_file(*path_, copy, std::filesystem::copy_options::overwrite_existing);
   EXPECT_EXIT(GenerateAfterTruncation(copy), ::testing::ExitedWithCode(0),
               "6 .*truncated.zcpack: truncated or unreadable while mapped");
+}
+
+// Text through the C API: tokenize, detokenize, generate from text.
+class CApiTextTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new zcpack::testing::ScopedTempDir();
+    text_ = new std::string(zcpack::testing::TextModel(*dir_, "text"));
+    plain_ = new std::string(zcpack::testing::ConvertTinyModel(*dir_, "plain"));
+  }
+  static void TearDownTestSuite() {
+    delete plain_;
+    delete text_;
+    delete dir_;
+  }
+  void SetUp() override {
+    ASSERT_EQ(zcpack_open(text_->c_str(), &model_), ZCPACK_OK) << zcpack_last_error();
+  }
+  void TearDown() override { zcpack_close(model_); }
+
+  std::vector<int32_t> Tokenize(const std::string& text, int add_special, int parse_special) {
+    size_t count = 0;
+    EXPECT_EQ(zcpack_tokenize(model_, text.data(), text.size(), add_special, parse_special,
+                              nullptr, 0, &count),
+              text.empty() && !add_special ? ZCPACK_OK : ZCPACK_OUT_OF_RANGE);
+    std::vector<int32_t> ids(count);
+    EXPECT_EQ(zcpack_tokenize(model_, text.data(), text.size(), add_special, parse_special,
+                              ids.data(), ids.size(), &count),
+              ZCPACK_OK)
+        << zcpack_last_error();
+    EXPECT_EQ(count, ids.size());
+    return ids;
+  }
+
+  static zcpack::testing::ScopedTempDir* dir_;
+  static std::string* text_;
+  static std::string* plain_;
+  zcpack_model* model_ = nullptr;
+};
+zcpack::testing::ScopedTempDir* CApiTextTest::dir_ = nullptr;
+std::string* CApiTextTest::text_ = nullptr;
+std::string* CApiTextTest::plain_ = nullptr;
+
+TEST_F(CApiTextTest, TokenizeTellsTheSizeAndFillsTheBuffer) {
+  const std::vector<int32_t> ids = Tokenize("a time", 1, 0);
+  ASSERT_GE(ids.size(), 2u);
+  EXPECT_EQ(ids[0], zcpack::testing::kBosId);
+  EXPECT_EQ(Tokenize("a time", 0, 0), std::vector<int32_t>(ids.begin() + 1, ids.end()));
+  // Too small a buffer: the size, no write, OUT_OF_RANGE naming both.
+  std::vector<int32_t> small(ids.size() - 1, -7);
+  size_t count = 0;
+  EXPECT_EQ(zcpack_tokenize(model_, "a time", 6, 1, 0, small.data(), small.size(), &count),
+            ZCPACK_OUT_OF_RANGE);
+  EXPECT_EQ(count, ids.size());
+  EXPECT_THAT(small, ::testing::Each(-7));
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("buffer"));
+}
+
+TEST_F(CApiTextTest, ParseSpecialMatchesControlTokens) {
+  const std::vector<int32_t> parsed = Tokenize("<|im_start|>", 0, 1);
+  EXPECT_EQ(parsed, std::vector<int32_t>{zcpack::testing::kImStartId});
+  const std::vector<int32_t> literal = Tokenize("<|im_start|>", 0, 0);
+  EXPECT_THAT(literal, Not(::testing::Contains(zcpack::testing::kImStartId)));
+}
+
+TEST_F(CApiTextTest, DetokenizeRoundTripsAndTellsTheSize) {
+  const std::string text = "Once upon a time \xe2\x82\xac";
+  const std::vector<int32_t> ids = Tokenize(text, 0, 0);
+  size_t length = 0;
+  EXPECT_EQ(zcpack_detokenize(model_, ids.data(), ids.size(), 0, nullptr, 0, &length),
+            ZCPACK_OUT_OF_RANGE);
+  EXPECT_EQ(length, text.size());
+  // Room for the text but not the NUL is still too small.
+  std::string out(length, '?');
+  EXPECT_EQ(zcpack_detokenize(model_, ids.data(), ids.size(), 0, out.data(), out.size(), &length),
+            ZCPACK_OUT_OF_RANGE);
+  out.assign(length + 1, '?');
+  ASSERT_EQ(zcpack_detokenize(model_, ids.data(), ids.size(), 0, out.data(), out.size(), &length),
+            ZCPACK_OK)
+      << zcpack_last_error();
+  EXPECT_EQ(out[length], '\0');
+  EXPECT_EQ(out.substr(0, length), text);
+  // special: the control tokens' text too.
+  const int32_t bos = zcpack::testing::kBosId;
+  ASSERT_EQ(zcpack_detokenize(model_, &bos, 1, 1, out.data(), out.size(), &length), ZCPACK_OK);
+  EXPECT_EQ(std::string(out.data(), length), "<s>");
+}
+
+struct Collected {
+  std::vector<int32_t> ids;
+  std::string text;
+  int stop_after = -1;  // stop after this many calls (-1: never)
+};
+
+int Collect(int32_t id, const char* piece, size_t piece_len, void* user_data) {
+  auto* c = static_cast<Collected*>(user_data);
+  c->ids.push_back(id);
+  c->text.append(piece, piece_len);
+  return c->stop_after >= 0 && static_cast<int>(c->ids.size()) >= c->stop_after;
+}
+
+TEST_F(CApiTextTest, GenerateTextStreamsTheSameIdsAsGenerate) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 6;
+  options.threads = 1;
+  const std::string prompt = "Once upon a time";
+  Collected c;
+  zcpack_stop_reason reason = ZCPACK_STOP_CALLBACK;
+  ASSERT_EQ(zcpack_generate_text(model_, prompt.data(), prompt.size(), 0, &options, Collect, &c,
+                                 &reason),
+            ZCPACK_OK)
+      << zcpack_last_error();
+  const std::vector<int32_t> ids = Tokenize(prompt, 1, 0);
+  std::vector<int32_t> expected(6);
+  size_t count = 0;
+  ASSERT_EQ(zcpack_generate(model_, ids.data(), ids.size(), &options, expected.data(), &count),
+            ZCPACK_OK);
+  expected.resize(count);
+  if (reason == ZCPACK_STOP_END_OF_GENERATION) {
+    ASSERT_FALSE(c.ids.empty());
+    EXPECT_EQ(c.ids.back(), zcpack::testing::kEosId);
+  } else {
+    EXPECT_EQ(reason, ZCPACK_STOP_MAX_TOKENS);
+    EXPECT_EQ(c.ids, expected);
+  }
+  // The pieces are whole UTF-8 whatever the ids decode to.
+  EXPECT_TRUE(zcpack::format::IsValidUtf8(c.text));
+}
+
+TEST_F(CApiTextTest, CallbackStopsAndNullCallbackIsAllowed) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  options.max_tokens = 6;
+  options.threads = 1;
+  Collected c;
+  c.stop_after = 2;
+  zcpack_stop_reason reason = ZCPACK_STOP_MAX_TOKENS;
+  ASSERT_EQ(zcpack_generate_text(model_, "a", 1, 0, &options, Collect, &c, &reason), ZCPACK_OK)
+      << zcpack_last_error();
+  if (reason != ZCPACK_STOP_END_OF_GENERATION) {
+    EXPECT_EQ(reason, ZCPACK_STOP_CALLBACK);
+    EXPECT_EQ(c.ids.size(), 2u);
+  }
+  EXPECT_EQ(zcpack_generate_text(model_, "a", 1, 0, &options, nullptr, nullptr, nullptr),
+            ZCPACK_OK)
+      << zcpack_last_error();
+}
+
+TEST_F(CApiTextTest, BadArgumentsAreRefused) {
+  zcpack_generate_options options = zcpack_default_generate_options();
+  size_t count = 0;
+  EXPECT_EQ(zcpack_tokenize(nullptr, "a", 1, 1, 0, nullptr, 0, &count), ZCPACK_INVALID_ARGUMENT);
+  EXPECT_EQ(zcpack_tokenize(model_, nullptr, 1, 1, 0, nullptr, 0, &count),
+            ZCPACK_INVALID_ARGUMENT);
+  EXPECT_EQ(zcpack_tokenize(model_, "a", 1, 1, 0, nullptr, 4, &count), ZCPACK_INVALID_ARGUMENT);
+  EXPECT_EQ(zcpack_detokenize(model_, nullptr, 2, 0, nullptr, 0, &count),
+            ZCPACK_INVALID_ARGUMENT);
+  EXPECT_EQ(zcpack_generate_text(model_, nullptr, 3, 0, &options, nullptr, nullptr, nullptr),
+            ZCPACK_INVALID_ARGUMENT);
+  options.max_tokens = -1;
+  EXPECT_EQ(zcpack_generate_text(model_, "a", 1, 0, &options, nullptr, nullptr, nullptr),
+            ZCPACK_INVALID_ARGUMENT);
+  options.max_tokens = 2;
+  options.temperature = -1.0f;
+  EXPECT_EQ(zcpack_generate_text(model_, "a", 1, 0, &options, nullptr, nullptr, nullptr),
+            ZCPACK_INVALID_ARGUMENT);
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("temperature"));
+}
+
+TEST_F(CApiTextTest, NoTokenizerIsNotFound) {
+  zcpack_model* plain = nullptr;
+  ASSERT_EQ(zcpack_open(plain_->c_str(), &plain), ZCPACK_OK);
+  size_t count = 0;
+  EXPECT_EQ(zcpack_tokenize(plain, "a", 1, 1, 0, nullptr, 0, &count), ZCPACK_NOT_FOUND);
+  EXPECT_THAT(zcpack_last_error(), HasSubstr("carries no tokenizer"));
+  zcpack_generate_options options = zcpack_default_generate_options();
+  EXPECT_EQ(zcpack_generate_text(plain, "a", 1, 0, &options, nullptr, nullptr, nullptr),
+            ZCPACK_NOT_FOUND);
+  zcpack_close(plain);
 }
 
 }  // namespace

@@ -6,20 +6,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runtime/text_model.h"
 #include "tests/runtime/tiny_model.h"
 #include "tests/testing/container_fixtures.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/converter/synth.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
+#include "zcpack/runtime/tokenizer.h"
 
 namespace zcpack::runtime {
 namespace {
@@ -299,6 +304,286 @@ TEST(LoaderTest, EveryLoaderGivesIdenticalLogits) {
   }
   EXPECT_EQ(ParseLoader("classic").value(), Loader::kClassic);
   EXPECT_EQ(ParseLoader("floppy").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Text in and text out: the lazy tokenizer and GenerateText().
+class TextTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::ScopedTempDir();
+    plain_ = new std::string(testing::ConvertTinyModel(*dir_, "plain"));
+    text_ = new std::string(testing::TextModel(*dir_, "text"));
+    // What greedy generation gives after kPrompt, whatever the vocabulary.
+    auto model = Model::Open(*plain_);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto session = Session::Create(**model, {.max_context = 16, .threads = 1});
+    ASSERT_TRUE(session.ok());
+    auto ids = Generate(**session, kPrompt, 8, SamplingOptions());
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    greedy_ = new std::vector<int32_t>(*ids);
+  }
+  static void TearDownTestSuite() {
+    delete greedy_;
+    delete text_;
+    delete plain_;
+    delete dir_;
+  }
+  static std::unique_ptr<Model> Open(const std::string& path) {
+    auto model = Model::Open(path);
+    EXPECT_TRUE(model.ok()) << model.status();
+    return model.ok() ? *std::move(model) : nullptr;
+  }
+  // The first `n` greedy tokens, when they are distinct and none of the
+  // special ids (so that a vocabulary can give each its own text, and none
+  // ends generation by itself: <|im_end|> is EOT); the test
+  // is skipped otherwise (the weights decide; they are fixed by the seed).
+  static bool DistinctGreedy(size_t n) {
+    std::set<int32_t> seen(greedy_->begin(), greedy_->begin() + static_cast<ptrdiff_t>(n));
+    return seen.size() == n && !seen.count(testing::kUnkId) && !seen.count(testing::kBosId) &&
+           !seen.count(testing::kEosId) && !seen.count(testing::kImStartId) &&
+           !seen.count(testing::kImEndId);
+  }
+
+  static constexpr int32_t kPrompt[] = {1, 300, 301, 302};
+  static testing::ScopedTempDir* dir_;
+  static std::string* plain_;
+  static std::string* text_;
+  static std::vector<int32_t>* greedy_;
+};
+testing::ScopedTempDir* TextTest::dir_ = nullptr;
+std::string* TextTest::plain_ = nullptr;
+std::string* TextTest::text_ = nullptr;
+std::vector<int32_t>* TextTest::greedy_ = nullptr;
+
+TEST_F(TextTest, ContainerWithoutTokenizerIsNotFound) {
+  auto model = Open(*plain_);
+  ASSERT_NE(model, nullptr);
+  const absl::Status s = model->tokenizer().status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr(*plain_));
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("carries no tokenizer"));
+}
+
+TEST_F(TextTest, OpenDoesNotDecodeACorruptTokenizerAndTokenizerFailsNamingIt) {
+  format::TokenizerBlob broken = testing::GgufMetadataBlob(testing::TextVocabulary());
+  std::string& data = *broken.mutable_zstd_data();
+  for (size_t i = data.size() / 2; i < data.size(); ++i) data[i] = static_cast<char>(~data[i]);
+  const std::string path = dir_->File("corrupt.zcpack");
+  testing::WithTokenizers(*plain_, path, {broken});
+  auto model = Open(path);  // Open() never looks at the blob
+  ASSERT_NE(model, nullptr);
+  const absl::Status first = model->tokenizer().status();
+  EXPECT_EQ(first.code(), absl::StatusCode::kDataLoss) << first;
+  EXPECT_THAT(first.message(), ::testing::HasSubstr("gguf-metadata"));
+  EXPECT_THAT(first.message(), ::testing::HasSubstr(path));
+  // The error is remembered.
+  EXPECT_EQ(model->tokenizer().status(), first);
+}
+
+TEST_F(TextTest, UnreadableVocabularyFailsAtFirstUseNotAtOpen) {
+  nlohmann::json keys = testing::TextVocabulary();
+  keys["tokenizer.ggml.scores"] = std::vector<float>{1.0f};  // one score for 512 tokens
+  const std::string path = dir_->File("short-scores.zcpack");
+  testing::WithTokenizers(*plain_, path, {testing::GgufMetadataBlob(keys)});
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  const absl::Status s = model->tokenizer().status();
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("tiny.gguf"));
+}
+
+TEST_F(TextTest, UnknownBlobKindsAreNotFoundNamingThem) {
+  format::TokenizerBlob other = testing::GgufMetadataBlob(testing::TextVocabulary());
+  other.set_kind("vocab.txt");
+  const std::string path = dir_->File("other-kind.zcpack");
+  testing::WithTokenizers(*plain_, path, {other});
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  const absl::Status s = model->tokenizer().status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("vocab.txt"));
+}
+
+TEST_F(TextTest, TokenizerIsDecodedOnceAndShared) {
+  auto model = Open(*text_);
+  ASSERT_NE(model, nullptr);
+  std::vector<const Tokenizer*> seen(4, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < seen.size(); ++t) {
+    threads.emplace_back([&, t] { seen[t] = model->tokenizer().value_or(nullptr); });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_NE(seen[0], nullptr);
+  for (const Tokenizer* t : seen) EXPECT_EQ(t, seen[0]);
+  EXPECT_EQ(seen[0]->size(), testing::kTinyVocab);
+}
+
+TEST_F(TextTest, VocabularyIdsWinAndModelInfoFillsWhatItLacks) {
+  // The model info (synth) says bos 1, eos 2. The vocabulary names bos 300
+  // and no eos.
+  nlohmann::json keys = testing::TextVocabulary();
+  keys["tokenizer.ggml.bos_token_id"] = 300;
+  keys.erase("tokenizer.ggml.eos_token_id");
+  const std::string path = dir_->File("ids.zcpack");
+  testing::WithTokenizers(*plain_, path, {testing::GgufMetadataBlob(keys)});
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  auto tokenizer = model->tokenizer();
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->vocabulary().bos_id, 300);
+  EXPECT_EQ((*tokenizer)->vocabulary().eos_id, 2);
+}
+
+TEST_F(TextTest, TextRoundTripsThroughTheCarriedTokenizer) {
+  auto model = Open(*text_);
+  ASSERT_NE(model, nullptr);
+  auto tokenizer = model->tokenizer();
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const std::string text = "Once upon a time, caf\xc3\xa9 \xe2\x82\xac!";
+  const std::vector<int32_t> with_bos = (*tokenizer)->Tokenize(text, {.add_special = true});
+  ASSERT_FALSE(with_bos.empty());
+  EXPECT_EQ(with_bos.front(), testing::kBosId);
+  // Without BOS, SPM's leading space is removed again (llama_detokenize()).
+  const std::vector<int32_t> ids = (*tokenizer)->Tokenize(text);
+  EXPECT_EQ(std::vector<int32_t>(with_bos.begin() + 1, with_bos.end()), ids);
+  EXPECT_EQ((*tokenizer)->Detokenize(ids), text);
+}
+
+TEST_F(TextTest, GenerateTextGivesTheSameIdsAsGenerate) {
+  auto model = Open(*text_);
+  ASSERT_NE(model, nullptr);
+  const Tokenizer* tokenizer = *model->tokenizer();
+  auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+  ASSERT_TRUE(session.ok());
+  std::vector<int32_t> ids;
+  std::string streamed;
+  auto result = GenerateText(**session, *tokenizer, kPrompt, 8, SamplingOptions(),
+                             [&](int32_t id, absl::string_view piece) {
+                               ids.push_back(id);
+                               absl::StrAppend(&streamed, piece);
+                               return true;
+                             });
+  ASSERT_TRUE(result.ok()) << result.status();
+  // The same ids up to the first end-of-generation one (<|im_end|> and </s>
+  // both are), where GenerateText() stops.
+  std::vector<int32_t> expected;
+  for (int32_t id : *greedy_) {
+    expected.push_back(id);
+    if (tokenizer->IsEndOfGeneration(id)) break;
+  }
+  EXPECT_EQ(result->generated_tokens, expected);
+  EXPECT_EQ(result->stop_reason, tokenizer->IsEndOfGeneration(expected.back())
+                                     ? StopReason::kEndOfGeneration
+                                     : StopReason::kMaxTokens);
+  EXPECT_EQ(ids, result->generated_tokens);
+  EXPECT_EQ(streamed, result->text);
+  EXPECT_EQ(result->prompt_tokens, std::vector<int32_t>(std::begin(kPrompt), std::end(kPrompt)));
+  EXPECT_EQ(result->stats.generated_tokens, static_cast<int>(result->generated_tokens.size()));
+}
+
+TEST_F(TextTest, StopsAtEndOfGenerationAndReportsIt) {
+  // A vocabulary whose EOS is the third greedy token.
+  if (!DistinctGreedy(3)) GTEST_SKIP() << "the first greedy tokens repeat";
+  const std::string path = testing::TextModel(*dir_, "eos", "", {}, (*greedy_)[2]);
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  const Tokenizer* tokenizer = *model->tokenizer();
+  auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+  ASSERT_TRUE(session.ok());
+  std::vector<int32_t> called;
+  auto result = GenerateText(**session, *tokenizer, kPrompt, 8, SamplingOptions(),
+                             [&](int32_t id, absl::string_view) {
+                               called.push_back(id);
+                               return true;
+                             });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->stop_reason, StopReason::kEndOfGeneration);
+  EXPECT_EQ(result->generated_tokens, std::vector<int32_t>(greedy_->begin(), greedy_->begin() + 3));
+  EXPECT_EQ(called, result->generated_tokens);  // the end-of-generation id too
+  EXPECT_EQ(StopReasonName(result->stop_reason), "end_of_generation");
+}
+
+TEST_F(TextTest, CallbackStopsGeneration) {
+  auto model = Open(*text_);
+  ASSERT_NE(model, nullptr);
+  auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+  ASSERT_TRUE(session.ok());
+  int calls = 0;
+  auto result = GenerateText(**session, **model->tokenizer(), kPrompt, 8, SamplingOptions(),
+                             [&](int32_t, absl::string_view) { return ++calls < 2; });
+  ASSERT_TRUE(result.ok()) << result.status();
+  if (result->stop_reason == StopReason::kEndOfGeneration) GTEST_SKIP() << "EOS came first";
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(result->generated_tokens.size(), 2u);
+  EXPECT_EQ(result->stop_reason, StopReason::kCallback);
+}
+
+TEST_F(TextTest, ACharacterSplitAcrossTokensArrivesWhole) {
+  // The first three greedy tokens decode to the three bytes of U+20AC, the
+  // fourth to "ok".
+  if (!DistinctGreedy(4)) GTEST_SKIP() << "the first greedy tokens repeat";
+  const auto& g = *greedy_;
+  const std::string path = testing::TextModel(
+      *dir_, "euro", "", {{g[0], "<0xE2>"}, {g[1], "<0x82>"}, {g[2], "<0xAC>"}, {g[3], "ok"}});
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  const Tokenizer* tokenizer = *model->tokenizer();
+  std::vector<std::string> pieces;
+  const auto collect = [&](int32_t, absl::string_view piece) {
+    pieces.emplace_back(piece);
+    return true;
+  };
+  {
+    auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+    auto result = GenerateText(**session, *tokenizer, kPrompt, 4, SamplingOptions(), collect);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(pieces, (std::vector<std::string>{"", "", "\xe2\x82\xac", "ok"}));
+    EXPECT_EQ(result->text, "\xe2\x82\xac" "ok");
+  }
+  // Ending inside the character (the max count): what is held back is
+  // flushed with the last token as U+FFFD, one per byte.
+  pieces.clear();
+  auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+  auto result = GenerateText(**session, *tokenizer, kPrompt, 2, SamplingOptions(), collect);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(pieces, (std::vector<std::string>{"", "\xef\xbf\xbd\xef\xbf\xbd"}));
+  EXPECT_EQ(result->stop_reason, StopReason::kMaxTokens);
+}
+
+TEST_F(TextTest, AByteThatStartsNoCharacterBecomesAReplacementCharacter) {
+  if (!DistinctGreedy(2)) GTEST_SKIP() << "the first greedy tokens repeat";
+  const auto& g = *greedy_;
+  const std::string path =
+      testing::TextModel(*dir_, "stray", "", {{g[0], "<0x80>"}, {g[1], "<0xFF>"}});
+  auto model = Open(path);
+  ASSERT_NE(model, nullptr);
+  auto session = Session::Create(*model, {.max_context = 16, .threads = 1});
+  std::vector<std::string> pieces;
+  auto result = GenerateText(**session, **model->tokenizer(), kPrompt, 2, SamplingOptions(),
+                             [&](int32_t, absl::string_view piece) {
+                               pieces.emplace_back(piece);
+                               return true;
+                             });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(pieces, (std::vector<std::string>{"\xef\xbf\xbd", "\xef\xbf\xbd"}));
+}
+
+TEST_F(TextTest, TextPromptIsTokenizedWithTheOptionsGiven) {
+  auto model = Open(*text_);
+  ASSERT_NE(model, nullptr);
+  const Tokenizer* tokenizer = *model->tokenizer();
+  auto session = Session::Create(*model, {.max_context = 64, .threads = 1});
+  ASSERT_TRUE(session.ok());
+  auto result = GenerateText(**session, *tokenizer, "<|im_start|>a",
+                             TokenizeOptions{.add_special = true, .parse_special = true}, 1,
+                             SamplingOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_GE(result->prompt_tokens.size(), 2u);
+  EXPECT_EQ(result->prompt_tokens[0], testing::kBosId);
+  EXPECT_EQ(result->prompt_tokens[1], testing::kImStartId);
+  (*session)->Reset();
+  auto empty = GenerateText(**session, *tokenizer, "", TokenizeOptions{}, 1, SamplingOptions());
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

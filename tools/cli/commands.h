@@ -54,6 +54,7 @@ struct ConvertCommandOptions {
   std::string output_quant;  // "" for the default
   bool allow_nonfinite = false;
   std::string layout = "row-groups";  // format::ParseLayout() spelling
+  std::string tokenizer;  // a file whose tokenizer to carry ("": the source's)
   bool json = false;
   bool quiet = false;
   bool force = false;
@@ -73,6 +74,9 @@ absl::Status CheckConvertOptions(const ConvertCommandOptions& options);
 struct RunCommandOptions {
   std::string path;
   std::string tokens;  // comma-separated prompt token ids
+  std::string prompt;  // prompt text (the container's tokenizer)
+  std::string chat;    // a user message, rendered by the chat template
+  std::string system;  // with `chat`: a system message before it
   int max_tokens = 16;
   int threads = 0;
   int context = 0;  // 0: prompt + max_tokens
@@ -90,17 +94,26 @@ struct RunCommandOptions {
   bool json = false;
 };
 
-// RunRun(): opens a container with the runtime, generates tokens from a
-// prompt of token ids, and prints them with the open, first-token and decode
-// timings.
-absl::Status RunRun(const RunCommandOptions& options, std::ostream& out);
+// RunRun(): opens a container with the runtime and generates from a prompt.
+// From token ids (--tokens): prints the generated ids with the open,
+// first-token and decode timings. From text (--prompt, or --chat rendered by
+// the model's chat template): streams the generated text to `out` as it is
+// generated (the --prompt text first; flushed after every token), stopping
+// at the tokenizer's end-of-generation tokens, then a newline; the timings go
+// to `log`. With --json, one report on `out` instead. Errors beyond the
+// runtime's: FailedPrecondition when the container's tokenizers are none the
+// runtime reads or its vocabulary has no chat template; Unimplemented for a
+// chat template it does not recognise; each naming the file.
+absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::ostream& log);
 
-// CheckRunOptions(): InvalidArgument (a usage error) for missing or malformed
+// CheckRunOptions(): InvalidArgument (a usage error) for none or more than
+// one of --tokens, --prompt and --chat, --system without --chat, malformed
 // --tokens, a negative -n or --context, an unknown --loader or --advice, a
 // temperature that is not a finite number >= 0, a prompt plus -n beyond what
 // a session can hold, or (read from the container's manifest when it opens)
-// a token id outside the model's vocabulary or a context longer than its
-// max_position_embeddings; without generating anything.
+// a token id outside the model's vocabulary, a context longer than its
+// max_position_embeddings, or --prompt/--chat for a container that carries
+// no tokenizer; without generating anything (nor decoding the tokenizer).
 absl::Status CheckRunOptions(const RunCommandOptions& options);
 
 struct VerifyCommandOptions {

@@ -158,6 +158,7 @@ absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandO
     if (!p.empty()) convert.keep_f16.push_back(p);
   }
   convert.allow_nonfinite = options.allow_nonfinite;
+  convert.tokenizer = options.tokenizer;
   ZCPACK_ASSIGN_OR_RETURN(convert.matrix_layout, ParseLayoutFlag(options.layout));
   convert.overwrite = options.force;
   ZCPACK_RETURN_IF_ERROR(converter::CheckConvertOptions(convert));

@@ -10,8 +10,10 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
+#include "zcpack/runtime/chat_template.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
+#include "zcpack/runtime/tokenizer.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -48,6 +50,114 @@ absl::StatusOr<int> ContextFor(const RunCommandOptions& options, size_t prompt_t
   return context;
 }
 
+// Whether the prompt is text (--prompt or --chat) rather than token ids.
+bool TextPrompt(const RunCommandOptions& options) {
+  return !options.prompt.empty() || !options.chat.empty();
+}
+
+// The prompt sources given: exactly one of --tokens, --prompt and --chat,
+// and --system only with --chat.
+absl::Status CheckPromptFlags(const RunCommandOptions& options) {
+  const int given = static_cast<int>(!options.tokens.empty()) +
+                    static_cast<int>(!options.prompt.empty()) +
+                    static_cast<int>(!options.chat.empty());
+  if (given == 0) {
+    return absl::InvalidArgumentError(
+        "give a prompt: --tokens IDS, --prompt TEXT or --chat MESSAGE");
+  }
+  if (given > 1) {
+    return absl::InvalidArgumentError("give only one of --tokens, --prompt and --chat");
+  }
+  if (!options.system.empty() && options.chat.empty()) {
+    return absl::InvalidArgumentError("--system goes with --chat");
+  }
+  return absl::OkStatus();
+}
+
+// The container's tokenizer, decoded now; a container whose tokenizers the
+// runtime cannot read is an input it rejects (exit 1), not a missing file.
+absl::StatusOr<const runtime::Tokenizer*> TokenizerFor(const runtime::Model& model) {
+  absl::StatusOr<const runtime::Tokenizer*> tokenizer = model.tokenizer();
+  if (tokenizer.status().code() == absl::StatusCode::kNotFound) {
+    return absl::FailedPreconditionError(tokenizer.status().message());
+  }
+  return tokenizer;
+}
+
+// The text the model is prompted with: --prompt as given, or --chat (after
+// --system) rendered by the vocabulary's chat template.
+absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
+                                       const runtime::Tokenizer& tokenizer) {
+  if (options.chat.empty()) return options.prompt;
+  std::vector<runtime::ChatMessage> messages;
+  if (!options.system.empty()) messages.push_back({"system", options.system});
+  messages.push_back({"user", options.chat});
+  absl::StatusOr<std::string> text = runtime::ApplyChatTemplate(tokenizer.vocabulary(), messages);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat(options.path, ": --chat: ", text.status().message()));
+  }
+  return text;
+}
+
+// Generates from a text prompt (--prompt or --chat); see RunRun().
+absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
+                     const runtime::SamplingOptions& sampling, std::ostream& out,
+                     std::ostream& log) {
+  ZCPACK_ASSIGN_OR_RETURN(const runtime::Tokenizer* tokenizer, TokenizerFor(model));
+  ZCPACK_ASSIGN_OR_RETURN(const std::string text, PromptText(options, *tokenizer));
+  runtime::TokenizeOptions tokenize;
+  tokenize.add_special = true;
+  tokenize.parse_special = !options.chat.empty();  // the template's markers are special tokens
+  const std::vector<int32_t> prompt = tokenizer->Tokenize(text, tokenize);
+  if (prompt.empty()) return absl::InvalidArgumentError("--prompt: the text gives no tokens");
+  if (absl::Status s = runtime::CheckPromptTokens(model.info(), prompt); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.path, ": the tokenizer's ids do not fit the model: ", s.message()));
+  }
+  runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
+                          runtime::Session::Create(model, session_options));
+  if (!options.json && options.chat.empty()) out << options.prompt << std::flush;
+  ZCPACK_ASSIGN_OR_RETURN(
+      const runtime::TextGeneration result,
+      runtime::GenerateText(*session, *tokenizer, prompt, options.max_tokens, sampling,
+                            [&](int32_t, absl::string_view piece) {
+                              if (!options.json) out << piece << std::flush;
+                              return true;
+                            }));
+  std::vector<std::string> notes = model.notes();
+  notes.insert(notes.end(), session->notes().begin(), session->notes().end());
+  const runtime::GenerateStats& stats = result.stats;
+  if (options.json) {
+    nlohmann::json j = {{"path", options.path},
+                        {"prompt_text", text},
+                        {"prompt", result.prompt_tokens},
+                        {"generated", result.generated_tokens},
+                        {"text", result.text},
+                        {"stop_reason", runtime::StopReasonName(result.stop_reason)},
+                        {"open_ms", model.open_seconds() * 1e3},
+                        {"first_token_ms", stats.first_token_seconds * 1e3},
+                        {"decode_tokens_per_s", stats.tokens_per_second()},
+                        {"threads", session->threads()},
+                        {"loader", options.loader},
+                        {"notes", notes}};
+    out << JsonText(std::move(j)) << "\n";
+    return absl::OkStatus();
+  }
+  out << "\n" << std::flush;
+  log << absl::StrFormat(
+      "stopped: %s after %d tokens; %s loader: open %.3f ms, first token %.1f ms (%d prompt "
+      "tokens), %.1f tokens/s\n",
+      runtime::StopReasonName(result.stop_reason), stats.generated_tokens, options.loader,
+      model.open_seconds() * 1e3, stats.first_token_seconds * 1e3, stats.prompt_tokens,
+      stats.tokens_per_second());
+  for (const std::string& note : notes) log << "note: " << note << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckRunOptions(const RunCommandOptions& options) {
@@ -57,7 +167,13 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (absl::Status s = runtime::CheckSamplingOptions(sampling); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
-  ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
+  ZCPACK_RETURN_IF_ERROR(CheckPromptFlags(options));
+  // A text prompt's length is known once tokenized (RunRun()); until then
+  // the checks below count it as one token.
+  std::vector<int32_t> prompt = {0};
+  if (!TextPrompt(options)) {
+    ZCPACK_ASSIGN_OR_RETURN(prompt, ParseTokens(options.tokens));
+  }
   if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
   if (options.context < 0) {
     return absl::InvalidArgumentError("--context must not be negative (0: prompt + n)");
@@ -74,6 +190,13 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   const auto container = format::Container::Open(options.path);
   if (!container.ok()) return absl::OkStatus();
   const format::ModelInfo& model = (*container)->manifest().model();
+  if (TextPrompt(options) && (*container)->manifest().tokenizers().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.path, " carries no tokenizer, so --", options.chat.empty() ? "prompt" : "chat",
+        " cannot be used: give --tokens (token ids), or convert again from a source that has "
+        "one (a GGUF file, a folder with tokenizer.json or tokenizer.model) or with --tokenizer "
+        "FILE"));
+  }
   if (absl::Status s = runtime::CheckPromptTokens(model, prompt); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--tokens: ", s.message()));
   }
@@ -83,8 +206,12 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
-  ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt, ParseTokens(options.tokens));
+absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::ostream& log) {
+  ZCPACK_RETURN_IF_ERROR(CheckPromptFlags(options));
+  std::vector<int32_t> prompt;
+  if (!TextPrompt(options)) {
+    ZCPACK_ASSIGN_OR_RETURN(prompt, ParseTokens(options.tokens));
+  }
   if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
   runtime::OpenOptions open;
   ZCPACK_ASSIGN_OR_RETURN(open.loader, runtime::ParseLoader(options.loader));
@@ -95,16 +222,17 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out) {
   open.verify_checksums = options.verify;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
                           runtime::Model::Open(options.path, open));
-  runtime::SessionOptions session_options;
-  session_options.threads = options.threads;
-  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
-  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
-                          runtime::Session::Create(*model, session_options));
   runtime::SamplingOptions sampling;
   sampling.temperature = options.temperature;
   sampling.top_k = options.top_k;
   sampling.top_p = options.top_p;
   sampling.seed = options.seed;
+  if (TextPrompt(options)) return RunText(options, *model, sampling, out, log);
+  runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
+  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
+                          runtime::Session::Create(*model, session_options));
   runtime::GenerateStats stats;
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> generated,
                           runtime::Generate(*session, prompt, options.max_tokens, sampling,

@@ -172,6 +172,85 @@ zcpack_status zcpack_generate(zcpack_model* model, const int32_t* prompt, size_t
                               const zcpack_generate_options* options, int32_t* out_tokens,
                               size_t* out_count);
 
+/* Text.
+ *
+ * The tokenizer the container carries (a GGUF source's tokenizer.* metadata,
+ * a Hugging Face tokenizer.json or tokenizer.model) is decoded on the first
+ * call that needs it, never by zcpack_open(); the first such call pays for
+ * it (a large vocabulary takes tens of milliseconds), later ones do not. A
+ * container without a tokenizer gives ZCPACK_NOT_FOUND from each of these
+ * functions; a tokenizer that does not decode gives its error (naming the
+ * file and the tokenizer) every time.
+ *
+ * Sizes: the caller provides the buffers. Each function sets *out_count (or
+ * *out_length) to the size the whole result needs, whether or not it fits;
+ * when the buffer is smaller it writes nothing into it and returns
+ * ZCPACK_OUT_OF_RANGE. Call once with a zero capacity (the buffer may then
+ * be NULL) to learn the size. */
+
+/* zcpack_tokenize(): the token ids of text[0, text_len) (bytes; invalid
+ * UTF-8 is tokenized as llama.cpp does, never refused) into
+ * out_tokens[0, *out_count). `add_special` non-zero adds BOS (and EOS) where
+ * the vocabulary says to; `parse_special` non-zero matches special tokens
+ * written in the text ("<|im_start|>", "<s>"), as for a prompt rendered by a
+ * chat template.
+ * @return ZCPACK_INVALID_ARGUMENT for a null model, text (unless text_len is
+ *   0) or out_count, or a null out_tokens with a non-zero capacity;
+ *   ZCPACK_OUT_OF_RANGE when capacity < *out_count; ZCPACK_NOT_FOUND when the
+ *   container carries no tokenizer. */
+zcpack_status zcpack_tokenize(zcpack_model* model, const char* text, size_t text_len,
+                              int add_special, int parse_special, int32_t* out_tokens,
+                              size_t capacity, size_t* out_count);
+
+/* zcpack_detokenize(): the text of tokens[0, count), the bytes each token
+ * stands for concatenated (with SentencePiece's leading space removed, as
+ * llama.cpp's llama_detokenize() does), into out[0, *out_length) followed by
+ * a NUL; so capacity must be at least *out_length + 1. The bytes are given
+ * as the tokens hold them: a sequence cut inside a UTF-8 character is not
+ * valid UTF-8, and a <0x00> byte token gives a NUL inside the text.
+ * `special` non-zero writes control tokens' text ("<s>") too. An id outside
+ * the vocabulary gives no text.
+ * @return ZCPACK_INVALID_ARGUMENT for a null model or out_length, null
+ *   tokens with a non-zero count, or a null out with a non-zero capacity;
+ *   ZCPACK_OUT_OF_RANGE when capacity < *out_length + 1; ZCPACK_NOT_FOUND
+ *   when the container carries no tokenizer. */
+zcpack_status zcpack_detokenize(zcpack_model* model, const int32_t* tokens, size_t count,
+                                int special, char* out, size_t capacity, size_t* out_length);
+
+/* zcpack_token_callback: called by zcpack_generate_text() for each generated
+ * token, in order, with its id and `piece`, the text that became complete
+ * with it: piece[0, piece_len) is valid UTF-8 (not NUL-terminated; valid
+ * until the callback returns). A character split across tokens arrives whole
+ * with the token that completes it (earlier tokens get piece_len 0); bytes
+ * that form no character are written as U+FFFD. The end-of-generation
+ * token, too, is passed (with no text of its own). Return non-zero to stop
+ * generating after this token. */
+typedef int (*zcpack_token_callback)(int32_t id, const char* piece, size_t piece_len,
+                                     void* user_data);
+
+/* Why zcpack_generate_text() stopped: the first that applies. */
+typedef enum zcpack_stop_reason {
+  ZCPACK_STOP_END_OF_GENERATION = 0, /* the model produced EOS (or EOT, EOM, ...) */
+  ZCPACK_STOP_CALLBACK = 1,          /* the callback returned non-zero */
+  ZCPACK_STOP_MAX_TOKENS = 2,        /* options->max_tokens were generated */
+} zcpack_stop_reason;
+
+/* zcpack_generate_text(): tokenizes prompt[0, prompt_len) (adding BOS where
+ * the vocabulary says to; `parse_special` non-zero as in zcpack_tokenize()),
+ * evaluates it and generates up to options->max_tokens tokens as
+ * zcpack_generate() does, stopping early at the vocabulary's
+ * end-of-generation tokens. `callback` (may be NULL) receives each token and
+ * its text as it is generated; `user_data` is passed to it untouched. A
+ * fresh session per call, whose KV cache holds the prompt's tokens +
+ * max_tokens positions. *out_reason (may be NULL) says why it stopped.
+ * @return zcpack_generate()'s codes; ZCPACK_INVALID_ARGUMENT also for a null
+ *   prompt (unless prompt_len is 0) or a prompt with no tokens;
+ *   ZCPACK_NOT_FOUND when the container carries no tokenizer. */
+zcpack_status zcpack_generate_text(zcpack_model* model, const char* prompt, size_t prompt_len,
+                                   int parse_special, const zcpack_generate_options* options,
+                                   zcpack_token_callback callback, void* user_data,
+                                   zcpack_stop_reason* out_reason);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,6 +76,11 @@ struct ConvertOptions {
   // order the runtime's kernels read in one stream, or ggml's row-major
   // order. Recorded in the provenance as "matrix_layout".
   format::TensorLayout matrix_layout = format::LAYOUT_ROW_GROUPS_16;
+  // When set, the tokenizer to carry instead of the source's
+  // (OpenTokenizerSource(): a GGUF file's tokenizer.* metadata, a
+  // tokenizer.json or a tokenizer.model), for a checkpoint that has none.
+  // Recorded in the provenance's sources.
+  std::string tokenizer;
 };
 
 struct TensorReport {

@@ -130,6 +130,18 @@ struct SourceOptions {
 absl::StatusOr<std::unique_ptr<SourceModel>> OpenSourceModel(const std::string& path,
                                                              const SourceOptions& options = {});
 
+// OpenTokenizerSource(): the tokenizer of the file at `path`, to carry with
+// a model whose source has none (`zcpack convert --tokenizer`): a GGUF file
+// (recognised by its magic; a vocabulary-only one will do) gives its
+// tokenizer.* metadata as a "gguf-metadata" blob; a file named
+// tokenizer.json or tokenizer.model is carried as it is. The result holds
+// only `tokenizers` (one blob) and `sources` (the file). InvalidArgument,
+// naming the file, for anything else or a GGUF without tokenizer.* keys;
+// ResourceExhausted for a tokenizer.json / tokenizer.model over
+// max_tokenizer_bytes; the GGUF reader's codes.
+absl::StatusOr<std::unique_ptr<SourceModel>> OpenTokenizerSource(
+    const std::string& path, const SourceOptions& options = {});
+
 // MakeTokenizerBlob(): compresses `raw` with zstd at `zstd_level` into a blob.
 // Internal if compression fails.
 absl::StatusOr<format::TokenizerBlob> MakeTokenizerBlob(absl::string_view kind,

@@ -8,12 +8,18 @@
 // policy asks to populate or lock); norms and biases, too, are read in place
 // at compute time.
 //
+// The tokenizer the container carries is decoded on first use
+// (tokenizer()), never by Open(): opening stays O(tensors) whatever the
+// vocabulary's size, and a model used with token ids never pays for it.
+//
 // Lifetime: every view (WeightView, the container, its spans) points into the
 // mapping and must not outlive the Model. Sessions keep a reference to their
-// Model, which must outlive them.
+// Model, which must outlive them; so does the Tokenizer that tokenizer()
+// returns.
 // Thread-safety: a Model is immutable after Open() apart from the
-// prefetcher's progress, which is internally synchronised; any number of
-// Sessions may use one Model from different threads.
+// prefetcher's progress and the tokenizer decoded once on first use, both
+// internally synchronised; any number of Sessions may use one Model from
+// different threads.
 //
 // A file that changes under the mapping: the weights are read from a shared
 // mapping of the file, so when another process truncates the file (or the
@@ -38,6 +44,7 @@
 #define ZCPACK_RUNTIME_MODEL_H_
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +55,7 @@
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/runtime/kernels.h"
 #include "zcpack/runtime/memory_policy.h"
+#include "zcpack/runtime/tokenizer.h"
 
 namespace zcpack::runtime {
 
@@ -124,6 +132,23 @@ class Model {
   // Cheap (one atomic load); thread-safe.
   absl::Status CheckMapping() const;
 
+  // tokenizer(): the container's tokenizer, decoded from its manifest's
+  // tokenizer blobs on the first call (thread-safe; later calls return the
+  // same Tokenizer, or the same error). The first blob present, in the order
+  // "gguf-metadata" (VocabularyFromGgufJson), "tokenizer.json"
+  // (VocabularyFromHfTokenizerJson), "tokenizer.model"
+  // (VocabularyFromSentencePieceModel), is read and decompressed
+  // (format::Container::TokenizerData()) and decoded; the others are not
+  // tried. Where the vocabulary names no BOS or EOS id, the model info's is
+  // used; where both name one and they differ, the vocabulary's wins.
+  // Errors, each naming the file and, where there is one, the blob: NotFound
+  // when the container carries no tokenizer (or only kinds the runtime
+  // cannot read); TokenizerData()'s DataLoss (checksum, bad zstd frame),
+  // OutOfRange (over 1 GiB decoded) and Aborted (file truncated while
+  // mapped); the loader's InvalidArgument for a vocabulary it refuses. The
+  // Tokenizer lives as long as the Model.
+  absl::StatusOr<const Tokenizer*> tokenizer() const;
+
   // Hints the OS refused or that degraded (one line each).
   const std::vector<std::string>& notes() const { return notes_; }
   // Seconds Open() took.
@@ -159,6 +184,9 @@ class Model {
   };
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> owned_;
   uint64_t owned_bytes_ = 0;
+  // tokenizer(): decoded once, on first use.
+  mutable std::once_flag tokenizer_once_;
+  mutable absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer_;
 };
 
 }  // namespace zcpack::runtime

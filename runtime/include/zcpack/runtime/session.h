@@ -28,8 +28,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/thread_pool.h"
+#include "zcpack/runtime/tokenizer.h"
 
 namespace zcpack::runtime {
 
@@ -171,6 +173,66 @@ absl::StatusOr<std::vector<int32_t>> Generate(Session& session, std::span<const 
                                               bool stop_at_eos = false,
                                               GenerateStats* stats = nullptr,
                                               const std::function<bool(int32_t)>& on_token = {});
+
+// Why a text generation stopped: the first that applies, in this order.
+enum class StopReason : int {
+  kEndOfGeneration = 0,  // the model produced an end-of-generation token
+  kCallback = 1,         // the per-token callback asked to stop
+  kMaxTokens = 2,        // the max count was generated (or it was 0)
+};
+
+// "end_of_generation", "callback" or "max_tokens".
+absl::string_view StopReasonName(StopReason reason);
+
+// TextPieceCallback: called once per generated token, in order, with its id
+// and `piece`, the text that became complete with it (see GenerateText());
+// the piece's bytes are valid until the call returns. Return false to stop.
+using TextPieceCallback = std::function<bool(int32_t id, absl::string_view piece)>;
+
+struct TextGeneration {
+  std::vector<int32_t> prompt_tokens;
+  // Every generated id, the end-of-generation one included.
+  std::vector<int32_t> generated_tokens;
+  // The generated text: the concatenation of every piece (valid UTF-8).
+  std::string text;
+  StopReason stop_reason = StopReason::kMaxTokens;
+  GenerateStats stats;
+};
+
+// GenerateText(): Generate() with text out. Evaluates `prompt` (token ids)
+// from the session's current position and samples up to `max_tokens` tokens
+// as Generate() does (same sampling, same ids for the same options), but
+// stops at the first token `tokenizer` calls end-of-generation
+// (Tokenizer::IsEndOfGeneration(): EOS, EOT, EOM, ...), whatever the model
+// info's eos id, and turns each token into text as it comes:
+//   - each token's bytes are Tokenizer::TokenToPiece(id) (control tokens,
+//     the end-of-generation one included, give none);
+//   - a piece is always complete, valid UTF-8: the bytes of a character
+//     split across tokens are held back and arrive whole in the piece of the
+//     token that completes it (the tokens before get an empty piece); a byte
+//     that can start or continue no character becomes U+FFFD, as does a
+//     character still incomplete when generation ends at end-of-generation or
+//     at the max count (flushed in the last token's piece);
+//   - `on_piece`, when set, is called for every generated token, the
+//     end-of-generation one included; returning false stops after it (bytes
+//     held back then are dropped: `text` is exactly what was passed on).
+// The session needs room for prompt + max_tokens positions
+// (ContextForGeneration()). Errors: Generate()'s. `stats`, when set,
+// receives the timings (also in the result).
+absl::StatusOr<TextGeneration> GenerateText(Session& session, const Tokenizer& tokenizer,
+                                            std::span<const int32_t> prompt, int max_tokens,
+                                            const SamplingOptions& sampling,
+                                            const TextPieceCallback& on_piece = {});
+
+// GenerateText() from text: tokenizes `prompt` with `tokenize` (give
+// add_special to add BOS where the vocabulary does, and parse_special for a
+// prompt rendered by a chat template, whose markers are special tokens),
+// then generates as above. InvalidArgument when the prompt tokenizes to no
+// tokens at all.
+absl::StatusOr<TextGeneration> GenerateText(Session& session, const Tokenizer& tokenizer,
+                                            absl::string_view prompt, TokenizeOptions tokenize,
+                                            int max_tokens, const SamplingOptions& sampling,
+                                            const TextPieceCallback& on_piece = {});
 
 }  // namespace zcpack::runtime
 
