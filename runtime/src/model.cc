@@ -31,12 +31,13 @@ using format::TensorEntry;
 
 std::string ErrnoText(int e) { return std::strerror(e); }
 
-// The blob kinds the runtime reads, in the order tokenizer() tries them.
-constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
-                                                 "tokenizer.model"};
+}  // namespace
 
-// The tokenizer of container `c` (see Model::tokenizer()).
-absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Container& c) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromContainer(const format::Container& c,
+                                                                  std::string* kind) {
+  // The blob kinds the runtime reads, in the order tokenizer() tries them.
+  constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
+                                                   "tokenizer.model"};
   const auto& blobs = c.manifest().tokenizers();
   const format::TokenizerBlob* chosen = nullptr;
   size_t index = 0;
@@ -66,18 +67,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Contain
   const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
                                         format::EscapeInvalidUtf8(chosen->file_name()), "')");
   ZCPACK_ASSIGN_OR_RETURN(const std::string raw, c.TokenizerData(index));
-#ifdef ZCPACK_HAVE_HF_TOKENIZER
   absl::StatusOr<Vocabulary> vocab =
       chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
       : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
                                            : VocabularyFromSentencePieceModel(raw, name);
-#else
-  if (chosen->kind() != "gguf-metadata") {
-    return absl::UnimplementedError(
-        absl::StrCat(name, ": this build of the runtime reads only gguf-metadata tokenizers"));
-  }
-  absl::StatusOr<Vocabulary> vocab = VocabularyFromGgufJson(raw, name);
-#endif
   if (!vocab.ok()) return vocab.status();
   // The vocabulary's own ids win; the model info fills what it lacks.
   const format::ModelInfo& info = c.manifest().model();
@@ -86,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Contain
   };
   if (vocab->bos_id < 0 && in_range(info.bos_token_id())) vocab->bos_id = info.bos_token_id();
   if (vocab->eos_id < 0 && in_range(info.eos_token_id())) vocab->eos_id = info.eos_token_id();
+  if (kind != nullptr) *kind = chosen->kind();
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
@@ -93,8 +87,6 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> DecodeTokenizer(const format::Contain
   }
   return tokenizer;
 }
-
-}  // namespace
 
 absl::StatusOr<Loader> ParseLoader(absl::string_view name) {
   for (Loader l : {Loader::kZcpack, Loader::kMmapNaive, Loader::kClassic, Loader::kPread,
@@ -341,7 +333,7 @@ absl::Status Model::CheckMapping() const {
 }
 
 absl::StatusOr<const Tokenizer*> Model::tokenizer() const {
-  std::call_once(tokenizer_once_, [this] { tokenizer_ = DecodeTokenizer(*container_); });
+  std::call_once(tokenizer_once_, [this] { tokenizer_ = TokenizerFromContainer(*container_); });
   if (!tokenizer_.ok()) return tokenizer_.status();
   return tokenizer_->get();
 }

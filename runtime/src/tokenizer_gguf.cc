@@ -70,6 +70,13 @@ class Reader {
     if (!value->is_number_integer()) {
       return Bad(key, absl::StrCat("is ", JsonTypeName(*value), ", expected a token id"));
     }
+    // "No token": llama.cpp's LLAMA_TOKEN_NULL (-1), which its own converter
+    // writes as the uint32 4294967295 (e.g. padding_token_id of a llama2.c
+    // conversion). llama.cpp then keeps its default; so does this.
+    if ((value->is_number_unsigned() && value->get<uint64_t>() == 0xffffffffu) ||
+        (!value->is_number_unsigned() && value->get<int64_t>() == -1)) {
+      return fallback;
+    }
     if (value->is_number_unsigned() ? value->get<uint64_t>() >= vocab_size
                                     : value->get<int64_t>() < 0 ||
                                           static_cast<uint64_t>(value->get<int64_t>()) >= vocab_size) {

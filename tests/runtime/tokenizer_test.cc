@@ -315,6 +315,23 @@ TEST(VocabularyFromGgufJsonTest, TinyBpeMerges) {
   EXPECT_TRUE((*tokenizer)->IsEndOfGeneration(3));
 }
 
+// llama.cpp's converter writes "no token" as 4294967295 (uint32 -1); it reads
+// as absent, as llama.cpp reads it. Other values outside the vocabulary stay
+// errors (BrokenMetadata below).
+TEST(VocabularyFromGgufJsonTest, NoTokenSentinelReadsAsAbsent) {
+  nlohmann::json j = TinyBpeJson();
+  j["tokenizer.ggml.padding_token_id"] = 4294967295u;
+  j["tokenizer.ggml.eot_token_id"] = -1;
+  auto vocab = VocabularyFromGgufJson(j.dump(), "tiny.gguf");
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  EXPECT_EQ(vocab->pad_id, -1);
+  EXPECT_EQ(vocab->eot_id, -1);
+  EXPECT_EQ(vocab->eos_id, 3);
+  j["tokenizer.ggml.padding_token_id"] = 4294967294u;
+  EXPECT_EQ(VocabularyFromGgufJson(j.dump(), "tiny.gguf").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // As in llama.cpp, user-defined tokens are matched in plain text; control
 // tokens only with parse_special; the longest candidate first.
 TEST(VocabularyFromGgufJsonTest, UserDefinedTokensMatchWithoutParseSpecial) {

@@ -21,18 +21,12 @@
 namespace zcpack::cli {
 namespace {
 
-struct LoadedVocabulary {
-  runtime::Vocabulary vocab;
+struct LoadedTokenizer {
+  std::unique_ptr<runtime::Tokenizer> tokenizer;
   std::string source;  // "gguf", or the container blob's kind
 };
 
-absl::StatusOr<LoadedVocabulary> FromGgufJson(absl::string_view json, const std::string& name,
-                                              std::string source) {
-  ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab, runtime::VocabularyFromGgufJson(json, name));
-  return LoadedVocabulary{std::move(vocab), std::move(source)};
-}
-
-absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
+absl::StatusOr<LoadedTokenizer> LoadFromGguf(const std::string& path,
                                               std::span<const uint8_t> bytes) {
   const std::string name = format::EscapeInvalidUtf8(path);
   ZCPACK_ASSIGN_OR_RETURN(const converter::GgufFile gguf, converter::ParseGguf(bytes, name));
@@ -53,49 +47,20 @@ absl::StatusOr<LoadedVocabulary> LoadFromGguf(const std::string& path,
   if (ZSTD_isError(n) || n != raw.size()) {
     return absl::InternalError(absl::StrCat(name, ": could not re-read its tokenizer metadata"));
   }
-  ZCPACK_ASSIGN_OR_RETURN(LoadedVocabulary loaded, FromGgufJson(raw, name, "gguf"));
-  loaded.vocab.model_name = format::ReplaceInvalidUtf8(model_name);
+  ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab, runtime::VocabularyFromGgufJson(raw, name));
+  vocab.model_name = format::ReplaceInvalidUtf8(model_name);
+  LoadedTokenizer loaded{nullptr, "gguf"};
+  ZCPACK_ASSIGN_OR_RETURN(loaded.tokenizer, runtime::Tokenizer::Create(std::move(vocab)));
   return loaded;
 }
 
-absl::StatusOr<LoadedVocabulary> LoadFromContainer(const std::string& path) {
-  const std::string name = format::EscapeInvalidUtf8(path);
+// A container's tokenizer, as the runtime decodes it (Model::tokenizer()).
+absl::StatusOr<LoadedTokenizer> LoadFromContainer(const std::string& path) {
   ZCPACK_ASSIGN_OR_RETURN(auto container, format::Container::Open(path));
-  const auto& blobs = container->manifest().tokenizers();
-  if (blobs.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(name, ": the container carries no tokenizer (its source had none)"));
-  }
-  // The GGUF metadata first: it is what llama.cpp itself tokenizes with.
-  for (int i = 0; i < blobs.size(); ++i) {
-    const format::TokenizerBlob& blob = blobs[i];
-    if (blob.kind() == "gguf-metadata") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
-      return FromGgufJson(raw, name, blob.kind());
-    }
-  }
-  std::vector<std::string> kinds;
-  for (int i = 0; i < blobs.size(); ++i) {
-    const format::TokenizerBlob& blob = blobs[i];
-#ifdef ZCPACK_HAVE_HF_TOKENIZER
-    if (blob.kind() == "tokenizer.json") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
-      ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
-                              runtime::VocabularyFromHfTokenizerJson(raw, name));
-      return LoadedVocabulary{std::move(vocab), blob.kind()};
-    }
-    if (blob.kind() == "tokenizer.model") {
-      ZCPACK_ASSIGN_OR_RETURN(const std::string raw, container->TokenizerData(i));
-      ZCPACK_ASSIGN_OR_RETURN(runtime::Vocabulary vocab,
-                              runtime::VocabularyFromSentencePieceModel(raw, name));
-      return LoadedVocabulary{std::move(vocab), blob.kind()};
-    }
-#endif
-    kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
-  }
-  return absl::UnimplementedError(absl::StrCat(
-      name, ": the container carries tokenizer blob(s) ", absl::StrJoin(kinds, ", "),
-      "; this zcpack reads only gguf-metadata tokenizers"));
+  LoadedTokenizer loaded;
+  ZCPACK_ASSIGN_OR_RETURN(loaded.tokenizer,
+                          runtime::TokenizerFromContainer(*container, &loaded.source));
+  return loaded;
 }
 
 absl::StatusOr<std::string> ReadText(const TokenizeCommandOptions& options) {
@@ -130,7 +95,7 @@ absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& ou
   ZCPACK_RETURN_IF_ERROR(CheckTokenizeOptions(options));
   // GGUF files start with their magic; anything else is opened as a container
   // (whose reader says clearly when it is not one).
-  absl::StatusOr<LoadedVocabulary> loaded;
+  absl::StatusOr<LoadedTokenizer> loaded;
   {
     ZCPACK_ASSIGN_OR_RETURN(const converter::MappedFile file,
                             converter::MappedFile::Open(options.path));
@@ -145,10 +110,9 @@ absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& ou
   }
   if (!loaded.ok()) return loaded.status();
   ZCPACK_ASSIGN_OR_RETURN(const std::string text, ReadText(options));
-  const runtime::TokenizerModel model = loaded->vocab.model;
-  const std::string pre = loaded->vocab.pre;
-  ZCPACK_ASSIGN_OR_RETURN(const std::unique_ptr<runtime::Tokenizer> tokenizer,
-                          runtime::Tokenizer::Create(std::move(loaded->vocab)));
+  const std::unique_ptr<runtime::Tokenizer>& tokenizer = loaded->tokenizer;
+  const runtime::TokenizerModel model = tokenizer->vocabulary().model;
+  const std::string& pre = tokenizer->vocabulary().pre;
   const std::vector<int32_t> ids =
       tokenizer->Tokenize(text, {.add_special = options.bos, .parse_special = options.special});
   if (options.json) {

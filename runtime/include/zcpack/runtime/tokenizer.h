@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "zcpack/format/container_reader.h"
 
 namespace zcpack::runtime {
 
@@ -186,6 +187,16 @@ class DetokenizeStream {
   bool remove_space_;
   std::string pending_;
 };
+
+// TokenizerFromContainer(): the tokenizer a container carries, decoded now
+// (Container::TokenizerData()) from its first blob of kind gguf-metadata,
+// else tokenizer.json, else tokenizer.model; BOS/EOS ids the vocabulary
+// lacks come from the model info. NotFound when it carries none of these;
+// the loaders' and Create()'s errors, prefixed with the file and blob,
+// otherwise. `kind`, when given, receives the blob kind used.
+// Model::tokenizer() calls this once, on first use.
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromContainer(const format::Container& c,
+                                                                  std::string* kind = nullptr);
 
 }  // namespace zcpack::runtime
 
