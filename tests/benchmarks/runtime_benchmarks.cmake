@@ -10,3 +10,8 @@ zcpack_add_benchmark(tokenizer_benchmark
 if(TARGET tokenizer_benchmark)
   target_compile_definitions(tokenizer_benchmark PRIVATE ZCPACK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()
+
+# zcpack_open() inside one process, and the first tokenizer use after it.
+zcpack_add_benchmark(open_benchmark
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/open_benchmark.cc
+  LIBS zcpack_runtime zcpack_format)
