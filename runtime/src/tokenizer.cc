@@ -300,6 +300,31 @@ struct BpeBigramOrder {
   }
 };
 
+// Applies the merges queued in `heap` (a heap under `order`) best first: a
+// bigram is stale when one side has merged since (symbols only grow, so the
+// sizes tell); otherwise its right symbol joins its left, and try_add queues
+// the merges the new symbol makes with its neighbours. The one merge loop of
+// SPM (by score) and BPE (by rank).
+template <typename Bigram, typename Order, typename TryAdd>
+void RunMerges(std::vector<Symbol>& symbols, std::vector<Bigram>& heap, const Order& order,
+               const TryAdd& try_add) {
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), order);
+    const Bigram bigram = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    if (left.len == 0 || right.len == 0 || left.len + right.len != bigram.size) continue;
+    left.len += right.len;
+    left.id = bigram.id;
+    right.len = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bigram.left;
+    try_add(left.prev, bigram.left);
+    try_add(bigram.left, left.next);
+  }
+}
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -846,22 +871,7 @@ void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symb
     if (make(i - 1, i, &bigram)) heap.push_back(bigram);
   }
   std::make_heap(heap.begin(), heap.end(), order);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), order);
-    const SpmBigram bigram = heap.back();
-    heap.pop_back();
-    Symbol& left = symbols[bigram.left];
-    Symbol& right = symbols[bigram.right];
-    // Stale: one side has merged since (symbols only grow, so the sizes tell).
-    if (left.len == 0 || right.len == 0 || left.len + right.len != bigram.size) continue;
-    left.len += right.len;
-    left.id = bigram.id;
-    right.len = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = bigram.left;
-    try_add(left.prev, bigram.left);
-    try_add(bigram.left, left.next);
-  }
+  RunMerges(symbols, heap, order, try_add);
   for (int32_t i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
     const int32_t id = s.id >= 0 ? s.id : Find(text.substr(s.start, s.len));
@@ -906,21 +916,7 @@ void Tokenizer::Impl::BpeWord(absl::string_view word, std::vector<Symbol>& symbo
     std::push_heap(heap.begin(), heap.end(), order);
   };
   for (int32_t i = 1; i < n; ++i) try_add(i - 1, i);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), order);
-    const BpeBigram bigram = heap.back();
-    heap.pop_back();
-    Symbol& left = symbols[bigram.left];
-    Symbol& right = symbols[bigram.right];
-    if (left.len == 0 || right.len == 0 || left.len + right.len != bigram.size) continue;
-    left.len += right.len;
-    left.id = bigram.id;
-    right.len = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = bigram.left;
-    try_add(left.prev, bigram.left);
-    try_add(bigram.left, left.next);
-  }
+  RunMerges(symbols, heap, order, try_add);
   for (int32_t i = n == 0 ? -1 : 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
     if (s.id >= 0) {

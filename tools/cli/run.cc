@@ -100,6 +100,23 @@ absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
   return text;
 }
 
+// The --json fields every run reports: ids, timings, threads, loader, notes.
+nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model& model,
+                         const runtime::Session& session, const runtime::GenerateStats& stats,
+                         const std::vector<int32_t>& prompt, const std::vector<int32_t>& generated) {
+  std::vector<std::string> notes = model.notes();
+  notes.insert(notes.end(), session.notes().begin(), session.notes().end());
+  return {{"path", options.path},
+          {"prompt", prompt},
+          {"generated", generated},
+          {"open_ms", model.open_seconds() * 1e3},
+          {"first_token_ms", stats.first_token_seconds * 1e3},
+          {"decode_tokens_per_s", stats.tokens_per_second()},
+          {"threads", session.threads()},
+          {"loader", options.loader},
+          {"notes", notes}};
+}
+
 // Generates from a text prompt (--prompt or --chat); see RunRun().
 absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
                      const runtime::SamplingOptions& sampling, std::ostream& out,
@@ -128,22 +145,13 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
                               if (!options.json) out << piece << std::flush;
                               return true;
                             }));
-  std::vector<std::string> notes = model.notes();
-  notes.insert(notes.end(), session->notes().begin(), session->notes().end());
   const runtime::GenerateStats& stats = result.stats;
   if (options.json) {
-    nlohmann::json j = {{"path", options.path},
-                        {"prompt_text", text},
-                        {"prompt", result.prompt_tokens},
-                        {"generated", result.generated_tokens},
-                        {"text", result.text},
-                        {"stop_reason", runtime::StopReasonName(result.stop_reason)},
-                        {"open_ms", model.open_seconds() * 1e3},
-                        {"first_token_ms", stats.first_token_seconds * 1e3},
-                        {"decode_tokens_per_s", stats.tokens_per_second()},
-                        {"threads", session->threads()},
-                        {"loader", options.loader},
-                        {"notes", notes}};
+    nlohmann::json j = RunReport(options, model, *session, stats, result.prompt_tokens,
+                                 result.generated_tokens);
+    j["prompt_text"] = text;
+    j["text"] = result.text;
+    j["stop_reason"] = runtime::StopReasonName(result.stop_reason);
     out << JsonText(std::move(j)) << "\n";
     return absl::OkStatus();
   }
@@ -154,7 +162,8 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
       runtime::StopReasonName(result.stop_reason), stats.generated_tokens, options.loader,
       model.open_seconds() * 1e3, stats.first_token_seconds * 1e3, stats.prompt_tokens,
       stats.tokens_per_second());
-  for (const std::string& note : notes) log << "note: " << note << "\n";
+  for (const std::string& note : model.notes()) log << "note: " << note << "\n";
+  for (const std::string& note : session->notes()) log << "note: " << note << "\n";
   return absl::OkStatus();
 }
 
@@ -237,19 +246,8 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> generated,
                           runtime::Generate(*session, prompt, options.max_tokens, sampling,
                                             options.stop_at_eos, &stats));
-  std::vector<std::string> notes = model->notes();
-  notes.insert(notes.end(), session->notes().begin(), session->notes().end());
   if (options.json) {
-    nlohmann::json j = {{"path", options.path},
-                        {"prompt", prompt},
-                        {"generated", generated},
-                        {"open_ms", model->open_seconds() * 1e3},
-                        {"first_token_ms", stats.first_token_seconds * 1e3},
-                        {"decode_tokens_per_s", stats.tokens_per_second()},
-                        {"threads", session->threads()},
-                        {"loader", options.loader},
-                        {"notes", notes}};
-    out << JsonText(std::move(j)) << "\n";
+    out << JsonText(RunReport(options, *model, *session, stats, prompt, generated)) << "\n";
     return absl::OkStatus();
   }
   out << "generated: " << absl::StrJoin(generated, ",") << "\n";
@@ -257,7 +255,8 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
                          options.loader, model->open_seconds() * 1e3,
                          stats.first_token_seconds * 1e3,
                          stats.prompt_tokens, stats.tokens_per_second());
-  for (const std::string& note : notes) out << "note: " << note << "\n";
+  for (const std::string& note : model->notes()) out << "note: " << note << "\n";
+  for (const std::string& note : session->notes()) out << "note: " << note << "\n";
   return absl::OkStatus();
 }
 
