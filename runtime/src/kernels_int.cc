@@ -74,7 +74,9 @@ void QuantizeScalar(const float* x, QuantizedActivations& a, size_t j) {
       continue;
     }
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // 127 / max overflows for maxima below about 3.7e-37, whose scale is 0
+    // in binary16 anyway: such a block is stored as zeros.
+    const float id = amax >= 127.0f / 3.4028235e38f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
     for (size_t e = 0; e < kActivationBlock; ++e) {
       qb[e] = static_cast<int8_t>(std::nearbyint(xb[e] * id));

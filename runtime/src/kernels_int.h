@@ -12,8 +12,11 @@
 //
 // 32-blocks. Each input vector is cut into blocks of 32 floats, and each
 // block b is stored as
-//   d_b      = max |x_i| / 127                       (float, one rounding)
-//   q_i      = nearbyint(x_i * (1 / d_b)) in [-127, 127] (0 when d_b = 0)
+//   d_b      = max |x_i| / 127, rounded to binary16 (as block_q8_0 keeps it)
+//   q_i      = nearbyint(x_i * (127 / max |x_i|)) in [-127, 127] (0 when the
+//              max is below 127 / FLT_MAX, where 127 / max would overflow;
+//              llama.cpp's x86 quantizer multiplies by 127 / max, not by
+//              1 / d, and the two differ by an ulp for some maxima)
 //   sum_b    = sum of the 32 q_i                      (exact integer)
 //   negds_b  = -(float(sum_b) * d_b)                  (float, one rounding)
 // A block holding a NaN or an infinity gets d_b = NaN and q = 0, so every

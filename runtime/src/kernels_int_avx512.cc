@@ -679,7 +679,9 @@ ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) 
     const float amax = _mm512_reduce_max_ps(
         _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // 127 / max overflows for maxima below about 3.7e-37, whose scale is 0
+    // in binary16 anyway: such a block is stored as zeros.
+    const float id = amax >= 127.0f / 3.4028235e38f ? 127.0f / amax : 0.0f;
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
