@@ -11,4 +11,5 @@ list(APPEND ZCPACK_RUNTIME_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels_int_avx2.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels_int_avx512.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/attention_kernels.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/attention_kernels_simd.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/attention_kernels_simd.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/activation_kernels.cc)

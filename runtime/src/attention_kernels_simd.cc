@@ -6,6 +6,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <algorithm>
+#include <cmath>
 
 #include "zcpack/format/half.h"
 
@@ -34,36 +35,47 @@ ZCPACK_AVX2 inline __m256 Load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-ZCPACK_AVX2 inline float Sum8(__m256 v) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
 ZCPACK_AVX2 void KeyScoresAvx2(const uint16_t* keys, size_t n, size_t dim, const float* q,
                                float scale, float* scores) {
   for (size_t j = 0; j < n; ++j) {
     const uint16_t* k = keys + j * dim;
-    __m256 acc = _mm256_setzero_ps();
+    __m256d acc0 = _mm256_setzero_pd();
+    __m256d acc1 = _mm256_setzero_pd();
     size_t i = 0;
-    for (; i + 8 <= dim; i += 8) acc = _mm256_fmadd_ps(Load8(k + i), _mm256_loadu_ps(q + i), acc);
-    float sum = Sum8(acc);
-    for (; i < dim; ++i) sum += format::HalfToFloat(k[i]) * q[i];
-    scores[j] = scale * sum;
+    for (; i + 8 <= dim; i += 8) {
+      const __m256 p = _mm256_mul_ps(Load8(k + i), _mm256_loadu_ps(q + i));  // exact
+      acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+      acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+    const __m256d acc = _mm256_add_pd(acc0, acc1);
+    const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
+    double sum = _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
+    for (; i < dim; ++i) sum += static_cast<double>(format::HalfToFloat(k[i]) * q[i]);
+    scores[j] = static_cast<float>(sum) * scale;
   }
 }
 
-ZCPACK_AVX2 void WeightedValuesAvx2(const uint16_t* values, size_t n, size_t dim, const float* p,
-                                    float* out) {
+ZCPACK_AVX2 inline __m256 RoundToHalf8(__m256 x) {
+  return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+ZCPACK_AVX2 void OnlineValuesAvx2(const uint16_t* values, size_t n, size_t dim, const float* ms,
+                                  const float* vs, float* out) {
   size_t i0 = 0;
   for (; i0 + 8 <= dim; i0 += 8 * kValueVectors) {
     const size_t vectors = std::min(kValueVectors, (dim - i0) / 8);
     __m256 acc[kValueVectors];
     for (size_t v = 0; v < kValueVectors; ++v) acc[v] = _mm256_setzero_ps();
     for (size_t j = 0; j < n; ++j) {
-      const __m256 pj = _mm256_set1_ps(p[j]);
+      if (ms[j] != 1.0f) {
+        const __m256 m = _mm256_set1_ps(ms[j]);
+        for (size_t v = 0; v < vectors; ++v) acc[v] = RoundToHalf8(_mm256_mul_ps(acc[v], m));
+      }
+      const __m256 w = _mm256_set1_ps(vs[j]);
       const uint16_t* row = values + j * dim + i0;
-      for (size_t v = 0; v < vectors; ++v) acc[v] = _mm256_fmadd_ps(pj, Load8(row + 8 * v), acc[v]);
+      for (size_t v = 0; v < vectors; ++v) {
+        acc[v] = RoundToHalf8(_mm256_fmadd_ps(Load8(row + 8 * v), w, acc[v]));
+      }
     }
     for (size_t v = 0; v < vectors; ++v) _mm256_storeu_ps(out + i0 + 8 * v, acc[v]);
     if (vectors < kValueVectors) {
@@ -73,7 +85,11 @@ ZCPACK_AVX2 void WeightedValuesAvx2(const uint16_t* values, size_t n, size_t dim
   }
   for (size_t i = i0; i < dim; ++i) {
     float acc = 0.0f;
-    for (size_t j = 0; j < n; ++j) acc += p[j] * format::HalfToFloat(values[j * dim + i]);
+    for (size_t j = 0; j < n; ++j) {
+      if (ms[j] != 1.0f) acc = format::HalfToFloat(format::FloatToHalf(acc * ms[j]));
+      acc = format::HalfToFloat(
+          format::FloatToHalf(std::fma(format::HalfToFloat(values[j * dim + i]), vs[j], acc)));
+    }
     out[i] = acc;
   }
 }
@@ -103,33 +119,38 @@ ZCPACK_AVX512 inline __m512 Load16Masked(const uint16_t* p, __mmask16 mask) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
 }
 
+// Adds the 16 float products p (exact: binary16 times binary16) in double.
+ZCPACK_AVX512 inline void AddProducts(__m512 p, __m512d& acc0, __m512d& acc1) {
+  acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+  acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(p, 1)));
+}
+
 ZCPACK_AVX512 void KeyScoresAvx512(const uint16_t* keys, size_t n, size_t dim, const float* q,
                                    float scale, float* scores) {
   const size_t full = dim / 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1);
   for (size_t j = 0; j < n; ++j) {
     const uint16_t* k = keys + j * dim;
-    __m512 acc0 = _mm512_setzero_ps();
-    __m512 acc1 = _mm512_setzero_ps();
-    size_t v = 0;
-    for (; v + 2 <= full; v += 2) {
-      acc0 = _mm512_fmadd_ps(Load16(k + 16 * v), _mm512_loadu_ps(q + 16 * v), acc0);
-      acc1 = _mm512_fmadd_ps(Load16(k + 16 * v + 16), _mm512_loadu_ps(q + 16 * v + 16), acc1);
-    }
-    if (v < full) {
-      acc0 = _mm512_fmadd_ps(Load16(k + 16 * v), _mm512_loadu_ps(q + 16 * v), acc0);
-      ++v;
+    __m512d acc0 = _mm512_setzero_pd();
+    __m512d acc1 = _mm512_setzero_pd();
+    for (size_t v = 0; v < full; ++v) {
+      AddProducts(_mm512_mul_ps(Load16(k + 16 * v), _mm512_loadu_ps(q + 16 * v)), acc0, acc1);
     }
     if (tail != 0) {
-      acc1 = _mm512_fmadd_ps(Load16Masked(k + 16 * v, tail),
-                             _mm512_maskz_loadu_ps(tail, q + 16 * v), acc1);
+      AddProducts(_mm512_mul_ps(Load16Masked(k + 16 * full, tail),
+                                _mm512_maskz_loadu_ps(tail, q + 16 * full)),
+                  acc0, acc1);
     }
-    scores[j] = scale * _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    scores[j] = static_cast<float>(_mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1))) * scale;
   }
 }
 
-ZCPACK_AVX512 void WeightedValuesAvx512(const uint16_t* values, size_t n, size_t dim,
-                                        const float* p, float* out) {
+ZCPACK_AVX512 inline __m512 RoundToHalf16(__m512 x) {
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+ZCPACK_AVX512 void OnlineValuesAvx512(const uint16_t* values, size_t n, size_t dim,
+                                      const float* ms, const float* vs, float* out) {
   for (size_t i0 = 0; i0 < dim; i0 += 16 * kValueVectors) {
     const size_t width = std::min(16 * kValueVectors, dim - i0);
     const size_t vectors = (width + 15) / 16;
@@ -138,11 +159,17 @@ ZCPACK_AVX512 void WeightedValuesAvx512(const uint16_t* values, size_t n, size_t
     __m512 acc[kValueVectors];
     for (size_t v = 0; v < kValueVectors; ++v) acc[v] = _mm512_setzero_ps();
     for (size_t j = 0; j < n; ++j) {
-      const __m512 pj = _mm512_set1_ps(p[j]);
+      if (ms[j] != 1.0f) {
+        const __m512 m = _mm512_set1_ps(ms[j]);
+        for (size_t v = 0; v < vectors; ++v) acc[v] = RoundToHalf16(_mm512_mul_ps(acc[v], m));
+      }
+      const __m512 w = _mm512_set1_ps(vs[j]);
       const uint16_t* row = values + j * dim + i0;
-      for (size_t v = 0; v + 1 < vectors; ++v) acc[v] = _mm512_fmadd_ps(pj, Load16(row + 16 * v), acc[v]);
-      acc[vectors - 1] =
-          _mm512_fmadd_ps(pj, Load16Masked(row + 16 * (vectors - 1), last), acc[vectors - 1]);
+      for (size_t v = 0; v + 1 < vectors; ++v) {
+        acc[v] = RoundToHalf16(_mm512_fmadd_ps(Load16(row + 16 * v), w, acc[v]));
+      }
+      acc[vectors - 1] = RoundToHalf16(
+          _mm512_fmadd_ps(Load16Masked(row + 16 * (vectors - 1), last), w, acc[vectors - 1]));
     }
     for (size_t v = 0; v + 1 < vectors; ++v) _mm512_storeu_ps(out + i0 + 16 * v, acc[v]);
     _mm512_mask_storeu_ps(out + i0 + 16 * (vectors - 1), last, acc[vectors - 1]);
@@ -164,10 +191,10 @@ ZCPACK_AVX512 void ToFloatAvx512(const uint16_t* src, size_t n, float* dst) {
   for (; i < n; ++i) dst[i] = format::HalfToFloat(src[i]);
 }
 
-constexpr AttentionKernels kAvx2 = {format::SimdLevel::kAvx2, KeyScoresAvx2, WeightedValuesAvx2,
+constexpr AttentionKernels kAvx2 = {format::SimdLevel::kAvx2, KeyScoresAvx2, OnlineValuesAvx2,
                                     ToHalfAvx2, ToFloatAvx2};
 constexpr AttentionKernels kAvx512 = {format::SimdLevel::kAvx512, KeyScoresAvx512,
-                                      WeightedValuesAvx512, ToHalfAvx512, ToFloatAvx512};
+                                      OnlineValuesAvx512, ToHalfAvx512, ToFloatAvx512};
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "activation_kernels.h"
 #include "attention_kernels.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
@@ -31,6 +32,11 @@ using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 // the pool's threads.
 constexpr size_t kParallelTokens = 4;
 
+// Batches of fewer tokens than this (and every decoding step) attend one
+// query at a time with llama.cpp's flash-attention arithmetic; larger ones go
+// through two matrix products. llama.cpp's own threshold for its tiled path.
+constexpr size_t kOnlineAttentionBatch = 64;
+
 // y = W x for a batch of n rows of x (n x cols), through the in-place kernels.
 void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
   MatMul(w, x, n, y, pool);
@@ -40,9 +46,16 @@ void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool
 void RmsNorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* out) {
   const ConstVectorMap w(weight, static_cast<Eigen::Index>(dim));
   for (size_t t = 0; t < n; ++t) {
-    const ConstVectorMap in(x + t * dim, static_cast<Eigen::Index>(dim));
-    const float scale = 1.0f / std::sqrt(in.squaredNorm() / static_cast<float>(dim) + eps);
-    VectorMap(out + t * dim, static_cast<Eigen::Index>(dim)) = (in * scale).cwiseProduct(w);
+    const float* in = x + t * dim;
+    // ggml's order: float squares summed in double, the mean rounded to
+    // float. Another order can move the scale by an ulp, and that can move
+    // an activation across an 8-bit rounding boundary downstream.
+    double sum = 0.0;
+    for (size_t i = 0; i < dim; ++i) sum += static_cast<double>(in[i] * in[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(dim));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    VectorMap(out + t * dim, static_cast<Eigen::Index>(dim)) =
+        (ConstVectorMap(in, static_cast<Eigen::Index>(dim)) * scale).cwiseProduct(w);
   }
 }
 
@@ -231,9 +244,8 @@ void Session::Attention(int layer, size_t n) {
   const size_t total = static_cast<size_t>(position_) + n;  // keys after this batch
   using StridedRowsOut = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
   const attention::AttentionKernels& kernels = attention::AttentionKernelsFor(format::DetectSimdLevel());
-  // llama.cpp multiplies the binary16 cache by queries and by probabilities
-  // rounded to binary16 (the cache's dot-product type); rounding them the
-  // same way here keeps greedy output identical where two logits nearly tie.
+  // Queries (and, for large batches, probabilities) are rounded to binary16,
+  // the cache's type, as llama.cpp rounds them before its products.
   auto round_to_half = [&kernels](const float* src, size_t count, float* dst) {
     thread_local std::vector<uint16_t> half;
     half.resize(count);
@@ -246,23 +258,31 @@ void Session::Attention(int layer, size_t n) {
       const size_t base = ((static_cast<size_t>(layer) * kv_heads + kvh) * ctx) * hd;
       const uint16_t* keys = k_cache_.get() + base;
       const uint16_t* values = v_cache_.get() + base;
-      if (n == 1) {
-        // One query: read the cache once, straight from binary16.
-        VectorMap s(scores_.data() + h * ctx, static_cast<Eigen::Index>(total));
-        thread_local std::vector<float> query;
+      if (n < kOnlineAttentionBatch) {
+        // Each query against the keys it sees, with llama.cpp's flash
+        // attention arithmetic (attention_kernels.h): the cache is read
+        // straight from binary16, once per query.
+        thread_local std::vector<float> query, scores, ms, vs;
         query.resize(hd);
-        round_to_half(q_.data() + h * hd, hd, query.data());
-        kernels.key_scores(keys, total, hd, query.data(), scale, s.data());
-        const float max = s.maxCoeff();
-        s = (s.array() - max).exp();
-        s /= s.sum();
-        round_to_half(s.data(), total, s.data());
-        kernels.weighted_values(values, total, hd, s.data(), attn_.data() + h * hd);
+        scores.resize(total);
+        ms.resize(total);
+        vs.resize(total);
+        for (size_t t = 0; t < n; ++t) {
+          const size_t len = static_cast<size_t>(position_) + t + 1;
+          float* out = attn_.data() + t * q_dim + h * hd;
+          round_to_half(q_.data() + t * q_dim + h * hd, hd, query.data());
+          kernels.key_scores(keys, len, hd, query.data(), scale, scores.data());
+          const float sum = attention::OnlineSoftmax(scores.data(), len, ms.data(), vs.data());
+          kernels.online_values(values, len, hd, ms.data(), vs.data(), out);
+          const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+          for (size_t i = 0; i < hd; ++i) out[i] *= inverse;
+        }
         continue;
       }
-      // A batch: widen the head's cache once, then all queries against all
-      // keys in two matrix products, with the causal mask: query t sees
-      // keys [0, position_ + t].
+      // A large batch: widen the head's cache once, then all queries against
+      // all keys in two matrix products, with the causal mask: query t sees
+      // keys [0, position_ + t]. (llama.cpp switches to a tiled float path
+      // here too; the two agree to float rounding, not bit for bit.)
       thread_local RowMatrix keys_f, values_f, scores, queries;
       keys_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
       values_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
@@ -319,15 +339,21 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   ThreadPool* pool = &pool_;
   const attention::AttentionKernels& cache_kernels =
       attention::AttentionKernelsFor(format::DetectSimdLevel());
+  const activation::SwiGluFn swiglu = activation::SwiGluFor(format::DetectSimdLevel());
 
   // RoPE tables through the last position of this batch.
   const size_t half = hd / 2;
+  // The angles are computed in float as ggml computes them (the ratio
+  // powf(theta, -2 / dim), each angle the previous one times it), so the
+  // rotated vectors equal llama.cpp's bit for bit.
+  const float theta_scale =
+      std::pow(static_cast<float>(m.rope_theta()), -2.0f / static_cast<float>(hd));
   for (int p = rope_filled_; p < position_ + static_cast<int>(n); ++p) {
+    float angle = static_cast<float>(p);
     for (size_t i = 0; i < half; ++i) {
-      const double inv_freq = std::pow(m.rope_theta(), -2.0 * static_cast<double>(i) / hd);
-      const double angle = p * inv_freq;
-      rope_cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(angle));
-      rope_sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(angle));
+      rope_cos_[static_cast<size_t>(p) * half + i] = std::cos(angle);
+      rope_sin_[static_cast<size_t>(p) * half + i] = std::sin(angle);
+      angle *= theta_scale;
     }
     rope_filled_ = p + 1;
   }
@@ -340,8 +366,9 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
         const size_t a = interleaved ? 2 * i : i;
         const size_t b = interleaved ? 2 * i + 1 : i + half;
         const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c[i] - x1 * s[i];
-        v[b] = x0 * s[i] + x1 * c[i];
+        // Fused as GCC fuses ggml's x0 * c - x1 * s and x0 * s + x1 * c.
+        v[a] = std::fma(x0, c[i], -(x1 * s[i]));
+        v[b] = std::fma(x0, s[i], x1 * c[i]);
       }
     }
   };
@@ -413,10 +440,7 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
       MatMulMany(gate_up, xn_.data(), n, pool);
     }
     for_tokens([&](size_t t) {  // SwiGLU: silu(gate) * up
-      auto g = Eigen::Map<Eigen::ArrayXf>(ffn_gate_.data() + t * ffn, static_cast<Eigen::Index>(ffn));
-      const auto u =
-          Eigen::Map<const Eigen::ArrayXf>(ffn_up_.data() + t * ffn, static_cast<Eigen::Index>(ffn));
-      g = g / (1.0f + (-g).exp()) * u;
+      swiglu(ffn_gate_.data() + t * ffn, ffn_up_.data() + t * ffn, ffn);
     });
     Project(w.w_down, ffn_gate_.data(), n, ffn_out_.data(), pool);
     ZCPACK_RETURN_IF_ERROR(model_.CheckMapping());

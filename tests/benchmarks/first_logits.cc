@@ -3,8 +3,10 @@
 // logits0.bin as vocab_size raw little-endian float32).
 //
 //   first_logits CONTAINER IDS [THREADS] [--against LOGITS.bin] [--out FILE]
+//                [--one-by-one]
 //
-// IDS is a comma-separated prompt. Prints the argmax, and with --against the
+// IDS is a comma-separated prompt, evaluated as one batch (or, with
+// --one-by-one, one token at a time as decoding does). Prints the argmax, and with --against the
 // cosine similarity, the largest absolute difference (and the largest
 // |logit| for scale) and whether the argmax agrees. --out writes zcpack's
 // logits in the same raw format. Exit 1 on any error.
@@ -40,7 +42,9 @@ size_t ArgMax(const std::vector<float>& v) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    return Fail("usage: first_logits CONTAINER IDS [THREADS] [--against LOGITS.bin] [--out FILE]");
+    return Fail(
+        "usage: first_logits CONTAINER IDS [THREADS] [--against LOGITS.bin] [--out FILE] "
+        "[--one-by-one]");
   }
   const std::string path = argv[1];
   std::vector<int32_t> ids;
@@ -51,12 +55,15 @@ int main(int argc, char** argv) {
   }
   int threads = 0;
   std::string against, out;
+  bool one_by_one = false;
   for (int i = 3; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--against" && i + 1 < argc) {
       against = argv[++i];
     } else if (arg == "--out" && i + 1 < argc) {
       out = argv[++i];
+    } else if (arg == "--one-by-one") {
+      one_by_one = true;
     } else if (!absl::SimpleAtoi(arg, &threads)) {
       return Fail("unknown argument " + arg);
     }
@@ -68,7 +75,15 @@ int main(int argc, char** argv) {
   options.max_context = static_cast<int>(ids.size());
   auto session = zcpack::runtime::Session::Create(**model, options);
   if (!session.ok()) return Fail(std::string(session.status().message()));
-  auto logits = (*session)->Evaluate(ids);
+  absl::StatusOr<std::span<const float>> logits;
+  if (one_by_one) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      logits = (*session)->Evaluate(std::span<const int32_t>(ids.data() + i, 1));
+      if (!logits.ok()) break;
+    }
+  } else {
+    logits = (*session)->Evaluate(ids);
+  }
   if (!logits.ok()) return Fail(std::string(logits.status().message()));
   const std::vector<float> mine(logits->begin(), logits->end());
   std::printf("zcpack argmax %zu of %zu logits\n", ArgMax(mine), mine.size());

@@ -1,8 +1,11 @@
 // Attention kernels over the binary16 KV cache (runtime/src/attention_kernels.h)
-// at every SimdLevel this CPU runs, against a double-precision reference, and
-// the conversions against format's half-precision reference bit for bit.
+// at every SimdLevel this CPU runs: key scores and the online value
+// accumulation bit for bit against the scalar level (and near a
+// double-precision softmax), the conversions against format's half-precision
+// reference bit for bit.
 #include "runtime/src/attention_kernels.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -64,41 +67,96 @@ TEST(AttentionKernels, ConversionsEqualTheReferenceBitForBit) {
   }
 }
 
-TEST(AttentionKernels, ScoresAndWeightedValuesMatchDoubleReference) {
+std::vector<float> RandomHalfExactFloats(size_t n, std::mt19937_64& rng) {
+  std::vector<float> out;
+  for (uint16_t h : RandomHalves(n, rng)) out.push_back(format::HalfToFloat(h));
+  return out;
+}
+
+TEST(AttentionKernels, ScoresEqualTheScalarLevelAndTheDoubleSum) {
   std::mt19937_64 rng(22);
   for (size_t dim : {1, 8, 15, 16, 17, 64, 80, 128, 200}) {
     for (size_t n : {1, 2, 7, 33}) {
       const std::vector<uint16_t> keys = RandomHalves(n * dim, rng);
-      const std::vector<uint16_t> values = RandomHalves(n * dim, rng);
-      std::vector<float> q(dim), p(n);
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      for (float& f : q) f = normal(rng);
-      for (float& f : p) f = std::abs(normal(rng));
+      const std::vector<float> q = RandomHalfExactFloats(dim, rng);
       const float scale = 0.125f;
+      std::vector<float> reference(n);
+      for (size_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (size_t i = 0; i < dim; ++i) {
+          sum += static_cast<double>(format::HalfToFloat(keys[j * dim + i])) * q[i];
+        }
+        reference[j] = static_cast<float>(sum) * scale;
+      }
       for (const AttentionKernels* k : Levels()) {
-        const std::string where =
-            absl::StrCat(format::SimdLevelName(k->level), " dim ", dim, " n ", n);
         std::vector<float> scores(n, -1.0f);
         k->key_scores(keys.data(), n, dim, q.data(), scale, scores.data());
         for (size_t j = 0; j < n; ++j) {
-          double ref = 0, mag = 0;
-          for (size_t i = 0; i < dim; ++i) {
-            const double t = static_cast<double>(format::HalfToFloat(keys[j * dim + i])) * q[i];
-            ref += t;
-            mag += std::abs(t);
-          }
-          EXPECT_NEAR(scores[j], scale * ref, 1e-5 * scale * mag + 1e-30) << where << " key " << j;
+          ASSERT_EQ(std::bit_cast<uint32_t>(scores[j]), std::bit_cast<uint32_t>(reference[j]))
+              << format::SimdLevelName(k->level) << " dim " << dim << " n " << n << " key " << j;
         }
+      }
+    }
+  }
+}
+
+TEST(AttentionKernels, OnlineSoftmaxWeightsSumToTheSoftmax) {
+  // Scores that rise, fall and tie: ms/vs rescale so that sum_j vs_j *
+  // (product of later ms) equals sum_j exp(s_j - max).
+  const std::vector<float> scores = {0.5f, 2.0f, 2.0f, -1.0f, 3.5f, 1.0f, 3.5f, -20.0f};
+  std::vector<float> ms(scores.size()), vs(scores.size());
+  const float sum = OnlineSoftmax(scores.data(), scores.size(), ms.data(), vs.data());
+  double weight_sum = 0;
+  for (size_t j = 0; j < scores.size(); ++j) {
+    double w = vs[j];
+    for (size_t later = j + 1; later < scores.size(); ++later) w *= ms[later];
+    EXPECT_NEAR(w, std::exp(static_cast<double>(scores[j]) - 3.5), 1e-6) << "key " << j;
+    weight_sum += w;
+  }
+  EXPECT_NEAR(sum, weight_sum, 1e-6);
+  EXPECT_EQ(ms[0], 0.0f);  // the first key: exp(-inf - s)
+  EXPECT_EQ(vs[1], 1.0f);  // a new maximum
+  EXPECT_EQ(ms[2], 1.0f);  // a tie is not a new maximum
+}
+
+TEST(AttentionKernels, OnlineValuesAreBitIdenticalAtEveryLevelAndNearTheSoftmaxAverage) {
+  std::mt19937_64 rng(23);
+  for (size_t dim : {1, 8, 15, 16, 17, 64, 80, 128, 200}) {
+    for (size_t n : {1, 2, 7, 33, 100}) {
+      const std::vector<uint16_t> values = RandomHalves(n * dim, rng);
+      std::normal_distribution<float> normal(0.0f, 2.0f);
+      std::vector<float> scores(n);
+      for (float& s : scores) s = normal(rng);
+      std::vector<float> ms(n), vs(n);
+      const float sum = OnlineSoftmax(scores.data(), n, ms.data(), vs.data());
+      const float max = *std::max_element(scores.begin(), scores.end());
+      std::vector<float> reference;
+      for (const AttentionKernels* k : Levels()) {
+        const std::string where =
+            absl::StrCat(format::SimdLevelName(k->level), " dim ", dim, " n ", n);
         std::vector<float> out(dim, -1.0f);
-        k->weighted_values(values.data(), n, dim, p.data(), out.data());
-        for (size_t i = 0; i < dim; ++i) {
-          double ref = 0, mag = 0;
-          for (size_t j = 0; j < n; ++j) {
-            const double t = p[j] * static_cast<double>(format::HalfToFloat(values[j * dim + i]));
-            ref += t;
-            mag += std::abs(t);
+        k->online_values(values.data(), n, dim, ms.data(), vs.data(), out.data());
+        if (reference.empty()) {
+          reference = out;  // the scalar level comes first
+        } else {
+          for (size_t i = 0; i < dim; ++i) {
+            ASSERT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(reference[i]))
+                << where << " element " << i;
           }
-          EXPECT_NEAR(out[i], ref, 1e-5 * mag + 1e-30) << where << " element " << i;
+        }
+        for (size_t i = 0; i < dim; ++i) {
+          // Every step rounds to binary16 (2^-11 relative) on magnitudes up
+          // to sum_j |v_j| exp(s_j - max).
+          double exact = 0, magnitude = 0, weights = 0;
+          for (size_t j = 0; j < n; ++j) {
+            const double w = std::exp(static_cast<double>(scores[j]) - max);
+            exact += w * format::HalfToFloat(values[j * dim + i]);
+            magnitude += w * std::abs(format::HalfToFloat(values[j * dim + i]));
+            weights += w;
+          }
+          EXPECT_NEAR(out[i] / sum, exact / weights,
+                      (static_cast<double>(n) + 1) * std::ldexp(magnitude, -10) / weights + 1e-6)
+              << where << " element " << i;
         }
       }
     }

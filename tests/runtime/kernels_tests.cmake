@@ -11,3 +11,7 @@ zcpack_add_gtest(integer_kernels_test
 zcpack_add_gtest(attention_kernels_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/attention_kernels_test.cc
   LIBS zcpack_runtime zcpack_format)
+# The SwiGLU activation (ggml's vectorised exponential) at every SIMD level.
+zcpack_add_gtest(activation_kernels_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/activation_kernels_test.cc
+  LIBS zcpack_runtime zcpack_format)
