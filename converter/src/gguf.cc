@@ -838,6 +838,12 @@ absl::StatusOr<std::optional<format::TokenizerBlob>> GgufTokenizerBlob(const Ggu
     if (absl::StartsWith(kv.key, "tokenizer.")) keys.push_back(&kv);
   }
   if (keys.empty()) return std::optional<format::TokenizerBlob>();
+  if (const GgufValue* model = gguf.FindMetadata("tokenizer.ggml.model")) {
+    const std::string* name = model->AsString();
+    if (name != nullptr && (*name == "none" || *name == "no_vocab")) {
+      return std::optional<format::TokenizerBlob>();
+    }
+  }
   std::sort(keys.begin(), keys.end(),
             [](const GgufKeyValue* a, const GgufKeyValue* b) { return a->key < b->key; });
   const auto write_json = [&](absl::FunctionRef<void(absl::string_view)> emit) {
