@@ -240,8 +240,8 @@ absl::StatusOr<format::ModelInfo> GgufModelInfo(const GgufFile& gguf, absl::stri
 
 // GgufTokenizerBlob(): the tokenizer.* metadata as one JSON object (key ->
 // value; arrays as JSON arrays; keys sorted; float32 values in their shortest
-// float32 form, float64 in their shortest double form, NaN and infinities as
-// null), zstd-compressed into a blob of kind "gguf-metadata" named
+// float32 form, float64 in their shortest double form, negative zero as
+// -0.0, NaN and infinities as null), zstd-compressed into a blob of kind "gguf-metadata" named
 // `file_name`. nullopt when there are no tokenizer.* keys. Strings that are
 // not valid UTF-8 (the GGUF spec requires UTF-8) have the bad bytes replaced
 // by U+FFFD. nullopt too when tokenizer.ggml.model says there is no
