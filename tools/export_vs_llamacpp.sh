@@ -10,8 +10,9 @@
 # so that the blocks are the file's) then zcpack export; llama_greedy's N ids
 # on the exported file must equal its ids on the original, for the prompts
 # 1 and 1,450,2,100. Also checks that every tensor offset of the exported file
-# is a multiple of its general.alignment (zcpack inspect of a reconversion
-# would not show that: the script reads the GGUF tensor infos itself).
+# is a multiple of its general.alignment (read from the GGUF tensor infos
+# here, not through zcpack), and that converting the export again gives the
+# first container's bytes.
 # For each `zcpack synth` shape: synth, convert (--quant f16), export; llama.cpp's
 # ids on the exported file must equal `zcpack run`'s on the container.
 # Prints one line per case and a total; exits 1 when any case differs.
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 peer_script=${ZCPACK_PEER_SCRIPT:-$(pwd)/../shared/peers/llamacpp.sh}
 if [ "$build" = 1 ]; then
-  ZCPACK_EXTRA_PACKAGES="jq python3" ./tools/install_deps.sh
+  ZCPACK_EXTRA_PACKAGES="python3" ./tools/install_deps.sh
   "$peer_script" >&2
   ./tools/build.sh >&2
 fi
@@ -96,11 +97,14 @@ for m in $models; do
   "$zcpack" export "$work/$m.zcpack" -o "$work/$m.export.gguf" --quiet --force >&2
   bad=$(misaligned "$work/$m.export.gguf" 2>/dev/null)
   check "$m: tensor offsets aligned" "none" "${bad:-none}"
+  "$zcpack" convert "$work/$m.export.gguf" -o "$work/$m.again.zcpack" --quant keep --quiet --force >&2
+  check "$m: GGUF -> container -> GGUF -> container, same container bytes" \
+    "$(sha256sum < "$work/$m.zcpack")" "$(sha256sum < "$work/$m.again.zcpack")"
   for p in 1 1,450,2,100; do
     check "$m prompt $p: llama.cpp on the export = llama.cpp on the original" \
       "$(greedy "$SYNTH/$m.gguf" "$p")" "$(greedy "$work/$m.export.gguf" "$p")"
   done
-  rm -f "$work/$m.zcpack" "$work/$m.export.gguf"
+  rm -f "$work/$m.zcpack" "$work/$m.again.zcpack" "$work/$m.export.gguf"
 done
 for s in $shapes; do
   "$zcpack" synth --shape "$s" --out "$work/$s" --force >/dev/null
