@@ -39,6 +39,7 @@ ABSL_FLAG(std::string, tokenizer, "",
 ABSL_FLAG(std::string, layout, "row-groups",
           "convert: block order of the matrices (row-groups or row-major).");
 ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
+ABSL_FLAG(std::string, to, "container", "convert: output kind (container or gguf).");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
 ABSL_FLAG(std::string, prompt, "", "run: prompt text (tokenized by the container's tokenizer).");
 ABSL_FLAG(std::string, chat, "", "run: a user message, rendered by the model's chat template.");
@@ -136,6 +137,19 @@ ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
   options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
   options.layout = absl::GetFlag(FLAGS_layout);
   options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.force = absl::GetFlag(FLAGS_force);
+  options.to = absl::GetFlag(FLAGS_to);
+  return options;
+}
+
+ExportCommandOptions ExportOptionsFromFlags(const ParsedArgs& args) {
+  ExportCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  options.output = absl::GetFlag(FLAGS_out);
+  // Unless asked for, the container's own alignment.
+  options.alignment = args.given.count("alignment") ? absl::GetFlag(FLAGS_alignment) : 0;
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
   options.force = absl::GetFlag(FLAGS_force);
@@ -257,7 +271,8 @@ const std::vector<Command>& Commands() {
       {"convert",
        "convert SRC -o OUT [--quant keep|q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
-       "[--layout row-groups|row-major] [--tokenizer FILE] [--json] [--quiet] [--force]",
+       "[--layout row-groups|row-major] [--tokenizer FILE] [--to container|gguf] [--json] [--quiet] "
+       "[--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -293,15 +308,43 @@ const std::vector<Command>& Commands() {
        "  --tokenizer FILE   carry FILE's tokenizer instead of the source's: a GGUF file\n"
        "                     (its tokenizer.* metadata; a vocabulary-only one will do),\n"
        "                     a tokenizer.json or a tokenizer.model\n"
+       "  --to gguf          write a GGUF file instead of a container, from a GGUF\n"
+       "                     source: its tensors and keys unchanged, each tensor at a\n"
+       "                     multiple of --alignment (general.alignment), in forward-pass\n"
+       "                     order, for llama.cpp, Ollama or LM Studio (takes no option\n"
+       "                     that changes a tensor)\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
        "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
-        "layout", "tokenizer", "json", "quiet", "force"},
+        "layout", "tokenizer", "to", "json", "quiet", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) { return RunConvert(ConvertOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckConvertOptions(ConvertOptionsFromFlags(args)); }},
+      {"export", "export FILE -o OUT.gguf [--alignment BYTES] [--json] [--quiet] [--force]",
+       "Write a container as a GGUF v3 file that llama.cpp, Ollama and LM Studio load\n"
+       "unchanged, keeping zcpack's layout: every tensor at a multiple of the alignment\n"
+       "(general.alignment), in the container's forward-pass order, each layer one\n"
+       "contiguous range. Each block is byte-identical to the container's, in ggml's\n"
+       "row-major order; Q/K rows of a Hugging Face checkpoint are permuted into\n"
+       "llama.cpp's RoPE layout and 1-D f16/bf16 tensors widened to f32, both\n"
+       "lossless. Metadata: the llama.* hyperparameters, the tokenizer (the source\n"
+       "GGUF's tokenizer.* keys, or built from tokenizer.json / tokenizer.model;\n"
+       "tokenizer.ggml.model none when the container has none), and the container's\n"
+       "provenance (zcpack.source.*), which a later convert records when the tensor\n"
+       "data is unchanged. Every tensor's checksum is checked on the way; the output\n"
+       "is atomic and deterministic. Architectures: llama, mistral.\n"
+       "\n"
+       "  --out, -o          output GGUF path\n"
+       "  --alignment BYTES  a power of two from 32 to 2097152 (default: the\n"
+       "                     container's alignment)\n"
+       "  --json             JSON summary: every tensor's name, type, offset, size\n"
+       "  --quiet            no summary\n"
+       "  --force            overwrite an existing output (never the input)\n",
+       {"out", "alignment", "json", "quiet", "force"}, {}, 1, 1,
+       [](const ParsedArgs& args) { return RunExport(ExportOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckExportOptions(ExportOptionsFromFlags(args)); }},
       {"verify",
        "verify FILE [--level structure|full] [--against SOURCE [--max-rmse X] [--min-snr DB]] "
        "[--run] [--threads N] [--json]",

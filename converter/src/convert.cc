@@ -279,6 +279,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   }
   ZCPACK_RETURN_IF_ERROR(CheckOutputIsNotInput(options.output, *source));
   for (const auto& m : source->mappings) report.source_files.push_back(m.path());
+  for (const std::string& note : source->notes) report.notes.push_back(note);
 
   PlanOptions plan_options;
   const bool quantized_source =

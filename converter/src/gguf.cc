@@ -479,6 +479,10 @@ class TokenizerJsonWriter {
       result = std::to_chars(buffer, buffer + sizeof(buffer), *i);
     } else if (const auto* d = std::get_if<double>(&element)) {
       if (!std::isfinite(*d)) return emit_("null");  // JSON has no NaN or infinity
+      // Shortest form writes -0, which JSON readers take as the integer 0:
+      // keep the sign, so that the value reads back as itself (an export to
+      // GGUF writes these keys again).
+      if (*d == 0 && std::signbit(*d)) return emit_("-0.0");
       result = as_float ? std::to_chars(buffer, buffer + sizeof(buffer), static_cast<float>(*d))
                         : std::to_chars(buffer, buffer + sizeof(buffer), *d);
     } else if (const auto* b = std::get_if<bool>(&element)) {
@@ -838,6 +842,12 @@ absl::StatusOr<std::optional<format::TokenizerBlob>> GgufTokenizerBlob(const Ggu
     if (absl::StartsWith(kv.key, "tokenizer.")) keys.push_back(&kv);
   }
   if (keys.empty()) return std::optional<format::TokenizerBlob>();
+  if (const GgufValue* model = gguf.FindMetadata("tokenizer.ggml.model")) {
+    const std::string* name = model->AsString();
+    if (name != nullptr && (*name == "none" || *name == "no_vocab")) {
+      return std::optional<format::TokenizerBlob>();
+    }
+  }
   std::sort(keys.begin(), keys.end(),
             [](const GgufKeyValue* a, const GgufKeyValue* b) { return a->key < b->key; });
   const auto write_json = [&](absl::FunctionRef<void(absl::string_view)> emit) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -18,6 +19,7 @@
 #include "zcpack/format/posix_file.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
+#include "xxhash.h"
 #include "zstd.h"
 
 namespace zcpack::converter {
@@ -83,6 +85,63 @@ absl::Status UnrunnableTypesError(const std::string& path,
       format::EscapeInvalidUtf8(path), ": ", named.size(),
       named.size() == 1 ? " tensor has a type" : " tensors have a type",
       " zcpack cannot run yet: ", absl::StrJoin(named, ", ")));
+}
+
+// The sources a GGUF written by `zcpack export` carries (gguf.h,
+// kGgufSourceNamesKey), when the file has them and its tensor data (in
+// `by_offset` order) still hashes to the recorded value; nullopt otherwise,
+// with a note saying why when the keys are there. Hashing reads every tensor
+// once (the conversion reads them again, from the page cache).
+struct CarriedProvenance {
+  std::vector<format::SourceFile> sources;
+  std::optional<std::string> tokenizer_file;
+};
+std::optional<CarriedProvenance> CarriedProvenanceOf(const GgufFile& gguf,
+                                                     std::span<const GgufTensorInfo* const> by_offset,
+                                                     std::span<const uint8_t> bytes,
+                                                     const std::string& path,
+                                                     std::vector<std::string>* notes) {
+  const GgufValue* names = gguf.FindMetadata(kGgufSourceNamesKey);
+  const GgufValue* sizes = gguf.FindMetadata(kGgufSourceSizesKey);
+  const GgufValue* hash = gguf.FindMetadata(kGgufSourceTensorDataXxh3Key);
+  const GgufValue* tokenizer = gguf.FindMetadata(kGgufSourceTokenizerFileKey);
+  if (names == nullptr && sizes == nullptr && hash == nullptr && tokenizer == nullptr) {
+    return std::nullopt;
+  }
+  const auto ignored = [&](absl::string_view why) {
+    notes->push_back(format::EscapeInvalidUtf8(absl::StrCat(
+        path, ": ", why, "; its zcpack.source.* provenance is ignored and this file recorded as"
+        " the source")));
+    return std::nullopt;
+  };
+  const GgufArray* name_array = names == nullptr ? nullptr : names->AsArray();
+  const GgufArray* size_array = sizes == nullptr ? nullptr : sizes->AsArray();
+  const std::optional<uint64_t> recorded = hash == nullptr ? std::nullopt : hash->AsUnsigned();
+  if (name_array == nullptr || name_array->element_type() != GgufValueType::kString ||
+      size_array == nullptr || size_array->element_type() != GgufValueType::kUint64 ||
+      name_array->size() != size_array->size() || !recorded.has_value() ||
+      (tokenizer != nullptr && tokenizer->AsString() == nullptr)) {
+    return ignored("malformed zcpack.source.* keys");
+  }
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) return ignored("no memory to check the tensor data's checksum");
+  XXH3_64bits_reset(state);
+  for (const GgufTensorInfo* info : by_offset) {
+    XXH3_64bits_update(state, bytes.data() + info->offset, info->nbytes);
+  }
+  const uint64_t actual = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  if (actual != *recorded) return ignored("the tensor data changed since it was exported");
+  CarriedProvenance carried;
+  name_array->ForEach([&](const GgufElement& e) {
+    format::SourceFile f;
+    f.set_name(format::EscapeInvalidUtf8(std::get<absl::string_view>(e)));
+    carried.sources.push_back(std::move(f));
+  });
+  size_t i = 0;
+  size_array->ForEach([&](const GgufElement& e) { carried.sources[i++].set_size(std::get<uint64_t>(e)); });
+  if (tokenizer != nullptr) carried.tokenizer_file = format::EscapeInvalidUtf8(*tokenizer->AsString());
+  return carried;
 }
 
 bool HasGgufMagic(std::span<const uint8_t> bytes) {
@@ -274,9 +333,15 @@ absl::Status BuildSingleFile(ModelBuilder& builder, const std::string& path,
                                                bytes.subspan(info->offset, info->nbytes), path,
                                                TensorNaming::kGguf));
     }
+    std::optional<CarriedProvenance> carried =
+        CarriedProvenanceOf(gguf, by_offset, bytes, path, &builder.model().notes);
+    std::string tokenizer_file = format::EscapeInvalidUtf8(BaseName(path));
+    if (carried.has_value()) {
+      builder.model().sources = std::move(carried->sources);
+      if (carried->tokenizer_file.has_value()) tokenizer_file = *carried->tokenizer_file;
+    }
     ZCPACK_ASSIGN_OR_RETURN(std::optional<format::TokenizerBlob> blob,
-                            GgufTokenizerBlob(gguf, format::EscapeInvalidUtf8(BaseName(path)),
-                                              options.tokenizer_zstd_level));
+                            GgufTokenizerBlob(gguf, tokenizer_file, options.tokenizer_zstd_level));
     if (blob.has_value()) builder.model().tokenizers.push_back(std::move(*blob));
     return absl::OkStatus();
   }

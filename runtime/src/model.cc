@@ -33,44 +33,48 @@ std::string ErrnoText(int e) { return std::strerror(e); }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromContainer(const format::Container& c,
-                                                                  std::string* kind) {
+absl::StatusOr<size_t> TokenizerBlobIndex(const format::Container& c) {
   // The blob kinds the runtime reads, in the order tokenizer() tries them.
   constexpr absl::string_view kTokenizerKinds[] = {"gguf-metadata", "tokenizer.json",
                                                    "tokenizer.model"};
   const auto& blobs = c.manifest().tokenizers();
-  const format::TokenizerBlob* chosen = nullptr;
-  size_t index = 0;
   for (absl::string_view kind : kTokenizerKinds) {
-    for (index = 0; index < static_cast<size_t>(blobs.size()); ++index) {
-      if (blobs[static_cast<int>(index)].kind() == kind) {
-        chosen = &blobs[static_cast<int>(index)];
-        break;
-      }
+    for (int index = 0; index < blobs.size(); ++index) {
+      if (blobs[index].kind() == kind) return static_cast<size_t>(index);
     }
-    if (chosen != nullptr) break;
   }
-  if (chosen == nullptr) {
-    if (blobs.empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          c.path(), ": carries no tokenizer (its source had no GGUF tokenizer.* metadata, "
-                    "tokenizer.json or tokenizer.model); give token ids instead"));
-    }
-    std::vector<std::string> kinds;
-    for (const format::TokenizerBlob& blob : blobs) {
-      kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
-    }
+  if (blobs.empty()) {
     return absl::NotFoundError(absl::StrCat(
-        c.path(), ": carries tokenizers of kind ", absl::StrJoin(kinds, ", "),
-        ", none of which the runtime reads (gguf-metadata, tokenizer.json, tokenizer.model)"));
+        c.path(), ": carries no tokenizer (its source had no GGUF tokenizer.* metadata, "
+                  "tokenizer.json or tokenizer.model); give token ids instead"));
   }
-  const std::string name = absl::StrCat(c.path(), ": tokenizer ", chosen->kind(), " ('",
-                                        format::EscapeInvalidUtf8(chosen->file_name()), "')");
+  std::vector<std::string> kinds;
+  for (const format::TokenizerBlob& blob : blobs) {
+    kinds.push_back(format::EscapeInvalidUtf8(blob.kind()));
+  }
+  return absl::NotFoundError(absl::StrCat(
+      c.path(), ": carries tokenizers of kind ", absl::StrJoin(kinds, ", "),
+      ", none of which the runtime reads (gguf-metadata, tokenizer.json, tokenizer.model)"));
+}
+
+namespace {
+
+// The name of blob `blob` of `c` in messages.
+std::string BlobName(const format::Container& c, const format::TokenizerBlob& blob) {
+  return absl::StrCat(c.path(), ": tokenizer ", blob.kind(), " ('",
+                      format::EscapeInvalidUtf8(blob.file_name()), "')");
+}
+
+}  // namespace
+
+absl::StatusOr<Vocabulary> VocabularyFromContainer(const format::Container& c, size_t index) {
+  const format::TokenizerBlob& chosen = c.manifest().tokenizers(static_cast<int>(index));
+  const std::string name = BlobName(c, chosen);
   ZCPACK_ASSIGN_OR_RETURN(const std::string raw, c.TokenizerData(index));
   absl::StatusOr<Vocabulary> vocab =
-      chosen->kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
-      : chosen->kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
-                                           : VocabularyFromSentencePieceModel(raw, name);
+      chosen.kind() == "gguf-metadata"    ? VocabularyFromGgufJson(raw, name)
+      : chosen.kind() == "tokenizer.json" ? VocabularyFromHfTokenizerJson(raw, name)
+                                          : VocabularyFromSentencePieceModel(raw, name);
   if (!vocab.ok()) return vocab.status();
   // The vocabulary's own ids win; the model info fills what it lacks.
   const format::ModelInfo& info = c.manifest().model();
@@ -79,11 +83,19 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromContainer(const format::
   };
   if (vocab->bos_id < 0 && in_range(info.bos_token_id())) vocab->bos_id = info.bos_token_id();
   if (vocab->eos_id < 0 && in_range(info.eos_token_id())) vocab->eos_id = info.eos_token_id();
-  if (kind != nullptr) *kind = chosen->kind();
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(*std::move(vocab));
+  return vocab;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromContainer(const format::Container& c,
+                                                                  std::string* kind) {
+  ZCPACK_ASSIGN_OR_RETURN(const size_t index, TokenizerBlobIndex(c));
+  ZCPACK_ASSIGN_OR_RETURN(Vocabulary vocab, VocabularyFromContainer(c, index));
+  const format::TokenizerBlob& chosen = c.manifest().tokenizers(static_cast<int>(index));
+  if (kind != nullptr) *kind = chosen.kind();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Create(std::move(vocab));
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
-                        absl::StrCat(name, ": ", tokenizer.status().message()));
+                        absl::StrCat(BlobName(c, chosen), ": ", tokenizer.status().message()));
   }
   return tokenizer;
 }

@@ -8,4 +8,4 @@ zcpack_add_fuzzer(zcpack_safetensors_fuzzer
 zcpack_add_fuzzer(zcpack_gguf_fuzzer
   SOURCE gguf_fuzzer.cc
   SEEDGEN gguf_seeds.cc
-  LIBS zcpack_input_testing zcpack_converter zcpack_format)
+  LIBS zcpack_input_testing zcpack_exporter zcpack_converter zcpack_format)

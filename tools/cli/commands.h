@@ -58,6 +58,9 @@ struct ConvertCommandOptions {
   bool json = false;
   bool quiet = false;
   bool force = false;
+  // "gguf": write a GGUF file with zcpack's layout instead of a container
+  // (RunConvertToGguf()); "" or "container": a container.
+  std::string to;
 };
 
 // RunConvert(): converts a checkpoint into a container (converter/convert.h)
@@ -70,6 +73,36 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
 // --alignment the writer refuses (converter::CheckConvertOptions()), without
 // reading the source.
 absl::Status CheckConvertOptions(const ConvertCommandOptions& options);
+
+// CheckConvertToGgufOptions(): for `convert --to gguf`: InvalidArgument (a
+// usage error) for no -o, a flag that would change a tensor (--quant other
+// than keep, --output-quant, --keep-f16, --allow-nonfinite, --tokenizer), an
+// alignment that is not a power of two from 32 to 2 MiB, or a readable
+// source that is not a GGUF file; reads only the source's first 4 bytes.
+absl::Status CheckConvertToGgufOptions(const ConvertCommandOptions& options);
+
+// RunConvertToGguf(): `convert SRC.gguf -o OUT.gguf --to gguf`: the GGUF
+// file again with its tensors page-aligned in forward-pass order
+// (exporter/align_gguf.h), and a summary (text or JSON).
+absl::Status RunConvertToGguf(const ConvertCommandOptions& options, std::ostream& out);
+
+struct ExportCommandOptions {
+  std::string path;    // the container
+  std::string output;  // the GGUF file
+  uint64_t alignment = 0;  // 0: the container's
+  bool json = false;
+  bool quiet = false;
+  bool force = false;
+};
+
+// RunExport(): writes the container as a GGUF file llama.cpp loads
+// (exporter/export.h) and prints a summary (text, or JSON with every tensor's
+// name, type, offset and size). The exporter's errors.
+absl::Status RunExport(const ExportCommandOptions& options, std::ostream& out);
+
+// CheckExportOptions(): InvalidArgument (a usage error) for no -o or an
+// --alignment that is not a power of two from 32 to 2 MiB.
+absl::Status CheckExportOptions(const ExportCommandOptions& options);
 
 struct RunCommandOptions {
   std::string path;

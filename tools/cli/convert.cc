@@ -168,10 +168,16 @@ absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandO
 }  // namespace
 
 absl::Status CheckConvertOptions(const ConvertCommandOptions& options) {
+  if (options.to == "gguf") return CheckConvertToGgufOptions(options);
+  if (!options.to.empty() && options.to != "container") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--to: '", options.to, "' is not an output kind; expected container or gguf"));
+  }
   return ConverterOptions(options).status();
 }
 
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
+  if (options.to == "gguf") return RunConvertToGguf(options, out);
   ZCPACK_ASSIGN_OR_RETURN(converter::ConvertOptions convert, ConverterOptions(options));
   const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
   if (bar) convert.progress = DrawProgress;

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -48,7 +49,31 @@ struct Pair {
   // Elements per error span (the converter's spans: a row, or
   // kQuantizePieceElements of a longer row).
   uint64_t span = 0;
+  // Q/K of a source in the other RoPE layout: container unit u (a row; an
+  // element of a 1-D bias) is source unit InterleavedRow(u) in heads of
+  // `head_rows` (see there).
+  bool permuted = false;
+  uint64_t head_rows = 0;
+  bool source_interleaved = false;  // else the container is
 };
+
+// The interleaved-layout row (llama.cpp's permute() in convert_hf_to_gguf.py)
+// that holds half-split row `row`, in heads of `head_rows` rows: half-split
+// row j * head_rows / 2 + i of a head is interleaved row 2i + j.
+uint64_t InterleavedRow(uint64_t row, uint64_t head_rows) {
+  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
+  return head * head_rows + 2 * (within % half) + within / half;
+}
+// Its inverse: the half-split row that interleaved row `row` holds.
+uint64_t HalfSplitRow(uint64_t row, uint64_t head_rows) {
+  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
+  return head * head_rows + (within % 2) * half + within / 2;
+}
+
+bool IsQueryOrKey(format::TensorRole role) {
+  return role == format::ROLE_ATTN_Q || role == format::ROLE_ATTN_Q_BIAS ||
+         role == format::ROLE_ATTN_K || role == format::ROLE_ATTN_K_BIAS;
+}
 
 // Elements [begin, end) of one pair. A range covers whole spans (only the
 // last span of a row may be short), so measuring it span by span gives the
@@ -77,9 +102,26 @@ bool SameStat(double a, double b) {
   return std::fabs(a - b) <= 1e-9 * std::max(std::fabs(a), std::fabs(b));
 }
 
-void CompareModelInfo(const format::ModelInfo& container, const format::ModelInfo& source,
+void CompareModelInfo(const format::ModelInfo& container, format::ModelInfo source,
                       ReportBuilder& builder) {
   builder.Ran("source_model");
+  // What an export to GGUF changes without changing the model: float32
+  // keys, llama.cpp's architecture name for mistral, the RoPE layout (whose
+  // Q/K rows MatchTensors() permutes).
+  const auto as_float = [](double v) { return static_cast<float>(v); };
+  if (as_float(source.rope_theta()) == as_float(container.rope_theta())) {
+    source.set_rope_theta(container.rope_theta());
+  }
+  if (as_float(source.rms_norm_eps()) == as_float(container.rms_norm_eps())) {
+    source.set_rms_norm_eps(container.rms_norm_eps());
+  }
+  if (container.architecture() == "mistral" && source.architecture() == "llama") {
+    source.set_architecture(container.architecture());
+  }
+  if (source.rope_layout() != format::ROPE_LAYOUT_UNSPECIFIED &&
+      container.rope_layout() != format::ROPE_LAYOUT_UNSPECIFIED) {
+    source.set_rope_layout(container.rope_layout());
+  }
   google::protobuf::util::MessageDifferencer differ;
   std::string differences;
   differ.ReportDifferencesToString(&differences);
@@ -102,18 +144,38 @@ void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& s
   builder.Ran("source_shape");
   absl::flat_hash_map<absl::string_view, const SourceTensor*> by_name;
   for (const SourceTensor& t : source.tensors) by_name.emplace(t.name, &t);
+  // An exported GGUF names the tensors of a Hugging Face checkpoint as
+  // llama.cpp does: those are matched by role and layer.
+  absl::flat_hash_map<std::pair<int, int32_t>, const SourceTensor*> by_place;
+  for (const SourceTensor& t : source.tensors) {
+    if (t.role != format::ROLE_OTHER) by_place.emplace(std::make_pair(static_cast<int>(t.role), t.layer), &t);
+  }
+  absl::flat_hash_set<const SourceTensor*> matched;
+  absl::flat_hash_set<absl::string_view> container_names;
+  for (const TensorEntry& t : layout.manifest.tensors()) container_names.insert(t.name());
+  const format::ModelInfo& model = layout.manifest.model();
+  const bool other_rope = model.rope_layout() != source.model.rope_layout() &&
+                          model.rope_layout() != format::ROPE_LAYOUT_UNSPECIFIED &&
+                          source.model.rope_layout() != format::ROPE_LAYOUT_UNSPECIFIED;
   absl::flat_hash_map<absl::string_view, size_t> in_container;
   const auto& tensors = layout.manifest.tensors();
   for (int i = 0; i < tensors.size(); ++i) {
     const TensorEntry& t = tensors[i];
     in_container.emplace(t.name(), static_cast<size_t>(i));
-    const auto it = by_name.find(t.name());
-    if (it == by_name.end()) {
+    const SourceTensor* found = nullptr;
+    if (const auto it = by_name.find(t.name()); it != by_name.end()) {
+      found = it->second;
+    } else if (const auto placed = by_place.find(std::make_pair(static_cast<int>(t.role()), t.layer()));
+               t.role() != format::ROLE_OTHER && placed != by_place.end() &&
+               !container_names.contains(placed->second->name)) {
+      found = placed->second;
+    }
+    if (found == nullptr || !matched.insert(found).second) {
       builder.Add("source_tensors", t.name(), t.offset(),
                   "the container holds this tensor but the source does not");
       continue;
     }
-    const SourceTensor& s = *it->second;
+    const SourceTensor& s = *found;
     const std::vector<uint64_t> shape(t.shape().begin(), t.shape().end());
     if (shape != s.shape) {
       builder.Add("source_shape", t.name(), t.offset(),
@@ -130,6 +192,12 @@ void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& s
     pair.grouped = t.layout() == format::LAYOUT_ROW_GROUPS_16;
     pair.row_length = shape.back();
     pair.span = std::min<uint64_t>(pair.row_length, converter::kQuantizePieceElements);
+    if (other_rope && IsQueryOrKey(t.role()) && model.head_dim() >= 2 &&
+        shape.front() % model.head_dim() == 0) {
+      pair.permuted = true;
+      pair.head_rows = model.head_dim();
+      pair.source_interleaved = source.model.rope_layout() == format::ROPE_LAYOUT_INTERLEAVED;
+    }
     const uint64_t elements =
         s.data.size() / format::BlockBytes(s.dtype) * format::BlockElements(s.dtype);
     const size_t p = pairs->size();
@@ -163,7 +231,7 @@ void MatchTensors(const ContainerLayout& layout, const converter::SourceModel& s
     pairs->push_back(pair);
   }
   for (const SourceTensor& s : source.tensors) {
-    if (!in_container.contains(s.name)) {
+    if (!in_container.contains(s.name) && !matched.contains(&s)) {
       builder.Add("source_tensors", s.name, std::nullopt,
                   absl::StrCat("the source holds this tensor (", s.file,
                                ") but the container does not"));
@@ -186,7 +254,8 @@ void ReleaseMappedPages(const uint8_t* data, size_t size) {
 // Measures one item into `result`.
 absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& layout,
                          const Pair& pair, const Item& item, ScratchBuffer& stored_buffer,
-                         ScratchBuffer& row_major_buffer, std::vector<float>& source_values, std::vector<float>& decoded,
+                         ScratchBuffer& row_major_buffer, ScratchBuffer& permuted_buffer,
+                         std::vector<float>& source_values, std::vector<float>& decoded,
                          ItemResult& result) {
   const TensorEntry& t = layout.manifest.tensors(static_cast<int>(pair.tensor));
   const SourceTensor& s = *pair.source;
@@ -205,8 +274,27 @@ absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& lay
   }
   // Items start and end on block boundaries of both dtypes (whole rows, or
   // pieces of kQuantizePieceElements), so byte offsets are exact.
-  const uint8_t* source_bytes = s.data.data() + ByteOffset(s.dtype, item.begin);
+  const uint8_t* const mapped = s.data.data() + ByteOffset(s.dtype, item.begin);
+  const uint8_t* source_bytes = mapped;
   const size_t source_size = static_cast<size_t>(ByteOffset(s.dtype, n));
+  if (pair.permuted) {
+    // The source's units (rows; elements of a 1-D bias) in the container's
+    // order. A unit never straddles a block: rows are whole blocks, and a
+    // bias is a float type.
+    const uint64_t unit = t.shape_size() == 1 ? 1 : pair.row_length;
+    const std::span<uint8_t> gathered = permuted_buffer.Get(source_size);
+    for (uint64_t e = item.begin; e < item.end;) {
+      const uint64_t u = e / unit, end = std::min(item.end, (u + 1) * unit);
+      const uint64_t from = (pair.source_interleaved ? InterleavedRow(u, pair.head_rows)
+                                                      : HalfSplitRow(u, pair.head_rows)) *
+                                unit + (e - u * unit);
+      std::memcpy(gathered.data() + ByteOffset(s.dtype, e - item.begin),
+                  s.data.data() + ByteOffset(s.dtype, from),
+                  static_cast<size_t>(ByteOffset(s.dtype, end - e)));
+      e = end;
+    }
+    source_bytes = gathered.data();
+  }
   if (pair.unchanged) {
     // Floats and kept quantized blocks alike: the bytes must be the source's.
     if (std::memcmp(stored.data(), source_bytes, stored.size()) != 0) {
@@ -215,13 +303,13 @@ absl::Status MeasureItem(const ByteSource& container, const ContainerLayout& lay
       result.first_difference =
           item.begin + i / format::BlockBytes(s.dtype) * format::BlockElements(s.dtype);
     }
-    ReleaseMappedPages(source_bytes, source_size);
+    ReleaseMappedPages(mapped, source_size);
     return absl::OkStatus();
   }
   source_values.resize(n);
   decoded.resize(n);
   ZCPACK_RETURN_IF_ERROR(format::ConvertToFloat(s.dtype, source_bytes, n, source_values.data()));
-  ReleaseMappedPages(source_bytes, source_size);
+  ReleaseMappedPages(mapped, source_size);
   if (pair.zero_nonfinite) {
     // As the converter does with --allow-nonfinite.
     for (float& v : source_values) {
@@ -268,14 +356,14 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
   std::vector<ItemResult> results(items.size());
   const auto make_worker = [&]() -> ItemFn {
     struct Scratch {
-      ScratchBuffer stored, row_major;
+      ScratchBuffer stored, row_major, permuted;
       std::vector<float> source_values, decoded;
     };
     auto scratch = std::make_shared<Scratch>();
     return [&, scratch](size_t k) -> absl::Status {
       const absl::Status measured =
           MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
-                      scratch->row_major, scratch->source_values, scratch->decoded, results[k]);
+                      scratch->row_major, scratch->permuted, scratch->source_values, scratch->decoded, results[k]);
       ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
       return measured;
     };

@@ -12,7 +12,15 @@
 // made from exactly these weights). A tensor stored in LAYOUT_ROW_GROUPS_16 is
 // put back into ggml's block order (format::FromRowGroups(), a whole number of
 // 16-row groups at a time) before it is compared, so every check means the
-// same for both layouts. Work is cut into pieces of whole rows and
+// same for both layouts.
+// A GGUF file exported from the container (`zcpack export`) is a valid
+// source too: a tensor the source does not hold by name is matched by its
+// role and layer (the export names a Hugging Face checkpoint's tensors as
+// llama.cpp does); where the source records the other RoPE layout, Q and K
+// rows (and their biases) are compared through llama.cpp's permutation
+// between the half-split and interleaved layouts; and the hyperparameters
+// GGUF stores as float32 (RoPE theta, RMS epsilon) and the architecture
+// mistral, which llama.cpp runs as llama, compare as the export writes them. Work is cut into pieces of whole rows and
 // spread over threads; the accumulators make the statistics independent of
 // how it was cut.
 #ifndef ZCPACK_VALIDATOR_SRC_AGAINST_H_

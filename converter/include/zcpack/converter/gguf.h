@@ -50,6 +50,18 @@ inline constexpr uint32_t kGgufMinVersion = 2;
 inline constexpr uint32_t kGgufMaxVersion = 3;
 inline constexpr uint64_t kGgufDefaultAlignment = 32;
 
+// The provenance a GGUF file written by `zcpack export` carries
+// (exporter/export.h): the sources its container recorded (names, and sizes
+// as uint64), the file name of the gguf-metadata tokenizer blob it was
+// exported from, and the XXH3-64 (seed 0) of every tensor's bytes in file
+// order, padding excluded. OpenSourceModel() records these sources instead
+// of the GGUF file only when the tensor data still hashes to the recorded
+// value, so that GGUF -> container -> GGUF -> container gives the same bytes.
+inline constexpr char kGgufSourceNamesKey[] = "zcpack.source.names";
+inline constexpr char kGgufSourceSizesKey[] = "zcpack.source.sizes";
+inline constexpr char kGgufSourceTokenizerFileKey[] = "zcpack.source.tokenizer_file";
+inline constexpr char kGgufSourceTensorDataXxh3Key[] = "zcpack.source.tensor_data_xxh3";
+
 // ggml tensor types (ggml.h, enum ggml_type). The reader accepts every type
 // whose block size it knows (GgmlBlockShape()); those a container can hold
 // map to a format::DType (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
@@ -228,11 +240,14 @@ absl::StatusOr<format::ModelInfo> GgufModelInfo(const GgufFile& gguf, absl::stri
 
 // GgufTokenizerBlob(): the tokenizer.* metadata as one JSON object (key ->
 // value; arrays as JSON arrays; keys sorted; float32 values in their shortest
-// float32 form, float64 in their shortest double form, NaN and infinities as
-// null), zstd-compressed into a blob of kind "gguf-metadata" named
+// float32 form, float64 in their shortest double form, negative zero as
+// -0.0, NaN and infinities as null), zstd-compressed into a blob of kind "gguf-metadata" named
 // `file_name`. nullopt when there are no tokenizer.* keys. Strings that are
 // not valid UTF-8 (the GGUF spec requires UTF-8) have the bad bytes replaced
-// by U+FFFD. The JSON text is streamed into the compressor from the array
+// by U+FFFD. nullopt too when tokenizer.ggml.model says there is no
+// vocabulary ("none" or "no_vocab", as an export of a container without a
+// tokenizer writes for llama.cpp): there is nothing to tokenize with.
+// The JSON text is streamed into the compressor from the array
 // views, never held whole: memory is the compressed blob. The bytes `gguf`
 // was parsed from must still be alive.
 absl::StatusOr<std::optional<format::TokenizerBlob>> GgufTokenizerBlob(const GgufFile& gguf,

@@ -92,8 +92,13 @@ struct SourceModel {
   std::vector<format::TokenizerBlob> tokenizers;
   // Every file read, by base name (so that output does not depend on where
   // the input lives), in the order read. Bytes of a name that are not UTF-8
-  // are escaped as \xNN (format::EscapeInvalidUtf8()).
+  // are escaped as \xNN (format::EscapeInvalidUtf8()). A GGUF file written
+  // by `zcpack export` whose tensor data is still what the exporter wrote
+  // gives the sources it carries instead (gguf.h, kGgufSourceNamesKey).
   std::vector<format::SourceFile> sources;
+  // Things the user should know that are not errors, one line each (a GGUF
+  // file's carried provenance that was not used, and why).
+  std::vector<std::string> notes;
   // Own the bytes that tensors[i].data points into; keep them with the model.
   std::vector<MappedFile> mappings;
 

@@ -188,6 +188,19 @@ class DetokenizeStream {
   std::string pending_;
 };
 
+// TokenizerBlobIndex(): the index in c.manifest().tokenizers() of the blob
+// the runtime reads: the first of kind gguf-metadata, else tokenizer.json,
+// else tokenizer.model. NotFound, naming the file (and the kinds it carries),
+// when there is none of these. Reads the manifest only.
+absl::StatusOr<size_t> TokenizerBlobIndex(const format::Container& c);
+
+// VocabularyFromContainer(): blob `index` (TokenizerBlobIndex()) decoded
+// (Container::TokenizerData()) and read by its kind's loader above, with the
+// BOS/EOS ids the vocabulary lacks taken from the model info; not checked by
+// Tokenizer::Create(). The container's and the loaders' errors, the
+// loaders' prefixed with the file and the blob. `index` must be in range.
+absl::StatusOr<Vocabulary> VocabularyFromContainer(const format::Container& c, size_t index);
+
 // TokenizerFromContainer(): the tokenizer a container carries, decoded now
 // (Container::TokenizerData()) from its first blob of kind gguf-metadata,
 // else tokenizer.json, else tokenizer.model; BOS/EOS ids the vocabulary
