@@ -16,6 +16,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
+#include "tools/cli/interrupt.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -588,6 +589,9 @@ int Main(int argc, char** argv) {
       return kExitUsage;
     }
   }
+  // Before any thread starts: an interrupt removes what the command was
+  // writing (tools/cli/interrupt.h).
+  HandleInterrupts(command->name);
   if (command->check_usage) {
     const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
     if (usage.code() == absl::StatusCode::kInvalidArgument) {
