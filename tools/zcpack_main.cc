@@ -17,6 +17,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/interrupt.h"
+#include "tools/cli/suggest.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -559,7 +560,12 @@ int Main(int argc, char** argv) {
     if (args[0] == c.name) command = &c;
   }
   if (command == nullptr) {
-    std::cerr << "zcpack: unknown command '" << args[0] << "'; run 'zcpack --help'\n";
+    std::vector<std::string> names;
+    for (const Command& c : Commands()) {
+      if (!c.hidden) names.push_back(c.name);
+    }
+    std::cerr << "zcpack: unknown command '" << args[0] << "'" << DidYouMean(args[0], names)
+              << "; run 'zcpack --help'\n";
     return kExitUsage;
   }
   auto parsed = ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()), command->flags,

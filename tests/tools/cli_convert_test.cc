@@ -529,7 +529,7 @@ TEST_F(ConvertTest, UsageErrorsExitTwoBeforeTheSourceIsRead) {
   }
   EXPECT_FALSE(Exists(out));
   const CliResult quant = RunZcpack({"convert", source, "-o", out, "--quant", "q9"});
-  EXPECT_THAT(quant.err, HasSubstr("--quant: unknown dtype 'q9'"));
+  EXPECT_THAT(quant.err, HasSubstr("--quant q9: 'q9' is not a type zcpack converts to"));
   EXPECT_EQ(RunZcpack({"convert", source, "-o", out}).exit_code, 3);
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
@@ -230,6 +231,7 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
 }  // namespace
 
 absl::Status RunInspect(const InspectOptions& options, std::ostream& out) {
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "inspect"));
   format::ReaderOptions reader_options;
   ZCPACK_ASSIGN_OR_RETURN(auto container, Container::Open(options.path, reader_options));
   if (options.checksums) ZCPACK_RETURN_IF_ERROR(container->VerifyChecksums());

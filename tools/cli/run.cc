@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/chat_template.h"
@@ -222,6 +223,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
     ZCPACK_ASSIGN_OR_RETURN(prompt, ParseTokens(options.tokens));
   }
   if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "run"));
   runtime::OpenOptions open;
   ZCPACK_ASSIGN_OR_RETURN(open.loader, runtime::ParseLoader(options.loader));
   ZCPACK_ASSIGN_OR_RETURN(open.memory.advice, runtime::ParseAdvice(options.advice));
