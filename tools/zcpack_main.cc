@@ -16,6 +16,8 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
+#include "tools/cli/interrupt.h"
+#include "tools/cli/suggest.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -248,17 +250,21 @@ constexpr const char* kExitCodesHelp =
     "     before any work), or a refusal (output exists without --force, output is\n"
     "     the input)\n"
     "  3  I/O, system or resource error (missing file, permission, full disk, limit,\n"
-    "     out of memory, internal error)\n";
+    "     out of memory, internal error)\n"
+    "  130, 143, 129  interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the output\n"
+    "     being written is removed\n";
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"inspect", "inspect FILE [--json] [--checksums]",
-       "Print a container's header, model info, per-tensor table (name, dtype, shape,\n"
-       "offset, bytes, layer, checksum, quantization error), layer ranges and totals.\n"
+       "Print a container's header, model info, per-tensor table (name, offset, bytes,\n"
+       "dtype, shape, quantization error; at most 100 columns, a name too long for its\n"
+       "column on a line of its own), layer ranges, layouts and totals (padding: every\n"
+       "byte that is not header, tensor, tokenizer or manifest, as verify counts it).\n"
        "Reads only the header and the manifest unless --checksums is given.\n"
        "\n"
        "  --json        JSON report: alignment, model, tensors [{name, dtype, shape,\n"
-       "                offset, nbytes, layer, xxh3, ...}], layers, totals\n"
+       "                offset, nbytes, layer, layout, xxh3, ...}], layers, totals\n"
        "  --checksums   also verify every tensor's XXH3-64 (reads all data)\n",
        {"json", "checksums"}, {}, 1, 1,
        [](const ParsedArgs& args) {
@@ -294,7 +300,8 @@ const std::vector<Command>& Commands() {
        "\n"
        "  --out, -o          output container path\n"
        "  --quant            keep (default for a quantized source), q4_0 (default\n"
-       "                     otherwise), q4_k, q8_0, f16 or f32\n"
+       "                     otherwise), q4_k, q8_0, f16 or f32 (llama.cpp's mixes such\n"
+       "                     as q4_k_m are refused with the nearest of these)\n"
        "  --threads          worker threads (default: all cores)\n"
        "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
        "  --output-quant T   the output head's dtype with a quantized --quant (default q8_0;\n"
@@ -414,30 +421,35 @@ const std::vector<Command>& Commands() {
        "                      llama-2; others are refused); prints only the reply\n"
        "  --system TEXT       with --chat: a system message before it\n"
        "                      (give exactly one of --tokens, --prompt and --chat)\n"
-       "  -n N                tokens to generate (default 16); prompt + n is at most\n"
-       "                      the model's context length (a usage error otherwise)\n"
+       "  -n N                tokens to generate, at least 1 (default 16); past the\n"
+       "                      model's trained context (max_position_embeddings) the\n"
+       "                      run goes on with one warning\n"
        "  --threads N         compute threads (default: all cores; at most the CPUs\n"
        "                      available, with a note when more are asked for)\n"
        "  --context N         KV cache positions (default: prompt + n)\n"
        "  --temperature T     0 (default) is greedy; > 0 samples (a finite number)\n"
-       "  --top-k K, --top-p P, --seed S   sampling (defaults 40, 0.95, 1)\n"
+       "  --top-k K           sampling: the K likeliest tokens (default 40; 0 off)\n"
+       "  --top-p P           sampling: nucleus threshold, 0 to 1 (default 0.95; 1 off)\n"
+       "  --seed S            sampling seed (default 1)\n"
        "  --stop-at-eos       --tokens: stop at the model's end-of-sequence id (text\n"
        "                      always stops at end-of-generation)\n"
        "  --advice A          madvise: none (default), sequential, random, willneed\n"
-       "  --prefetch-layers N layers read ahead of compute (default 4; 0 off)\n"
+       "  --prefetch-layers N layers read ahead of compute, N >= 0 (default 4; 0 off)\n"
        "  --populate          fault every page in at open\n"
        "  --mlock             lock the mapping in memory (needs RLIMIT_MEMLOCK)\n"
        "  --verify            verify every tensor checksum at open\n"
        "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
        "                      hints), classic (read file, copy tensors), pread, direct\n"
-       "  --json              JSON report (from text: also the prompt text and ids,\n"
-       "                      the generated ids and text, and the stop reason)\n"
+       "  --json              JSON report: prompt and generated ids, stop reason,\n"
+       "                      sampling settings, context, timings, warnings (from\n"
+       "                      text: also the prompt text and the generated text)\n"
        "\n"
        "A KV cache larger than the memory available is a resource error (exit 3),\n"
        "and so is a container truncated or unreadable while it is mapped. --prompt\n"
        "or --chat for a container without a tokenizer is a usage error (exit 2); a\n"
-       "tokenizer that does not decode, a chat template that is missing or not\n"
-       "recognised, or a prompt plus -n beyond the model's context is exit 1.\n",
+       "tokenizer that does not decode, or a chat template that is missing or not\n"
+       "recognised, is exit 1, and so is a GGUF or safetensors file or a model folder\n"
+       "(convert it first; the message gives the command).\n",
        {"tokens", "prompt", "chat", "system", "n", "threads", "context", "temperature", "top_k",
         "top_p", "seed", "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock",
         "verify", "loader", "json"},
@@ -601,7 +613,12 @@ int Main(int argc, char** argv) {
     if (args[0] == c.name) command = &c;
   }
   if (command == nullptr) {
-    std::cerr << "zcpack: unknown command '" << args[0] << "'; run 'zcpack --help'\n";
+    std::vector<std::string> names;
+    for (const Command& c : Commands()) {
+      if (!c.hidden) names.push_back(c.name);
+    }
+    std::cerr << "zcpack: unknown command '" << args[0] << "'" << DidYouMean(args[0], names)
+              << "; run 'zcpack --help'\n";
     return kExitUsage;
   }
   auto parsed = ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()), command->flags,
@@ -631,6 +648,9 @@ int Main(int argc, char** argv) {
       return kExitUsage;
     }
   }
+  // Before any thread starts: an interrupt removes what the command was
+  // writing (tools/cli/interrupt.h).
+  HandleInterrupts(command->name);
   if (command->check_usage) {
     const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
     if (usage.code() == absl::StatusCode::kInvalidArgument) {

@@ -321,21 +321,16 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.converts = job.dtype != src.dtype;
     layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype, job.layout});
   }
-  // Temporary files of writers that are gone (killed with SIGKILL, say)
-  // would stay forever: remove them, and say so. A folder that cannot be
-  // listed is the writer's to report.
-  const std::string output_dir = format::DirName(options.output);
-  if (auto removed = format::RemoveStaleTempFiles(output_dir); removed.ok()) {
-    for (const std::string& name : *removed) {
-      report.notes.push_back(format::EscapeInvalidUtf8(absl::StrCat(
-          "removed ", output_dir, "/", name, ", a temporary file left by a writer that is gone")));
-    }
-  }
   format::WriterOptions writer_options;
   writer_options.alignment = options.alignment;
   writer_options.overwrite = options.overwrite;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<format::ContainerWriter> writer,
                           format::ContainerWriter::Create(options.output, layout, writer_options));
+  // Temporary files of writers that are gone (killed with SIGKILL, say)
+  // would stay forever; the writer removed them (format::TempFile): say so.
+  for (const std::string& path : writer->removed_stale_temp_files()) {
+    report.notes.push_back(format::StaleTempFileNote(path));
+  }
   // The jobs' sinks point into the writer, and `jobs` was declared first, so
   // on an early return it would be destroyed after the writer (a sink's
   // destructor then touched freed memory: a source truncated while mapped

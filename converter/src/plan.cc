@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -86,6 +87,21 @@ bool MatchesAny(const std::string& name, const std::vector<std::string>& pattern
 
 }  // namespace
 
+bool IsConversionTarget(format::DType dtype) {
+  return std::find(std::begin(kConversionTargets), std::end(kConversionTargets), dtype) !=
+         std::end(kConversionTargets);
+}
+
+std::string ConversionTargetList() {
+  std::string list;
+  const size_t n = std::size(kConversionTargets);
+  for (size_t i = 0; i < n; ++i) {
+    absl::StrAppend(&list, i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                    format::DTypeName(kConversionTargets[i]));
+  }
+  return list;
+}
+
 absl::Status CheckPlanOptions(const PlanOptions& options) {
   if (options.keep_source_dtypes) {
     if (options.output_quant != format::DTYPE_UNSPECIFIED) {
@@ -100,19 +116,17 @@ absl::Status CheckPlanOptions(const PlanOptions& options) {
     }
   }
   const format::DType q = options.quant;
-  if (q != format::DTYPE_Q4_0 && q != format::DTYPE_Q4_K && q != format::DTYPE_Q8_0 &&
-      q != format::DTYPE_F16 && q != format::DTYPE_F32) {
+  if (!IsConversionTarget(q)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot convert to ", format::DTypeName(q),
-                                                   " (expected q4_0, q4_k, q8_0, f16 or f32)"));
+                                                   " (expected ", ConversionTargetList(), ")"));
   }
   const format::DType head = options.output_quant == format::DTYPE_UNSPECIFIED
                                  ? kQuantizedHeadDType
                                  : options.output_quant;
-  if (head != format::DTYPE_Q4_0 && head != format::DTYPE_Q4_K && head != format::DTYPE_Q8_0 &&
-      head != format::DTYPE_F16 && head != format::DTYPE_F32) {
+  if (!IsConversionTarget(head)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot store the output head as ",
-                                                   format::DTypeName(head),
-                                                   " (expected q4_0, q4_k, q8_0, f16 or f32)"));
+                                                   format::DTypeName(head), " (expected ",
+                                                   ConversionTargetList(), ")"));
   }
   if (options.matrix_layout != format::LAYOUT_ROW_MAJOR &&
       options.matrix_layout != format::LAYOUT_ROW_GROUPS_16) {

@@ -142,10 +142,19 @@ std::string SafetensorsDtype(format::DType d) {
   }
 }
 
+// Adds a note to `notes` for each stale temporary file that creating `temp`
+// removed.
+void NoteRemovedStale(const format::TempFile& temp, std::vector<std::string>* notes) {
+  for (const std::string& path : temp.removed_stale()) {
+    notes->push_back(format::StaleTempFileNote(path));
+  }
+}
+
 // Writes `contents` to path atomically (format::TempFile).
 absl::Status WriteSmallFile(const std::string& path, const std::string& contents,
-                            bool overwrite) {
+                            bool overwrite, std::vector<std::string>* notes) {
   ZCPACK_ASSIGN_OR_RETURN(format::TempFile temp, format::TempFile::Create(path));
+  NoteRemovedStale(temp, notes);
   ZCPACK_RETURN_IF_ERROR(format::WriteAt(
       temp.fd(), 0,
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(contents.data()), contents.size()),
@@ -183,7 +192,7 @@ struct Shard {
 
 absl::Status WriteShard(const std::string& dir, const Shard& shard,
                         const std::vector<SynthTensor>& tensors, const SynthOptions& options,
-                        uint64_t elem_bytes, int threads) {
+                        uint64_t elem_bytes, int threads, std::vector<std::string>* notes) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}, {"generator", "zcpack synth"}};
   uint64_t cursor = 0;
@@ -202,6 +211,7 @@ absl::Status WriteShard(const std::string& dir, const Shard& shard,
   // A temporary file of this process's own: concurrent runs into one folder
   // never write into each other's file. It is removed on any failure.
   ZCPACK_ASSIGN_OR_RETURN(format::TempFile temp_file, format::TempFile::Create(path));
+  NoteRemovedStale(temp_file, notes);
   const int fd = temp_file.fd();
   const std::string& temp = temp_file.path();
   uint8_t len[8];
@@ -325,7 +335,8 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
   }
   const int threads = format::ThreadsFor(options.threads);
   for (const Shard& s : shards) {
-    ZCPACK_RETURN_IF_ERROR(WriteShard(options.out_dir, s, tensors, options, elem_bytes, threads));
+    ZCPACK_RETURN_IF_ERROR(WriteShard(options.out_dir, s, tensors, options, elem_bytes, threads,
+                                      &result.notes));
   }
   if (shards.size() > 1) {
     nlohmann::ordered_json index;
@@ -337,11 +348,11 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
     index["weight_map"] = std::move(map);
     ZCPACK_RETURN_IF_ERROR(WriteSmallFile(
         absl::StrCat(options.out_dir, "/model.safetensors.index.json"), index.dump(2) + "\n",
-        options.overwrite));
+        options.overwrite, &result.notes));
   }
   ZCPACK_RETURN_IF_ERROR(WriteSmallFile(absl::StrCat(options.out_dir, "/config.json"),
                                         ConfigJson(shape.model, options.dtype).dump(2) + "\n",
-                                        options.overwrite));
+                                        options.overwrite, &result.notes));
   for (const std::string& f : targets) result.files.push_back(absl::StrCat(options.out_dir, "/", f));
   return result;
 }

@@ -59,6 +59,7 @@ struct ContainerWriter::Impl {
   // The file being written; removed on destruction unless installed.
   std::optional<TempFile> temp;
   int fd = -1;  // temp->fd(), for the sinks
+  std::vector<std::string> removed_stale;  // temp->removed_stale(), kept past Finish()
   std::vector<TensorEntry> entries;
   std::unique_ptr<std::atomic<uint8_t>[]> states;
   uint64_t data_offset = 0;
@@ -220,6 +221,7 @@ absl::StatusOr<std::unique_ptr<ContainerWriter>> ContainerWriter::Create(
   const int fd = temp.fd();
   impl->fd = fd;
   impl->temp_path = temp.path();
+  impl->removed_stale = temp.removed_stale();
   impl->temp.emplace(std::move(temp));
   if (options.preallocate && impl->data_end > 0) {
     const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(impl->data_end));
@@ -234,6 +236,9 @@ const TensorEntry& ContainerWriter::planned(size_t index) const { return impl_->
 size_t ContainerWriter::num_tensors() const { return impl_->entries.size(); }
 uint64_t ContainerWriter::data_end() const { return impl_->data_end; }
 const std::string& ContainerWriter::path() const { return impl_->path; }
+const std::vector<std::string>& ContainerWriter::removed_stale_temp_files() const {
+  return impl_->removed_stale;
+}
 
 absl::StatusOr<TensorSink> ContainerWriter::BeginTensor(size_t index) {
   ZCPACK_RETURN_IF_ERROR(impl_->CheckIndex(index));

@@ -399,4 +399,38 @@ absl::StatusOr<CheckedContainer> CheckContainer(const ReadAtFn& read, uint64_t f
   return out;
 }
 
+std::vector<PaddingGap> PaddingGaps(const ContainerHeader& header, const Manifest& manifest) {
+  std::vector<PaddingGap> gaps;
+  auto add_gap = [&gaps](uint64_t begin, uint64_t end, std::optional<size_t> after) {
+    if (end > begin) gaps.push_back({begin, end - begin, after});
+  };
+  // The rest of the header's page (the header's own bytes are covered by its
+  // checksum).
+  add_gap(kHeaderSize, header.data_offset, std::nullopt);
+  const uint64_t data_end = header.data_offset + header.data_size;
+  uint64_t cursor = header.data_offset;
+  std::optional<size_t> previous;
+  for (int i = 0; i < manifest.tensors_size(); ++i) {
+    const TensorEntry& t = manifest.tensors(i);
+    add_gap(cursor, t.offset(), previous);
+    cursor = t.offset() + t.nbytes();
+    previous = static_cast<size_t>(i);
+  }
+  add_gap(cursor, data_end, previous);
+  cursor = data_end;
+  for (const TokenizerBlob& blob : manifest.tokenizers()) {
+    if (blob.stored_size() == 0) continue;  // stored inside the manifest
+    add_gap(cursor, blob.offset(), std::nullopt);
+    cursor = blob.offset() + blob.stored_size();
+  }
+  add_gap(cursor, header.manifest_offset, std::nullopt);
+  return gaps;
+}
+
+uint64_t PaddingBytes(const ContainerHeader& header, const Manifest& manifest) {
+  uint64_t total = 0;
+  for (const PaddingGap& gap : PaddingGaps(header, manifest)) total += gap.size;
+  return total;
+}
+
 }  // namespace zcpack::format

@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <mutex>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 
 namespace zcpack::format {
 namespace {
@@ -43,6 +46,20 @@ absl::string_view CutName(absl::string_view name, size_t max_bytes) {
   return name.substr(0, cut);
 }
 
+// The temporary files of this process that are neither installed nor
+// removed, for AbandonTempFiles(). Created once and never destroyed, so that
+// a thread ending the process on a signal can use it even while static
+// objects are being destroyed by exit().
+struct LiveTempFiles {
+  std::mutex mu;
+  std::set<std::string> paths;
+};
+
+LiveTempFiles& Live() {
+  static LiveTempFiles* const live = new LiveTempFiles;
+  return *live;
+}
+
 }  // namespace
 
 std::string DirName(absl::string_view path) {
@@ -57,11 +74,17 @@ struct TempFile::State {
   std::string path;
   ScopedFd fd;
   bool installed = false;
+  std::vector<std::string> removed_stale;
 
   ~State() {
     // Unlink while the lock is still held, so that no cleaner sees the file
     // unlocked with this process alive.
-    if (!installed && !path.empty()) ::unlink(path.c_str());
+    if (!path.empty()) {
+      LiveTempFiles& live = Live();
+      const std::lock_guard<std::mutex> lock(live.mu);
+      if (!installed) ::unlink(path.c_str());
+      live.paths.erase(path);
+    }
     fd.reset();
   }
 };
@@ -74,6 +97,7 @@ TempFile::~TempFile() = default;
 int TempFile::fd() const { return state_->fd.get(); }
 const std::string& TempFile::path() const { return state_->path; }
 const std::string& TempFile::destination() const { return state_->destination; }
+const std::vector<std::string>& TempFile::removed_stale() const { return state_->removed_stale; }
 
 absl::StatusOr<TempFile> TempFile::Create(const std::string& destination) {
   const std::string dir = DirName(destination);
@@ -82,14 +106,26 @@ absl::StatusOr<TempFile> TempFile::Create(const std::string& destination) {
   const size_t room = name_max > 1 + suffix.size() ? name_max - 1 - suffix.size() : 0;
   std::string path =
       absl::StrCat(dir, "/.", CutName(BaseName(destination), room), suffix);
-  const int raw_fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (raw_fd < 0) {
-    return ErrnoError(errno, destination, "cannot create a temporary file beside it");
+  std::vector<std::string> removed_stale;
+  // A folder that cannot be listed is the writer's to report (mkostemp).
+  if (auto removed = RemoveStaleTempFiles(dir); removed.ok()) {
+    for (const std::string& name : *removed) removed_stale.push_back(absl::StrCat(dir, "/", name));
   }
   auto state = std::make_unique<State>();
   state->destination = destination;
-  state->path = std::move(path);
-  state->fd.reset(raw_fd);
+  state->removed_stale = std::move(removed_stale);
+  {
+    // Created and listed under one lock: AbandonTempFiles() sees either
+    // both or neither.
+    LiveTempFiles& live = Live();
+    const std::lock_guard<std::mutex> lock(live.mu);
+    const int fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, destination, "cannot create a temporary file beside it");
+    live.paths.insert(path);
+    state->fd.reset(fd);
+    state->path = std::move(path);
+  }
+  const int raw_fd = state->fd.get();
   // Held until the file is installed or removed: a temporary file that can
   // be locked has no writer (RemoveStaleTempFiles()). A cleaner may hold the
   // lock for a moment (it then sees this process alive and lets go), so wait.
@@ -110,17 +146,23 @@ absl::Status TempFile::Install(bool overwrite) {
   }
   if (::fsync(s.fd.get()) != 0) return ErrnoError(errno, s.path, "fsync");
   // The descriptor (and its lock) stays open until the file has its final
-  // name.
-  if (!overwrite) {
-    // link() fails if the destination appeared meanwhile; rename() would replace it.
-    if (::link(s.path.c_str(), s.destination.c_str()) != 0) {
-      return ErrnoError(errno, s.destination, "cannot create");
+  // name. Under the registry's lock: after AbandonTempFiles() nothing is
+  // installed.
+  {
+    LiveTempFiles& live = Live();
+    const std::lock_guard<std::mutex> lock(live.mu);
+    if (!overwrite) {
+      // link() fails if the destination appeared meanwhile; rename() would replace it.
+      if (::link(s.path.c_str(), s.destination.c_str()) != 0) {
+        return ErrnoError(errno, s.destination, "cannot create");
+      }
+      ::unlink(s.path.c_str());
+    } else if (::rename(s.path.c_str(), s.destination.c_str()) != 0) {
+      return ErrnoError(errno, s.destination, "cannot rename the temporary file onto it");
     }
-    ::unlink(s.path.c_str());
-  } else if (::rename(s.path.c_str(), s.destination.c_str()) != 0) {
-    return ErrnoError(errno, s.destination, "cannot rename the temporary file onto it");
+    s.installed = true;
+    live.paths.erase(s.path);
   }
-  s.installed = true;
   s.fd.reset();
   const std::string dir = DirName(s.destination);
   if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
@@ -174,6 +216,24 @@ absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(const std::string&
   }
   ::closedir(listing);
   std::sort(removed.begin(), removed.end());
+  return removed;
+}
+
+std::string StaleTempFileNote(absl::string_view path) {
+  return EscapeInvalidUtf8(
+      absl::StrCat("removed ", path, ", a temporary file left by a writer that is gone"));
+}
+
+int AbandonTempFiles() {
+  LiveTempFiles& live = Live();
+  // Never unlocked: the process ends, and no TempFile may be created,
+  // installed or removed meanwhile.
+  live.mu.lock();
+  int removed = 0;
+  for (const std::string& path : live.paths) {
+    if (::unlink(path.c_str()) == 0) ++removed;
+  }
+  live.paths.clear();
   return removed;
 }
 

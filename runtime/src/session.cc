@@ -461,7 +461,14 @@ absl::Status CheckSamplingOptions(const SamplingOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "temperature ", options.temperature, " is not a finite number >= 0 (0 is greedy)"));
   }
-  if (std::isnan(options.top_p)) return absl::InvalidArgumentError("top_p is NaN");
+  if (!(options.top_p >= 0.0f && options.top_p <= 1.0f)) {  // NaN included
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_p ", options.top_p, " is not a number from 0 to 1 (1 turns it off)"));
+  }
+  if (options.top_k < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k ", options.top_k, " is negative (0 turns it off)"));
+  }
   return absl::OkStatus();
 }
 

@@ -79,11 +79,12 @@ TEST(TempFileTest, DestroyedWithoutInstallLeavesNothing) {
 
 TEST(TempFileTest, RemovesOnlyTempFilesWhoseWriterIsGone) {
   ScopedTempDir dir;
-  const std::string stale = ".m.zcpack.zcpack-tmp-" + std::to_string(GonePid()) + "-Ab12Cd";
-  std::ofstream(dir.File(stale)) << "left by kill -9";
   // Locked by a live writer (this process, through another descriptor).
+  // Created first: Create() itself sweeps the folder.
   auto live = TempFile::Create(dir.File("n.zcpack"));
   ASSERT_TRUE(live.ok());
+  const std::string stale = ".m.zcpack.zcpack-tmp-" + std::to_string(GonePid()) + "-Ab12Cd";
+  std::ofstream(dir.File(stale)) << "left by kill -9";
   // Not locked, but its process (the parent of this test) is alive.
   const std::string unlocked_alive =
       ".o.zcpack.zcpack-tmp-" + std::to_string(::getppid()) + "-Zz99zz";
@@ -112,6 +113,43 @@ TEST(TempFileTest, LockedTempFileOfAGoneProcessIsKept) {
   EXPECT_TRUE(removed->empty());
   ::close(fd);
   EXPECT_THAT(*RemoveStaleTempFiles(dir.path()), ::testing::ElementsAre(name));
+}
+
+// Every writer sweeps: creating a temporary file removes the stale ones of
+// its folder first and says which.
+TEST(TempFileTest, CreateRemovesStaleTempFilesFirst) {
+  ScopedTempDir dir;
+  const std::string stale = ".m.zcpack.zcpack-tmp-" + std::to_string(GonePid()) + "-Ab12Cd";
+  std::ofstream(dir.File(stale)) << "left by kill -9";
+  auto temp = TempFile::Create(dir.File("other.json"));
+  ASSERT_TRUE(temp.ok()) << temp.status();
+  EXPECT_THAT(temp->removed_stale(), ::testing::ElementsAre(dir.File(stale)));
+  EXPECT_THAT(dir.List(), ::testing::ElementsAre(temp->path().substr(dir.path().size() + 1)));
+  EXPECT_EQ(StaleTempFileNote(dir.File(stale)),
+            "removed " + dir.File(stale) + ", a temporary file left by a writer that is gone");
+}
+
+// AbandonTempFiles() ends the process's use of TempFile for good, so it runs
+// in a child: it removes every file not yet installed or destroyed, and
+// nothing installed or destroyed before it.
+TEST(TempFileTest, AbandonRemovesTheLiveTempFilesOfTheProcess) {
+  ScopedTempDir dir;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto installed = TempFile::Create(dir.File("installed"));
+    auto destroyed = TempFile::Create(dir.File("destroyed"));
+    auto a = TempFile::Create(dir.File("a"));
+    auto b = TempFile::Create(dir.File("b"));
+    if (!installed.ok() || !destroyed.ok() || !a.ok() || !b.ok()) ::_exit(10);
+    if (!installed->Install(false).ok()) ::_exit(11);
+    { TempFile gone = *std::move(destroyed); }
+    ::_exit(AbandonTempFiles());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(dir.List(), ::testing::ElementsAre("installed"));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -276,6 +278,61 @@ TEST_F(CliTest, SynthJsonEscapesAFolderThatIsNotUtf8) {
   }
   struct stat st;
   EXPECT_EQ(::stat((out + "/config.json").c_str(), &st), 0);
+}
+
+// inspect summed each tensor's alignment tail (237.5 KiB) and verify scanned
+// every zero-filled range, the rest of the header's page included (253.4
+// KiB), for the same file. One definition now (format::PaddingGaps()): every
+// byte that is not header, tensor, tokenizer blob or manifest.
+TEST_F(CliTest, InspectAndVerifyAgreeOnThePadding) {
+  ASSERT_EQ(RunZcpack({"synth", "-o", dir_ + "/m"}).exit_code, 0);
+  ASSERT_EQ(RunZcpack({"convert", dir_ + "/m", "-o", dir_ + "/m.zcpack"}).exit_code, 0);
+  const CliResult inspect = RunZcpack({"inspect", dir_ + "/m.zcpack", "--json"});
+  const CliResult verify = RunZcpack({"verify", dir_ + "/m.zcpack", "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  ASSERT_EQ(verify.exit_code, 0) << verify.err;
+  const auto i = nlohmann::json::parse(inspect.out), v = nlohmann::json::parse(verify.out);
+  const uint64_t padding = i["totals"]["padding_bytes"].get<uint64_t>();
+  EXPECT_EQ(padding, v["padding_bytes"].get<uint64_t>());
+  // The rest of the header's page is padding too: more than a page less the
+  // 128-byte header.
+  EXPECT_GE(padding, 16384u - 128u);
+  // Header, padding and manifest (no tokenizer here) are all of the file
+  // that is not tensor data.
+  EXPECT_EQ(i["file_size"].get<uint64_t>() - i["totals"]["tensor_bytes"].get<uint64_t>() - padding,
+            128u + i["manifest"]["stored_bytes"].get<uint64_t>());
+}
+
+// The table was 113 columns before any name. It fits 100 now; a name too
+// long for its column goes on a line of its own, the figures on the next.
+TEST_F(CliTest, InspectTextFitsOneHundredColumns) {
+  // stories15m: offsets and shapes wide enough that the longest Hugging
+  // Face names do not fit beside them.
+  ASSERT_EQ(RunZcpack({"synth", "--shape", "stories15m", "-o", dir_ + "/m"}).exit_code, 0);
+  ASSERT_EQ(RunZcpack({"convert", dir_ + "/m", "-o", dir_ + "/m.zcpack"}).exit_code, 0);
+  const CliResult r = RunZcpack({"inspect", dir_ + "/m.zcpack"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(lines, line);) all.push_back(line);
+  int wrapped = 0;
+  for (size_t k = 0; k < all.size(); ++k) {
+    const std::string& line = all[k];
+    if (line.find(dir_) != std::string::npos) continue;  // the path, as long as it is
+    EXPECT_LE(line.size(), 100u) << line;
+    // A wrapped row: the index and the name alone, its figures on the next
+    // line, indented past the names.
+    if (std::regex_match(line, std::regex(" *[0-9]+ [a-z_.0-9]+"))) {
+      ++wrapped;
+      ASSERT_LT(k + 1, all.size());
+      EXPECT_TRUE(std::regex_match(all[k + 1], std::regex(" {20,}[0-9]+ +[0-9]+ [a-z0-9_]+ .*")))
+          << all[k + 1];
+    }
+  }
+  // model.layers.N.post_attention_layernorm.weight, one per layer.
+  EXPECT_EQ(wrapped, 6);
+  EXPECT_THAT(r.out, HasSubstr("model.layers.5.post_attention_layernorm.weight\n"));
+  EXPECT_THAT(r.out, HasSubstr("layout      "));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `zcpack run` as a user runs it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -186,21 +187,60 @@ TEST_F(RunTest, PromptPlusNBeyondIntIsAUsageErrorWithoutWrapping) {
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("-2147483648")));
 }
 
-// The KV cache was sized from -n alone: std::bad_alloc, abort.
-TEST_F(RunTest, ContextBeyondTheModelIsAUsageErrorAndBeyondTheMemoryAResourceError) {
-  const CliResult longer = RunZcpack({"run", Model(), "--tokens", "1", "-n", "1000000000"});
-  EXPECT_EQ(longer.exit_code, 2) << longer.err;
-  EXPECT_THAT(longer.err, HasSubstr("zcpack run: -n 1000000000: " + Model() +
-                                    ": a context of 1000000001 positions is longer than the "
-                                    "model's 256 (max_position_embeddings)\n"));
-  EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--context", "300"}).exit_code, 2);
-  const CliResult huge =
-      RunZcpack({"run", *dir_ + "/unbounded.zcpack", "--tokens", "1", "-n", "1000000000"});
+// The KV cache was sized from -n alone: std::bad_alloc, abort. Past the
+// model's trained context (max_position_embeddings) a run goes on, as
+// llama.cpp's -c does, with one warning; past the memory available it is a
+// resource error.
+TEST_F(RunTest, ContextBeyondTheModelWarnsOnceAndBeyondTheMemoryIsAResourceError) {
+  const CliResult longer = RunZcpack({"run", Model(), "--tokens", "1", "-n", "300"});
+  ASSERT_EQ(longer.exit_code, 0) << longer.err;
+  EXPECT_EQ(longer.err, "zcpack run: warning: -n 300: " + Model() +
+                            ": a context of 301 positions is longer than the model's 256 "
+                            "(max_position_embeddings); generating anyway, but the output past "
+                            "position 256 may be meaningless\n");
+  EXPECT_THAT(longer.out, HasSubstr("stopped: max_tokens after 300 tokens\n"));
+  const CliResult json =
+      RunZcpack({"run", Model(), "--tokens", "1", "--context", "300", "-n", "2", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(std::count(json.err.begin(), json.err.end(), '\n'), 1) << json.err;
+  const auto report = nlohmann::json::parse(json.out);
+  EXPECT_EQ(report["context"], 300);
+  ASSERT_EQ(report["warnings"].size(), 1u);
+  EXPECT_THAT(report["warnings"][0].get<std::string>(), HasSubstr("--context 300: "));
+  // Within the trained context: no warning at all.
+  const CliResult within = RunZcpack({"run", Model(), "--tokens", "1", "-n", "200", "--json"});
+  ASSERT_EQ(within.exit_code, 0) << within.err;
+  EXPECT_EQ(within.err, "");
+  EXPECT_TRUE(nlohmann::json::parse(within.out)["warnings"].empty());
+  const CliResult huge = RunZcpack({"run", Model(), "--tokens", "1", "-n", "1000000000"});
   EXPECT_EQ(huge.exit_code, 3) << huge.err;
   EXPECT_THAT(huge.err, ::testing::MatchesRegex(
-                            "zcpack run: .*unbounded.zcpack: a context of 1000000001 positions "
+                            "zcpack run: .*tiny.zcpack: a context of 1000000001 positions "
                             "needs [0-9]+ bytes of KV cache and scratch, more than the [0-9]+ "
                             "bytes of memory available\n"));
+  const CliResult unbounded =
+      RunZcpack({"run", *dir_ + "/unbounded.zcpack", "--tokens", "1", "-n", "1000000000"});
+  EXPECT_EQ(unbounded.exit_code, 3) << unbounded.err;
+}
+
+// The JSON report says how the tokens were chosen and why generation
+// stopped, for --tokens as for --prompt.
+TEST_F(RunTest, JsonRecordsTheSamplingSettingsAndTheStopReason) {
+  const CliResult r = RunZcpack({"run", Model(), "--tokens", "1,2", "-n", "3", "--temperature",
+                                 "0.7", "--top-k", "5", "--top-p", "0.5", "--seed", "9", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["stop_reason"], "max_tokens");
+  EXPECT_EQ(j["max_tokens"], 3);
+  EXPECT_EQ(j["context"], 5);
+  EXPECT_EQ(j["sampling"]["mode"], "sample");
+  EXPECT_FLOAT_EQ(j["sampling"]["temperature"].get<float>(), 0.7f);
+  EXPECT_EQ(j["sampling"]["top_k"], 5);
+  EXPECT_FLOAT_EQ(j["sampling"]["top_p"].get<float>(), 0.5f);
+  EXPECT_EQ(j["sampling"]["seed"], 9);
+  const CliResult greedy = RunZcpack({"run", Model(), "--tokens", "1", "-n", "2", "--json"});
+  ASSERT_EQ(greedy.exit_code, 0) << greedy.err;
+  EXPECT_EQ(nlohmann::json::parse(greedy.out)["sampling"]["mode"], "greedy");
 }
 
 // NaN and negative temperatures gave garbage tokens; a denormal one NaN

@@ -7,8 +7,28 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "tools/cli/suggest.h"
 
 namespace zcpack::cli {
+namespace {
+
+// A flag as the user writes it: "-n", "--keep-f16".
+std::string Spelling(const std::string& name) {
+  return name.size() == 1 ? absl::StrCat("-", name)
+                          : absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}));
+}
+
+// "unknown flag 'ARG'", with the nearest flag of the command when one is
+// near enough to be what was meant.
+absl::Status UnknownFlag(const std::string& arg, const std::string& name,
+                         const std::set<std::string>& allowed) {
+  std::vector<std::string> spellings;
+  for (const std::string& a : allowed) spellings.push_back(Spelling(a));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown flag '", arg, "'", DidYouMean(Spelling(name), spellings)));
+}
+
+}  // namespace
 
 absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
                                      const std::set<std::string>& allowed,
@@ -45,9 +65,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
       negated = true;
       name = name.substr(2);
     }
-    if (!allowed.count(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
-    }
+    if (!allowed.count(name)) return UnknownFlag(arg, name, allowed);
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) {
       return absl::InternalError(absl::StrCat("flag --", name, " is not defined"));
@@ -58,7 +76,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
       }
       if (!has_value) value = negated ? "false" : "true";
     } else {
-      if (negated) return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
+      if (negated) return UnknownFlag(arg, absl::StrCat("no", name), allowed);
       if (!has_value) {
         if (i + 1 >= args.size()) {
           return absl::InvalidArgumentError(absl::StrCat("flag '", arg, "' needs a value"));

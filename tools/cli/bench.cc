@@ -34,6 +34,7 @@
 #include "tools/cli/bench_report.h"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
@@ -330,6 +331,7 @@ absl::Status CheckBenchOptions(const BenchCommandOptions& options) {
 
 absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
   ZCPACK_ASSIGN_OR_RETURN(const BenchPlan plan, MakePlan(options));
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "bench"));
   if (!options.plot.empty() && !OnPath("gnuplot")) {
     return absl::UnavailableError(
         "--plot needs gnuplot on PATH (Debian: apt-get install gnuplot-nox)");

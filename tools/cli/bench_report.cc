@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -22,7 +24,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/temp_file.h"
 #include "zcpack/format/utf8.h"
+#include "zcpack/status_macros.h"
 
 extern char** environ;
 
@@ -262,10 +266,11 @@ void EvaluateTargets(json& report) {
 }
 
 // Writes the timeline CSV: one line per sample, t_ms since Model::Open() began.
+// Atomically, as every output of zcpack (format::TempFile): an interrupted
+// or failed write leaves no partial file.
 absl::Status WriteTimelineCsv(const std::string& path,
                               const std::vector<TimelineEntry>& runs) {
-  std::ofstream csv(path);
-  if (!csv) return format::ErrnoError(errno, path, "open");
+  std::ostringstream csv;
   csv << "state,loader,t_ms,rss_anon_kib,rss_file_kib,vm_rss_kib,phase\n";
   for (const TimelineEntry& entry : runs) {
     const ChildRun* run = entry.run;
@@ -286,9 +291,13 @@ absl::Status WriteTimelineCsv(const std::string& path,
           << s.anon_kib << ',' << s.file_kib << ',' << s.rss_kib << ',' << phase << '\n';
     }
   }
-  csv.close();
-  if (!csv) return format::ErrnoError(errno, path, "write");
-  return absl::OkStatus();
+  const std::string text = std::move(csv).str();
+  ZCPACK_ASSIGN_OR_RETURN(format::TempFile temp, format::TempFile::Create(path));
+  ZCPACK_RETURN_IF_ERROR(format::WriteAt(
+      temp.fd(), 0,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+      temp.path()));
+  return temp.Install(/*overwrite=*/true);
 }
 
 // Renders the memory timeline of one state with gnuplot: total RSS (solid)
@@ -354,12 +363,16 @@ absl::Status RenderPlot(const std::string& plot_path, const std::string& state, 
   }
   data.close();
 
+  // gnuplot draws into a temporary file beside the chart (it opens the path
+  // and truncates the file this process created and locked), installed once
+  // gnuplot succeeds: an interrupted or failed run leaves no partial chart.
+  ZCPACK_ASSIGN_OR_RETURN(format::TempFile chart, format::TempFile::Create(plot_path));
   const bool png = absl::EndsWith(absl::AsciiStrToLower(plot_path), ".png");
   const std::string file_name = std::filesystem::path(report["file"].get<std::string>()).filename();
   std::string script = absl::StrCat(
       png ? "set terminal pngcairo size 1000,560 noenhanced font 'sans,11'\n"
           : "set terminal svg size 1000,560 dynamic noenhanced font 'sans,12' background rgb 'white'\n",
-      "set output '", absl::StrReplaceAll(plot_path, {{"'", "''"}}), "'\n",
+      "set output '", absl::StrReplaceAll(chart.path(), {{"'", "''"}}), "'\n",
       "set title \"", absl::StrReplaceAll(file_name, {{"\\", "\\\\"}, {"\"", "\\\""}}), " (",
       FormatBytes(report["file_bytes"].get<uint64_t>()), "), ", state,
       ": resident memory of each loader's process\\n"
@@ -385,7 +398,16 @@ absl::Status RenderPlot(const std::string& plot_path, const std::string& state, 
   std::string gnuplot = "gnuplot";
   std::vector<char*> argv = {gnuplot.data(), const_cast<char*>(script_path.c_str()), nullptr};
   pid_t pid = 0;
-  const int e = ::posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv.data(), environ);
+  // gnuplot starts with no signal blocked (this process blocks SIGINT and
+  // friends, HandleInterrupts()).
+  posix_spawnattr_t attributes;
+  ::posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  ::posix_spawnattr_setsigmask(&attributes, &none);
+  ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  const int e = ::posix_spawnp(&pid, "gnuplot", nullptr, &attributes, argv.data(), environ);
+  ::posix_spawnattr_destroy(&attributes);
   absl::Status status;
   if (e != 0) {
     status = format::ErrnoError(e, "gnuplot", "posix_spawnp");
@@ -397,6 +419,7 @@ absl::Status RenderPlot(const std::string& plot_path, const std::string& state, 
                                                 " (script kept for inspection)"));
     }
   }
+  if (status.ok()) status = chart.Install(/*overwrite=*/true);
   if (status.ok()) std::filesystem::remove_all(dir);
   return status;
 }

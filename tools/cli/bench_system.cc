@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tools/cli/interrupt.h"
 #include "zcpack/format/posix_file.h"
 #include "zcpack/status_macros.h"
 
@@ -403,7 +404,9 @@ absl::StatusOr<SampledProcess> RunSampled(const std::string& exe,
   const pid_t pid = ::fork();
   if (pid < 0) return ChildError(exe, "fork");
   if (pid == 0) {
-    // Async-signal-safe calls only until exec.
+    // Async-signal-safe calls only until exec. This process blocks SIGINT
+    // and friends (HandleInterrupts()); the child must not inherit that.
+    UnblockInterruptsInChild();
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
     ::close(go_pipe[1]);

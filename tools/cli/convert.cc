@@ -3,13 +3,18 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
+#include "tools/cli/suggest.h"
 #include "zcpack/converter/convert.h"
+#include "zcpack/converter/plan.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
 #include "zcpack/format/utf8.h"
@@ -113,11 +118,46 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
   if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
 }
 
-// A dtype flag's value; InvalidArgument naming the flag.
-absl::StatusOr<format::DType> ParseDTypeFlag(absl::string_view flag, const std::string& value) {
-  absl::StatusOr<format::DType> dtype = format::ParseDType(value);
-  if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", dtype.status().message()));
-  return dtype;
+// The value of --quant (`with_keep`) or --output-quant: one of the types the
+// converter produces (converter::kConversionTargets). Anything else is
+// InvalidArgument naming the flag and the choices, and saying what the value
+// probably meant: llama.cpp's names for its mixes (q4_k_m: "did you mean
+// q4_k?"), a block type zcpack reads but does not produce (bf16, q6_k, ...),
+// or the nearest choice by spelling.
+absl::StatusOr<format::DType> ParseTargetFlag(absl::string_view flag, const std::string& value,
+                                              bool with_keep) {
+  std::vector<std::string> choices;
+  if (with_keep) choices.push_back("keep");
+  for (const format::DType d : converter::kConversionTargets) {
+    choices.push_back(std::string(format::DTypeName(d)));
+  }
+  const absl::StatusOr<format::DType> dtype = format::ParseDType(value);
+  if (dtype.ok() && converter::IsConversionTarget(*dtype)) return *dtype;
+  const std::string give =
+      absl::StrCat("give ", with_keep ? "keep, " : "", converter::ConversionTargetList());
+  const std::string lower = absl::AsciiStrToLower(value);
+  std::string why;
+  if (absl::StartsWith(lower, "q4_k_")) {
+    why = absl::StrCat(
+        "llama.cpp's ", absl::AsciiStrToUpper(value),
+        " is a mix of block types; did you mean q4_k? (zcpack's mix: every matrix q4_k, the "
+        "output head q8_0 (--output-quant), 1-D tensors as they are; a ",
+        absl::AsciiStrToUpper(value), " GGUF file is repacked as it is with --quant keep)");
+  } else if (dtype.ok()) {
+    why = absl::StrCat("zcpack reads ", format::DTypeName(*dtype),
+                       " tensors (a GGUF source keeps them with --quant keep) but does not "
+                       "convert to ", format::DTypeName(*dtype));
+  } else if (absl::StartsWith(lower, "q2_k") || absl::StartsWith(lower, "q3_k") ||
+             absl::StartsWith(lower, "q5_k") || absl::StartsWith(lower, "q6_k") ||
+             absl::StartsWith(lower, "iq")) {
+    why = absl::StrCat("llama.cpp's ", absl::AsciiStrToUpper(value),
+                       " is not a type zcpack converts to; the nearest are q4_k (4.5 bits per "
+                       "weight) and q8_0 (8.5)");
+  } else {
+    why = absl::StrCat("'", value, "' is not a type zcpack converts to",
+                       DidYouMean(value, choices));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(flag, " ", value, ": ", why, "; ", give));
 }
 
 // The --layout value; InvalidArgument naming the flag and the accepted values.
@@ -140,11 +180,13 @@ absl::StatusOr<converter::ConvertOptions> ConverterOptions(const ConvertCommandO
   if (options.quant == "keep") {
     convert.keep_source_dtypes = true;
   } else if (!options.quant.empty()) {
-    ZCPACK_ASSIGN_OR_RETURN(convert.quant, ParseDTypeFlag("--quant", options.quant));
+    ZCPACK_ASSIGN_OR_RETURN(convert.quant,
+                            ParseTargetFlag("--quant", options.quant, /*with_keep=*/true));
   }
   if (!options.output_quant.empty()) {
-    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant,
-                            ParseDTypeFlag("--output-quant", options.output_quant));
+    ZCPACK_ASSIGN_OR_RETURN(convert.output_quant, ParseTargetFlag("--output-quant",
+                                                                  options.output_quant,
+                                                                  /*with_keep=*/false));
   }
   convert.threads = options.threads;
   convert.alignment = options.alignment;
@@ -179,6 +221,7 @@ absl::Status CheckConvertOptions(const ConvertCommandOptions& options) {
 absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out) {
   if (options.to == "gguf") return RunConvertToGguf(options, out);
   ZCPACK_ASSIGN_OR_RETURN(converter::ConvertOptions convert, ConverterOptions(options));
+  ZCPACK_RETURN_IF_ERROR(ExpectCheckpoint(options.source));
   const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
   if (bar) convert.progress = DrawProgress;
   auto report = converter::Convert(convert);

@@ -26,6 +26,10 @@ enum ExitCode : int {
   // disk, a reader limit exceeded, out of memory, an internal error (an
   // exception, StatusOfCall()).
   kExitIoError = 3,
+  // Not returned by ExitCodeFor(): a command ended by SIGINT, SIGTERM or
+  // SIGHUP exits with 128 + the signal (130, 143, 129), as a shell reports
+  // a process killed by it, after removing its unfinished output
+  // (tools/cli/interrupt.h).
 };
 
 // ExitCodeFor(): the exit code for a command's final status.

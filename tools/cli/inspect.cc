@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <utility>
@@ -7,10 +8,12 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/structural_rules.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -38,18 +41,21 @@ std::string Hex64(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad1
 
 struct Totals {
   uint64_t tensor_bytes = 0;
-  uint64_t extent_bytes = 0;
+  // format::PaddingBytes(): what verify scans as padding.
+  uint64_t padding_bytes = 0;
   uint64_t elements = 0;
   uint64_t quantized_elements = 0;
   uint64_t quantized_bytes = 0;
+  uint64_t row_grouped = 0;  // tensors stored in row groups
 };
 
 Totals ComputeTotals(const Container& c) {
   Totals t;
+  t.padding_bytes = format::PaddingBytes(c.header(), c.manifest());
   for (size_t i = 0; i < c.num_tensors(); ++i) {
     const TensorEntry& e = c.tensor(i);
     t.tensor_bytes += e.nbytes();
-    t.extent_bytes += c.TensorExtent(i).size;
+    if (e.layout() != format::LAYOUT_ROW_MAJOR) ++t.row_grouped;
     const uint64_t n = *format::ElementCount(std::span<const uint64_t>(e.shape().data(), e.shape_size()));
     t.elements += n;
     if (format::IsQuantized(e.dtype())) {
@@ -124,7 +130,7 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
   j["layers"] = std::move(layers);
   j["totals"] = {{"tensors", c.num_tensors()},
                  {"tensor_bytes", totals.tensor_bytes},
-                 {"padding_bytes", totals.extent_bytes - totals.tensor_bytes},
+                 {"padding_bytes", totals.padding_bytes},
                  {"overhead_bytes", c.file_size() - totals.tensor_bytes},
                  {"overhead_ratio", c.file_size() == 0 ? 0.0
                                     : static_cast<double>(c.file_size() - totals.tensor_bytes) /
@@ -159,6 +165,75 @@ std::string Bytes(uint64_t n) {
   return absl::StrCat(n, " B");
 }
 
+// The widest the text table gets. A name that does not fit goes on a line
+// of its own, the row's figures on the next line in their columns (as df(1)
+// wraps a long device name); the JSON report has every field in full.
+constexpr size_t kTableColumns = 100;
+
+// The per-tensor table: index, name, offset, bytes, dtype, shape, rmse and
+// SNR. Layers are in the names and the layer ranges below the table;
+// checksums, layers and layouts are in the JSON report.
+void PrintTensorTable(const Container& c, std::ostream& out) {
+  struct Row {
+    std::string index, name, offset, nbytes, dtype, shape, rmse, snr;
+  };
+  std::vector<Row> rows;
+  Row header{"#", "name", "offset", "bytes", "dtype", "shape", "rmse", "snr_db"};
+  Row width = header;  // only the sizes are used
+  auto widen = [](std::string& w, const std::string& v) {
+    if (v.size() > w.size()) w.resize(v.size(), ' ');
+  };
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    const TensorEntry& e = c.tensor(i);
+    Row r{absl::StrCat(i),
+          e.name(),
+          absl::StrCat(e.offset()),
+          absl::StrCat(e.nbytes()),
+          std::string(format::DTypeName(e.dtype())),
+          absl::StrCat("[", absl::StrJoin(e.shape(), ", "), "]"),
+          "-",
+          "-"};
+    if (e.has_quant_stats()) {
+      r.rmse = absl::StrFormat("%.3g", e.quant_stats().rmse());
+      r.snr = absl::StrFormat("%.1f", e.quant_stats().snr_db());
+    }
+    widen(width.index, r.index);
+    widen(width.name, r.name);
+    widen(width.offset, r.offset);
+    widen(width.nbytes, r.nbytes);
+    widen(width.dtype, r.dtype);
+    widen(width.shape, r.shape);
+    widen(width.rmse, r.rmse);
+    widen(width.snr, r.snr);
+    rows.push_back(std::move(r));
+  }
+  const auto figures = [&](const Row& r) {
+    return absl::StrFormat("%*s %*s %-*s %-*s %*s %*s", width.offset.size(), r.offset,
+                           width.nbytes.size(), r.nbytes, width.dtype.size(), r.dtype,
+                           width.shape.size(), r.shape, width.rmse.size(), r.rmse,
+                           width.snr.size(), r.snr);
+  };
+  const size_t figures_width = figures(header).size();
+  const size_t lead = width.index.size() + 1;  // the index and a space
+  const size_t room = kTableColumns > lead + figures_width + 2
+                          ? kTableColumns - lead - figures_width - 2
+                          : 0;
+  const size_t name_width = std::min(width.name.size(), room);
+  const auto line = [&](const Row& r) {
+    std::string text = absl::StrFormat("%*s ", width.index.size(), r.index);
+    if (r.name.size() > name_width) {
+      // Too long for its column: alone on its line, the figures below it.
+      absl::StrAppend(&text, r.name, "\n", std::string(lead + name_width + 2, ' '));
+    } else {
+      absl::StrAppend(&text, r.name, std::string(name_width + 2 - r.name.size(), ' '));
+    }
+    absl::StrAppend(&text, figures(r), "\n");
+    return text;
+  };
+  out << line(header);
+  for (const Row& r : rows) out << line(r);
+}
+
 void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
   const auto& h = c.header();
   const auto& m = c.manifest().model();
@@ -175,9 +250,10 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
         << ", head_dim " << m.head_dim() << "), ffn " << m.intermediate_size() << ", vocab "
         << m.vocab_size() << "\n";
     out << "            rope theta " << m.rope_theta() << ", " << RopeName(m.rope_layout())
-        << "; rms eps " << m.rms_norm_eps() << "; tied embeddings "
-        << (m.tied_embeddings() ? "yes" : "no") << "; attention bias "
-        << (m.attention_bias() ? "yes" : "no") << "\n";
+        << "; rms eps " << m.rms_norm_eps() << "\n"
+        << "            tied embeddings " << (m.tied_embeddings() ? "yes" : "no")
+        << "; attention bias " << (m.attention_bias() ? "yes" : "no") << "; context "
+        << m.max_position_embeddings() << "\n";
   }
   for (const auto& t : c.manifest().tokenizers()) {
     out << "tokenizer   " << t.kind() << " (" << t.file_name() << ", " << Bytes(t.raw_size())
@@ -189,23 +265,7 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
     out << "\n";
   }
   out << "\n";
-  out << absl::StrFormat("%4s %12s %12s %5s %-5s %-20s %-10s %-16s %9s %8s  %s\n", "#", "offset",
-                         "nbytes", "layer", "dtype", "shape", "layout", "xxh3", "rmse", "snr_db",
-                         "name");
-  for (size_t i = 0; i < c.num_tensors(); ++i) {
-    const TensorEntry& e = c.tensor(i);
-    const std::string shape = absl::StrCat("[", absl::StrJoin(e.shape(), ", "), "]");
-    std::string rmse = "-", snr = "-";
-    if (e.has_quant_stats()) {
-      rmse = absl::StrFormat("%.3g", e.quant_stats().rmse());
-      snr = absl::StrFormat("%.1f", e.quant_stats().snr_db());
-    }
-    out << absl::StrFormat("%4d %12d %12d %5s %-5s %-20s %-10s %-16s %9s %8s  %s\n", i,
-                           e.offset(), e.nbytes(),
-                           e.layer() < 0 ? std::string("-") : absl::StrCat(e.layer()),
-                           format::DTypeName(e.dtype()), shape, format::LayoutName(e.layout()),
-                           Hex64(e.xxh3()), rmse, snr, e.name());
-  }
+  PrintTensorTable(c, out);
   out << "\n";
   out << "layers      " << c.num_layers() << " contiguous ranges";
   if (c.num_layers() > 0) {
@@ -213,12 +273,16 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
     if (r) out << " (layer 0: offset " << r->offset << ", " << Bytes(r->size) << ")";
   }
   out << "\n";
+  if (c.num_tensors() > 0) {
+    out << "layout      " << totals.row_grouped << " tensors in 16-row groups, "
+        << c.num_tensors() - totals.row_grouped << " row-major\n";
+  }
   const uint64_t overhead = c.file_size() - totals.tensor_bytes;
   out << "totals      " << c.num_tensors() << " tensors, " << Bytes(totals.tensor_bytes)
-      << " of tensor data, " << Bytes(totals.extent_bytes - totals.tensor_bytes)
-      << " alignment padding, "
+      << " of tensor data, " << Bytes(totals.padding_bytes) << " of padding\n"
+      << "            "
       << absl::StrFormat("%.2f%%", c.file_size() ? 100.0 * overhead / c.file_size() : 0.0)
-      << " of the file is header, padding and manifest\n";
+      << " of the file is header, padding, tokenizer and manifest\n";
   if (totals.elements > 0) {
     out << "            " << totals.elements << " weights, "
         << absl::StrFormat("%.3f", 8.0 * totals.tensor_bytes / totals.elements)
@@ -230,6 +294,7 @@ void PrintText(const Container& c, bool checksums_run, std::ostream& out) {
 }  // namespace
 
 absl::Status RunInspect(const InspectOptions& options, std::ostream& out) {
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "inspect"));
   format::ReaderOptions reader_options;
   ZCPACK_ASSIGN_OR_RETURN(auto container, Container::Open(options.path, reader_options));
   if (options.checksums) ZCPACK_RETURN_IF_ERROR(container->VerifyChecksums());

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/chat_template.h"
@@ -74,6 +75,47 @@ absl::Status CheckPromptFlags(const RunCommandOptions& options) {
   return absl::OkStatus();
 }
 
+// The numeric flags that a run cannot use: -n below 1 (-n 0 would evaluate
+// nothing and print nothing), a negative --context or --prefetch-layers.
+absl::Status CheckCountFlags(const RunCommandOptions& options) {
+  if (options.max_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-n ", options.max_tokens, ": give at least 1 token to generate"));
+  }
+  if (options.context < 0) {
+    return absl::InvalidArgumentError("--context must not be negative (0: prompt + n)");
+  }
+  if (options.prefetch_layers < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--prefetch-layers ", options.prefetch_layers,
+                     " is negative (0 turns read-ahead off)"));
+  }
+  return absl::OkStatus();
+}
+
+// The sampling settings of the flags.
+runtime::SamplingOptions SamplingFor(const RunCommandOptions& options) {
+  runtime::SamplingOptions sampling;
+  sampling.temperature = options.temperature;
+  sampling.top_k = options.top_k;
+  sampling.top_p = options.top_p;
+  sampling.seed = options.seed;
+  return sampling;
+}
+
+// The one warning for a context longer than the model was trained for (its
+// max_position_embeddings), or "" when it is not. Such a run is allowed, as
+// llama.cpp's -c allows it: RoPE works at any position, but nothing says the
+// output stays useful past the trained length.
+std::string ContextWarning(const RunCommandOptions& options, const format::ModelInfo& model,
+                           int context) {
+  const absl::Status s = runtime::CheckContextLength(model, context, options.path);
+  if (s.ok()) return std::string();
+  return absl::StrCat(ContextFlag(options), ": ", s.message(),
+                      "; generating anyway, but the output past position ",
+                      model.max_position_embeddings(), " may be meaningless");
+}
+
 // The container's tokenizer, decoded now; a container whose tokenizers the
 // runtime cannot read is an input it rejects (exit 1), not a missing file.
 absl::StatusOr<const runtime::Tokenizer*> TokenizerFor(const runtime::Model& model) {
@@ -100,21 +142,56 @@ absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
   return text;
 }
 
-// The --json fields every run reports: ids, timings, threads, loader, notes.
+// The --json fields every run reports: ids, why generation stopped, the
+// sampling settings, timings, threads, loader, warnings and notes.
 nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model& model,
                          const runtime::Session& session, const runtime::GenerateStats& stats,
-                         const std::vector<int32_t>& prompt, const std::vector<int32_t>& generated) {
+                         const std::vector<int32_t>& prompt, const std::vector<int32_t>& generated,
+                         runtime::StopReason stop_reason, const std::string& warning) {
   std::vector<std::string> notes = model.notes();
   notes.insert(notes.end(), session.notes().begin(), session.notes().end());
+  const runtime::SamplingOptions sampling = SamplingFor(options);
   return {{"path", options.path},
           {"prompt", prompt},
           {"generated", generated},
+          {"stop_reason", runtime::StopReasonName(stop_reason)},
+          {"max_tokens", options.max_tokens},
+          {"context", session.max_context()},
+          {"sampling",
+           {{"mode", sampling.temperature > 0 ? "sample" : "greedy"},
+            {"temperature", sampling.temperature},
+            {"top_k", sampling.top_k},
+            {"top_p", sampling.top_p},
+            {"seed", sampling.seed}}},
           {"open_ms", model.open_seconds() * 1e3},
           {"first_token_ms", stats.first_token_seconds * 1e3},
           {"decode_tokens_per_s", stats.tokens_per_second()},
           {"threads", session.threads()},
           {"loader", options.loader},
+          {"warnings", warning.empty() ? std::vector<std::string>() : std::vector{warning}},
           {"notes", notes}};
+}
+
+struct SessionWithWarning {
+  std::unique_ptr<runtime::Session> session;
+  std::string warning;  // ContextWarning(), "" for none
+};
+
+// A session for a prompt of `prompt_tokens`: --context positions, else
+// prompt + n. One longer than the model's trained context is allowed, with
+// one warning, written to `log` now (stderr) and returned for --json.
+absl::StatusOr<SessionWithWarning> CreateSession(const RunCommandOptions& options,
+                                                 const runtime::Model& model,
+                                                 size_t prompt_tokens, std::ostream& log) {
+  runtime::SessionOptions session_options;
+  session_options.threads = options.threads;
+  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt_tokens));
+  SessionWithWarning created;
+  created.warning = ContextWarning(options, model.info(), session_options.max_context);
+  session_options.allow_longer_context = true;
+  ZCPACK_ASSIGN_OR_RETURN(created.session, runtime::Session::Create(model, session_options));
+  if (!created.warning.empty()) log << "zcpack run: warning: " << created.warning << "\n";
+  return created;
 }
 
 // Generates from a text prompt (--prompt or --chat); see RunRun().
@@ -132,11 +209,9 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
     return absl::InvalidArgumentError(
         absl::StrCat(options.path, ": the tokenizer's ids do not fit the model: ", s.message()));
   }
-  runtime::SessionOptions session_options;
-  session_options.threads = options.threads;
-  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
-  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
-                          runtime::Session::Create(model, session_options));
+  ZCPACK_ASSIGN_OR_RETURN(const SessionWithWarning created,
+                          CreateSession(options, model, prompt.size(), log));
+  runtime::Session* session = created.session.get();
   if (!options.json && options.chat.empty()) out << options.prompt << std::flush;
   ZCPACK_ASSIGN_OR_RETURN(
       const runtime::TextGeneration result,
@@ -148,10 +223,9 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
   const runtime::GenerateStats& stats = result.stats;
   if (options.json) {
     nlohmann::json j = RunReport(options, model, *session, stats, result.prompt_tokens,
-                                 result.generated_tokens);
+                                 result.generated_tokens, result.stop_reason, created.warning);
     j["prompt_text"] = text;
     j["text"] = result.text;
-    j["stop_reason"] = runtime::StopReasonName(result.stop_reason);
     out << JsonText(std::move(j)) << "\n";
     return absl::OkStatus();
   }
@@ -170,10 +244,7 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
 }  // namespace
 
 absl::Status CheckRunOptions(const RunCommandOptions& options) {
-  runtime::SamplingOptions sampling;
-  sampling.temperature = options.temperature;
-  sampling.top_p = options.top_p;
-  if (absl::Status s = runtime::CheckSamplingOptions(sampling); !s.ok()) {
+  if (absl::Status s = runtime::CheckSamplingOptions(SamplingFor(options)); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
   ZCPACK_RETURN_IF_ERROR(CheckPromptFlags(options));
@@ -183,17 +254,14 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (!TextPrompt(options)) {
     ZCPACK_ASSIGN_OR_RETURN(prompt, ParseTokens(options.tokens));
   }
-  if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
-  if (options.context < 0) {
-    return absl::InvalidArgumentError("--context must not be negative (0: prompt + n)");
-  }
+  ZCPACK_RETURN_IF_ERROR(CheckCountFlags(options));
   if (absl::Status s = runtime::ParseLoader(options.loader).status(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--loader: ", s.message()));
   }
   if (absl::Status s = runtime::ParseAdvice(options.advice).status(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--advice: ", s.message()));
   }
-  ZCPACK_ASSIGN_OR_RETURN(const int context, ContextFor(options, prompt.size()));
+  ZCPACK_RETURN_IF_ERROR(ContextFor(options, prompt.size()).status());
   // The model's own limits, from the header and manifest (no tensor data is
   // read); a file that does not open is RunRun()'s to report.
   const auto container = format::Container::Open(options.path);
@@ -209,9 +277,8 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (absl::Status s = runtime::CheckPromptTokens(model, prompt); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--tokens: ", s.message()));
   }
-  if (absl::Status s = runtime::CheckContextLength(model, context, options.path); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(ContextFlag(options), ": ", s.message()));
-  }
+  // A context longer than the model's trained one is allowed, with a warning
+  // (ContextWarning()) once the session is created.
   return absl::OkStatus();
 }
 
@@ -221,7 +288,8 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
   if (!TextPrompt(options)) {
     ZCPACK_ASSIGN_OR_RETURN(prompt, ParseTokens(options.tokens));
   }
-  if (options.max_tokens < 0) return absl::InvalidArgumentError("-n must not be negative");
+  ZCPACK_RETURN_IF_ERROR(CheckCountFlags(options));
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "run"));
   runtime::OpenOptions open;
   ZCPACK_ASSIGN_OR_RETURN(open.loader, runtime::ParseLoader(options.loader));
   ZCPACK_ASSIGN_OR_RETURN(open.memory.advice, runtime::ParseAdvice(options.advice));
@@ -231,26 +299,29 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
   open.verify_checksums = options.verify;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
                           runtime::Model::Open(options.path, open));
-  runtime::SamplingOptions sampling;
-  sampling.temperature = options.temperature;
-  sampling.top_k = options.top_k;
-  sampling.top_p = options.top_p;
-  sampling.seed = options.seed;
+  const runtime::SamplingOptions sampling = SamplingFor(options);
   if (TextPrompt(options)) return RunText(options, *model, sampling, out, log);
-  runtime::SessionOptions session_options;
-  session_options.threads = options.threads;
-  ZCPACK_ASSIGN_OR_RETURN(session_options.max_context, ContextFor(options, prompt.size()));
-  ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
-                          runtime::Session::Create(*model, session_options));
+  ZCPACK_ASSIGN_OR_RETURN(const SessionWithWarning created,
+                          CreateSession(options, *model, prompt.size(), log));
+  runtime::Session* session = created.session.get();
   runtime::GenerateStats stats;
   ZCPACK_ASSIGN_OR_RETURN(const std::vector<int32_t> generated,
                           runtime::Generate(*session, prompt, options.max_tokens, sampling,
                                             options.stop_at_eos, &stats));
+  // Generate() stops early only at the end-of-sequence id (--stop-at-eos).
+  const runtime::StopReason stop_reason =
+      static_cast<int>(generated.size()) < options.max_tokens
+          ? runtime::StopReason::kEndOfGeneration
+          : runtime::StopReason::kMaxTokens;
   if (options.json) {
-    out << JsonText(RunReport(options, *model, *session, stats, prompt, generated)) << "\n";
+    out << JsonText(RunReport(options, *model, *session, stats, prompt, generated, stop_reason,
+                              created.warning))
+        << "\n";
     return absl::OkStatus();
   }
   out << "generated: " << absl::StrJoin(generated, ",") << "\n";
+  out << "stopped: " << runtime::StopReasonName(stop_reason) << " after " << generated.size()
+      << " tokens\n";
   out << absl::StrFormat("%s loader: open %.3f ms, first token %.1f ms (%d prompt tokens), %.1f tokens/s\n",
                          options.loader, model->open_seconds() * 1e3,
                          stats.first_token_seconds * 1e3,

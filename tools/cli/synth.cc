@@ -49,9 +49,10 @@ absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
     nlohmann::json j = {{"shape", options.shape}, {"dtype", options.dtype},
                         {"seed", options.seed},   {"parameters", result.parameters},
                         {"weight_bytes", result.weight_bytes}, {"files", result.files},
-                        {"seconds", seconds}};
+                        {"notes", result.notes},             {"seconds", seconds}};
     out << JsonText(std::move(j)) << "\n";
   } else {
+    for (const std::string& note : result.notes) out << "note: " << note << "\n";
     out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",
                            options.shape, result.parameters,
                            result.weight_bytes / 1048576.0, options.dtype, seconds);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "zcpack/converter/gguf.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/container_reader.h"
@@ -93,6 +94,7 @@ absl::Status CheckTokenizeOptions(const TokenizeCommandOptions& options) {
 
 absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(CheckTokenizeOptions(options));
+  ZCPACK_RETURN_IF_ERROR(ExpectTokenizerFile(options.path));
   // GGUF files start with their magic; anything else is opened as a container
   // (whose reader says clearly when it is not one).
   absl::StatusOr<LoadedTokenizer> loaded;

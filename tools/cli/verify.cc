@@ -2,11 +2,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
 
 absl::Status RunVerify(const VerifyCommandOptions& options, std::ostream& out) {
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "verify"));
   ZCPACK_ASSIGN_OR_RETURN(const validator::VerifyReport report,
                           validator::Verify(options.path, options.verify));
   out << (options.json ? validator::FormatReportJson(report)

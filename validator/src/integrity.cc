@@ -15,6 +15,7 @@
 #endif
 #include "parallel.h"
 #include "zcpack/format/format_constants.h"
+#include "zcpack/format/structural_rules.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::validator::internal {
@@ -89,28 +90,9 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
   std::vector<Gap> gaps;
   const bool scan_padding = layout.table_ok;
   if (scan_padding) {
-    const format::ContainerHeader& h = layout.header;
-    const uint64_t data_end = h.data_offset + h.data_size;
-    auto add_gap = [&gaps](uint64_t begin, uint64_t end, std::optional<size_t> after) {
-      if (end > begin) gaps.push_back({begin, end - begin, after, std::nullopt, 0});
-    };
-    // The header page (the header's own bytes are covered by its checksum).
-    add_gap(format::kHeaderSize, h.data_offset, std::nullopt);
-    uint64_t cursor = h.data_offset;
-    std::optional<size_t> previous;
-    for (size_t i = 0; i < count; ++i) {
-      add_gap(cursor, tensors[i].offset(), previous);
-      cursor = tensors[i].offset() + tensors[i].nbytes();
-      previous = i;
+    for (const format::PaddingGap& gap : format::PaddingGaps(layout.header, layout.manifest)) {
+      gaps.push_back({gap.offset, gap.size, gap.after_tensor, std::nullopt, 0});
     }
-    add_gap(cursor, data_end, previous);
-    cursor = data_end;
-    for (const format::TokenizerBlob& blob : blobs) {
-      if (blob.stored_size() == 0) continue;
-      add_gap(cursor, blob.offset(), std::nullopt);
-      cursor = blob.offset() + blob.stored_size();
-    }
-    add_gap(cursor, h.manifest_offset, std::nullopt);
     for (size_t g = 0; g < gaps.size(); ++g) items.push_back({gaps[g].offset, gaps[g].length, true, g});
   }
   // Largest first, so that no large tensor starts when the others are done.

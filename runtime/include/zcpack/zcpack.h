@@ -149,8 +149,8 @@ zcpack_status zcpack_check_mapping(const zcpack_model* model);
 typedef struct zcpack_generate_options {
   int32_t max_tokens;  /* tokens to generate, >= 0 */
   float temperature;   /* 0: greedy; otherwise a finite number > 0 */
-  int32_t top_k;       /* 0: off */
-  float top_p;         /* 1: off */
+  int32_t top_k;       /* 0: off; >= 0 */
+  float top_p;         /* in [0, 1]; 1: off */
   uint64_t seed;
   int32_t threads;     /* 0: one per available CPU; capped at that number */
 } zcpack_generate_options;
@@ -163,7 +163,8 @@ zcpack_generate_options zcpack_default_generate_options(void);
  * setting *out_count. A fresh session per call, whose KV cache holds
  * prompt_len + max_tokens positions.
  * @return ZCPACK_INVALID_ARGUMENT for a null argument, a negative max_tokens,
- *   a temperature that is NaN, infinite or negative, a token id outside the
+ *   a temperature that is NaN, infinite or negative, a negative top_k, a
+ *   top_p outside [0, 1], a token id outside the
  *   vocabulary, or prompt_len + max_tokens beyond INT32_MAX or the model's
  *   context length (max_position_embeddings); ZCPACK_IO_ERROR when the KV
  *   cache would need more memory than is available, or the file was truncated

@@ -17,7 +17,7 @@
 // never written over an existing file without `overwrite`, nor over one of
 // its own input files. Temporary files that an earlier writer left in the
 // output's folder (killed with SIGKILL, say) are removed first when their
-// writer is gone (format::RemoveStaleTempFiles()); the report's notes say so.
+// writer is gone (format::TempFile::Create()); the report's notes say so.
 #ifndef ZCPACK_CONVERTER_CONVERT_H_
 #define ZCPACK_CONVERTER_CONVERT_H_
 

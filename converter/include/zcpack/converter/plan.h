@@ -57,6 +57,20 @@ namespace zcpack::converter {
 // The dtype of the output head when the target type is quantized.
 inline constexpr format::DType kQuantizedHeadDType = format::DTYPE_Q8_0;
 
+// The types the planner stores converted tensors as: the choices of a
+// target type (`--quant`) and of the output head's type, in the order they
+// are listed to users.
+inline constexpr format::DType kConversionTargets[] = {format::DTYPE_Q4_0, format::DTYPE_Q4_K,
+                                                       format::DTYPE_Q8_0, format::DTYPE_F16,
+                                                       format::DTYPE_F32};
+
+// IsConversionTarget(): whether `dtype` is one of kConversionTargets.
+bool IsConversionTarget(format::DType dtype);
+
+// ConversionTargetList(): kConversionTargets as text: "q4_0, q4_k, q8_0, f16
+// or f32".
+std::string ConversionTargetList();
+
 struct PlanOptions {
   format::DType quant = format::DTYPE_Q4_0;
   // Keep every tensor's source dtype (`quant` and `output_quant` unused).

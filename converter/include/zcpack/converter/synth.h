@@ -49,6 +49,9 @@ struct SynthResult {
   std::vector<std::string> files;  // written, config.json included
   uint64_t weight_bytes = 0;
   uint64_t parameters = 0;
+  // One line per stale temporary file of a gone writer removed from the
+  // folder (format::TempFile::Create()).
+  std::vector<std::string> notes;
 };
 
 // CheckSynthOptions(): InvalidArgument for an unknown shape (listing the
@@ -59,8 +62,9 @@ absl::Status CheckSynthOptions(const SynthOptions& options);
 // Synthesize(): writes config.json and model.safetensors (or shards plus an
 // index) into options.out_dir. Memory stays bounded (a few MiB per thread)
 // whatever the shape. Each file is written to a temporary file of its own
-// (format::TempFile: concurrent runs never share one) and then installed
-// (never over an existing file without `overwrite`).
+// (format::TempFile: concurrent runs never share one; stale ones of gone
+// writers are removed first, each with a note) and then installed (never
+// over an existing file without `overwrite`).
 // AlreadyExists if a target file exists and !overwrite.
 absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options);
 

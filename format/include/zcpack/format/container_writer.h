@@ -141,6 +141,9 @@ class ContainerWriter {
   absl::Status Finish(const Manifest& manifest);
 
   const std::string& path() const;
+  // The stale temporary files of earlier writers that Create() removed from
+  // the destination's folder (TempFile::removed_stale()).
+  const std::vector<std::string>& removed_stale_temp_files() const;
 
   struct Impl;  // opaque; public only so that TensorSink can refer to it
 

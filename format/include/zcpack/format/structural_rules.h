@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +89,29 @@ absl::StatusOr<CheckedContainer> CheckContainer(const ReadAtFn& read, uint64_t f
 // declared decoded size above it is refused before anything is decoded: a
 // small file cannot make the reader allocate or parse gigabytes.
 uint64_t MaxManifestRawBytes(const ContainerHeader& header, const ReaderLimits& limits);
+
+// One run of zero fill between the parts of a container.
+struct PaddingGap {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  // The tensor (index into the manifest's table) whose padding it is, the
+  // gap from its end to the next tensor or to the end of the data region;
+  // none for the rest of the header's page, the data region before the first
+  // tensor, and the gaps around tokenizer blobs and before the manifest.
+  std::optional<size_t> after_tensor;
+};
+
+// PaddingGaps(): every byte range of the file that holds none of the
+// header, a tensor's data, a tokenizer blob or the manifest, in file order:
+// the alignment padding, which the format requires to be zero (no checksum
+// covers it). The one definition of "padding": `zcpack verify` scans these
+// ranges and `zcpack inspect` totals them (PaddingBytes()). Trusts that the
+// tensor table and the blob ranges passed the structural rules (in file
+// order, inside their regions, not overlapping).
+std::vector<PaddingGap> PaddingGaps(const ContainerHeader& header, const Manifest& manifest);
+
+// PaddingBytes(): the total size of PaddingGaps().
+uint64_t PaddingBytes(const ContainerHeader& header, const Manifest& manifest);
 
 }  // namespace zcpack::format
 

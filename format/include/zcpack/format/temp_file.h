@@ -15,7 +15,17 @@
 // While a TempFile lives it holds an exclusive flock(2) on its file. A
 // temporary file whose lock can be taken has no writer any more (it was left
 // by a process killed with SIGKILL, or by a crash); RemoveStaleTempFiles()
-// removes such files and only those.
+// removes such files and only those, and Create() runs it on the
+// destination's folder first, so every writer cleans up after the ones
+// before it.
+//
+// A process that is being ended by a signal it can catch (SIGINT, SIGTERM)
+// removes its own temporary files instead of leaving them to the next
+// writer: every TempFile of the process is listed in one process-wide
+// registry until it is installed or destroyed, and AbandonTempFiles()
+// removes the files listed (tools/cli/interrupt.cc calls it). Together the
+// two are the one cleanup mechanism: the registry for an ending this process
+// sees, the sweep for one it cannot (SIGKILL, a crash, a power cut).
 //
 // Thread-safety: a TempFile is not thread-safe by itself, but fd() may be
 // written at different offsets from several threads (pwrite).
@@ -34,10 +44,13 @@ namespace zcpack::format {
 
 class TempFile {
  public:
-  // Create(): creates and locks a new temporary file beside `destination`,
-  // readable and writable by the owner (permissions follow the umask once
-  // installed). Errors: an I/O status naming `destination` ("cannot create a
-  // temporary file beside it") with errno.
+  // Create(): removes the stale temporary files of the destination's folder
+  // (RemoveStaleTempFiles(); removed_stale() lists them), then creates and
+  // locks a new temporary file beside `destination`, readable and writable
+  // by the owner (permissions follow the umask once installed), and lists it
+  // in the process's registry (AbandonTempFiles()). Errors: an I/O status
+  // naming `destination` ("cannot create a temporary file beside it") with
+  // errno. A folder that cannot be swept is not an error.
   static absl::StatusOr<TempFile> Create(const std::string& destination);
 
   TempFile(TempFile&&) noexcept;
@@ -51,6 +64,9 @@ class TempFile {
   int fd() const;
   const std::string& path() const;
   const std::string& destination() const;
+  // The stale temporary files Create() removed from the folder first, as
+  // paths (the folder, a slash, the name).
+  const std::vector<std::string>& removed_stale() const;
 
   // Install(): fsyncs the file, closes it and moves it onto the destination:
   // rename(2) when `overwrite`, else link(2) and unlink, which fails with
@@ -76,6 +92,21 @@ bool IsTempFileName(absl::string_view name, int* pid = nullptr);
 // when `dir` cannot be listed, and not even then when it does not exist
 // (nothing to clean).
 absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(const std::string& dir);
+
+// StaleTempFileNote(): the line a writer reports for each path in
+// TempFile::removed_stale() ("removed PATH, a temporary file left by a
+// writer that is gone"; bytes of PATH that are not UTF-8 escaped as \xNN).
+std::string StaleTempFileNote(absl::string_view path);
+
+// AbandonTempFiles(): for a process about to end on a signal: removes every
+// temporary file of this process that is neither installed nor removed yet,
+// and from then on blocks, for good, any thread that creates, installs or
+// destroys a TempFile, so that no file appears or is installed after the
+// removal. The caller must end the process right after (_exit()). Returns
+// how many files were removed. Not async-signal-safe (it takes a mutex):
+// call it from an ordinary thread, such as one that waits in sigwait(),
+// never from a signal handler.
+int AbandonTempFiles();
 
 // DirName(): the folder part of `path` ("." when it has none).
 std::string DirName(absl::string_view path);

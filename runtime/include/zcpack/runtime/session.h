@@ -129,13 +129,14 @@ struct SamplingOptions {
   // works, however small: the weights are computed as exp((logit - max) / T),
   // so a tiny T tends to greedy instead of overflowing.
   float temperature = 0.0f;
-  int top_k = 40;       // 0 disables
-  float top_p = 0.95f;  // 1 disables
+  int top_k = 40;       // 0 disables; never negative
+  float top_p = 0.95f;  // in [0, 1]; 1 (or 0) disables
   uint64_t seed = 1;
 };
 
 // CheckSamplingOptions(): InvalidArgument for a temperature that is not a
-// finite number >= 0, or a top_p that is NaN.
+// finite number >= 0, a top_p outside [0, 1] (NaN included), or a negative
+// top_k.
 absl::Status CheckSamplingOptions(const SamplingOptions& options);
 
 // Sampler: picks tokens from logits; deterministic for a seed.

@@ -1,0 +1,71 @@
+#include "tools/cli/interrupt.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "zcpack/format/temp_file.h"
+
+namespace zcpack::cli {
+namespace {
+
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// Why a thread that waits in sigwait() rather than a signal handler: the
+// cleanup has to see every temporary file of the process, and the files
+// come and go on worker threads (synth writes several; a writer removes its
+// file on failure). A handler may call only async-signal-safe functions, so
+// it could not take the registry's mutex; it would have to read a lock-free
+// list that another thread may be changing, and a file created between
+// mkostemp() and its listing would be missed. This thread is an ordinary
+// thread: it takes the mutex (format::AbandonTempFiles()), so a file is
+// either listed and removed or not created at all, and none is installed
+// after it, then ends the process with _exit() (no exit handlers, no
+// destructors racing the other threads).
+void WaitForInterrupt(sigset_t signals, std::string command) {
+  int signal = 0;
+  while (::sigwait(&signals, &signal) != 0) {
+  }
+  const int removed = format::AbandonTempFiles();
+  const char* name = ::sigabbrev_np(signal);  // "INT", "TERM", "HUP"
+  // A terminal shows "^C" after whatever was last written (a progress bar):
+  // start on a line of our own there.
+  std::string line = absl::StrCat(::isatty(STDERR_FILENO) ? "\n" : "", "zcpack ", command,
+                                  ": interrupted (",
+                                  name != nullptr ? absl::StrCat("SIG", name) : "a signal", ")");
+  if (removed > 0) {
+    absl::StrAppend(&line, "; removed ", removed, " unfinished output file",
+                    removed == 1 ? "" : "s");
+  }
+  line += "\n";
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
+  ::_exit(128 + signal);
+}
+
+}  // namespace
+
+void HandleInterrupts(const std::string& command) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  bool any = false;
+  for (const int signal : kSignals) {
+    struct sigaction current {};
+    if (::sigaction(signal, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
+    sigaddset(&signals, signal);
+    any = true;
+  }
+  if (!any) return;
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread(WaitForInterrupt, signals, command).detach();
+}
+
+void UnblockInterruptsInChild() {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+}  // namespace zcpack::cli
