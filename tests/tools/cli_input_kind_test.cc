@@ -79,6 +79,23 @@ TEST_F(InputKindTest, ContainerCommandsGivenACheckpointSayConvertFirst) {
   }
 }
 
+// export reads containers: a GGUF is pointed at convert --to gguf (the
+// layout in one step), a checkpoint at convert.
+TEST_F(InputKindTest, ExportOfAGgufPointsAtConvertToGguf) {
+  const std::string out = *dir_ + "/aligned.gguf";
+  CliResult r = RunZcpack({"export", Gguf(), "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "zcpack export: " + Gguf() +
+                       " is already a GGUF file; export reads a zcpack container. For the "
+                       "page-aligned, forward-pass-ordered GGUF layout run: zcpack convert " +
+                       Gguf() + " -o " + out + " --to gguf\n");
+  r = RunZcpack({"export", Folder(), "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("is a model folder (Hugging Face layout), not a zcpack container, "
+                               "which is what export reads: convert it first"));
+  EXPECT_FALSE(std::ifstream(out).good());
+}
+
 // tokenize reads GGUF files as well as containers; a checkpoint folder is
 // pointed at convert, which carries its tokenizer files.
 TEST_F(InputKindTest, TokenizeOfAFolderSaysConvertFirst) {

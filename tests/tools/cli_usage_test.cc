@@ -141,6 +141,12 @@ TEST_F(UsageTest, EveryBadFlagValueIsExitTwoWithTheUsageLineAndWritesNothing) {
       {{"bench", c, "--budget", "lots"}, "'lots' is not a byte size"},
       {{"bench", c, "--plot", out + ".txt"}, "--plot: the chart must be a .svg or a .png file"},
       {{"bench", c, "--threads", "-2"}, "--threads -2 is out of range"},
+      // export
+      {{"export", c}, "-o OUT is required"},
+      {{"export", c, "-o", out + ".gguf", "--alignment", "1000"},
+       "alignment 1000 is not a power of two from 32 to 2097152"},
+      {{"export", c, "-o", out + ".gguf", "--alignment", "16"},
+       "alignment 16 is not a power of two from 32 to 2097152"},
       // synth
       {{"synth"}, "--out DIR is required"},
       {{"synth", "--shape", "huge", "-o", out}, "unknown shape 'huge'"},

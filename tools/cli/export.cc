@@ -10,12 +10,14 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/converter/gguf.h"
 #include "zcpack/exporter/align_gguf.h"
 #include "zcpack/exporter/export.h"
 #include "zcpack/exporter/gguf_writer.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -89,6 +91,15 @@ absl::Status CheckExportOptions(const ExportCommandOptions& options) {
 }
 
 absl::Status RunExport(const ExportCommandOptions& options, std::ostream& out) {
+  if (DetectInputKind(options.path) == InputKind::kGguf) {
+    // Already GGUF: the layout alone is one convert away.
+    const std::string shown = format::EscapeInvalidUtf8(options.path);
+    return absl::InvalidArgumentError(absl::StrCat(
+        shown, " is already a GGUF file; export reads a zcpack container. For the "
+        "page-aligned, forward-pass-ordered GGUF layout run: zcpack convert ", shown,
+        " -o ", options.output.empty() ? std::string("OUT.gguf") : options.output, " --to gguf"));
+  }
+  ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "export"));
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report,
                           exporter::ExportToGguf(ExporterOptions(options)));
   return Print(report, options.json, options.quiet, out);
