@@ -113,6 +113,9 @@ class QuantizedActivations {
  public:
   // Resize(): room for n vectors of cols (a multiple of 32) elements.
   void Resize(size_t n, size_t cols);
+  // StorageBytes(): the bytes Resize(n, cols) allocates (the buffers only
+  // grow, so a buffer holds the largest n * cols it has been resized for).
+  static uint64_t StorageBytes(size_t n, size_t cols);
 
   size_t n() const { return n_; }
   size_t cols() const { return cols_; }
@@ -131,6 +134,12 @@ class QuantizedActivations {
   const int32_t* sum16(size_t j) const { return sum16_.data() + j * 2 * blocks_; }
 
  private:
+  // Elements of each buffer for n vectors of cols: the int8 values (with
+  // room to align them to 64 bytes) and the per-block arrays (d, sum and
+  // negds hold one per block, sum16 two).
+  static size_t ValueBytes(size_t n, size_t cols) { return n * cols + 64; }
+  static size_t PerBlock(size_t n, size_t cols) { return n * (cols / kActivationBlock); }
+
   size_t n_ = 0, cols_ = 0, blocks_ = 0;
   std::vector<int8_t> qs_storage_;
   int8_t* qs_ = nullptr;
