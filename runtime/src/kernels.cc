@@ -477,6 +477,17 @@ uint64_t KernelScratchBytes(std::span<const WeightUse> uses, int threads) {
         static_cast<size_t>(activation_elements[kind] / activation_cols[kind]),
         static_cast<size_t>(activation_cols[kind]));
   }
+  // ThreadScratch() of the dot kernels this CPU runs: the largest call, on
+  // every thread (plus its 64 bytes of alignment room).
+  const DotKernels& dot = *DotKernelsFor(DotIsaFor(format::DetectSimdLevel()));
+  uint64_t thread_scratch = 0;
+  if (dot.thread_scratch != nullptr) {
+    for (const WeightUse& use : uses) {
+      if (use.n == 0 || !IsIntegerDType(use.weight->dtype)) continue;
+      thread_scratch = std::max<uint64_t>(thread_scratch, dot.thread_scratch(*use.weight, use.n) + 64);
+    }
+  }
+  bytes += t * thread_scratch;
   bytes += rounded * sizeof(float);
   bytes += t * kRowGroup * decoded_cols * sizeof(float);
   bytes += t * row_major;

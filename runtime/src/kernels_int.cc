@@ -377,6 +377,7 @@ const DotKernels& ScalarDotKernels() {
       QuantizeSuperBlocksScalar,
       RowMajorRowsScalar<Q5_KRowScalar>,
       RowMajorRowsScalar<Q6_KRowScalar>,
+      nullptr,
   };
   return kKernels;
 }

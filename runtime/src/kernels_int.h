@@ -169,6 +169,7 @@ using QuantizeFn = void (*)(const float* x, QuantizedActivations& a, size_t j);
 
 // IntRowsFn: y[j * y_stride + r] for r in [row_begin, row_end), j < a.n():
 // weight row r against activation vector j, in the order above.
+using ThreadScratchFn = size_t (*)(const WeightView& w, size_t n);
 using IntRowsFn = void (*)(const WeightView& w, const QuantizedActivations& a, float* y,
                            size_t y_stride, uint64_t row_begin, uint64_t row_end);
 
@@ -196,6 +197,10 @@ struct DotKernels {
   // Row-major only: these types have no LAYOUT_ROW_GROUPS_16.
   IntRowsFn q5_k;
   IntRowsFn q6_k;
+  // Bytes of ThreadScratch() one call of w's kernel with n inputs asks for
+  // on its thread (the plan of memory_plan.h counts them); nullptr for
+  // tables whose kernels use none.
+  ThreadScratchFn thread_scratch;
 };
 
 // DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has

@@ -48,8 +48,8 @@ struct WeightUse {
 // activations of f16/bf16 products on the calling thread, the decoded row
 // groups of float products of more than one input on every thread, and the
 // row-major copy of a row decoded from a row-grouped matrix on every
-// thread. Leaves out the packing scratch of the AVX-512 VNNI kernels (a few
-// rows of weights per thread).
+// thread, and the packing scratch of the integer kernels this CPU runs on
+// every thread (DotKernels::thread_scratch).
 uint64_t KernelScratchBytes(std::span<const WeightUse> uses, int threads);
 
 // How far ahead of its reads a MatVec kernel prefetches, beyond the rows it

@@ -18,8 +18,8 @@
 //     memory bandwidth / these bytes).
 // What a plan leaves out: the process itself (code, libraries, the parsed
 // manifest; a caller adds a measured baseline, as `zcpack plan` does), the
-// tokenizer (decoded on first use), and the kernels' small per-thread
-// packing buffers of some instruction sets (a few rows of weights each).
+// tokenizer (decoded on first use), and the memory allocators keep beyond
+// what is asked of them.
 //
 // Thread-safety: the functions are pure apart from reading /proc and the
 // CPU count; any thread may call them.
