@@ -220,17 +220,17 @@ absl::Status RunPlan(const PlanCommandOptions& options, std::ostream& out) {
   }
 
   out << "zcpack plan: " << options.path << "\n"
-      << absl::StrFormat("model: %s, %u layers, hidden %u, %u heads (%u KV) x %u, vocab %u, ",
+      << absl::StrFormat("model: %s, %u layers, hidden %u, %u heads (%u KV) x %u, vocab %u,\n",
                          m.architecture(), m.num_layers(), m.hidden_size(), m.num_heads(),
                          m.num_kv_heads(), m.head_dim(), m.vocab_size())
-      << (max_context != 0 ? absl::StrCat("max context ", max_context) : "max context not recorded")
+      << "  " << (max_context != 0 ? absl::StrCat("max context ", max_context) : "max context not recorded")
       << "\n"
       << "weights: " << Bytes(weights.file_bytes) << " file, "
-      << absl::StrFormat("%.2f bits per weight, %s parameters", weights.bits_per_weight,
+      << absl::StrFormat("%.2f bits per weight, %s parameters;\n", weights.bits_per_weight,
                          Parameters(static_cast<double>(weights.parameters)))
-      << "; one token reads " << Bytes(weights.token_read_bytes) << "\n"
+      << "  one decoded token reads " << Bytes(weights.token_read_bytes) << "\n"
       << "process: " << Bytes(base_anon) << " anonymous, " << Bytes(base_file)
-      << " file-backed (measured, after opening the container)\n"
+      << " file-backed\n  (measured: this program after opening the container)\n"
       << "limit: " << Bytes(limit)
       << (budget > 0 ? " (--budget; " + Bytes(available) + " available)" : " (MemAvailable)")
       << "\n"
