@@ -18,6 +18,7 @@
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/interrupt.h"
 #include "tools/cli/suggest.h"
+#include "tools/cli/plan.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -47,7 +48,7 @@ ABSL_FLAG(std::string, prompt, "", "run: prompt text (tokenized by the container
 ABSL_FLAG(std::string, chat, "", "run: a user message, rendered by the model's chat template.");
 ABSL_FLAG(std::string, system, "", "run --chat: a system message before the user's.");
 ABSL_FLAG(int32_t, n, 16, "run: tokens to generate.");
-ABSL_FLAG(int32_t, context, 0, "run: KV cache positions (0: prompt + n).");
+ABSL_FLAG(int32_t, context, 0, "run: KV cache positions (0: prompt + n); plan: a context length.");
 ABSL_FLAG(float, temperature, 0.0f, "run: sampling temperature (0: greedy).");
 ABSL_FLAG(int32_t, top_k, 40, "run: top-k sampling (0: off).");
 ABSL_FLAG(float, top_p, 0.95f, "run: nucleus sampling threshold (1: off).");
@@ -88,6 +89,7 @@ ABSL_FLAG(std::string, loader, "zcpack", "run, bench-child: zcpack, mmap, classi
 ABSL_FLAG(std::string, file, "", "tokenize: read the text from this file ('-': stdin).");
 ABSL_FLAG(bool, bos, false, "tokenize: add BOS (and EOS) as the vocabulary says.");
 ABSL_FLAG(bool, special, false, "tokenize: match special tokens written in the text.");
+ABSL_FLAG(int32_t, batch, 0, "plan: tokens evaluated in one call (0: the whole context).");
 
 namespace zcpack::cli {
 namespace {
@@ -123,6 +125,18 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   options.budget = absl::GetFlag(FLAGS_budget);
   options.timeline_csv = absl::GetFlag(FLAGS_timeline);
   options.plot = absl::GetFlag(FLAGS_plot);
+  options.json = absl::GetFlag(FLAGS_json);
+  return options;
+}
+
+PlanCommandOptions PlanOptionsFromFlags(const ParsedArgs& args) {
+  PlanCommandOptions options;
+  options.path = args.positional.empty() ? std::string() : args.positional[0];
+  if (auto it = args.repeated.find("context"); it != args.repeated.end()) options.contexts = it->second;
+  // --budget's default ("auto") belongs to bench: no budget unless given.
+  if (args.given.count("budget")) options.budget = absl::GetFlag(FLAGS_budget);
+  options.batch = absl::GetFlag(FLAGS_batch);
+  options.threads = absl::GetFlag(FLAGS_threads);
   options.json = absl::GetFlag(FLAGS_json);
   return options;
 }
@@ -521,6 +535,32 @@ const std::vector<Command>& Commands() {
        {}, 1, 1,
        [](const ParsedArgs& args) { return RunBench(BenchOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckBenchOptions(BenchOptionsFromFlags(args)); }},
+      {"plan",
+       "plan FILE [--context N]... [--budget BYTES] [--batch N] [--threads N] [--json]",
+       "Plan the memory a container needs before running it, from the sizes the\n"
+       "runtime allocates with: for each context length, the weights (file-backed for\n"
+       "the mapped loaders: shared and reclaimable; copies for the others), the bytes\n"
+       "one decoded token reads, the session's anonymous memory with its KV cache full\n"
+       "(f16 KV cache, RoPE tables, logits, the batch's activations, attention and\n"
+       "kernel buffers of every thread; worker stacks are reserved address space), the\n"
+       "classic loader's peak (whole-file buffer plus copies), and whether each loader\n"
+       "fits MemAvailable or the budget: yes, streams (a mapped loader runs, reading\n"
+       "weights again from disk) or no. Then the largest parameter count, at this\n"
+       "container's bits per weight, whose weights stay resident in devices of 8, 16,\n"
+       "24, 64 and 128 GiB with each loader. Peaks include this program's own memory,\n"
+       "measured after opening the container. Reads no weight.\n"
+       "\n"
+       "  --context N     a context length in positions (repeatable; default: 512,\n"
+       "                  2048, 8192 below the model's maximum, and the maximum)\n"
+       "  --budget BYTES  the limit instead of MemAvailable: bytes, or K/M/G/T\n"
+       "                  (KiB/MiB/GiB/TiB) such as 6GiB\n"
+       "  --batch N       tokens evaluated in one call, as a prompt is (default 0: the\n"
+       "                  whole context; zcpack bench evaluates 10)\n"
+       "  --threads N     compute threads (default: all cores, capped at the CPUs)\n"
+       "  --json          JSON report; sizes in bytes (keys ending _bytes)\n",
+       {"context", "budget", "batch", "threads", "json"}, {"context"}, 1, 1,
+       [](const ParsedArgs& args) { return RunPlan(PlanOptionsFromFlags(args), std::cout); },
+       [](const ParsedArgs& args) { return CheckPlanOptions(PlanOptionsFromFlags(args)); }},
       {"bench-child", "bench-child FILE --loader NAME [-n N] [--threads N]",
        "Internal: one measured run of 'zcpack bench'; prints one JSON line.\n",
        {"loader", "n", "threads"}, {}, 1, 1,

@@ -442,4 +442,58 @@ void DequantizeRow(const WeightView& w, uint64_t row, float* out) {
   DecodeRow(w, row, out, format::DetectSimdLevel());
 }
 
+namespace kernels_internal {
+
+uint64_t KernelScratchBytes(std::span<const WeightUse> uses, int threads) {
+  const uint64_t t = static_cast<uint64_t>(std::max(threads, 1));
+  uint64_t activation_elements[2] = {0, 0};  // largest n * cols per activation kind
+  uint64_t activation_cols[2] = {0, 0};
+  uint64_t rounded = 0;       // RoundActivations(): n * cols floats
+  uint64_t decoded_cols = 0;  // MatMulRows(): kRowGroup * cols floats
+  uint64_t row_major = 0;     // DecodeRow(): one row's bytes
+  for (const WeightUse& use : uses) {
+    const WeightView& w = *use.weight;
+    if (use.n == 0) {
+      if (w.layout != format::LAYOUT_ROW_MAJOR) row_major = std::max(row_major, w.row_bytes());
+      continue;
+    }
+    if (IsIntegerDType(w.dtype)) {
+      const int kind = static_cast<int>(ActivationKindOf(w.dtype));
+      if (use.n * w.cols > activation_elements[kind]) {
+        activation_elements[kind] = use.n * w.cols;
+        activation_cols[kind] = w.cols;
+      }
+      continue;
+    }
+    if (w.dtype == format::DTYPE_F16 || w.dtype == format::DTYPE_BF16) {
+      rounded = std::max<uint64_t>(rounded, use.n * w.cols);
+    }
+    if (use.n > 1) decoded_cols = std::max(decoded_cols, w.cols);
+  }
+  uint64_t bytes = 0;
+  for (int kind = 0; kind < 2; ++kind) {
+    if (activation_elements[kind] == 0) continue;
+    bytes += QuantizedActivations::StorageBytes(
+        static_cast<size_t>(activation_elements[kind] / activation_cols[kind]),
+        static_cast<size_t>(activation_cols[kind]));
+  }
+  // ThreadScratch() of the dot kernels this CPU runs: the largest call, on
+  // every thread (plus its 64 bytes of alignment room).
+  const DotKernels& dot = *DotKernelsFor(DotIsaFor(format::DetectSimdLevel()));
+  uint64_t thread_scratch = 0;
+  if (dot.thread_scratch != nullptr) {
+    for (const WeightUse& use : uses) {
+      if (use.n == 0 || !IsIntegerDType(use.weight->dtype)) continue;
+      thread_scratch = std::max<uint64_t>(thread_scratch, dot.thread_scratch(*use.weight, use.n) + 64);
+    }
+  }
+  bytes += t * thread_scratch;
+  bytes += rounded * sizeof(float);
+  bytes += t * kRowGroup * decoded_cols * sizeof(float);
+  bytes += t * row_major;
+  return bytes;
+}
+
+}  // namespace kernels_internal
+
 }  // namespace zcpack::runtime

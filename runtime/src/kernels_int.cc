@@ -377,6 +377,7 @@ const DotKernels& ScalarDotKernels() {
       QuantizeSuperBlocksScalar,
       RowMajorRowsScalar<Q5_KRowScalar>,
       RowMajorRowsScalar<Q6_KRowScalar>,
+      nullptr,
   };
   return kKernels;
 }
@@ -407,17 +408,22 @@ void QuantizedActivations::Resize(size_t n, size_t cols) {
   n_ = n;
   cols_ = cols;
   blocks_ = cols / kActivationBlock;
-  const size_t bytes = n * cols;
-  if (qs_storage_.size() < bytes + 64) qs_storage_.resize(bytes + 64);
+  if (qs_storage_.size() < ValueBytes(n, cols)) qs_storage_.resize(ValueBytes(n, cols));
   const uintptr_t base = reinterpret_cast<uintptr_t>(qs_storage_.data());
   qs_ = qs_storage_.data() + ((64 - base % 64) % 64);
-  const size_t per_block = n * blocks_;
+  const size_t per_block = PerBlock(n, cols);
   if (d_.size() < per_block) {
     d_.resize(per_block);
     sum_.resize(per_block);
     negds_.resize(per_block);
     sum16_.resize(2 * per_block);
   }
+}
+
+uint64_t QuantizedActivations::StorageBytes(size_t n, size_t cols) {
+  const uint64_t per_block = PerBlock(n, cols);
+  return ValueBytes(n, cols) + per_block * (sizeof(float) + sizeof(int32_t) + sizeof(float)) +
+         2 * per_block * sizeof(int32_t);
 }
 
 uint8_t* ThreadScratch(size_t bytes) {

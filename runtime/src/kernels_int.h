@@ -113,6 +113,9 @@ class QuantizedActivations {
  public:
   // Resize(): room for n vectors of cols (a multiple of 32) elements.
   void Resize(size_t n, size_t cols);
+  // StorageBytes(): the bytes Resize(n, cols) allocates (the buffers only
+  // grow, so a buffer holds the largest n * cols it has been resized for).
+  static uint64_t StorageBytes(size_t n, size_t cols);
 
   size_t n() const { return n_; }
   size_t cols() const { return cols_; }
@@ -131,6 +134,12 @@ class QuantizedActivations {
   const int32_t* sum16(size_t j) const { return sum16_.data() + j * 2 * blocks_; }
 
  private:
+  // Elements of each buffer for n vectors of cols: the int8 values (with
+  // room to align them to 64 bytes) and the per-block arrays (d, sum and
+  // negds hold one per block, sum16 two).
+  static size_t ValueBytes(size_t n, size_t cols) { return n * cols + 64; }
+  static size_t PerBlock(size_t n, size_t cols) { return n * (cols / kActivationBlock); }
+
   size_t n_ = 0, cols_ = 0, blocks_ = 0;
   std::vector<int8_t> qs_storage_;
   int8_t* qs_ = nullptr;
@@ -160,6 +169,7 @@ using QuantizeFn = void (*)(const float* x, QuantizedActivations& a, size_t j);
 
 // IntRowsFn: y[j * y_stride + r] for r in [row_begin, row_end), j < a.n():
 // weight row r against activation vector j, in the order above.
+using ThreadScratchFn = size_t (*)(const WeightView& w, size_t n);
 using IntRowsFn = void (*)(const WeightView& w, const QuantizedActivations& a, float* y,
                            size_t y_stride, uint64_t row_begin, uint64_t row_end);
 
@@ -187,6 +197,10 @@ struct DotKernels {
   // Row-major only: these types have no LAYOUT_ROW_GROUPS_16.
   IntRowsFn q5_k;
   IntRowsFn q6_k;
+  // Bytes of ThreadScratch() one call of w's kernel with n inputs asks for
+  // on its thread (the plan of memory_plan.h counts them); nullptr for
+  // tables whose kernels use none.
+  ThreadScratchFn thread_scratch;
 };
 
 // DotKernelsFor(): the table of `isa`, or nullptr when this build or CPU has

@@ -62,7 +62,7 @@ namespace {
         ns::Rows<ns::Kind::kQ4_1, format::LAYOUT_ROW_MAJOR>,                                 \
         ns::Rows<ns::Kind::kQ5_0, format::LAYOUT_ROW_MAJOR>,                                 \
         ns::Rows<ns::Kind::kQ5_1, format::LAYOUT_ROW_MAJOR>, ns::QuantizeSuperBlocks,        \
-        ns::Rows<ns::Kind::kQ5_K, format::LAYOUT_ROW_MAJOR>, ns::RowsQ6_K                    \
+        ns::Rows<ns::Kind::kQ5_K, format::LAYOUT_ROW_MAJOR>, ns::RowsQ6_K, nullptr           \
   }
 constexpr DotKernels kAvx2 = ZCPACK_YMM_TABLE(avx2, DotIsa::kAvx2);
 constexpr DotKernels kAvxVnni = ZCPACK_YMM_TABLE(avx_vnni, DotIsa::kAvxVnni);

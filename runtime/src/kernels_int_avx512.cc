@@ -395,6 +395,14 @@ ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
   }
 }
 
+// The packed group Rows() keeps: every block's steps for a batch of inputs,
+// one block's for a single input.
+template <Kind K>
+constexpr size_t PackedBytes(size_t row_bytes, size_t n) {
+  const size_t steps = row_bytes / Traits<K>::kBlockBytes * Traits<K>::kSteps;
+  return (n == 1 ? Traits<K>::kSteps : steps) * StepBytes<K>();
+}
+
 // Groups of 16 rows in [row_begin, row_end) of a matrix in `layout`: for
 // row-major matrices any range (a partial last group is computed from a
 // zero-padded copy), for row-grouped ones whole groups.
@@ -410,7 +418,7 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
   const size_t group_bytes = kLanes * row_bytes;
   // Scratch: the packed group (one block's steps for a single input), then
   // room for a zero-padded copy of a partial group.
-  const size_t packed_bytes = (n == 1 ? kSteps : steps) * StepBytes<K>();
+  const size_t packed_bytes = PackedBytes<K>(row_bytes, n);
   uint8_t* const packed = ThreadScratch(packed_bytes + group_bytes);
   uint8_t* const padded = packed + packed_bytes;
   constexpr bool kGrouped = kLayout == format::LAYOUT_ROW_GROUPS_16;
@@ -561,6 +569,11 @@ ZCPACK_VNNI512_INLINE void SweepQ6Tile(const uint8_t* packed, size_t steps,
   }
 }
 
+// PackedBytes() of RowsQ6_K().
+constexpr size_t PackedQ6Bytes(size_t row_bytes, size_t n) {
+  return (n == 1 ? 8 : row_bytes / format::kQ6_KBlockBytes * 8) * kQ6StepBytes;
+}
+
 // As Rows() for a row-major matrix.
 ZCPACK_VNNI512 void RowsQ6_K(const WeightView& w, const QuantizedActivations& a, float* y,
                              size_t y_stride, uint64_t row_begin, uint64_t row_end) {
@@ -570,7 +583,7 @@ ZCPACK_VNNI512 void RowsQ6_K(const WeightView& w, const QuantizedActivations& a,
   const size_t steps = blocks * 8;
   const size_t n = a.n();
   const size_t group_bytes = kLanes * row_bytes;
-  const size_t packed_bytes = (n == 1 ? 8 : steps) * kQ6StepBytes;
+  const size_t packed_bytes = PackedQ6Bytes(row_bytes, n);
   uint8_t* const packed = ThreadScratch(packed_bytes + group_bytes);
   uint8_t* const padded = packed + packed_bytes;
   PrefetchStream prefetch(w.data, row_begin * row_bytes, row_end * row_bytes, group_bytes);
@@ -695,6 +708,25 @@ ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) 
   }
 }
 
+// DotKernels::thread_scratch: what Rows() and RowsQ6_K() ask ThreadScratch()
+// for.
+size_t ScratchBytes(const WeightView& w, size_t n) {
+  const size_t row_bytes = w.row_bytes();
+  size_t packed = 0;
+  switch (w.dtype) {
+    case format::DTYPE_Q4_0: packed = PackedBytes<Kind::kQ4_0>(row_bytes, n); break;
+    case format::DTYPE_Q4_K: packed = PackedBytes<Kind::kQ4_K>(row_bytes, n); break;
+    case format::DTYPE_Q8_0: packed = PackedBytes<Kind::kQ8_0>(row_bytes, n); break;
+    case format::DTYPE_Q4_1: packed = PackedBytes<Kind::kQ4_1>(row_bytes, n); break;
+    case format::DTYPE_Q5_0: packed = PackedBytes<Kind::kQ5_0>(row_bytes, n); break;
+    case format::DTYPE_Q5_1: packed = PackedBytes<Kind::kQ5_1>(row_bytes, n); break;
+    case format::DTYPE_Q5_K: packed = PackedBytes<Kind::kQ5_K>(row_bytes, n); break;
+    case format::DTYPE_Q6_K: packed = PackedQ6Bytes(row_bytes, n); break;
+    default: return 0;
+  }
+  return packed + kLanes * row_bytes;
+}
+
 constexpr auto kRowMajor = format::LAYOUT_ROW_MAJOR;
 constexpr auto kRowGroups = format::LAYOUT_ROW_GROUPS_16;
 constexpr DotKernels kKernels = {
@@ -713,6 +745,7 @@ constexpr DotKernels kKernels = {
     QuantizeSuperBlocks,
     Rows<Kind::kQ5_K, kRowMajor>,
     RowsQ6_K,
+    ScratchBytes,
 };
 
 }  // namespace

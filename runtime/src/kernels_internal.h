@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/runtime/kernels.h"
@@ -31,6 +32,25 @@ inline constexpr uint64_t kRowGroup = 8;
 // cheaper than converting one q4_0 scale per block with F16C, which occupies
 // the same vector ports as the decoding shuffles.
 const float* HalfToFloatTable();
+
+// WeightUse: how a forward pass reads one weight, for KernelScratchBytes().
+struct WeightUse {
+  const WeightView* weight;
+  // Inputs per product (MatMul(), MatMulMany(), MatVec() with n = 1); 0 for
+  // a weight whose rows are decoded with DequantizeRow() (embeddings, norms).
+  size_t n;
+};
+
+// KernelScratchBytes(): the thread-local buffers the kernels keep after the
+// products and row decodes in `uses` ran on a pool of `threads` threads
+// (buffers only grow, so this is their size from then on): the int8
+// activations of each activation kind on the calling thread, the rounded
+// activations of f16/bf16 products on the calling thread, the decoded row
+// groups of float products of more than one input on every thread, and the
+// row-major copy of a row decoded from a row-grouped matrix on every
+// thread, and the packing scratch of the integer kernels this CPU runs on
+// every thread (DotKernels::thread_scratch).
+uint64_t KernelScratchBytes(std::span<const WeightUse> uses, int threads);
 
 // How far ahead of its reads a MatVec kernel prefetches, beyond the rows it
 // is computing. The kernels spend several cycles per cache line, so

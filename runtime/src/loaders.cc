@@ -19,9 +19,15 @@ constexpr uint64_t kBufferAlignment = 4096;
 
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+// The bytes Allocate() asks for: std::aligned_alloc() wants a multiple of the
+// alignment, and an empty tensor still gets a buffer.
+uint64_t AllocationBytes(uint64_t size, uint64_t alignment) {
+  return RoundUp(std::max<uint64_t>(size, 1), alignment);
+}
+
 absl::StatusOr<TensorBuffer> Allocate(uint64_t size, uint64_t alignment, const std::string& path) {
   TensorBuffer b;
-  b.memory = static_cast<uint8_t*>(std::aligned_alloc(alignment, RoundUp(std::max<uint64_t>(size, 1), alignment)));
+  b.memory = static_cast<uint8_t*>(std::aligned_alloc(alignment, AllocationBytes(size, alignment)));
   if (b.memory == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot allocate ", size, " bytes"));
   }
@@ -74,6 +80,22 @@ absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c
     out.push_back(std::move(b));
   }
   return out;
+}
+
+LoadFootprint ClassicFootprint(const format::Container& c) {
+  LoadFootprint f = PreadFootprint(c, /*direct=*/false);
+  f.peak_bytes = f.kept_bytes + AllocationBytes(c.file_size(), kBufferAlignment);
+  return f;
+}
+
+LoadFootprint PreadFootprint(const format::Container& c, bool direct) {
+  LoadFootprint f;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    f.kept_bytes += direct ? AllocationBytes(c.TensorExtent(i).size, c.alignment())
+                           : AllocationBytes(c.tensor(i).nbytes(), kBufferAlignment);
+  }
+  f.peak_bytes = f.kept_bytes;
+  return f;
 }
 
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& c, bool direct) {

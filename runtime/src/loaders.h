@@ -44,6 +44,19 @@ absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& container,
                                                     bool direct);
 
+// LoadFootprint: the bytes a copying loader allocates, as the functions
+// above allocate them (each buffer rounded up to its alignment).
+struct LoadFootprint {
+  uint64_t peak_bytes = 0;  // at the most, inside the load
+  uint64_t kept_bytes = 0;  // in the buffers returned
+};
+// ClassicFootprint(): LoadClassic()'s: the whole-file buffer plus every
+// tensor's copy at the peak (just before the file buffer is freed).
+LoadFootprint ClassicFootprint(const format::Container& container);
+// PreadFootprint(): LoadPread()'s: each tensor's buffer (its aligned extent
+// with `direct`).
+LoadFootprint PreadFootprint(const format::Container& container, bool direct);
+
 }  // namespace zcpack::runtime::internal
 
 #endif  // ZCPACK_RUNTIME_SRC_LOADERS_H_

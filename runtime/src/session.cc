@@ -17,7 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "activation_kernels.h"
 #include "attention_kernels.h"
+#include "session_buffers.h"
 #include "zcpack/format/utf8.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::runtime {
@@ -31,11 +33,6 @@ using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 // Batches of at least this many tokens spread their element-wise work over
 // the pool's threads.
 constexpr size_t kParallelTokens = 4;
-
-// Batches of fewer tokens than this (and every decoding step) attend one
-// query at a time with llama.cpp's flash-attention arithmetic; larger ones go
-// through two matrix products. llama.cpp's own threshold for its tiled path.
-constexpr size_t kOnlineAttentionBatch = 64;
 
 // y = W x for a batch of n rows of x (n x cols), through the in-place kernels.
 void Project(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool) {
@@ -59,59 +56,24 @@ void RmsNorm(const float* x, const float* weight, size_t n, size_t dim, float ep
   }
 }
 
-// The product of `factors`, or nullopt if it does not fit in 64 bits.
-std::optional<uint64_t> Product(std::initializer_list<uint64_t> factors) {
-  uint64_t product = 1;
-  for (uint64_t f : factors) {
-    if (__builtin_mul_overflow(product, f, &product)) return std::nullopt;
-  }
-  return product;
-}
-
-// The sum of `terms`, or nullopt if any is nullopt or the sum overflows.
-std::optional<uint64_t> Sum(std::initializer_list<std::optional<uint64_t>> terms) {
-  uint64_t sum = 0;
-  for (const std::optional<uint64_t>& t : terms) {
-    if (!t || __builtin_add_overflow(sum, *t, &sum)) return std::nullopt;
-  }
-  return sum;
-}
-
-// Memory the system can give without swapping: MemAvailable from
-// /proc/meminfo, else all physical memory.
-uint64_t AvailableMemoryBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib) {
-    if (key == "MemAvailable:") return kib << 10;
-    std::getline(meminfo, unit);  // the rest of the line ("kB")
-  }
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)
-                                    : std::numeric_limits<uint64_t>::max();
-}
-
 }  // namespace
 
 Session::Session(const Model& model, int max_context, int threads)
     : model_(model), max_context_(max_context), pool_(threads) {
-  const format::ModelInfo& m = model.info();
-  const size_t per_cache = static_cast<size_t>(m.num_layers()) * m.num_kv_heads() *
-                           static_cast<size_t>(max_context) * m.head_dim();
+  // Create() planned these sizes (PlanSessionMemory()), so they fit.
+  const internal::SessionBufferSizes sizes =
+      *internal::SessionBuffersFor(model.info(), static_cast<uint64_t>(max_context));
   // new uint16_t[] leaves the pages untouched: they become resident as filled.
-  k_cache_.reset(new uint16_t[per_cache]);
-  v_cache_.reset(new uint16_t[per_cache]);
-  rope_cos_.resize(static_cast<size_t>(max_context) * m.head_dim() / 2);
-  rope_sin_.resize(rope_cos_.size());
-  logits_.resize(m.vocab_size());
-  norm_w_.resize(m.hidden_size());
-  bias_q_.resize(static_cast<size_t>(m.num_heads()) * m.head_dim());
-  bias_k_.resize(static_cast<size_t>(m.num_kv_heads()) * m.head_dim());
-  bias_v_.resize(bias_k_.size());
-  scores_.resize(static_cast<size_t>(m.num_heads()) * static_cast<size_t>(max_context));
+  k_cache_.reset(new uint16_t[sizes.kv_cache]);
+  v_cache_.reset(new uint16_t[sizes.kv_cache]);
+  rope_cos_.resize(sizes.rope_table);
+  rope_sin_.resize(sizes.rope_table);
+  logits_.resize(sizes.logits);
+  norm_w_.resize(sizes.norm_weights);
+  bias_q_.resize(sizes.bias_q);
+  bias_k_.resize(sizes.bias_kv);
+  bias_v_.resize(sizes.bias_kv);
+  scores_.resize(sizes.scores);
 }
 
 Session::~Session() = default;
@@ -120,33 +82,29 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
                                                          const SessionOptions& options) {
   const format::ModelInfo& m = model.info();
   const std::string& file = model.container().path();
-  int context = options.max_context;
-  if (context == 0) {
-    const uint32_t limit = m.max_position_embeddings();
-    context = static_cast<int>(limit == 0 ? 2048 : std::min<uint32_t>(limit, 2048));
-  }
+  const int context = options.max_context == 0 ? DefaultContext(m) : options.max_context;
   if (context <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("context of ", context, " positions"));
   }
   if (!options.allow_longer_context) {
     ZCPACK_RETURN_IF_ERROR(CheckContextLength(m, context, file));
   }
-  // What the constructor allocates per position: the KV cache (K and V,
-  // binary16), the RoPE tables (cos and sin) and a row of attention scores
-  // per head.
-  const std::optional<uint64_t> per_position = Sum(
-      {Product({2, m.num_layers(), m.num_kv_heads(), m.head_dim(), sizeof(uint16_t)}),
-       Product({2, m.head_dim() / 2, sizeof(float)}), Product({m.num_heads(), sizeof(float)})});
-  const std::optional<uint64_t> bytes =
-      per_position ? Product({*per_position, static_cast<uint64_t>(context)}) : std::nullopt;
+  // What the session holds once its KV cache is full, for one token at a
+  // time (a longer batch adds its scratch when it comes).
+  MemoryPlanOptions plan_options;
+  plan_options.context = context;
+  plan_options.batch = 1;
+  plan_options.threads = options.threads;
+  const absl::StatusOr<SessionMemory> plan = PlanSessionMemory(model, plan_options);
   const uint64_t available = AvailableMemoryBytes();
-  if (!bytes || *bytes > available) {
+  if (!plan.ok() || plan->total_bytes > available) {
     return absl::ResourceExhaustedError(absl::StrCat(
         file, ": a context of ", context, " positions needs ",
-        bytes ? absl::StrCat(*bytes) : std::string("more than 2^64"),
+        plan.ok() ? absl::StrCat(plan->total_bytes) : std::string("more than 2^64"),
         " bytes of KV cache and scratch, more than the ", available,
         " bytes of memory available"));
   }
+  const uint64_t bytes = plan->total_bytes;
   int threads = options.threads;
   std::string threads_note;
   if (const int cpus = ThreadPool::AvailableCpus(); threads > cpus) {
@@ -159,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
     session.reset(new Session(model, context, threads));
   } catch (const std::bad_alloc&) {  // e.g. RLIMIT_AS, or overcommit refused
     return absl::ResourceExhaustedError(absl::StrCat(
-        file, ": cannot allocate ", *bytes, " bytes of KV cache and scratch for a context of ",
+        file, ": cannot allocate ", bytes, " bytes of KV cache and scratch for a context of ",
         context, " positions"));
   }
   if (!threads_note.empty()) session->notes_.push_back(std::move(threads_note));
@@ -207,28 +165,25 @@ absl::Status CheckContextLength(const format::ModelInfo& model, int64_t context,
 }
 
 uint64_t Session::kv_cache_bytes() const {
-  const format::ModelInfo& m = model_.info();
-  return 2ull * m.num_layers() * m.num_kv_heads() * static_cast<uint64_t>(max_context_) *
-         m.head_dim() * sizeof(uint16_t);
+  return 2 * sizeof(uint16_t) *
+         internal::SessionBuffersFor(model_.info(), static_cast<uint64_t>(max_context_))->kv_cache;
 }
 
 void Session::Reset() { position_ = 0; }
 
 void Session::EnsureScratch(size_t n) {
   if (n <= scratch_tokens_) return;
-  const format::ModelInfo& m = model_.info();
-  const size_t hidden = m.hidden_size();
-  const size_t q_dim = static_cast<size_t>(m.num_heads()) * m.head_dim();
-  const size_t kv_dim = static_cast<size_t>(m.num_kv_heads()) * m.head_dim();
-  x_.resize(n * hidden);
-  xn_.resize(n * hidden);
-  q_.resize(n * q_dim);
-  k_.resize(n * kv_dim);
-  v_.resize(n * kv_dim);
-  attn_.resize(n * q_dim);
-  ffn_gate_.resize(n * m.intermediate_size());
-  ffn_up_.resize(n * m.intermediate_size());
-  ffn_out_.resize(n * hidden);
+  // n is at most the context, whose buffers Create() planned.
+  const internal::BatchScratchSizes sizes = *internal::BatchScratchFor(model_.info(), n);
+  x_.resize(sizes.hidden);
+  xn_.resize(sizes.hidden);
+  q_.resize(sizes.q);
+  k_.resize(sizes.kv);
+  v_.resize(sizes.kv);
+  attn_.resize(sizes.q);
+  ffn_gate_.resize(sizes.ffn);
+  ffn_up_.resize(sizes.ffn);
+  ffn_out_.resize(sizes.hidden);
   scratch_tokens_ = n;
 }
 
@@ -246,9 +201,12 @@ void Session::Attention(int layer, size_t n) {
   const attention::AttentionKernels& kernels = attention::AttentionKernelsFor(format::DetectSimdLevel());
   // Queries (and, for large batches, probabilities) are rounded to binary16,
   // the cache's type, as llama.cpp rounds them before its products.
+  // What each thread's buffers below hold (also what PlanSessionMemory()
+  // counts).
+  const internal::AttentionScratchSizes sizes = *internal::AttentionScratchFor(m, n, total);
   auto round_to_half = [&kernels](const float* src, size_t count, float* dst) {
     thread_local std::vector<uint16_t> half;
-    half.resize(count);
+    half.resize(count);  // at most sizes.half
     kernels.to_half(src, count, half.data());
     kernels.to_float(half.data(), count, dst);
   };
@@ -258,15 +216,15 @@ void Session::Attention(int layer, size_t n) {
       const size_t base = ((static_cast<size_t>(layer) * kv_heads + kvh) * ctx) * hd;
       const uint16_t* keys = k_cache_.get() + base;
       const uint16_t* values = v_cache_.get() + base;
-      if (n < kOnlineAttentionBatch) {
+      if (n < internal::kOnlineAttentionBatch) {
         // Each query against the keys it sees, with llama.cpp's flash
         // attention arithmetic (attention_kernels.h): the cache is read
         // straight from binary16, once per query.
         thread_local std::vector<float> query, scores, ms, vs;
-        query.resize(hd);
-        scores.resize(total);
-        ms.resize(total);
-        vs.resize(total);
+        query.resize(sizes.query);
+        scores.resize(sizes.per_key);
+        ms.resize(sizes.per_key);
+        vs.resize(sizes.per_key);
         for (size_t t = 0; t < n; ++t) {
           const size_t len = static_cast<size_t>(position_) + t + 1;
           float* out = attn_.data() + t * q_dim + h * hd;
@@ -284,10 +242,12 @@ void Session::Attention(int layer, size_t n) {
       // keys [0, position_ + t]. (llama.cpp switches to a tiled float path
       // here too; the two agree to float rounding, not bit for bit.)
       thread_local RowMatrix keys_f, values_f, scores, queries;
+      // sizes.widened = total * hd, sizes.batch_scores = n * total,
+      // sizes.batch_queries = n * hd.
       keys_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
       values_f.resize(static_cast<Eigen::Index>(total), static_cast<Eigen::Index>(hd));
-      kernels.to_float(keys, total * hd, keys_f.data());
-      kernels.to_float(values, total * hd, values_f.data());
+      kernels.to_float(keys, sizes.widened, keys_f.data());
+      kernels.to_float(values, sizes.widened, values_f.data());
       scores.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(total));
       queries.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(hd));
       for (size_t t = 0; t < n; ++t) {

@@ -1,5 +1,6 @@
 #include "zcpack/runtime/thread_pool.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -166,6 +167,15 @@ ThreadPool::~ThreadPool() {
 int ThreadPool::num_threads() const { return impl_->num_threads; }
 
 int ThreadPool::AvailableCpus() { return format::AvailableCpus(); }
+
+uint64_t ThreadPool::WorkerStackBytes() {
+  pthread_attr_t attr;
+  if (pthread_getattr_default_np(&attr) != 0) return 0;
+  size_t bytes = 0;
+  if (pthread_attr_getstacksize(&attr, &bytes) != 0) bytes = 0;
+  pthread_attr_destroy(&attr);
+  return bytes;
+}
 
 void ThreadPool::ParallelFor(size_t begin, size_t end, size_t grain,
                              absl::FunctionRef<void(size_t, size_t)> fn) {

@@ -358,7 +358,8 @@ TEST_F(ExportCliTest, UsageErrorsAndRefusals) {
   EXPECT_THAT(r.err, HasSubstr("already exists"));
   r = RunZcpack({"export", gguf, "-o", Path("y.gguf")});  // a GGUF is not a container
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("not a zcpack container"));
+  EXPECT_THAT(r.err, HasSubstr("is already a GGUF file; export reads a zcpack container"));
+  EXPECT_THAT(r.err, HasSubstr("--to gguf"));
   r = RunZcpack({"export", Path("missing.zcpack"), "-o", Path("y.gguf")});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_FALSE(Exists(Path("y.gguf")));

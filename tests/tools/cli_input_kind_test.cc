@@ -49,7 +49,7 @@ TEST_F(InputKindTest, ConvertOfAContainerSaysItIsOneAlready) {
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("runs past the end")));
 }
 
-// run, inspect, verify and bench read containers only: given a checkpoint,
+// run, inspect, verify, bench and plan read containers only: given a checkpoint,
 // each says what it is and gives the convert command line.
 TEST_F(InputKindTest, ContainerCommandsGivenACheckpointSayConvertFirst) {
   struct Case {
@@ -66,6 +66,7 @@ TEST_F(InputKindTest, ContainerCommandsGivenACheckpointSayConvertFirst) {
         {"inspect", input.path},
         {"verify", input.path},
         {"bench", input.path, "--runs", "1"},
+        {"plan", input.path},
     };
     for (const auto& args : commands) {
       const CliResult r = RunZcpack(args);

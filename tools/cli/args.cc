@@ -1,6 +1,7 @@
 #include "tools/cli/args.h"
 
 #include <map>
+#include <vector>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
@@ -90,12 +91,18 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
     if (list.size() > 1 && !repeatable.count(name)) {
       return absl::InvalidArgumentError(absl::StrCat("flag --", name, " given more than once"));
     }
-    const std::string value = absl::StrJoin(list, ",");
-    std::string error;
-    if (!absl::FindCommandLineFlag(name)->ParseFrom(value, &error)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad value '", value, "' for --", name, ": ", error));
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    const std::vector<std::string> each =
+        flag->IsOfType<std::vector<std::string>>() ? std::vector<std::string>{absl::StrJoin(list, ",")}
+                                                   : list;
+    for (const std::string& value : each) {
+      std::string error;
+      if (!flag->ParseFrom(value, &error)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad value '", value, "' for --", name, ": ", error));
+      }
     }
+    if (repeatable.count(name)) parsed.repeated[name] = list;
     parsed.given.insert(name);
   }
   return parsed;

@@ -9,6 +9,7 @@
 #ifndef ZCPACK_TOOLS_CLI_ARGS_H_
 #define ZCPACK_TOOLS_CLI_ARGS_H_
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,12 +21,17 @@ namespace zcpack::cli {
 struct ParsedArgs {
   std::vector<std::string> positional;
   std::set<std::string> given;  // flag names (underscore spelling) on the line
+  // Every value a repeatable flag was given, in order. A list flag
+  // (std::vector<std::string>) also holds them all; any other flag holds the
+  // last, each one having been checked by absl's parser for its type.
+  std::map<std::string, std::vector<std::string>> repeated;
   bool help = false;
 };
 
 // ParseArgs(): parses `args` (argv after the subcommand name). `allowed` lists
-// the absl flag names this subcommand takes; `repeatable` those whose
-// occurrences accumulate into a comma-separated list. InvalidArgument for an
+// the absl flag names this subcommand takes; `repeatable` those that may be
+// given more than once: a list flag accumulates the values (comma-joined),
+// any other flag parses each in turn and they are kept in `repeated`. InvalidArgument for an
 // unknown flag, a missing value or a value absl rejects.
 absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
                                      const std::set<std::string>& allowed,

@@ -30,6 +30,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "absl/functional/function_ref.h"
@@ -62,6 +63,13 @@ class ThreadPool {
   // mask, which also reflects cpusets), else the online CPUs; at least 1.
   // The same as format::AvailableCpus().
   static int AvailableCpus();
+
+  // WorkerStackBytes(): the stack a worker thread gets: std::thread uses the
+  // process's default thread attributes (pthread_getattr_default_np(): the
+  // RLIMIT_STACK soft limit at startup, unless the program changed them).
+  // Address space reserved per worker; its pages become resident only as
+  // far as the thread's calls reach.
+  static uint64_t WorkerStackBytes();
 
   // ParallelFor(): calls fn(piece_begin, piece_end) once for each piece of a
   // split of [begin, end) into contiguous, non-overlapping pieces that cover
