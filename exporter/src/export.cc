@@ -68,19 +68,9 @@ struct TensorJob {
   bool widen = false;
 };
 
-// The row whose bytes go to row `r` of a Q/K matrix (or element `r` of its
-// bias) in ggml's interleaved RoPE layout, from the Hugging Face half-split
-// one: within each head of `head_rows`, output 2i + j takes input
-// j * head_rows / 2 + i (llama.cpp's convert_hf_to_gguf.py, permute()).
-uint64_t HalfSplitSourceRow(uint64_t r, uint64_t head_rows) {
-  const uint64_t head = r / head_rows, within = r % head_rows, half = head_rows / 2;
-  return head * head_rows + (within % 2) * half + within / 2;
-}
-
-bool IsQueryOrKey(format::TensorRole role) {
-  return role == format::ROLE_ATTN_Q || role == format::ROLE_ATTN_Q_BIAS ||
-         role == format::ROLE_ATTN_K || role == format::ROLE_ATTN_K_BIAS;
-}
+// Row r of an interleaved Q/K matrix (or element r of its bias) takes the
+// bytes of half-split row HalfSplitRow(r).
+using format::IsQueryOrKey;
 
 absl::Status CheckOutputIsNotContainer(const std::string& output, const std::string& container) {
   struct stat out_st, in_st;
@@ -215,7 +205,7 @@ class TensorWriter {
       buffer_.resize((end - row) * job.row_bytes);
       for (uint64_t r = row; r < end; ++r) {
         format::CopyRowMajorRow(t.dtype(), t.layout(), job.rows, job.row_bytes, data.data(),
-                                HalfSplitSourceRow(r, job.head_rows),
+                                format::HalfSplitRow(r, job.head_rows),
                                 buffer_.data() + (r - row) * job.row_bytes);
       }
       ZCPACK_RETURN_IF_ERROR(Emit(out_index, buffer_));
@@ -231,7 +221,7 @@ class TensorWriter {
     const uint64_t width = format::BlockBytes(t.dtype());
     std::vector<uint8_t> ordered(data.size());
     for (uint64_t i = 0; i < n; ++i) {
-      const uint64_t from = job.permute ? HalfSplitSourceRow(i, job.head_rows) : i;
+      const uint64_t from = job.permute ? format::HalfSplitRow(i, job.head_rows) : i;
       std::memcpy(ordered.data() + i * width, data.data() + from * width, width);
     }
     if (!job.widen) return Emit(out_index, ordered);

@@ -21,6 +21,7 @@
 #include "zcpack/converter/quantize.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/model_layout.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/row_groups.h"
 #include "zcpack/status_macros.h"
@@ -57,23 +58,9 @@ struct Pair {
   bool source_interleaved = false;  // else the container is
 };
 
-// The interleaved-layout row (llama.cpp's permute() in convert_hf_to_gguf.py)
-// that holds half-split row `row`, in heads of `head_rows` rows: half-split
-// row j * head_rows / 2 + i of a head is interleaved row 2i + j.
-uint64_t InterleavedRow(uint64_t row, uint64_t head_rows) {
-  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
-  return head * head_rows + 2 * (within % half) + within / half;
-}
-// Its inverse: the half-split row that interleaved row `row` holds.
-uint64_t HalfSplitRow(uint64_t row, uint64_t head_rows) {
-  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
-  return head * head_rows + (within % 2) * half + within / 2;
-}
-
-bool IsQueryOrKey(format::TensorRole role) {
-  return role == format::ROLE_ATTN_Q || role == format::ROLE_ATTN_Q_BIAS ||
-         role == format::ROLE_ATTN_K || role == format::ROLE_ATTN_K_BIAS;
-}
+using format::HalfSplitRow;
+using format::InterleavedRow;
+using format::IsQueryOrKey;
 
 // Elements [begin, end) of one pair. A range covers whole spans (only the
 // last span of a row may be short), so measuring it span by span gives the

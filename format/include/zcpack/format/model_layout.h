@@ -44,6 +44,28 @@ absl::Status ValidateModelInfo(const ModelInfo& model);
 // "attn_q_bias", ..., "output".
 absl::string_view TensorRoleName(TensorRole role);
 
+// The two RoPE row layouts of the Q and K projections (ModelInfo's
+// rope_layout): Hugging Face's half-split one pairs rows i and i + d/2 of a
+// head of d rows, ggml's interleaved one (llama.cpp's permute() in
+// convert_hf_to_gguf.py) rows 2i and 2i + 1. Within each head of
+// `head_rows` rows (or bias elements):
+// InterleavedRow(): the interleaved row that holds half-split row `row`;
+// HalfSplitRow(): the half-split row that interleaved row `row` holds (the
+// inverse).
+inline uint64_t InterleavedRow(uint64_t row, uint64_t head_rows) {
+  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
+  return head * head_rows + 2 * (within % half) + within / half;
+}
+inline uint64_t HalfSplitRow(uint64_t row, uint64_t head_rows) {
+  const uint64_t head = row / head_rows, within = row % head_rows, half = head_rows / 2;
+  return head * head_rows + (within % 2) * half + within / 2;
+}
+// IsQueryOrKey(): the roles whose rows RoPE pairs (Q, K and their biases).
+inline bool IsQueryOrKey(TensorRole role) {
+  return role == ROLE_ATTN_Q || role == ROLE_ATTN_Q_BIAS || role == ROLE_ATTN_K ||
+         role == ROLE_ATTN_K_BIAS;
+}
+
 struct ExpectedTensor {
   TensorRole role = ROLE_UNSPECIFIED;
   int32_t layer = -1;
