@@ -5,10 +5,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cctype>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -57,6 +61,22 @@ uint32_t AttrOfType(TokenType type) {
 }
 
 constexpr char kSpmSpace[] = "\xE2\x96\x81";  // U+2581
+
+// SPM's classes of characters for cutting text between words: each ASCII
+// character its own class, U+2581 one, everything else (other characters,
+// and the bytes of malformed UTF-8 a symbol holds) one more.
+constexpr int kSpmSpaceClass = 128;
+constexpr int kSpmOtherClass = 129;
+constexpr int kSpmCharClasses = 130;
+
+// The class of `symbol`, one character (or malformed bytes).
+inline int SpmCharClass(absl::string_view symbol) {
+  if (symbol.size() == 1 && static_cast<unsigned char>(symbol[0]) < 0x80) {
+    return static_cast<unsigned char>(symbol[0]);
+  }
+  if (symbol == kSpmSpace) return kSpmSpaceClass;
+  return kSpmOtherClass;
+}
 
 inline size_t Utf8Length(unsigned char lead) {
   if (lead < 0xC0) return 1;
@@ -325,6 +345,44 @@ void RunMerges(std::vector<Symbol>& symbols, std::vector<Bigram>& heap, const Or
   }
 }
 
+// The ids of the words already merged in one Tokenize() call. Text repeats
+// (indentation, common words, identifiers), so most words are found here
+// instead of being merged again. Words longer than kMaxWord are not kept,
+// nor any once kMaxEntries are.
+class WordCache {
+ public:
+  // Appends the ids of `word` to `out`: those kept for it, else what
+  // merge(word, out) appends, which are then kept.
+  template <typename Merge>
+  void Append(absl::string_view word, std::vector<int32_t>& out, const Merge& merge) {
+    if (word.size() > kMaxWord) {
+      merge(word, out);
+      return;
+    }
+    if (auto it = map_.find(word); it != map_.end()) {
+      const auto begin = ids_.begin() + it->second.first;
+      out.insert(out.end(), begin, begin + it->second.second);
+      return;
+    }
+    const size_t before = out.size();
+    merge(word, out);
+    if (map_.size() >= kMaxEntries) return;
+    const auto offset = static_cast<uint32_t>(ids_.size());
+    ids_.insert(ids_.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+    map_.emplace(std::string(word),
+                 std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
+  }
+
+ private:
+  // Long enough for a deep indentation and the word after it (SPM keeps
+  // them together).
+  static constexpr size_t kMaxWord = 256;
+  static constexpr size_t kMaxEntries = 1 << 16;
+  // word -> (offset in ids_, count)
+  absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> map_;
+  std::vector<int32_t> ids_;
+};
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -347,11 +405,15 @@ struct Tokenizer::Impl {
   bool any_plain = false;
   bool any_special = false;
 
-  // SPM.
+  // SPM. A merge makes a token of two adjacent symbols, so no merge crosses
+  // a place in the text where the two characters either side never stand
+  // side by side in a token. The text is cut there (between whole symbols)
+  // and each word merged on its own: the same ids, and words that repeat
+  // are looked up instead of merged again.
   std::array<int32_t, 256> spm_byte_token{};
-  // No token contains a newline, so no merge crosses one: each line is
-  // merged on its own (the same ids, with a heap the size of a line).
-  bool spm_lines_independent = false;
+  // spm_joined[a][b]: some token has a character of class a right before
+  // one of class b (SpmCharClass()).
+  std::array<std::bitset<kSpmCharClasses>, kSpmCharClasses> spm_joined{};
 
   // BPE.
   const PreTokenizerRules* rules = nullptr;
@@ -368,17 +430,22 @@ struct Tokenizer::Impl {
   }
 
   void Partition(absl::string_view text, bool parse_special, std::vector<Fragment>& out) const;
-  void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
+  // What SpmTokenize() keeps across the fragments of one Tokenize() call.
+  struct SpmScratch {
+    std::string text;  // the fragment, spaces written U+2581
+    WordCache cache;
+    std::vector<Symbol> symbols;
+    std::vector<SpmBigram> heap;
+  };
+  void SpmTokenize(absl::string_view fragment, bool add_prefix, SpmScratch& scratch,
+                   std::vector<int32_t>& out) const;
   void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
                 std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
   // What BpeTokenize() keeps across the fragments of one Tokenize() call.
   struct BpeScratch {
     PreTokenizer::MatchStatePtr match = PreTokenizer::NewMatchState();
     std::vector<uint32_t> ends;
-    // Words repeat (spaces, common words, code tokens): their ids are
-    // remembered for the rest of the call.
-    absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> cache;
-    std::vector<int32_t> cached_ids;
+    WordCache cache;
     std::vector<Symbol> symbols;
     std::vector<BpeBigram> heap;
   };
@@ -693,9 +760,17 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
       impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
     }
-    impl->spm_lines_independent =
-        std::none_of(v.tokens.begin(), v.tokens.end(),
-                     [](const std::string& t) { return t.find('\n') != std::string::npos; });
+    for (const std::string& token : v.tokens) {
+      int previous = -1;
+      for (size_t offset = 0; offset < token.size();) {
+        const size_t len =
+            std::min(Utf8Length(static_cast<unsigned char>(token[offset])), token.size() - offset);
+        const int cls = SpmCharClass(absl::string_view(token).substr(offset, len));
+        if (previous >= 0) impl->spm_joined[previous][cls] = true;
+        previous = cls;
+        offset += len;
+      }
+    }
   }
 
   // Pieces (llama.cpp's cache_token_to_piece, with special tokens' text).
@@ -810,8 +885,9 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
 }
 
 void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
-                                  std::vector<int32_t>& out) const {
-  std::string text;
+                                  SpmScratch& scratch, std::vector<int32_t>& out) const {
+  std::string& text = scratch.text;
+  text.clear();
   text.reserve(fragment.size() + fragment.size() / 2 + 3);
   if (add_prefix) text += kSpmSpace;
   for (char c : fragment) {
@@ -821,21 +897,26 @@ void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
       text += c;
     }
   }
-  std::vector<Symbol> symbols;
-  std::vector<SpmBigram> heap;
   const absl::string_view all(text);
-  if (!spm_lines_independent) {
-    SpmMerge(all, symbols, heap, out);
-    return;
-  }
+  const auto merge = [&](absl::string_view word, std::vector<int32_t>& ids) {
+    SpmMerge(word, scratch.symbols, scratch.heap, ids);
+  };
+  // Symbols as SpmMerge() makes them (a lead byte takes the bytes it
+  // announces, whatever they are), so that a cut never splits one.
   size_t begin = 0;
-  while (begin < all.size()) {
-    size_t newline = all.find('\n', begin);
-    if (newline == absl::string_view::npos) newline = all.size();
-    if (newline > begin) SpmMerge(all.substr(begin, newline - begin), symbols, heap, out);
-    if (newline < all.size()) SpmMerge(all.substr(newline, 1), symbols, heap, out);
-    begin = newline + 1;
+  int previous = -1;
+  for (size_t offset = 0; offset < all.size();) {
+    const size_t len =
+        std::min(Utf8Length(static_cast<unsigned char>(all[offset])), all.size() - offset);
+    const int cls = SpmCharClass(all.substr(offset, len));
+    if (previous >= 0 && !spm_joined[previous][cls]) {
+      scratch.cache.Append(all.substr(begin, offset - begin), out, merge);
+      begin = offset;
+    }
+    previous = cls;
+    offset += len;
   }
+  if (begin < all.size()) scratch.cache.Append(all.substr(begin), out, merge);
 }
 
 void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
@@ -942,31 +1023,13 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, BpeScratch& scratch,
   std::vector<uint32_t>& ends = scratch.ends;
   ends.clear();
   pre->Split(text, ends, *scratch.match);
-  constexpr size_t kMaxCachedWord = 64;
-  constexpr size_t kMaxCacheEntries = 1 << 16;
+  const auto merge = [&](absl::string_view word, std::vector<int32_t>& ids) {
+    BpeWord(word, scratch.symbols, scratch.heap, ids);
+  };
   uint32_t start = 0;
   for (uint32_t end : ends) {
-    const absl::string_view word = text.substr(start, end - start);
+    scratch.cache.Append(text.substr(start, end - start), out, merge);
     start = end;
-    if (word.size() > kMaxCachedWord) {
-      BpeWord(word, scratch.symbols, scratch.heap, out);
-      continue;
-    }
-    auto it = scratch.cache.find(word);
-    if (it != scratch.cache.end()) {
-      out.insert(out.end(), scratch.cached_ids.begin() + it->second.first,
-                 scratch.cached_ids.begin() + it->second.first + it->second.second);
-      continue;
-    }
-    const size_t before = out.size();
-    BpeWord(word, scratch.symbols, scratch.heap, out);
-    if (scratch.cache.size() < kMaxCacheEntries) {
-      const auto offset = static_cast<uint32_t>(scratch.cached_ids.size());
-      scratch.cached_ids.insert(scratch.cached_ids.end(),
-                                out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
-      scratch.cache.emplace(std::string(word),
-                            std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
-    }
   }
 }
 
@@ -993,6 +1056,7 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
   impl.Partition(text, options.parse_special, fragments);
   if (options.add_special && v.add_bos) out.push_back(v.bos_id);
   if (v.model == TokenizerModel::kSpm) {
+    Impl::SpmScratch scratch;
     bool previous_special = true;  // a leading space before the first text
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
@@ -1001,7 +1065,7 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
         continue;
       }
       impl.SpmTokenize(text.substr(f.begin, f.end - f.begin),
-                       v.add_space_prefix && previous_special, out);
+                       v.add_space_prefix && previous_special, scratch, out);
       previous_special = false;
     }
   } else {
