@@ -78,6 +78,19 @@ inline int SpmCharClass(absl::string_view symbol) {
   return kSpmOtherClass;
 }
 
+// Whether any of bytes[0, n) is not zero.
+inline bool AnyNonZero(const uint8_t* bytes, size_t n) {
+  for (; n >= sizeof(uint64_t); bytes += sizeof(uint64_t), n -= sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    if (word != 0) return true;
+  }
+  for (; n > 0; ++bytes, --n) {
+    if (*bytes != 0) return true;
+  }
+  return false;
+}
+
 inline size_t Utf8Length(unsigned char lead) {
   if (lead < 0xC0) return 1;
   if (lead < 0xE0) return 2;
@@ -383,6 +396,67 @@ class WordCache {
   std::vector<int32_t> ids_;
 };
 
+// Token texts as a byte trie, for finding special tokens in text. Node 0 is
+// the root. Each node's edges lie together, so that a step is a short scan
+// (the root's, a table) rather than a hash lookup: Partition() steps once
+// per byte of every match, which white-space tokens make many.
+class TokenTrie {
+ public:
+  TokenTrie() { root_.fill(-1); }
+
+  // Add(): `text` (not empty) leads to `token`. Only before Finish().
+  void Add(absl::string_view text, int32_t token) {
+    int32_t node = 0;
+    for (unsigned char c : text) {
+      int32_t next = -1;
+      for (const auto& [byte, child] : building_[node]) {
+        if (byte == c) next = child;
+      }
+      if (next < 0) {
+        next = static_cast<int32_t>(token_.size());
+        token_.push_back(-1);
+        building_[node].emplace_back(c, next);
+        building_.emplace_back();
+      }
+      node = next;
+    }
+    token_[node] = token;
+  }
+
+  // Finish(): lays the edges out for Child().
+  void Finish() {
+    first_edge_.assign(1, 0);
+    for (const auto& edges : building_) {
+      for (const auto& [byte, child] : edges) {
+        edge_byte_.push_back(byte);
+        edge_node_.push_back(child);
+      }
+      first_edge_.push_back(static_cast<uint32_t>(edge_byte_.size()));
+    }
+    for (const auto& [byte, child] : building_[0]) root_[byte] = child;
+    building_.clear();
+  }
+
+  // Child(): the node `byte` leads to from `node`, or -1.
+  int32_t Child(int32_t node, unsigned char byte) const {
+    if (node == 0) return root_[byte];
+    for (uint32_t e = first_edge_[node]; e < first_edge_[node + 1]; ++e) {
+      if (edge_byte_[e] == byte) return edge_node_[e];
+    }
+    return -1;
+  }
+  // Token(): the token whose text ends at `node`, or -1.
+  int32_t Token(int32_t node) const { return token_[node]; }
+
+ private:
+  std::vector<int32_t> token_{-1};  // node -> token
+  std::vector<std::vector<std::pair<uint8_t, int32_t>>> building_{1};
+  std::vector<uint32_t> first_edge_;  // node -> its edges, to first_edge_[node + 1]
+  std::vector<uint8_t> edge_byte_;
+  std::vector<int32_t> edge_node_;
+  std::array<int32_t, 256> root_;
+};
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -397,11 +471,10 @@ struct Tokenizer::Impl {
   // longest-first order) for parse_special, and for plain text (only
   // user-defined tokens that are not control or unknown), -1 when it is not
   // matched then.
-  absl::flat_hash_map<uint64_t, int32_t> trie_edges;  // (node << 8 | byte) -> node
-  std::vector<int32_t> trie_token;                     // node -> token or -1
-  std::array<bool, 256> trie_first{};
+  TokenTrie trie;
   std::vector<int32_t> priority_special;
   std::vector<int32_t> priority_plain;
+  int32_t num_priorities = 0;  // priorities are 0 to num_priorities - 1
   bool any_plain = false;
   bool any_special = false;
 
@@ -688,9 +761,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       }
     }
   }
+  impl->num_priorities = static_cast<int32_t>(special.size());
   impl->priority_special.assign(n, -1);
   impl->priority_plain.assign(n, -1);
-  impl->trie_token.push_back(-1);
   for (size_t rank = 0; rank < special.size(); ++rank) {
     const int32_t id = special[rank];
     impl->priority_special[id] = static_cast<int32_t>(rank);
@@ -699,20 +772,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       impl->priority_plain[id] = static_cast<int32_t>(rank);
       impl->any_plain = true;
     }
-    int32_t node = 0;
-    for (unsigned char c : v.tokens[id]) {
-      const uint64_t key = (static_cast<uint64_t>(node) << 8) | c;
-      auto it = impl->trie_edges.find(key);
-      if (it == impl->trie_edges.end()) {
-        const auto next = static_cast<int32_t>(impl->trie_token.size());
-        impl->trie_token.push_back(-1);
-        it = impl->trie_edges.emplace(key, next).first;
-      }
-      node = it->second;
-    }
-    impl->trie_token[node] = id;
-    impl->trie_first[static_cast<unsigned char>(v.tokens[id][0])] = true;
+    impl->trie.Add(v.tokens[id], id);
   }
+  impl->trie.Finish();
 
   if (bpe) {
     impl->rules = internal::FindPreTokenizerRules(v.pre);
@@ -821,14 +883,11 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
   };
   std::vector<Occurrence> found;
   for (uint32_t pos = 0; pos < size; ++pos) {
-    if (!trie_first[static_cast<unsigned char>(text[pos])]) continue;
     int32_t node = 0;
     for (uint32_t j = pos; j < size; ++j) {
-      auto it = trie_edges.find((static_cast<uint64_t>(node) << 8) |
-                                static_cast<unsigned char>(text[j]));
-      if (it == trie_edges.end()) break;
-      node = it->second;
-      const int32_t token = trie_token[node];
+      node = trie.Child(node, static_cast<unsigned char>(text[j]));
+      if (node < 0) break;
+      const int32_t token = trie.Token(node);
       if (token >= 0 && priority[token] >= 0) found.push_back({priority[token], pos, token});
     }
   }
@@ -836,9 +895,22 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     out.push_back({-1, 0, size});
     return;
   }
-  std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
-    return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
-  });
+  // By priority, then position. `found` is in position order and holds one
+  // occurrence per (priority, position), so where it outnumbers the
+  // priorities (runs of white space that user-defined tokens match) a
+  // counting sort by priority gives the same order in linear time.
+  if (found.size() < static_cast<size_t>(num_priorities)) {
+    std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
+      return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
+    });
+  } else {
+    std::vector<uint32_t> first(num_priorities + 1, 0);
+    for (const Occurrence& o : found) ++first[o.priority + 1];
+    for (int32_t p = 0; p < num_priorities; ++p) first[p + 1] += first[p];
+    std::vector<Occurrence> sorted(found.size());
+    for (const Occurrence& o : found) sorted[first[o.priority]++] = o;
+    found.swap(sorted);
+  }
   // taken: 1 for a matched token's bytes, 2 for white space a token strips.
   std::vector<uint8_t> taken(size, 0);
   std::vector<Fragment> tokens;
@@ -846,10 +918,7 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
   const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
   for (const Occurrence& o : found) {
     const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
-    if (std::any_of(taken.begin() + o.pos, taken.begin() + o.pos + len,
-                    [](uint8_t t) { return t != 0; })) {
-      continue;
-    }
+    if (AnyNonZero(taken.data() + o.pos, len)) continue;
     std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
     tokens.push_back({o.token, o.pos, o.pos + len});
     if (attrs[o.token] & kAttrLstrip) {
