@@ -515,14 +515,22 @@ struct Tokenizer::Impl {
   void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
                 std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
   // What BpeTokenize() keeps across the fragments of one Tokenize() call.
+  // Pieces repeat at every step of the pre-tokenizer, not only as words:
+  // cache[e] remembers the ids of each piece expression e gave (the last
+  // expression's pieces are the words), so that a repeated piece is neither
+  // cut again nor merged.
   struct BpeScratch {
+    explicit BpeScratch(size_t expressions) : ends(expressions), cache(expressions) {}
     PreTokenizer::MatchStatePtr match = PreTokenizer::NewMatchState();
-    std::vector<uint32_t> ends;
-    WordCache cache;
+    std::vector<std::vector<uint32_t>> ends;  // per expression
+    std::vector<WordCache> cache;             // per expression
     std::vector<Symbol> symbols;
     std::vector<BpeBigram> heap;
   };
   void BpeTokenize(absl::string_view text, BpeScratch& scratch, std::vector<int32_t>& out) const;
+  // BpePiece(): the ids of `piece`, cut by expressions `expression` onwards.
+  void BpePiece(size_t expression, absl::string_view piece, BpeScratch& scratch,
+                std::vector<int32_t>& out) const;
   void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
                std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
 };
@@ -1089,15 +1097,24 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, BpeScratch& scratch,
     canonical = CanonicalUtf8(raw);
     text = canonical;
   }
-  std::vector<uint32_t>& ends = scratch.ends;
+  BpePiece(0, text, scratch, out);
+}
+
+void Tokenizer::Impl::BpePiece(size_t expression, absl::string_view piece, BpeScratch& scratch,
+                               std::vector<int32_t>& out) const {
+  if (expression == pre->expressions()) {
+    BpeWord(piece, scratch.symbols, scratch.heap, out);
+    return;
+  }
+  std::vector<uint32_t>& ends = scratch.ends[expression];
   ends.clear();
-  pre->Split(text, ends, *scratch.match);
-  const auto merge = [&](absl::string_view word, std::vector<int32_t>& ids) {
-    BpeWord(word, scratch.symbols, scratch.heap, ids);
+  pre->Cut(expression, piece, ends, *scratch.match);
+  const auto cut_further = [&](absl::string_view part, std::vector<int32_t>& ids) {
+    BpePiece(expression + 1, part, scratch, ids);
   };
   uint32_t start = 0;
   for (uint32_t end : ends) {
-    scratch.cache.Append(text.substr(start, end - start), out, merge);
+    scratch.cache[expression].Append(piece.substr(start, end - start), out, cut_further);
     start = end;
   }
 }
@@ -1138,7 +1155,7 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
       previous_special = false;
     }
   } else {
-    Impl::BpeScratch scratch;
+    Impl::BpeScratch scratch(impl.pre->expressions());
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
         out.push_back(f.token);
