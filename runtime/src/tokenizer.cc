@@ -487,6 +487,8 @@ struct Tokenizer::Impl {
   // spm_joined[a][b]: some token has a character of class a right before
   // one of class b (SpmCharClass()).
   std::array<std::bitset<kSpmCharClasses>, kSpmCharClasses> spm_joined{};
+  // The id SpmMerge() gives a word of one ASCII character (-1: none).
+  std::array<int32_t, 128> spm_ascii_word{};
 
   // BPE.
   const PreTokenizerRules* rules = nullptr;
@@ -830,6 +832,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
       impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
     }
+    for (int b = 0; b < 128; ++b) {
+      const int32_t id = impl->Find(std::string(1, static_cast<char>(b)));
+      impl->spm_ascii_word[b] = id >= 0 ? id : impl->spm_byte_token[b];
+    }
     for (const std::string& token : v.tokens) {
       int previous = -1;
       for (size_t offset = 0; offset < token.size();) {
@@ -963,37 +969,47 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
 
 void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
                                   SpmScratch& scratch, std::vector<int32_t>& out) const {
+  constexpr size_t kSpaceSize = sizeof(kSpmSpace) - 1;
   std::string& text = scratch.text;
-  text.clear();
-  text.reserve(fragment.size() + fragment.size() / 2 + 3);
-  if (add_prefix) text += kSpmSpace;
+  const auto spaces = static_cast<size_t>(std::count(fragment.begin(), fragment.end(), ' '));
+  text.resize(fragment.size() + spaces * (kSpaceSize - 1) + (add_prefix ? kSpaceSize : 0));
+  char* write = text.data();
+  if (add_prefix) write = std::copy_n(kSpmSpace, kSpaceSize, write);
   for (char c : fragment) {
     if (c == ' ') {
-      text += kSpmSpace;
+      write = std::copy_n(kSpmSpace, kSpaceSize, write);
     } else {
-      text += c;
+      *write++ = c;
     }
   }
   const absl::string_view all(text);
   const auto merge = [&](absl::string_view word, std::vector<int32_t>& ids) {
     SpmMerge(word, scratch.symbols, scratch.heap, ids);
   };
+  const auto word = [&](size_t begin, size_t end) {
+    const auto first = static_cast<unsigned char>(all[begin]);
+    if (end - begin == 1 && first < 0x80) {
+      if (spm_ascii_word[first] >= 0) out.push_back(spm_ascii_word[first]);
+      return;
+    }
+    scratch.cache.Append(all.substr(begin, end - begin), out, merge);
+  };
   // Symbols as SpmMerge() makes them (a lead byte takes the bytes it
   // announces, whatever they are), so that a cut never splits one.
   size_t begin = 0;
   int previous = -1;
   for (size_t offset = 0; offset < all.size();) {
-    const size_t len =
-        std::min(Utf8Length(static_cast<unsigned char>(all[offset])), all.size() - offset);
+    const auto lead = static_cast<unsigned char>(all[offset]);
+    const size_t len = lead < 0x80 ? 1 : std::min(Utf8Length(lead), all.size() - offset);
     const int cls = SpmCharClass(all.substr(offset, len));
     if (previous >= 0 && !spm_joined[previous][cls]) {
-      scratch.cache.Append(all.substr(begin, offset - begin), out, merge);
+      word(begin, offset);
       begin = offset;
     }
     previous = cls;
     offset += len;
   }
-  if (begin < all.size()) scratch.cache.Append(all.substr(begin), out, merge);
+  if (begin < all.size()) word(begin, all.size());
 }
 
 void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
