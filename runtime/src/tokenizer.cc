@@ -1125,6 +1125,11 @@ void Tokenizer::Impl::BpePiece(size_t expression, absl::string_view piece, BpeSc
   std::vector<uint32_t>& ends = scratch.ends[expression];
   ends.clear();
   pre->Cut(expression, piece, ends, *scratch.match);
+  if (expression > 0 && ends.size() == 1) {
+    // Not cut: the cache of the expression before already keeps `piece`.
+    BpePiece(expression + 1, piece, scratch, out);
+    return;
+  }
   const auto cut_further = [&](absl::string_view part, std::vector<int32_t>& ids) {
     BpePiece(expression + 1, part, scratch, ids);
   };
