@@ -437,6 +437,8 @@ class TokenTrie {
     building_.clear();
   }
 
+  // Root(): Child(0, byte).
+  int32_t Root(unsigned char byte) const { return root_[byte]; }
   // Child(): the node `byte` leads to from `node`, or -1.
   int32_t Child(int32_t node, unsigned char byte) const {
     if (node == 0) return root_[byte];
@@ -896,13 +898,19 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     int32_t token;
   };
   std::vector<Occurrence> found;
+  const auto root = [&](uint32_t pos) {
+    return trie.Root(static_cast<unsigned char>(text[pos]));
+  };
   for (uint32_t pos = 0; pos < size; ++pos) {
-    int32_t node = 0;
-    for (uint32_t j = pos; j < size; ++j) {
-      node = trie.Child(node, static_cast<unsigned char>(text[j]));
-      if (node < 0) break;
+    // Most bytes start no special token: a tight loop of table lookups.
+    while (pos < size && root(pos) < 0) ++pos;
+    if (pos == size) break;
+    int32_t node = root(pos);
+    for (uint32_t j = pos + 1; node >= 0; ++j) {
       const int32_t token = trie.Token(node);
       if (token >= 0 && priority[token] >= 0) found.push_back({priority[token], pos, token});
+      if (j == size) break;
+      node = trie.Child(node, static_cast<unsigned char>(text[j]));
     }
   }
   if (found.empty()) {
