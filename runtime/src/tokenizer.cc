@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstring>
 #include <limits>
+#include <queue>
 #include <span>
 #include <string>
 #include <utility>
@@ -78,17 +79,17 @@ inline int SpmCharClass(absl::string_view symbol) {
   return kSpmOtherClass;
 }
 
-// Whether any of bytes[0, n) is not zero.
-inline bool AnyNonZero(const uint8_t* bytes, size_t n) {
-  for (; n >= sizeof(uint64_t); bytes += sizeof(uint64_t), n -= sizeof(uint64_t)) {
+// How many of bytes[0, n) are zero before the first that is not (n when
+// none is).
+inline size_t LeadingZeroBytes(const uint8_t* bytes, size_t n) {
+  size_t k = 0;
+  for (; k + sizeof(uint64_t) <= n; k += sizeof(uint64_t)) {
     uint64_t word;
-    std::memcpy(&word, bytes, sizeof(word));
-    if (word != 0) return true;
+    std::memcpy(&word, bytes + k, sizeof(word));
+    if (word != 0) break;
   }
-  for (; n > 0; ++bytes, --n) {
-    if (*bytes != 0) return true;
-  }
-  return false;
+  while (k < n && bytes[k] == 0) ++k;
+  return k;
 }
 
 inline size_t Utf8Length(unsigned char lead) {
@@ -434,6 +435,13 @@ class TokenTrie {
       first_edge_.push_back(static_cast<uint32_t>(edge_byte_.size()));
     }
     for (const auto& [byte, child] : building_[0]) root_[byte] = child;
+    // A child is always made after its parent, so in node order the
+    // parent's value is known when the child's is set.
+    shorter_token_.assign(token_.size(), -1);
+    for (size_t node = 0; node < building_.size(); ++node) {
+      const int32_t above = token_[node] >= 0 ? static_cast<int32_t>(node) : shorter_token_[node];
+      for (const auto& edge : building_[node]) shorter_token_[edge.second] = above;
+    }
     building_.clear();
   }
 
@@ -449,11 +457,15 @@ class TokenTrie {
   }
   // Token(): the token whose text ends at `node`, or -1.
   int32_t Token(int32_t node) const { return token_[node]; }
+  // ShorterToken(): the nearest node above `node` that ends a token (the
+  // longest token that is a proper prefix of its text), or -1.
+  int32_t ShorterToken(int32_t node) const { return shorter_token_[node]; }
 
  private:
   std::vector<int32_t> token_{-1};  // node -> token
   std::vector<std::vector<std::pair<uint8_t, int32_t>>> building_{1};
-  std::vector<uint32_t> first_edge_;  // node -> its edges, to first_edge_[node + 1]
+  std::vector<int32_t> shorter_token_;  // node -> ShorterToken()
+  std::vector<uint32_t> first_edge_;     // node -> its edges, to first_edge_[node + 1]
   std::vector<uint8_t> edge_byte_;
   std::vector<int32_t> edge_node_;
   std::array<int32_t, 256> root_;
@@ -889,13 +901,21 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     return;
   }
   const std::vector<int32_t>& priority = parse_special ? priority_special : priority_plain;
-  // Every occurrence of every candidate, then llama.cpp's order: candidates
-  // longest first, each taking its leftmost occurrences that do not overlap
-  // what was taken before.
+  // llama.cpp's order: candidates longest first, each taking its leftmost
+  // occurrences that do not overlap what was taken before. Taken bytes stay
+  // taken, so once an occurrence is blocked, so is every longer one at its
+  // position: each position waits with the longest token it could still
+  // take (a trie node) and, blocked part-way, moves on to the longest
+  // shorter one that fits before the taken byte. A run of white space that
+  // many user-defined tokens match so costs one entry per byte, not one
+  // per token.
   struct Occurrence {
     int32_t priority;
     uint32_t pos;
-    int32_t token;
+    int32_t node;
+  };
+  const auto before = [](const Occurrence& a, const Occurrence& b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
   };
   std::vector<Occurrence> found;
   const auto root = [&](uint32_t pos) {
@@ -906,25 +926,24 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     while (pos < size && root(pos) < 0) ++pos;
     if (pos == size) break;
     int32_t node = root(pos);
+    int32_t longest = -1;
     for (uint32_t j = pos + 1; node >= 0; ++j) {
       const int32_t token = trie.Token(node);
-      if (token >= 0 && priority[token] >= 0) found.push_back({priority[token], pos, token});
+      if (token >= 0 && priority[token] >= 0) longest = node;
       if (j == size) break;
       node = trie.Child(node, static_cast<unsigned char>(text[j]));
     }
+    if (longest >= 0) found.push_back({priority[trie.Token(longest)], pos, longest});
   }
   if (found.empty()) {
     out.push_back({-1, 0, size});
     return;
   }
-  // By priority, then position. `found` is in position order and holds one
-  // occurrence per (priority, position), so where it outnumbers the
-  // priorities (runs of white space that user-defined tokens match) a
-  // counting sort by priority gives the same order in linear time.
+  // By priority, then position. `found` is in position order, one per
+  // position, so where it outnumbers the priorities a counting sort by
+  // priority gives that order in linear time.
   if (found.size() < static_cast<size_t>(num_priorities)) {
-    std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
-      return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
-    });
+    std::sort(found.begin(), found.end(), before);
   } else {
     std::vector<uint32_t> first(num_priorities + 1, 0);
     for (const Occurrence& o : found) ++first[o.priority + 1];
@@ -933,22 +952,45 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     for (const Occurrence& o : found) sorted[first[o.priority]++] = o;
     found.swap(sorted);
   }
+  // Positions moved on to a shorter token, first in the same order on top.
+  const auto after = [&](const Occurrence& a, const Occurrence& b) { return before(b, a); };
+  std::priority_queue<Occurrence, std::vector<Occurrence>, decltype(after)> shorter(after);
   // taken: 1 for a matched token's bytes, 2 for white space a token strips.
   std::vector<uint8_t> taken(size, 0);
   std::vector<Fragment> tokens;
   // C's isspace(), as llama.cpp strips.
   const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-  for (const Occurrence& o : found) {
-    const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
-    if (AnyNonZero(taken.data() + o.pos, len)) continue;
+  size_t next = 0;
+  while (next < found.size() || !shorter.empty()) {
+    Occurrence o;
+    if (shorter.empty() || (next < found.size() && before(found[next], shorter.top()))) {
+      o = found[next++];
+    } else {
+      o = shorter.top();
+      shorter.pop();
+    }
+    const int32_t token = trie.Token(o.node);
+    const auto len = static_cast<uint32_t>(vocab.tokens[token].size());
+    const auto free = static_cast<uint32_t>(LeadingZeroBytes(taken.data() + o.pos, len));
+    if (free < len) {
+      if (free == 0) continue;  // inside what was taken: nothing here fits
+      for (int32_t n = trie.ShorterToken(o.node); n >= 0; n = trie.ShorterToken(n)) {
+        const int32_t t = trie.Token(n);
+        if (priority[t] >= 0 && vocab.tokens[t].size() <= free) {
+          shorter.push({priority[t], o.pos, n});
+          break;
+        }
+      }
+      continue;
+    }
     std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
-    tokens.push_back({o.token, o.pos, o.pos + len});
-    if (attrs[o.token] & kAttrLstrip) {
+    tokens.push_back({token, o.pos, o.pos + len});
+    if (attrs[token] & kAttrLstrip) {
       for (uint32_t k = o.pos; k > 0 && taken[k - 1] == 0 && is_space(text[k - 1]); --k) {
         taken[k - 1] = 2;
       }
     }
-    if (attrs[o.token] & kAttrRstrip) {
+    if (attrs[token] & kAttrRstrip) {
       for (uint32_t k = o.pos + len; k < size && taken[k] == 0 && is_space(text[k]); ++k) {
         taken[k] = 2;
       }

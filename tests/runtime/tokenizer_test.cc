@@ -319,6 +319,23 @@ TEST(TokenizerTest, SpmMergesAcrossNewlinesAndSpacesATokenJoins) {
   EXPECT_EQ((*tokenizer)->Tokenize("a\nb a"), (std::vector<int32_t>{5, 8}));
 }
 
+// Special tokens are matched longest first: "cdef" takes bytes 2 to 5
+// before "abcd" (as long, later id) is tried, so "abcd" cannot be taken
+// and the shorter "ab" takes the bytes before "cdef", as in llama.cpp.
+TEST(TokenizerTest, SpecialTokenBlockedPartWayLeavesRoomForAShorterOne) {
+  Vocabulary vocab;
+  vocab.model = TokenizerModel::kSpm;
+  vocab.tokens = {"<unk>", "a", "b", "cdef", "abcd", "ab"};
+  vocab.types = {TokenType::kUnknown,     TokenType::kNormal,      TokenType::kNormal,
+                 TokenType::kUserDefined, TokenType::kUserDefined, TokenType::kUserDefined};
+  vocab.unk_id = 0;
+  vocab.add_space_prefix = false;
+  auto tokenizer = Tokenizer::Create(std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->Tokenize("abcdef"), (std::vector<int32_t>{5, 3}));
+  EXPECT_EQ((*tokenizer)->Tokenize("abcdabcdef"), (std::vector<int32_t>{4, 5, 3}));
+}
+
 // Malformed metadata: each gives InvalidArgument (or Unimplemented for what
 // zcpack does not support) naming the key.
 nlohmann::json TinyBpeJson() {
