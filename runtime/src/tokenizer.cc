@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cctype>
 #include <cstring>
 #include <limits>
+#include <queue>
+#include <span>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -57,6 +62,35 @@ uint32_t AttrOfType(TokenType type) {
 }
 
 constexpr char kSpmSpace[] = "\xE2\x96\x81";  // U+2581
+
+// SPM's classes of characters for cutting text between words: each ASCII
+// character its own class, U+2581 one, everything else (other characters,
+// and the bytes of malformed UTF-8 a symbol holds) one more.
+constexpr int kSpmSpaceClass = 128;
+constexpr int kSpmOtherClass = 129;
+constexpr int kSpmCharClasses = 130;
+
+// The class of `symbol`, one character (or malformed bytes).
+inline int SpmCharClass(absl::string_view symbol) {
+  if (symbol.size() == 1 && static_cast<unsigned char>(symbol[0]) < 0x80) {
+    return static_cast<unsigned char>(symbol[0]);
+  }
+  if (symbol == kSpmSpace) return kSpmSpaceClass;
+  return kSpmOtherClass;
+}
+
+// How many of bytes[0, n) are zero before the first that is not (n when
+// none is).
+inline size_t LeadingZeroBytes(const uint8_t* bytes, size_t n) {
+  size_t k = 0;
+  for (; k + sizeof(uint64_t) <= n; k += sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, bytes + k, sizeof(word));
+    if (word != 0) break;
+  }
+  while (k < n && bytes[k] == 0) ++k;
+  return k;
+}
 
 inline size_t Utf8Length(unsigned char lead) {
   if (lead < 0xC0) return 1;
@@ -325,6 +359,118 @@ void RunMerges(std::vector<Symbol>& symbols, std::vector<Bigram>& heap, const Or
   }
 }
 
+// The ids of the words already merged in one Tokenize() call. Text repeats
+// (indentation, common words, identifiers), so most words are found here
+// instead of being merged again. Words longer than kMaxWord are not kept,
+// nor any once kMaxEntries are.
+class WordCache {
+ public:
+  // Appends the ids of `word` to `out`: those kept for it, else what
+  // merge(word, out) appends, which are then kept.
+  template <typename Merge>
+  void Append(absl::string_view word, std::vector<int32_t>& out, const Merge& merge) {
+    if (word.size() > kMaxWord) {
+      merge(word, out);
+      return;
+    }
+    if (auto it = map_.find(word); it != map_.end()) {
+      const auto begin = ids_.begin() + it->second.first;
+      out.insert(out.end(), begin, begin + it->second.second);
+      return;
+    }
+    const size_t before = out.size();
+    merge(word, out);
+    if (map_.size() >= kMaxEntries) return;
+    const auto offset = static_cast<uint32_t>(ids_.size());
+    ids_.insert(ids_.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+    map_.emplace(std::string(word),
+                 std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
+  }
+
+ private:
+  // Long enough for a deep indentation and the word after it (SPM keeps
+  // them together).
+  static constexpr size_t kMaxWord = 256;
+  static constexpr size_t kMaxEntries = 1 << 16;
+  // word -> (offset in ids_, count)
+  absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> map_;
+  std::vector<int32_t> ids_;
+};
+
+// Token texts as a byte trie, for finding special tokens in text. Node 0 is
+// the root. Each node's edges lie together, so that a step is a short scan
+// (the root's, a table) rather than a hash lookup: Partition() steps once
+// per byte of every match, which white-space tokens make many.
+class TokenTrie {
+ public:
+  TokenTrie() { root_.fill(-1); }
+
+  // Add(): `text` (not empty) leads to `token`. Only before Finish().
+  void Add(absl::string_view text, int32_t token) {
+    int32_t node = 0;
+    for (unsigned char c : text) {
+      int32_t next = -1;
+      for (const auto& [byte, child] : building_[node]) {
+        if (byte == c) next = child;
+      }
+      if (next < 0) {
+        next = static_cast<int32_t>(token_.size());
+        token_.push_back(-1);
+        building_[node].emplace_back(c, next);
+        building_.emplace_back();
+      }
+      node = next;
+    }
+    token_[node] = token;
+  }
+
+  // Finish(): lays the edges out for Child().
+  void Finish() {
+    first_edge_.assign(1, 0);
+    for (const auto& edges : building_) {
+      for (const auto& [byte, child] : edges) {
+        edge_byte_.push_back(byte);
+        edge_node_.push_back(child);
+      }
+      first_edge_.push_back(static_cast<uint32_t>(edge_byte_.size()));
+    }
+    for (const auto& [byte, child] : building_[0]) root_[byte] = child;
+    // A child is always made after its parent, so in node order the
+    // parent's value is known when the child's is set.
+    shorter_token_.assign(token_.size(), -1);
+    for (size_t node = 0; node < building_.size(); ++node) {
+      const int32_t above = token_[node] >= 0 ? static_cast<int32_t>(node) : shorter_token_[node];
+      for (const auto& edge : building_[node]) shorter_token_[edge.second] = above;
+    }
+    building_.clear();
+  }
+
+  // Root(): Child(0, byte).
+  int32_t Root(unsigned char byte) const { return root_[byte]; }
+  // Child(): the node `byte` leads to from `node`, or -1.
+  int32_t Child(int32_t node, unsigned char byte) const {
+    if (node == 0) return root_[byte];
+    for (uint32_t e = first_edge_[node]; e < first_edge_[node + 1]; ++e) {
+      if (edge_byte_[e] == byte) return edge_node_[e];
+    }
+    return -1;
+  }
+  // Token(): the token whose text ends at `node`, or -1.
+  int32_t Token(int32_t node) const { return token_[node]; }
+  // ShorterToken(): the nearest node above `node` that ends a token (the
+  // longest token that is a proper prefix of its text), or -1.
+  int32_t ShorterToken(int32_t node) const { return shorter_token_[node]; }
+
+ private:
+  std::vector<int32_t> token_{-1};  // node -> token
+  std::vector<std::vector<std::pair<uint8_t, int32_t>>> building_{1};
+  std::vector<int32_t> shorter_token_;  // node -> ShorterToken()
+  std::vector<uint32_t> first_edge_;     // node -> its edges, to first_edge_[node + 1]
+  std::vector<uint8_t> edge_byte_;
+  std::vector<int32_t> edge_node_;
+  std::array<int32_t, 256> root_;
+};
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -339,19 +485,24 @@ struct Tokenizer::Impl {
   // longest-first order) for parse_special, and for plain text (only
   // user-defined tokens that are not control or unknown), -1 when it is not
   // matched then.
-  absl::flat_hash_map<uint64_t, int32_t> trie_edges;  // (node << 8 | byte) -> node
-  std::vector<int32_t> trie_token;                     // node -> token or -1
-  std::array<bool, 256> trie_first{};
+  TokenTrie trie;
   std::vector<int32_t> priority_special;
   std::vector<int32_t> priority_plain;
+  int32_t num_priorities = 0;  // priorities are 0 to num_priorities - 1
   bool any_plain = false;
   bool any_special = false;
 
-  // SPM.
+  // SPM. A merge makes a token of two adjacent symbols, so no merge crosses
+  // a place in the text where the two characters either side never stand
+  // side by side in a token. The text is cut there (between whole symbols)
+  // and each word merged on its own: the same ids, and words that repeat
+  // are looked up instead of merged again.
   std::array<int32_t, 256> spm_byte_token{};
-  // No token contains a newline, so no merge crosses one: each line is
-  // merged on its own (the same ids, with a heap the size of a line).
-  bool spm_lines_independent = false;
+  // spm_joined[a][b]: some token has a character of class a right before
+  // one of class b (SpmCharClass()).
+  std::array<std::bitset<kSpmCharClasses>, kSpmCharClasses> spm_joined{};
+  // The id SpmMerge() gives a word of one ASCII character (-1: none).
+  std::array<int32_t, 128> spm_ascii_word{};
 
   // BPE.
   const PreTokenizerRules* rules = nullptr;
@@ -368,21 +519,34 @@ struct Tokenizer::Impl {
   }
 
   void Partition(absl::string_view text, bool parse_special, std::vector<Fragment>& out) const;
-  void SpmTokenize(absl::string_view fragment, bool add_prefix, std::vector<int32_t>& out) const;
+  // What SpmTokenize() keeps across the fragments of one Tokenize() call.
+  struct SpmScratch {
+    std::string text;  // the fragment, spaces written U+2581
+    WordCache cache;
+    std::vector<Symbol> symbols;
+    std::vector<SpmBigram> heap;
+  };
+  void SpmTokenize(absl::string_view fragment, bool add_prefix, SpmScratch& scratch,
+                   std::vector<int32_t>& out) const;
   void SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
                 std::vector<SpmBigram>& heap, std::vector<int32_t>& out) const;
   // What BpeTokenize() keeps across the fragments of one Tokenize() call.
+  // Pieces repeat at every step of the pre-tokenizer, not only as words:
+  // cache[e] remembers the ids of each piece expression e gave (the last
+  // expression's pieces are the words), so that a repeated piece is neither
+  // cut again nor merged.
   struct BpeScratch {
+    explicit BpeScratch(size_t expressions) : ends(expressions), cache(expressions) {}
     PreTokenizer::MatchStatePtr match = PreTokenizer::NewMatchState();
-    std::vector<uint32_t> ends;
-    // Words repeat (spaces, common words, code tokens): their ids are
-    // remembered for the rest of the call.
-    absl::flat_hash_map<std::string, std::pair<uint32_t, uint32_t>> cache;
-    std::vector<int32_t> cached_ids;
+    std::vector<std::vector<uint32_t>> ends;  // per expression
+    std::vector<WordCache> cache;             // per expression
     std::vector<Symbol> symbols;
     std::vector<BpeBigram> heap;
   };
   void BpeTokenize(absl::string_view text, BpeScratch& scratch, std::vector<int32_t>& out) const;
+  // BpePiece(): the ids of `piece`, cut by expressions `expression` onwards.
+  void BpePiece(size_t expression, absl::string_view piece, BpeScratch& scratch,
+                std::vector<int32_t>& out) const;
   void BpeWord(absl::string_view word, std::vector<Symbol>& symbols,
                std::vector<BpeBigram>& heap, std::vector<int32_t>& out) const;
 };
@@ -621,9 +785,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       }
     }
   }
+  impl->num_priorities = static_cast<int32_t>(special.size());
   impl->priority_special.assign(n, -1);
   impl->priority_plain.assign(n, -1);
-  impl->trie_token.push_back(-1);
   for (size_t rank = 0; rank < special.size(); ++rank) {
     const int32_t id = special[rank];
     impl->priority_special[id] = static_cast<int32_t>(rank);
@@ -632,20 +796,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       impl->priority_plain[id] = static_cast<int32_t>(rank);
       impl->any_plain = true;
     }
-    int32_t node = 0;
-    for (unsigned char c : v.tokens[id]) {
-      const uint64_t key = (static_cast<uint64_t>(node) << 8) | c;
-      auto it = impl->trie_edges.find(key);
-      if (it == impl->trie_edges.end()) {
-        const auto next = static_cast<int32_t>(impl->trie_token.size());
-        impl->trie_token.push_back(-1);
-        it = impl->trie_edges.emplace(key, next).first;
-      }
-      node = it->second;
-    }
-    impl->trie_token[node] = id;
-    impl->trie_first[static_cast<unsigned char>(v.tokens[id][0])] = true;
+    impl->trie.Add(v.tokens[id], id);
   }
+  impl->trie.Finish();
 
   if (bpe) {
     impl->rules = internal::FindPreTokenizerRules(v.pre);
@@ -693,9 +846,21 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
       if (id < 0) id = impl->Find(std::string(1, static_cast<char>(b)));
       impl->spm_byte_token[b] = id >= 0 ? id : v.unk_id;
     }
-    impl->spm_lines_independent =
-        std::none_of(v.tokens.begin(), v.tokens.end(),
-                     [](const std::string& t) { return t.find('\n') != std::string::npos; });
+    for (int b = 0; b < 128; ++b) {
+      const int32_t id = impl->Find(std::string(1, static_cast<char>(b)));
+      impl->spm_ascii_word[b] = id >= 0 ? id : impl->spm_byte_token[b];
+    }
+    for (const std::string& token : v.tokens) {
+      int previous = -1;
+      for (size_t offset = 0; offset < token.size();) {
+        const size_t len =
+            std::min(Utf8Length(static_cast<unsigned char>(token[offset])), token.size() - offset);
+        const int cls = SpmCharClass(absl::string_view(token).substr(offset, len));
+        if (previous >= 0) impl->spm_joined[previous][cls] = true;
+        previous = cls;
+        offset += len;
+      }
+    }
   }
 
   // Pieces (llama.cpp's cache_token_to_piece, with special tokens' text).
@@ -736,53 +901,96 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
     return;
   }
   const std::vector<int32_t>& priority = parse_special ? priority_special : priority_plain;
-  // Every occurrence of every candidate, then llama.cpp's order: candidates
-  // longest first, each taking its leftmost occurrences that do not overlap
-  // what was taken before.
+  // llama.cpp's order: candidates longest first, each taking its leftmost
+  // occurrences that do not overlap what was taken before. Taken bytes stay
+  // taken, so once an occurrence is blocked, so is every longer one at its
+  // position: each position waits with the longest token it could still
+  // take (a trie node) and, blocked part-way, moves on to the longest
+  // shorter one that fits before the taken byte. A run of white space that
+  // many user-defined tokens match so costs one entry per byte, not one
+  // per token.
   struct Occurrence {
     int32_t priority;
     uint32_t pos;
-    int32_t token;
+    int32_t node;
+  };
+  const auto before = [](const Occurrence& a, const Occurrence& b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
   };
   std::vector<Occurrence> found;
+  const auto root = [&](uint32_t pos) {
+    return trie.Root(static_cast<unsigned char>(text[pos]));
+  };
   for (uint32_t pos = 0; pos < size; ++pos) {
-    if (!trie_first[static_cast<unsigned char>(text[pos])]) continue;
-    int32_t node = 0;
-    for (uint32_t j = pos; j < size; ++j) {
-      auto it = trie_edges.find((static_cast<uint64_t>(node) << 8) |
-                                static_cast<unsigned char>(text[j]));
-      if (it == trie_edges.end()) break;
-      node = it->second;
-      const int32_t token = trie_token[node];
-      if (token >= 0 && priority[token] >= 0) found.push_back({priority[token], pos, token});
+    // Most bytes start no special token: a tight loop of table lookups.
+    while (pos < size && root(pos) < 0) ++pos;
+    if (pos == size) break;
+    int32_t node = root(pos);
+    int32_t longest = -1;
+    for (uint32_t j = pos + 1; node >= 0; ++j) {
+      const int32_t token = trie.Token(node);
+      if (token >= 0 && priority[token] >= 0) longest = node;
+      if (j == size) break;
+      node = trie.Child(node, static_cast<unsigned char>(text[j]));
     }
+    if (longest >= 0) found.push_back({priority[trie.Token(longest)], pos, longest});
   }
   if (found.empty()) {
     out.push_back({-1, 0, size});
     return;
   }
-  std::sort(found.begin(), found.end(), [](const Occurrence& a, const Occurrence& b) {
-    return a.priority != b.priority ? a.priority < b.priority : a.pos < b.pos;
-  });
+  // By priority, then position. `found` is in position order, one per
+  // position, so where it outnumbers the priorities a counting sort by
+  // priority gives that order in linear time.
+  if (found.size() < static_cast<size_t>(num_priorities)) {
+    std::sort(found.begin(), found.end(), before);
+  } else {
+    std::vector<uint32_t> first(num_priorities + 1, 0);
+    for (const Occurrence& o : found) ++first[o.priority + 1];
+    for (int32_t p = 0; p < num_priorities; ++p) first[p + 1] += first[p];
+    std::vector<Occurrence> sorted(found.size());
+    for (const Occurrence& o : found) sorted[first[o.priority]++] = o;
+    found.swap(sorted);
+  }
+  // Positions moved on to a shorter token, first in the same order on top.
+  const auto after = [&](const Occurrence& a, const Occurrence& b) { return before(b, a); };
+  std::priority_queue<Occurrence, std::vector<Occurrence>, decltype(after)> shorter(after);
   // taken: 1 for a matched token's bytes, 2 for white space a token strips.
   std::vector<uint8_t> taken(size, 0);
   std::vector<Fragment> tokens;
   // C's isspace(), as llama.cpp strips.
   const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-  for (const Occurrence& o : found) {
-    const auto len = static_cast<uint32_t>(vocab.tokens[o.token].size());
-    if (std::any_of(taken.begin() + o.pos, taken.begin() + o.pos + len,
-                    [](uint8_t t) { return t != 0; })) {
+  size_t next = 0;
+  while (next < found.size() || !shorter.empty()) {
+    Occurrence o;
+    if (shorter.empty() || (next < found.size() && before(found[next], shorter.top()))) {
+      o = found[next++];
+    } else {
+      o = shorter.top();
+      shorter.pop();
+    }
+    const int32_t token = trie.Token(o.node);
+    const auto len = static_cast<uint32_t>(vocab.tokens[token].size());
+    const auto free = static_cast<uint32_t>(LeadingZeroBytes(taken.data() + o.pos, len));
+    if (free < len) {
+      if (free == 0) continue;  // inside what was taken: nothing here fits
+      for (int32_t n = trie.ShorterToken(o.node); n >= 0; n = trie.ShorterToken(n)) {
+        const int32_t t = trie.Token(n);
+        if (priority[t] >= 0 && vocab.tokens[t].size() <= free) {
+          shorter.push({priority[t], o.pos, n});
+          break;
+        }
+      }
       continue;
     }
     std::fill(taken.begin() + o.pos, taken.begin() + o.pos + len, 1);
-    tokens.push_back({o.token, o.pos, o.pos + len});
-    if (attrs[o.token] & kAttrLstrip) {
+    tokens.push_back({token, o.pos, o.pos + len});
+    if (attrs[token] & kAttrLstrip) {
       for (uint32_t k = o.pos; k > 0 && taken[k - 1] == 0 && is_space(text[k - 1]); --k) {
         taken[k - 1] = 2;
       }
     }
-    if (attrs[o.token] & kAttrRstrip) {
+    if (attrs[token] & kAttrRstrip) {
       for (uint32_t k = o.pos + len; k < size && taken[k] == 0 && is_space(text[k]); ++k) {
         taken[k] = 2;
       }
@@ -810,32 +1018,48 @@ void Tokenizer::Impl::Partition(absl::string_view text, bool parse_special,
 }
 
 void Tokenizer::Impl::SpmTokenize(absl::string_view fragment, bool add_prefix,
-                                  std::vector<int32_t>& out) const {
-  std::string text;
-  text.reserve(fragment.size() + fragment.size() / 2 + 3);
-  if (add_prefix) text += kSpmSpace;
+                                  SpmScratch& scratch, std::vector<int32_t>& out) const {
+  constexpr size_t kSpaceSize = sizeof(kSpmSpace) - 1;
+  std::string& text = scratch.text;
+  const auto spaces = static_cast<size_t>(std::count(fragment.begin(), fragment.end(), ' '));
+  text.resize(fragment.size() + spaces * (kSpaceSize - 1) + (add_prefix ? kSpaceSize : 0));
+  char* write = text.data();
+  if (add_prefix) write = std::copy_n(kSpmSpace, kSpaceSize, write);
   for (char c : fragment) {
     if (c == ' ') {
-      text += kSpmSpace;
+      write = std::copy_n(kSpmSpace, kSpaceSize, write);
     } else {
-      text += c;
+      *write++ = c;
     }
   }
-  std::vector<Symbol> symbols;
-  std::vector<SpmBigram> heap;
   const absl::string_view all(text);
-  if (!spm_lines_independent) {
-    SpmMerge(all, symbols, heap, out);
-    return;
-  }
+  const auto merge = [&](absl::string_view word, std::vector<int32_t>& ids) {
+    SpmMerge(word, scratch.symbols, scratch.heap, ids);
+  };
+  const auto word = [&](size_t begin, size_t end) {
+    const auto first = static_cast<unsigned char>(all[begin]);
+    if (end - begin == 1 && first < 0x80) {
+      if (spm_ascii_word[first] >= 0) out.push_back(spm_ascii_word[first]);
+      return;
+    }
+    scratch.cache.Append(all.substr(begin, end - begin), out, merge);
+  };
+  // Symbols as SpmMerge() makes them (a lead byte takes the bytes it
+  // announces, whatever they are), so that a cut never splits one.
   size_t begin = 0;
-  while (begin < all.size()) {
-    size_t newline = all.find('\n', begin);
-    if (newline == absl::string_view::npos) newline = all.size();
-    if (newline > begin) SpmMerge(all.substr(begin, newline - begin), symbols, heap, out);
-    if (newline < all.size()) SpmMerge(all.substr(newline, 1), symbols, heap, out);
-    begin = newline + 1;
+  int previous = -1;
+  for (size_t offset = 0; offset < all.size();) {
+    const auto lead = static_cast<unsigned char>(all[offset]);
+    const size_t len = lead < 0x80 ? 1 : std::min(Utf8Length(lead), all.size() - offset);
+    const int cls = SpmCharClass(all.substr(offset, len));
+    if (previous >= 0 && !spm_joined[previous][cls]) {
+      word(begin, offset);
+      begin = offset;
+    }
+    previous = cls;
+    offset += len;
   }
+  if (begin < all.size()) word(begin, all.size());
 }
 
 void Tokenizer::Impl::SpmMerge(absl::string_view text, std::vector<Symbol>& symbols,
@@ -939,34 +1163,30 @@ void Tokenizer::Impl::BpeTokenize(absl::string_view raw, BpeScratch& scratch,
     canonical = CanonicalUtf8(raw);
     text = canonical;
   }
-  std::vector<uint32_t>& ends = scratch.ends;
+  BpePiece(0, text, scratch, out);
+}
+
+void Tokenizer::Impl::BpePiece(size_t expression, absl::string_view piece, BpeScratch& scratch,
+                               std::vector<int32_t>& out) const {
+  if (expression == pre->expressions()) {
+    BpeWord(piece, scratch.symbols, scratch.heap, out);
+    return;
+  }
+  std::vector<uint32_t>& ends = scratch.ends[expression];
   ends.clear();
-  pre->Split(text, ends, *scratch.match);
-  constexpr size_t kMaxCachedWord = 64;
-  constexpr size_t kMaxCacheEntries = 1 << 16;
+  pre->Cut(expression, piece, ends, *scratch.match);
+  if (expression > 0 && ends.size() == 1) {
+    // Not cut: the cache of the expression before already keeps `piece`.
+    BpePiece(expression + 1, piece, scratch, out);
+    return;
+  }
+  const auto cut_further = [&](absl::string_view part, std::vector<int32_t>& ids) {
+    BpePiece(expression + 1, part, scratch, ids);
+  };
   uint32_t start = 0;
   for (uint32_t end : ends) {
-    const absl::string_view word = text.substr(start, end - start);
+    scratch.cache[expression].Append(piece.substr(start, end - start), out, cut_further);
     start = end;
-    if (word.size() > kMaxCachedWord) {
-      BpeWord(word, scratch.symbols, scratch.heap, out);
-      continue;
-    }
-    auto it = scratch.cache.find(word);
-    if (it != scratch.cache.end()) {
-      out.insert(out.end(), scratch.cached_ids.begin() + it->second.first,
-                 scratch.cached_ids.begin() + it->second.first + it->second.second);
-      continue;
-    }
-    const size_t before = out.size();
-    BpeWord(word, scratch.symbols, scratch.heap, out);
-    if (scratch.cache.size() < kMaxCacheEntries) {
-      const auto offset = static_cast<uint32_t>(scratch.cached_ids.size());
-      scratch.cached_ids.insert(scratch.cached_ids.end(),
-                                out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
-      scratch.cache.emplace(std::string(word),
-                            std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
-    }
   }
 }
 
@@ -993,6 +1213,7 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
   impl.Partition(text, options.parse_special, fragments);
   if (options.add_special && v.add_bos) out.push_back(v.bos_id);
   if (v.model == TokenizerModel::kSpm) {
+    Impl::SpmScratch scratch;
     bool previous_special = true;  // a leading space before the first text
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
@@ -1001,11 +1222,11 @@ std::vector<int32_t> Tokenizer::Tokenize(absl::string_view text, TokenizeOptions
         continue;
       }
       impl.SpmTokenize(text.substr(f.begin, f.end - f.begin),
-                       v.add_space_prefix && previous_special, out);
+                       v.add_space_prefix && previous_special, scratch, out);
       previous_special = false;
     }
   } else {
-    Impl::BpeScratch scratch;
+    Impl::BpeScratch scratch(impl.pre->expressions());
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
         out.push_back(f.token);

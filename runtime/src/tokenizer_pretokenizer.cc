@@ -239,6 +239,13 @@ void PreTokenizer::Split(absl::string_view text, std::vector<uint32_t>& ends) co
   Split(text, ends, state);
 }
 
+void PreTokenizer::Cut(size_t expression, absl::string_view piece, std::vector<uint32_t>& ends,
+                       MatchState& state) const {
+  if (piece.empty()) return;
+  const Compiled& c = *compiled_[expression];
+  SplitPiece(state, c.code, c.jit, piece, 0, ends);
+}
+
 void PreTokenizer::Split(absl::string_view text, std::vector<uint32_t>& ends,
                          MatchState& state) const {
   if (text.empty()) return;

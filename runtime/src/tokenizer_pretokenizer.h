@@ -77,6 +77,17 @@ class PreTokenizer {
   // Split() with a caller's state, for many texts in a row.
   void Split(absl::string_view text, std::vector<uint32_t>& ends, MatchState& state) const;
 
+  // The steps of Split() one at a time, for a caller that remembers what
+  // repeated pieces give: expressions() is how many there are; Cut()
+  // appends to `ends` the end offset of each piece that expression
+  // `expression` (below expressions()) cuts `piece` into, relative to
+  // `piece` (the last is piece.size(); nothing for an empty piece). Split()
+  // is Cut() by the first expression, then by each next one on every piece
+  // the one before gave.
+  size_t expressions() const { return compiled_.size(); }
+  void Cut(size_t expression, absl::string_view piece, std::vector<uint32_t>& ends,
+           MatchState& state) const;
+
  private:
   struct Compiled;
   explicit PreTokenizer(std::vector<std::unique_ptr<Compiled>> compiled);

@@ -291,6 +291,51 @@ TEST(TokenizerTest, SpmFallsBackToBytes) {
   EXPECT_EQ(tokenizer->Detokenize(ids), "\xF0\x90\x8D\x88");
 }
 
+// llama.cpp cuts SPM text into symbols by lead byte: a lead byte takes the
+// bytes it announces, here a newline and "c", and the malformed symbol
+// becomes byte tokens. As llama-tokenize prints for the same bytes.
+TEST(TokenizerTest, SpmMalformedSymbolTakesTheNewlineAfterIt) {
+  auto tokenizer = LoadVocab("llama-spm");
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Tokenize("ab\xe2\ncd ef"),
+            (std::vector<int32_t>{633, 229, 13, 102, 29881, 321, 29888}));
+}
+
+// SPM cuts the text where no token joins the characters either side; where
+// a token does (a newline inside, U+2581 after a letter), it merges across.
+TEST(TokenizerTest, SpmMergesAcrossNewlinesAndSpacesATokenJoins) {
+  Vocabulary vocab;
+  vocab.model = TokenizerModel::kSpm;
+  vocab.tokens = {"<unk>", "a", "b", "\n", "\xE2\x96\x81", "a\n", "a\nb", "b\xE2\x96\x81",
+                  "b\xE2\x96\x81" "a"};
+  vocab.scores = {0, -1, -1, -1, -1, -2, -3, -2, -3};
+  vocab.unk_id = 0;
+  vocab.add_space_prefix = false;
+  auto tokenizer = Tokenizer::Create(std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->Tokenize("a\nb"), (std::vector<int32_t>{6}));
+  EXPECT_EQ((*tokenizer)->Tokenize("b a"), (std::vector<int32_t>{8}));
+  // "b" joins the U+2581 after it (-2) before "a\nb" forms (-3).
+  EXPECT_EQ((*tokenizer)->Tokenize("a\nb a"), (std::vector<int32_t>{5, 8}));
+}
+
+// Special tokens are matched longest first: "cdef" takes bytes 2 to 5
+// before "abcd" (as long, later id) is tried, so "abcd" cannot be taken
+// and the shorter "ab" takes the bytes before "cdef", as in llama.cpp.
+TEST(TokenizerTest, SpecialTokenBlockedPartWayLeavesRoomForAShorterOne) {
+  Vocabulary vocab;
+  vocab.model = TokenizerModel::kSpm;
+  vocab.tokens = {"<unk>", "a", "b", "cdef", "abcd", "ab"};
+  vocab.types = {TokenType::kUnknown,     TokenType::kNormal,      TokenType::kNormal,
+                 TokenType::kUserDefined, TokenType::kUserDefined, TokenType::kUserDefined};
+  vocab.unk_id = 0;
+  vocab.add_space_prefix = false;
+  auto tokenizer = Tokenizer::Create(std::move(vocab));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->Tokenize("abcdef"), (std::vector<int32_t>{5, 3}));
+  EXPECT_EQ((*tokenizer)->Tokenize("abcdabcdef"), (std::vector<int32_t>{4, 5, 3}));
+}
+
 // Malformed metadata: each gives InvalidArgument (or Unimplemented for what
 // zcpack does not support) naming the key.
 nlohmann::json TinyBpeJson() {
