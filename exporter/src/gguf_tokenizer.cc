@@ -251,24 +251,7 @@ void AddTokenizerKeysFromVocabulary(const runtime::Vocabulary& vocab, GgufMetada
   }
   metadata->AddInt32Array("tokenizer.ggml.token_type", types);
   if (!vocab.merges.empty()) metadata->AddStringArray("tokenizer.ggml.merges", vocab.merges);
-  const struct {
-    const char* key;
-    int32_t id;
-  } ids[] = {
-      {"tokenizer.ggml.bos_token_id", vocab.bos_id},
-      {"tokenizer.ggml.eos_token_id", vocab.eos_id},
-      {"tokenizer.ggml.eot_token_id", vocab.eot_id},
-      {"tokenizer.ggml.eom_token_id", vocab.eom_id},
-      {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
-      {"tokenizer.ggml.padding_token_id", vocab.pad_id},
-      {"tokenizer.ggml.fim_pre_token_id", vocab.fim_pre_id},
-      {"tokenizer.ggml.fim_suf_token_id", vocab.fim_suf_id},
-      {"tokenizer.ggml.fim_mid_token_id", vocab.fim_mid_id},
-      {"tokenizer.ggml.fim_pad_token_id", vocab.fim_pad_id},
-      {"tokenizer.ggml.fim_rep_token_id", vocab.fim_rep_id},
-      {"tokenizer.ggml.fim_sep_token_id", vocab.fim_sep_id},
-  };
-  for (const auto& [key, id] : ids) {
+  for (const auto& [key, id] : runtime::SpecialTokenIds(vocab)) {
     if (id >= 0) metadata->AddUint32(key, static_cast<uint32_t>(id));
   }
   metadata->AddBool("tokenizer.ggml.add_bos_token", vocab.add_bos);

@@ -593,21 +593,7 @@ absl::Status CheckVocabulary(const Vocabulary& vocab, absl::string_view source) 
                  "' is a byte token but not written <0xXX>");
     }
   }
-  const std::pair<const char*, int32_t> ids[] = {
-      {"tokenizer.ggml.bos_token_id", vocab.bos_id},
-      {"tokenizer.ggml.eos_token_id", vocab.eos_id},
-      {"tokenizer.ggml.eot_token_id", vocab.eot_id},
-      {"tokenizer.ggml.eom_token_id", vocab.eom_id},
-      {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
-      {"tokenizer.ggml.padding_token_id", vocab.pad_id},
-      {"tokenizer.ggml.fim_pre_token_id", vocab.fim_pre_id},
-      {"tokenizer.ggml.fim_suf_token_id", vocab.fim_suf_id},
-      {"tokenizer.ggml.fim_mid_token_id", vocab.fim_mid_id},
-      {"tokenizer.ggml.fim_pad_token_id", vocab.fim_pad_id},
-      {"tokenizer.ggml.fim_rep_token_id", vocab.fim_rep_id},
-      {"tokenizer.ggml.fim_sep_token_id", vocab.fim_sep_id},
-  };
-  for (const auto& [key, id] : ids) {
+  for (const auto& [key, id] : SpecialTokenIds(vocab)) {
     if (id < -1 || (id >= 0 && static_cast<size_t>(id) >= n)) {
       return bad(key, " is ", id, ", outside the vocabulary of ", n, " tokens");
     }
@@ -1353,6 +1339,23 @@ std::string DetokenizeStream::Finish() {
   std::string rest;
   rest.swap(pending_);
   return rest;
+}
+
+std::array<std::pair<const char*, int32_t>, 12> SpecialTokenIds(const Vocabulary& vocab) {
+  return {{
+      {"tokenizer.ggml.bos_token_id", vocab.bos_id},
+      {"tokenizer.ggml.eos_token_id", vocab.eos_id},
+      {"tokenizer.ggml.eot_token_id", vocab.eot_id},
+      {"tokenizer.ggml.eom_token_id", vocab.eom_id},
+      {"tokenizer.ggml.unknown_token_id", vocab.unk_id},
+      {"tokenizer.ggml.padding_token_id", vocab.pad_id},
+      {"tokenizer.ggml.fim_pre_token_id", vocab.fim_pre_id},
+      {"tokenizer.ggml.fim_suf_token_id", vocab.fim_suf_id},
+      {"tokenizer.ggml.fim_mid_token_id", vocab.fim_mid_id},
+      {"tokenizer.ggml.fim_pad_token_id", vocab.fim_pad_id},
+      {"tokenizer.ggml.fim_rep_token_id", vocab.fim_rep_id},
+      {"tokenizer.ggml.fim_sep_token_id", vocab.fim_sep_id},
+  }};
 }
 
 }  // namespace zcpack::runtime

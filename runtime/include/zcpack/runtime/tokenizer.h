@@ -27,6 +27,7 @@
 #ifndef ZCPACK_RUNTIME_TOKENIZER_H_
 #define ZCPACK_RUNTIME_TOKENIZER_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -85,6 +86,11 @@ struct Vocabulary {
   // tokenizer blob does not carry it; a caller that has the name sets it.
   std::string model_name;
 };
+
+// SpecialTokenIds(): the vocabulary's special-token ids (-1: none) with
+// their GGUF metadata keys (tokenizer.ggml.bos_token_id, ...), in one fixed
+// order: what the loaders check and the GGUF writer writes.
+std::array<std::pair<const char*, int32_t>, 12> SpecialTokenIds(const Vocabulary& vocab);
 
 // VocabularyFromGgufJson(): from the JSON object of GGUF tokenizer.* keys that
 // the converter carries as a "gguf-metadata" blob (converter/gguf.h,
