@@ -24,6 +24,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/expect_floats.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/half.h"
@@ -491,18 +492,7 @@ std::vector<uint8_t> RandomBlockBytes(size_t n_blocks, size_t block_bytes, int s
   return bytes;
 }
 
-void ExpectSameFloats(const std::vector<float>& got, const std::vector<float>& want,
-                      const std::string& what) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      ASSERT_TRUE(std::isnan(got[i])) << what << " element " << i;
-    } else {
-      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-          << what << " element " << i << ": " << got[i] << " vs " << want[i];
-    }
-  }
-}
+using ::zcpack::testutil::ExpectSameFloats;
 
 // A block decoder under test and the in-test decoder of the same layout.
 struct DecoderCase {

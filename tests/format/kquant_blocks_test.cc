@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/expect_floats.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/format_constants.h"
 #include "zcpack/format/half.h"
@@ -106,18 +107,7 @@ std::vector<uint8_t> RandomBlocks(size_t n_blocks, size_t block_bytes,
   return bytes;
 }
 
-void ExpectSameFloats(const std::vector<float>& got, const std::vector<float>& want,
-                      const std::string& what) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      ASSERT_TRUE(std::isnan(got[i])) << what << " element " << i;
-    } else {
-      ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-          << what << " element " << i << ": " << got[i] << " vs " << want[i];
-    }
-  }
-}
+using ::zcpack::testutil::ExpectSameFloats;
 
 struct KQuantCase {
   format::DType dtype;
