@@ -88,6 +88,7 @@ void QuantizeScalar(const float* x, QuantizedActivations& a, size_t j) {
     a.sum(j)[b] = sum;
     a.negds(j)[b] = -(static_cast<float>(sum) * a.d(j)[b]);
   }
+  FillQ8Offsets(a, j);
 }
 
 // Super-block (q8_K) activations, as kernels_int.h defines them.
@@ -145,7 +146,7 @@ constexpr size_t Block32Bytes(format::DType dtype) {
 }
 
 // One row (`row`, in ggml's byte order) of 32-element blocks of kDType (q4_0,
-// q4_1, q5_0, q5_1 or q8_0); y[j * y_stride + r] for every input j.
+// q4_1, q5_0 or q5_1); y[j * y_stride + r] for every input j.
 template <format::DType kDType>
 void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* y,
                       size_t y_stride, uint64_t r) {
@@ -158,9 +159,7 @@ void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* 
       const uint8_t* block = row + b * kBlockBytes;
       const int8_t* qb = q + b * kActivationBlock;
       int32_t isum = 0;
-      if constexpr (kDType == format::DTYPE_Q8_0) {
-        for (size_t e = 0; e < 32; ++e) isum += static_cast<int8_t>(block[2 + e]) * qb[e];
-      } else if constexpr (kDType == format::DTYPE_Q4_0 || kDType == format::DTYPE_Q4_1) {
+      if constexpr (kDType == format::DTYPE_Q4_0 || kDType == format::DTYPE_Q4_1) {
         const int offset = kDType == format::DTYPE_Q4_0 ? 8 : 0;
         const uint8_t* qs = block + (kMin ? 4 : 2);
         for (size_t e = 0; e < 16; ++e) {
@@ -185,6 +184,26 @@ void Block32RowScalar(const uint8_t* row, const QuantizedActivations& a, float* 
       }
     }
     y[j * y_stride + r] = acc;
+  }
+}
+
+// One q8_0 row: eight partial sums, one per 4-byte word of the blocks
+// (kernels_int.h).
+void Q8_0RowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
+                   uint64_t r) {
+  for (size_t j = 0; j < a.n(); ++j) {
+    float lanes[kQ8Words] = {};
+    for (size_t b = 0; b < a.blocks(); ++b) {
+      const uint8_t* block = row + b * format::kQ8_0BlockBytes;
+      const int8_t* qb = a.qs(j) + b * kActivationBlock;
+      const float scale = format::HalfToFloat(LoadU16(block)) * a.d(j)[b];
+      for (size_t g = 0; g < kQ8Words; ++g) {
+        int32_t isum = 0;
+        for (size_t e = 4 * g; e < 4 * g + 4; ++e) isum += static_cast<int8_t>(block[2 + e]) * qb[e];
+        lanes[g] = std::fma(static_cast<float>(isum), scale, lanes[g]);
+      }
+    }
+    y[j * y_stride + r] = SumQ8Words(lanes);
   }
 }
 
@@ -367,10 +386,10 @@ const DotKernels& ScalarDotKernels() {
       QuantizeScalar,
       Block32RowsScalar<format::DTYPE_Q4_0>,
       Q4_KRowsScalar,
-      Block32RowsScalar<format::DTYPE_Q8_0>,
+      RowMajorRowsScalar<Q8_0RowScalar>,
       GroupedRowsScalar<Block32RowScalar<format::DTYPE_Q4_0>>,
       GroupedRowsScalar<Q4_KRowScalar>,
-      GroupedRowsScalar<Block32RowScalar<format::DTYPE_Q8_0>>,
+      GroupedRowsScalar<Q8_0RowScalar>,
       Block32RowsScalar<format::DTYPE_Q4_1>,
       Block32RowsScalar<format::DTYPE_Q5_0>,
       Block32RowsScalar<format::DTYPE_Q5_1>,
@@ -399,6 +418,14 @@ void FinishSuperBlock(QuantizedActivations& a, size_t j, size_t sb, float d_supe
   }
 }
 
+void FillQ8Offsets(QuantizedActivations& a, size_t j) {
+  const int8_t* q = a.qs(j);
+  int32_t* offsets = a.q8_offsets(j);
+  for (size_t w = 0; w < a.blocks() * kQ8Words; ++w) {
+    offsets[w] = -128 * (q[4 * w] + q[4 * w + 1] + q[4 * w + 2] + q[4 * w + 3]);
+  }
+}
+
 void SetNonFiniteSuperBlock(QuantizedActivations& a, size_t j, size_t sb) {
   std::memset(a.qs(j) + sb * kActivationSuperBlock, 0, kActivationSuperBlock);
   FinishSuperBlock(a, j, sb, std::nanf(""));  // negds = -(0 * NaN) = NaN
@@ -417,13 +444,14 @@ void QuantizedActivations::Resize(size_t n, size_t cols) {
     sum_.resize(per_block);
     negds_.resize(per_block);
     sum16_.resize(2 * per_block);
+    q8_offsets_.resize(kQ8Words * per_block);
   }
 }
 
 uint64_t QuantizedActivations::StorageBytes(size_t n, size_t cols) {
   const uint64_t per_block = PerBlock(n, cols);
   return ValueBytes(n, cols) + per_block * (sizeof(float) + sizeof(int32_t) + sizeof(float)) +
-         2 * per_block * sizeof(int32_t);
+         (2 + kQ8Words) * per_block * sizeof(int32_t);
 }
 
 uint8_t* ThreadScratch(size_t bytes) {

@@ -41,8 +41,15 @@
 // accumulated in float from 0, block by block in increasing order:
 //   q4_0 block b (fp16 scale dw, nibbles u):  i = sum (u_e - 8) * q_e
 //       y = fma(float(i), dw * d_b, y)
-//   q8_0 block b (fp16 scale dw, int8 w):      i = sum w_e * q_e
-//       y = fma(float(i), dw * d_b, y)
+//   q8_0 (fp16 scale dw, int8 w): eight partial sums instead of one, as
+//     llama.cpp's x86 q8_0 dot products (ggml_vec_dot_q8_0_q8_0 for one
+//     input, llamafile's tinyBLAS for several) keep them: for word g of 4
+//     bytes (elements 4g .. 4g + 3) of block b,
+//       i_g = sum_{e in word g} w_e * q_e;  y_g = fma(float(i_g), dw * d_b, y_g)
+//     and at the end y = ((y0 + y4) + (y2 + y6)) + ((y1 + y5) + (y3 + y7))
+//     (SumQ8Words(), their horizontal sum). Greedy decoding of random-weight
+//     models meets near-ties that one ulp of difference flips, so matching
+//     llama.cpp's order is what makes the same file give the same tokens.
 //   q5_0 block b (fp16 scale dw, 5-bit codes u): i = sum (u_e - 16) * q_e
 //       y = fma(float(i), dw * d_b, y)
 //   q4_1 / q5_1 block b (fp16 scale dw, fp16 min m, 4- or 5-bit codes u):
@@ -75,8 +82,10 @@
 // consecutive bytes of its row, and each dot-product step multiplies them
 // with four activation bytes broadcast to every lane. Each lane then holds a
 // whole block's integer sum for its row, and one float multiply-add per block
-// covers 16 (or 8) rows. A weight block is read from the mapping once per
-// tile of rows, whatever the number of inputs. Nothing is repacked at load.
+// covers 16 (or 8) rows; q8_0 keeps each word's sum apart instead, with one
+// multiply-add per word and eight accumulators per input. A weight block is
+// read from the mapping once per tile of rows, whatever the number of inputs.
+// Nothing is repacked at load.
 #ifndef ZCPACK_RUNTIME_SRC_KERNELS_INT_H_
 #define ZCPACK_RUNTIME_SRC_KERNELS_INT_H_
 
@@ -92,6 +101,12 @@ namespace zcpack::runtime::kernels_internal {
 
 inline constexpr size_t kActivationBlock = 32;
 inline constexpr size_t kActivationSuperBlock = 256;
+
+// q8_0's partial sums (the header comment): one per 4-byte word of a block.
+inline constexpr size_t kQ8Words = 8;
+inline float SumQ8Words(const float y[kQ8Words]) {
+  return ((y[0] + y[4]) + (y[2] + y[6])) + ((y[1] + y[5]) + (y[3] + y[7]));
+}
 
 // The integer instruction sets, best last. kAvx512VnniYmm is the AVX-VNNI
 // kernel built with the EVEX (AVX-512 VL) encoding of the same instruction:
@@ -132,6 +147,14 @@ class QuantizedActivations {
   // Super-blocks only: the sums of the 16-element sub-blocks (2 per block).
   int32_t* sum16(size_t j) { return sum16_.data() + j * 2 * blocks_; }
   const int32_t* sum16(size_t j) const { return sum16_.data() + j * 2 * blocks_; }
+  // 32-blocks only: per 4-byte word k of block b (index b * kQ8Words + k),
+  // -128 times the sum of its four quants: what the vpdpbusd kernels, which
+  // read q8_0 weights biased by 128 to make them unsigned, subtract from
+  // each word's partial sum (FillQ8Offsets()).
+  int32_t* q8_offsets(size_t j) { return q8_offsets_.data() + j * kQ8Words * blocks_; }
+  const int32_t* q8_offsets(size_t j) const {
+    return q8_offsets_.data() + j * kQ8Words * blocks_;
+  }
 
  private:
   // Elements of each buffer for n vectors of cols: the int8 values (with
@@ -144,7 +167,7 @@ class QuantizedActivations {
   std::vector<int8_t> qs_storage_;
   int8_t* qs_ = nullptr;
   std::vector<float> d_, negds_;
-  std::vector<int32_t> sum_, sum16_;
+  std::vector<int32_t> sum_, sum16_, q8_offsets_;
 };
 
 // Which activations a weight dtype reads (the header comment).
@@ -161,6 +184,9 @@ inline ActivationKind ActivationKindOf(format::DType dtype) {
 // its sum16, and its 32-blocks' d (= d_super), sum and negds. Shared by every
 // instruction set's super-block quantizer.
 void FinishSuperBlock(QuantizedActivations& a, size_t j, size_t sb, float d_super);
+// FillQ8Offsets(): vector j's q8_offsets() from its int8 values. Every
+// instruction set's 32-block quantizer calls it last.
+void FillQ8Offsets(QuantizedActivations& a, size_t j);
 // SetNonFiniteSuperBlock(): super-block `sb` as a block holding NaN or inf.
 void SetNonFiniteSuperBlock(QuantizedActivations& a, size_t j, size_t sb);
 

@@ -108,6 +108,13 @@ struct Traits<Kind::kQ5_K> {
   static constexpr bool kMins = true;
 };
 
+// Inputs per tile of Rows()'s several-input sweep: q8_0's eight accumulators
+// per input leave registers for two inputs.
+template <Kind K>
+constexpr int TileOf() {
+  return K == Kind::kQ8_0 ? 2 : static_cast<int>(kTile);
+}
+
 // Packed step: 8 weight vectors, the scale vector, and for q4_k, q5_k, q4_1
 // and q5_1 the mins.
 template <Kind K>
@@ -336,11 +343,48 @@ ZCPACK_VNNI512_INLINE __m512i Broadcast32(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// One step of one input: acc + the step's contribution, per lane.
+// The float accumulators of one input: one vector, or for q8_0 one per
+// 4-byte word of the blocks (kernels_int.h), summed by Total().
 template <Kind K>
-ZCPACK_VNNI512_INLINE __m512 Step(const __m512i w[8], __m512 scale, __m512 mins, const int8_t* xq,
-                                  float dx, int32_t sum, float negds, __m512 acc) {
-  __m512i i0 = _mm512_set1_epi32(-Traits<K>::kOffset * sum);
+struct Accumulator {
+  static constexpr size_t kWords = K == Kind::kQ8_0 ? kQ8Words : 1;
+  __m512 v[kWords];
+};
+
+template <Kind K>
+ZCPACK_VNNI512_INLINE void Zero(Accumulator<K>& acc) {
+  for (auto& v : acc.v) v = _mm512_setzero_ps();
+}
+
+template <Kind K>
+ZCPACK_VNNI512_INLINE __m512 Total(const Accumulator<K>& acc) {
+  if constexpr (Accumulator<K>::kWords == 1) {
+    return acc.v[0];
+  } else {  // SumQ8Words(), lane by lane
+    const __m512* y = acc.v;
+    return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(y[0], y[4]), _mm512_add_ps(y[2], y[6])),
+                         _mm512_add_ps(_mm512_add_ps(y[1], y[5]), _mm512_add_ps(y[3], y[7])));
+  }
+}
+
+// One step (32-block st) of input j: acc + the step's contribution, per lane.
+template <Kind K>
+ZCPACK_VNNI512_INLINE void Step(const __m512i w[8], __m512 scale, __m512 mins,
+                                const QuantizedActivations& a, size_t j, size_t st,
+                                Accumulator<K>& acc) {
+  const int8_t* xq = a.qs(j) + st * kActivationBlock;
+  const __m512 s = _mm512_mul_ps(scale, _mm512_set1_ps(a.d(j)[st]));
+  if constexpr (K == Kind::kQ8_0) {
+    // Word k's sum alone, the weights' bias of 128 taken out by its offset.
+    const int32_t* offsets = a.q8_offsets(j) + st * kQ8Words;
+    for (size_t k = 0; k < kQ8Words; ++k) {
+      const __m512i i =
+          _mm512_dpbusd_epi32(_mm512_set1_epi32(offsets[k]), w[k], Broadcast32(xq + 4 * k));
+      acc.v[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), s, acc.v[k]);
+    }
+    return;
+  }
+  __m512i i0 = _mm512_set1_epi32(-Traits<K>::kOffset * a.sum(j)[st]);
   __m512i i1 = _mm512_setzero_si512();
   i0 = _mm512_dpbusd_epi32(i0, w[0], Broadcast32(xq));
   i1 = _mm512_dpbusd_epi32(i1, w[1], Broadcast32(xq + 4));
@@ -351,9 +395,10 @@ ZCPACK_VNNI512_INLINE __m512 Step(const __m512i w[8], __m512 scale, __m512 mins,
   i0 = _mm512_dpbusd_epi32(i0, w[6], Broadcast32(xq + 24));
   i1 = _mm512_dpbusd_epi32(i1, w[7], Broadcast32(xq + 28));
   const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
-  acc = _mm512_fmadd_ps(isum, _mm512_mul_ps(scale, _mm512_set1_ps(dx)), acc);
-  if constexpr (Traits<K>::kMins) acc = _mm512_fmadd_ps(mins, _mm512_set1_ps(negds), acc);
-  return acc;
+  acc.v[0] = _mm512_fmadd_ps(isum, s, acc.v[0]);
+  if constexpr (Traits<K>::kMins) {
+    acc.v[0] = _mm512_fmadd_ps(mins, _mm512_set1_ps(a.negds(j)[st]), acc.v[0]);
+  }
 }
 
 // Writes lanes' results for inputs to y in row order (valid rows only).
@@ -375,8 +420,8 @@ template <Kind K, int T, bool kNaturalLanes>
 ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
                                      const QuantizedActivations& a, size_t j0, float* y,
                                      size_t y_stride, __mmask16 valid) {
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  Accumulator<K> acc[T];
+  for (int t = 0; t < T; ++t) Zero(acc[t]);
   for (size_t st = 0; st < steps; ++st) {
     const uint8_t* step = packed + st * StepBytes<K>();
     __m512i w[8];
@@ -384,14 +429,10 @@ ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
     const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
     __m512 mins = _mm512_setzero_ps();
     if constexpr (Traits<K>::kMins) mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
-    for (int t = 0; t < T; ++t) {
-      const size_t j = j0 + static_cast<size_t>(t);
-      acc[t] = Step<K>(w, scale, mins, a.qs(j) + st * kActivationBlock, a.d(j)[st], a.sum(j)[st],
-                       a.negds(j)[st], acc[t]);
-    }
+    for (int t = 0; t < T; ++t) Step<K>(w, scale, mins, a, j0 + static_cast<size_t>(t), st, acc[t]);
   }
   for (int t = 0; t < T; ++t) {
-    StoreRows<kNaturalLanes>(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
+    StoreRows<kNaturalLanes>(Total(acc[t]), y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
   }
 }
 
@@ -446,7 +487,8 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
       group = padded;
     }
     if (n == 1) {
-      __m512 acc = _mm512_setzero_ps();
+      Accumulator<K> acc;
+      Zero(acc);
       for (size_t b = 0; b < blocks; ++b) {
         prefetch.Advance(kLanes * kBlockBytes);
         const auto src = source(group, b);
@@ -455,8 +497,7 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
           __m512 scale;
           __m512 mins = _mm512_setzero_ps();
           LoadBlock<K>(src, wv, &scale, &mins);
-          acc = Step<K>(wv, scale, mins, a.qs(0) + b * kActivationBlock, a.d(0)[b], a.sum(0)[b],
-                        a.negds(0)[b], acc);
+          Step<K>(wv, scale, mins, a, 0, b, acc);
           continue;
         }
         PackBlock<K>(src, packed);
@@ -466,12 +507,10 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
           for (int k = 0; k < 8; ++k) wv[k] = _mm512_load_si512(step + 64 * k);
           const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
           const __m512 mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
-          const size_t st = b * kSteps + s;
-          acc = Step<K>(wv, scale, mins, a.qs(0) + st * kActivationBlock, a.d(0)[st], a.sum(0)[st],
-                        a.negds(0)[st], acc);
+          Step<K>(wv, scale, mins, a, 0, b * kSteps + s, acc);
         }
       }
-      StoreRows<kNatural>(acc, y + r0, valid);
+      StoreRows<kNatural>(Total(acc), y + r0, valid);
       continue;
     }
     for (size_t b = 0; b < blocks; ++b) {
@@ -480,8 +519,9 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
     }
     float* out = y + r0;
     size_t j = 0;
-    for (; j + kTile <= n; j += kTile) {
-      SweepTile<K, kTile, kNatural>(packed, steps, a, j, out, y_stride, valid);
+    constexpr size_t kInputs = static_cast<size_t>(TileOf<K>());
+    for (; j + kInputs <= n; j += kInputs) {
+      SweepTile<K, TileOf<K>(), kNatural>(packed, steps, a, j, out, y_stride, valid);
     }
     switch (n - j) {
       case 3: SweepTile<K, 3, kNatural>(packed, steps, a, j, out, y_stride, valid); break;
@@ -706,6 +746,7 @@ ZCPACK_VNNI512 void Quantize(const float* x, QuantizedActivations& a, size_t j) 
     a.sum(j)[b] = sum;
     a.negds(j)[b] = -(static_cast<float>(sum) * a.d(j)[b]);
   }
+  FillQ8Offsets(a, j);
 }
 
 // DotKernels::thread_scratch: what Rows() and RowsQ6_K() ask ThreadScratch()

@@ -3,10 +3,12 @@
 // logits0.bin as vocab_size raw little-endian float32).
 //
 //   first_logits CONTAINER IDS [THREADS] [--against LOGITS.bin] [--out FILE]
-//                [--one-by-one]
+//                [--one-by-one] [--then IDS]
 //
 // IDS is a comma-separated prompt, evaluated as one batch (or, with
-// --one-by-one, one token at a time as decoding does). Prints the argmax, and with --against the
+// --one-by-one, one token at a time as decoding does). --then decodes more
+// ids after it, one at a time, and the logits are those after the last: the
+// state of a greedy run at any step. Prints the argmax, and with --against the
 // cosine similarity, the largest absolute difference (and the largest
 // |logit| for scale) and whether the argmax agrees. --out writes zcpack's
 // logits in the same raw format. Exit 1 on any error.
@@ -44,21 +46,27 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     return Fail(
         "usage: first_logits CONTAINER IDS [THREADS] [--against LOGITS.bin] [--out FILE] "
-        "[--one-by-one]");
+        "[--one-by-one] [--then IDS]");
   }
   const std::string path = argv[1];
-  std::vector<int32_t> ids;
-  for (absl::string_view part : absl::StrSplit(argv[2], ',')) {
-    int32_t id = 0;
-    if (!absl::SimpleAtoi(part, &id)) return Fail("bad token id '" + std::string(part) + "'");
-    ids.push_back(id);
-  }
+  auto parse_ids = [](absl::string_view list, std::vector<int32_t>& ids) {
+    for (absl::string_view part : absl::StrSplit(list, ',')) {
+      int32_t id = 0;
+      if (!absl::SimpleAtoi(part, &id)) return false;
+      ids.push_back(id);
+    }
+    return true;
+  };
+  std::vector<int32_t> ids, then;
+  if (!parse_ids(argv[2], ids)) return Fail(std::string("bad token ids '") + argv[2] + "'");
   int threads = 0;
   std::string against, out;
   bool one_by_one = false;
   for (int i = 3; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--against" && i + 1 < argc) {
+    if (arg == "--then" && i + 1 < argc) {
+      if (!parse_ids(argv[++i], then)) return Fail(std::string("bad token ids '") + argv[i] + "'");
+    } else if (arg == "--against" && i + 1 < argc) {
       against = argv[++i];
     } else if (arg == "--out" && i + 1 < argc) {
       out = argv[++i];
@@ -72,7 +80,7 @@ int main(int argc, char** argv) {
   if (!model.ok()) return Fail(std::string(model.status().message()));
   zcpack::runtime::SessionOptions options;
   options.threads = threads;
-  options.max_context = static_cast<int>(ids.size());
+  options.max_context = static_cast<int>(ids.size() + then.size());
   auto session = zcpack::runtime::Session::Create(**model, options);
   if (!session.ok()) return Fail(std::string(session.status().message()));
   absl::StatusOr<std::span<const float>> logits;
@@ -83,6 +91,9 @@ int main(int argc, char** argv) {
     }
   } else {
     logits = (*session)->Evaluate(ids);
+  }
+  for (size_t i = 0; i < then.size() && logits.ok(); ++i) {
+    logits = (*session)->Evaluate(std::span<const int32_t>(then.data() + i, 1));
   }
   if (!logits.ok()) return Fail(std::string(logits.status().message()));
   const std::vector<float> mine(logits->begin(), logits->end());

@@ -265,6 +265,56 @@ TEST(IntegerKernels, Q4_0BlockArithmeticByHand) {
   EXPECT_EQ(y, expected);
 }
 
+// q8_0 keeps eight partial sums, one per 4-byte word, summed at the end in
+// llama.cpp's order (kernels_int.h); two blocks whose scales round every
+// product, so that one running sum would give other bits.
+TEST(IntegerKernels, Q8_0SumsEightWordsInLlamaCppOrder) {
+  constexpr int kBlocks = 2;
+  std::vector<uint8_t> row(kBlocks * 34);
+  const float dw[kBlocks] = {0.1f, 2.9f};  // rounded to binary16 below
+  for (int b = 0; b < kBlocks; ++b) {
+    format::EncodeFixed16(row.data() + 34 * b, format::FloatToHalf(dw[b]));
+    for (int e = 0; e < 32; ++e) {
+      row[34 * b + 2 + e] = static_cast<uint8_t>(static_cast<int8_t>((e * 37 + b * 11) % 255 - 127));
+    }
+  }
+  absl::StatusOr<WeightView> w = WeightView::FromBytes(format::DTYPE_Q8_0, 1, 32 * kBlocks, row);
+  ASSERT_TRUE(w.ok());
+  // x = 127 somewhere in each block, the rest small integers: d_x = 1, q = x.
+  std::vector<float> x(32 * kBlocks);
+  for (int i = 0; i < 32 * kBlocks; ++i) x[i] = static_cast<float>((i * 29) % 61 - 30);
+  x[5] = 127.0f;
+  x[32 + 17] = -127.0f;
+  float lanes[8] = {};
+  float one_sum = 0.0f;
+  for (int b = 0; b < kBlocks; ++b) {
+    const float scale = format::HalfToFloat(format::FloatToHalf(dw[b]));
+    int block_sum = 0;
+    for (int g = 0; g < 8; ++g) {
+      int word = 0;
+      for (int e = 4 * g; e < 4 * g + 4; ++e) {
+        word += static_cast<int8_t>(row[34 * b + 2 + e]) * static_cast<int>(x[32 * b + e]);
+      }
+      lanes[g] = std::fma(static_cast<float>(word), scale, lanes[g]);
+      block_sum += word;
+    }
+    one_sum = std::fma(static_cast<float>(block_sum), scale, one_sum);
+  }
+  const float expected =
+      ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+  ASSERT_NE(expected, one_sum) << "the example must tell the two orders apart";
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  for (DotIsa isa : isas) {
+    const DotKernels& k = *DotKernelsFor(isa);
+    QuantizedActivations a;
+    Quantize(k, x, 1, 32 * kBlocks, a);
+    float y = 0;
+    k.q8_0(*w, a, &y, 1, 0, 1);
+    EXPECT_EQ(y, expected) << DotIsaName(isa);
+  }
+}
+
 // q5_1: five-bit codes from qh and the min, on numbers followed by hand.
 // Also q5_0 and q4_1 on the same codes.
 TEST(IntegerKernels, Q5AndQ4_1BlockArithmeticByHand) {
