@@ -26,6 +26,10 @@
 #include "tools/cli/plan.h"
 #include "tools/cli/terminal.h"
 #include "tools/cli/units.h"
+#include "zcpack/converter/plan.h"
+#include "zcpack/converter/synth.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -700,6 +704,29 @@ void PrintUsageError(const Command& c, absl::string_view message) {
              absl::StrCat("zcpack ", c.name, ": ", message, "\nUsage: zcpack ", c.synopsis, "\n"));
 }
 
+// The values a flag takes, for the completions, where the program keeps
+// them in a table; empty for any other flag.
+std::vector<std::string> FlagChoices(const std::string& name) {
+  std::vector<std::string> choices;
+  if (name == "shape") {
+    for (const converter::SynthShape& s : converter::SynthShapes()) choices.push_back(s.name);
+  } else if (name == "quant" || name == "output_quant") {
+    if (name == "quant") choices.push_back("keep");
+    for (const format::DType d : converter::kConversionTargets) {
+      choices.emplace_back(format::DTypeName(d));
+    }
+  } else if (name == "level") {
+    for (const auto level : {validator::VerifyLevel::kStructure, validator::VerifyLevel::kFull}) {
+      choices.emplace_back(validator::VerifyLevelName(level));
+    }
+  } else if (name == "layout") {
+    for (const auto layout : {format::LAYOUT_ROW_GROUPS_16, format::LAYOUT_ROW_MAJOR}) {
+      choices.emplace_back(format::LayoutName(layout));
+    }
+  }
+  return choices;
+}
+
 // The command table as the man page and the completions render it.
 std::vector<CommandDoc> CommandDocs() {
   std::vector<CommandDoc> docs;
@@ -709,7 +736,7 @@ std::vector<CommandDoc> CommandDocs() {
     for (const std::string& name : FlagsOf(c)) {
       const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
       doc.flags.push_back({name, ShortFlagName(name), flag != nullptr && !flag->IsOfType<bool>(),
-                           c.repeatable.count(name) > 0});
+                           c.repeatable.count(name) > 0, FlagChoices(name)});
     }
     docs.push_back(std::move(doc));
   }

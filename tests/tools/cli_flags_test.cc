@@ -20,13 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // How many lines of `text` start with `prefix`.
 int LinesStartingWith(const std::string& text, const std::string& prefix) {
   int n = 0;
@@ -85,7 +78,7 @@ TEST_F(FlagsTest, QuietVerifyPrintsTheReportOnlyWhenACheckFails) {
   EXPECT_EQ(sound.out, "");
   // One byte of the first tensor's data flipped: its checksum fails.
   const std::string damaged = Path("damaged.zcpack");
-  std::string bytes = ReadFile(Container());
+  std::string bytes = ReadWholeFile(Container());
   const auto j = nlohmann::json::parse(RunZcpack({"inspect", Container(), "--json"}).out);
   const uint64_t offset = j["tensors"][0]["offset"].get<uint64_t>();
   bytes[offset] = static_cast<char>(bytes[offset] ^ 0x40);
@@ -132,7 +125,7 @@ TEST_F(FlagsTest, ByteCountsTakeSizeSuffixes) {
   // The same container bytes from 16K as from 16384.
   ASSERT_EQ(RunZcpack({"convert", Source(), "-o", Path("a16k.zcpack"), "--alignment", "16K"}).exit_code, 0);
   ASSERT_EQ(RunZcpack({"convert", Source(), "-o", Path("a16384.zcpack"), "--alignment", "16384"}).exit_code, 0);
-  EXPECT_EQ(ReadFile(Path("a16k.zcpack")), ReadFile(Path("a16384.zcpack")));
+  EXPECT_EQ(ReadWholeFile(Path("a16k.zcpack")), ReadWholeFile(Path("a16384.zcpack")));
   const CliResult a64k = RunZcpack({"convert", Source(), "-o", Path("a64k.zcpack"), "--alignment", "64KiB"});
   ASSERT_EQ(a64k.exit_code, 0) << a64k.err;
   EXPECT_EQ(nlohmann::json::parse(RunZcpack({"inspect", Path("a64k.zcpack"), "--json"}).out)["alignment"],

@@ -25,13 +25,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool IsFlagChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; }
 
 // Every "-x" / "--name" token in `text`.
@@ -91,7 +84,7 @@ std::set<std::string> HelpFlags(const std::string& command) {
 // README's "Flags of each command" table: command -> flags, with the row
 // "every command" added to each.
 std::map<std::string, std::set<std::string>> ReadmeFlags() {
-  const std::string readme = ReadFile(std::string(ZCPACK_SOURCE_DIR) + "/README.md");
+  const std::string readme = ReadWholeFile(std::string(ZCPACK_SOURCE_DIR) + "/README.md");
   const size_t section = readme.find("### Flags of each command");
   EXPECT_NE(section, std::string::npos) << "README has no flag table";
   std::map<std::string, std::set<std::string>> table;
@@ -200,7 +193,7 @@ std::string Complete(const std::string& script, const std::vector<std::string>& 
                               std::to_string(words.size() - 1) +
                               "; _zcpack; printf \"%s\\n\" \"${COMPREPLY[@]}\"' > '" + out + "'";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  const std::string reply = ReadFile(out);
+  const std::string reply = ReadWholeFile(out);
   RemoveTree(dir);
   return reply;
 }
@@ -219,7 +212,11 @@ TEST(HelpTest, BashCompletionCompletesCommandsFlagsAndFiles) {
   EXPECT_THAT(verify, HasSubstr("--quiet\n"));
   EXPECT_THAT(verify, HasSubstr("--verbose\n"));
   EXPECT_THAT(verify, Not(HasSubstr("--quant")));
-  // After a flag that takes a value, and for arguments: file names.
+  // A flag's values, where the program has them in a table.
+  EXPECT_EQ(Complete(script, {"zcpack", "synth", "--shape", "sto"}), "stories15m\nstories110m\n");
+  EXPECT_EQ(Complete(script, {"zcpack", "convert", "src", "--quant", "q4"}), "q4_0\nq4_k\n");
+  EXPECT_EQ(Complete(script, {"zcpack", "verify", "c", "--level", ""}), "structure\nfull\n");
+  // After a flag that takes another value, and for arguments: file names.
   std::ofstream(dir + "/model.zcpack") << "x";
   EXPECT_EQ(Complete(script, {"zcpack", "convert", "src", "--out", "mod"}, dir), "model.zcpack\n");
   EXPECT_EQ(Complete(script, {"zcpack", "inspect", "mo"}, dir), "model.zcpack\n");
@@ -233,10 +230,10 @@ TEST(HelpTest, InstallPutsTheManPageAndCompletionsInPlace) {
   const std::string command = std::string("'") + ZCPACK_CMAKE_COMMAND + "' --install '" +
                               ZCPACK_BUILD_DIR + "' --prefix '" + prefix + "' > '" + prefix +
                               "/install.log' 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << ReadFile(prefix + "/install.log");
-  const std::string man = ReadFile(prefix + "/share/man/man1/zcpack.1");
-  const std::string bash = ReadFile(prefix + "/share/bash-completion/completions/zcpack");
-  const std::string zsh = ReadFile(prefix + "/share/zsh/site-functions/_zcpack");
+  ASSERT_EQ(std::system(command.c_str()), 0) << ReadWholeFile(prefix + "/install.log");
+  const std::string man = ReadWholeFile(prefix + "/share/man/man1/zcpack.1");
+  const std::string bash = ReadWholeFile(prefix + "/share/bash-completion/completions/zcpack");
+  const std::string zsh = ReadWholeFile(prefix + "/share/zsh/site-functions/_zcpack");
   ASSERT_FALSE(man.empty());
   ASSERT_FALSE(bash.empty());
   ASSERT_FALSE(zsh.empty());
@@ -262,7 +259,7 @@ TEST(HelpTest, InstallPutsTheManPageAndCompletionsInPlace) {
     const std::string check = "groff -man -Tutf8 -ww -z '" + prefix +
                               "/share/man/man1/zcpack.1' > '" + prefix + "/groff.log' 2>&1";
     EXPECT_EQ(std::system(check.c_str()), 0);
-    EXPECT_EQ(ReadFile(prefix + "/groff.log"), "");
+    EXPECT_EQ(ReadWholeFile(prefix + "/groff.log"), "");
   }
   RemoveTree(prefix);
 }

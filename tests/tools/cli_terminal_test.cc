@@ -170,6 +170,25 @@ TEST_F(TerminalTest, NoProgressWhenStderrIsNoTerminal) {
   }
 }
 
+// Ctrl-C while the progress line is up: the line is erased and the
+// "interrupted" message takes its place. (The signal is sent as soon as the
+// first line is drawn; should the conversion end first, the screen must
+// still be clean.)
+TEST_F(TerminalTest, InterruptReplacesTheProgressLine) {
+  const PtyResult r =
+      RunZcpackInPty({"convert", Source(), "-o", Out("int.zcpack"), "--threads", "1", "--force"},
+                     80, 24, false, 600, "\x1b[K");
+  EXPECT_TRUE(DrewProgress(r.raw));
+  const std::vector<std::string> lines = Screen(r.raw, 80);
+  ExpectNoProgressFragment(lines);
+  if (r.exit_code == 130) {
+    ASSERT_FALSE(lines.empty());
+    EXPECT_THAT(lines[0], StartsWith("zcpack convert: interrupted (SIGINT)"));
+  } else {
+    EXPECT_EQ(r.exit_code, 0) << r.raw;
+  }
+}
+
 TEST_F(TerminalTest, HelpIsWrappedToTheTerminal) {
   for (const int columns : {80, 60}) {
     for (const char* command : {"convert", "verify", "run", "bench", "plan"}) {

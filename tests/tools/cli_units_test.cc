@@ -108,6 +108,19 @@ TEST(WrapToWidthTest, ContinuesUnderTheDescription) {
   EXPECT_THAT(lines[1], StartsWith("               bytes, a power"));
 }
 
+TEST(WrapToWidthTest, RefillsABlockThatDoesNotFit) {
+  const std::string text =
+      "Prose that runs on\nover two lines.\n"
+      "  --a  one two three four five six seven\n"
+      "       eight nine\n"
+      "  --b  fits\n";
+  const std::string wrapped = WrapToWidth(text, 30);
+  const std::vector<std::string> lines = absl::StrSplit(wrapped, '\n');
+  EXPECT_THAT(lines, ElementsAre("Prose that runs on", "over two lines.",
+                                 "  --a  one two three four five", "       six seven eight nine",
+                                 "  --b  fits", ""));
+}
+
 TEST(WrapToWidthTest, CutsAWordLongerThanTheWidth) {
   const std::string wrapped = WrapToWidth(std::string(50, 'x') + " tail", 20);
   for (absl::string_view line : absl::StrSplit(wrapped, '\n')) EXPECT_LE(line.size(), 20u);

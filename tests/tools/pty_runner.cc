@@ -12,8 +12,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "tests/tools/cli_runner.h"
 
@@ -93,7 +91,8 @@ std::vector<std::string> ScreenModel::Lines() const {
 }
 
 PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int rows,
-                         bool stdout_to_file, double timeout_seconds) {
+                         bool stdout_to_file, double timeout_seconds,
+                         const std::string& interrupt_when_seen) {
   PtyResult result;
   int master = -1, slave = -1;
   if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) std::abort();
@@ -103,8 +102,7 @@ PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int 
   if (::ioctl(slave, TIOCSWINSZ, &size) != 0) std::abort();
   const std::string dir = MakeTempDir("pty");
   const std::string out_path = dir + "/stdout";
-  std::vector<std::string> argv_storage = {ZCPACK_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<std::string> argv_storage = ZcpackCommandLine(args);
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -131,6 +129,7 @@ PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int 
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(timeout_seconds));
   bool killed = false;
+  bool interrupted = false;
   char buffer[4096];
   while (true) {
     struct pollfd p = {master, POLLIN, 0};
@@ -139,6 +138,11 @@ PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int 
       const ssize_t n = ::read(master, buffer, sizeof buffer);
       if (n > 0) {
         result.raw.append(buffer, static_cast<size_t>(n));
+        if (!interrupt_when_seen.empty() && !interrupted &&
+            result.raw.find(interrupt_when_seen) != std::string::npos) {
+          ::kill(pid, SIGINT);
+          interrupted = true;
+        }
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -154,12 +158,7 @@ PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int 
   ::waitpid(pid, &status, 0);
   ::close(master);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (stdout_to_file) {
-    std::ifstream in(out_path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    result.stdout_file = ss.str();
-  }
+  if (stdout_to_file) result.stdout_file = ReadWholeFile(out_path);
   RemoveTree(dir);
   return result;
 }

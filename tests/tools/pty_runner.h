@@ -49,9 +49,11 @@ struct PtyResult {
 // (TIOCSWINSZ) before the command starts, with $COLUMNS unset; with
 // `stdout_to_file`, stdout goes to a file instead (stderr stays on the
 // terminal). Collects everything written to the terminal until the command
-// exits; kills it after `timeout_seconds`.
+// exits; kills it after `timeout_seconds`. With `interrupt_when_seen`, sends
+// the command SIGINT once its output holds that text.
 PtyResult RunZcpackInPty(const std::vector<std::string>& args, int columns, int rows = 24,
-                         bool stdout_to_file = false, double timeout_seconds = 600);
+                         bool stdout_to_file = false, double timeout_seconds = 600,
+                         const std::string& interrupt_when_seen = "");
 
 }  // namespace zcpack::testing
 

@@ -20,6 +20,9 @@ struct FlagDoc {
   std::string short_name;  // "o" for --out; "" for none
   bool takes_value = false;
   bool repeatable = false;
+  // The values it takes, where the program has them in a table (shapes,
+  // target types, levels); empty: any value (completed as a file name).
+  std::vector<std::string> choices;
 };
 
 // A command as --help shows it.

@@ -20,12 +20,12 @@ bool IsTerminal(int fd);
 // or reports no width, a positive $COLUMNS, else kDefaultColumns.
 int TerminalColumns(int fd);
 
-// WrapToWidth(): `text` with every line longer than `width` columns broken at
-// spaces, each continuation indented like the text after the line's
-// indentation and leading term (a flag list such as "  --out, -o   output
-// path" continues under "output"; a plain indented line under its first
-// word), so that help keeps its shape. Lines that fit are left as they are;
-// a word longer than the room left is cut. Counts bytes as columns: the help
+// WrapToWidth(): `text` fitted to `width` columns, keeping the shape of help:
+// a block (a paragraph of prose at the margin, or an indented line such as
+// "  --out, -o   output path" with the lines indented under its text) that
+// has a line longer than `width` is filled again to the width, its
+// continuations indented as before; blocks that fit are left as they are.
+// A word longer than the room left is cut. Counts bytes as columns: the
 // texts are ASCII. `width` below 20 is taken as 20.
 std::string WrapToWidth(absl::string_view text, int width);
 
