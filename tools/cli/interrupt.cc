@@ -36,7 +36,7 @@ void WaitForInterrupt(sigset_t signals, std::string command) {
   // (tools/cli/progress.h) is erased (carriage return, ESC[K) and the message
   // takes its place, so that no fragment of it stays; after anything else
   // the message starts on a line of its own.
-  const char* start = ProgressLineShown() ? "\r\x1b[K" : ::isatty(STDERR_FILENO) ? "\n" : "";
+  const char* start = TakeOverProgressLine() ? "" : ::isatty(STDERR_FILENO) ? "\n" : "";
   std::string line = absl::StrCat(start, "zcpack ", command,
                                   ": interrupted (",
                                   name != nullptr ? absl::StrCat("SIG", name) : "a signal", ")");

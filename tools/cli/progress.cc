@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -28,12 +28,23 @@ std::string Bar(double fraction, size_t width) {
   return absl::StrCat("[", std::string(filled, '#'), std::string(inside - filled, '.'), "]");
 }
 
-// Set while a progress line is on the screen.
-std::atomic<bool> g_line_shown{false};
+// One lock for everything written to the progress line's row, so that a
+// redraw, an erase and a take-over never interleave.
+std::mutex g_draw_mu;
+bool g_shown = false;       // a progress line is on the terminal
+bool g_taken_over = false;  // TakeOverProgressLine() was called
 
 }  // namespace
 
-bool ProgressLineShown() { return g_line_shown.load(); }
+bool TakeOverProgressLine() {
+  std::lock_guard<std::mutex> lock(g_draw_mu);
+  g_taken_over = true;
+  if (!g_shown) return false;
+  std::fprintf(stderr, "\r%s", kEraseToEnd);
+  std::fflush(stderr);
+  g_shown = false;
+  return true;
+}
 
 std::string FormatProgressLine(const ProgressState& state, int columns) {
   const size_t room = static_cast<size_t>(std::max(columns - 1, 1));
@@ -96,22 +107,22 @@ ProgressLine::~ProgressLine() { Finish(); }
 void ProgressLine::Update(const ProgressState& state) {
   if (!enabled_) return;
   const std::string line = FormatProgressLine(state, TerminalColumns(STDERR_FILENO));
-  std::lock_guard<std::mutex> lock(mu_);
-  if (finished_) return;
+  std::lock_guard<std::mutex> lock(g_draw_mu);
+  if (finished_ || g_taken_over) return;
   std::fprintf(stderr, "\r%s%s", line.c_str(), kEraseToEnd);
   std::fflush(stderr);
   drawn_ = true;
-  g_line_shown = true;
+  g_shown = true;
 }
 
 void ProgressLine::Finish() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(g_draw_mu);
   if (finished_) return;
   finished_ = true;
-  if (drawn_) {
+  if (drawn_ && g_shown) {
     std::fprintf(stderr, "\r%s", kEraseToEnd);
     std::fflush(stderr);
-    g_line_shown = false;
+    g_shown = false;
   }
 }
 

@@ -12,7 +12,6 @@
 #define ZCPACK_TOOLS_CLI_PROGRESS_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 namespace zcpack::cli {
@@ -36,12 +35,15 @@ struct ProgressState {
 // percentage, cut to fit.
 std::string FormatProgressLine(const ProgressState& state, int columns);
 
-// ProgressLineShown(): whether a progress line is on the terminal now (drawn
-// and not yet erased), for a message that must take its place.
-bool ProgressLineShown();
+// TakeOverProgressLine(): for a last message that must take the progress
+// line's place (an interrupt): erases a progress line that is on the
+// terminal and returns true (false when none is), and keeps every progress
+// line from drawing again. Waits for a redraw in progress to end.
+bool TakeOverProgressLine();
 
 // ProgressLine: draws a ProgressState on stderr. Thread-safe: Update() may be
-// called from worker threads (draws are serialized).
+// called from worker threads (draws, erases and TakeOverProgressLine() are
+// serialized by one lock).
 class ProgressLine {
  public:
   // Enabled when `wanted` (not --quiet, not --json) and stderr is a terminal.
@@ -59,9 +61,8 @@ class ProgressLine {
 
  private:
   const bool enabled_;
-  std::mutex mu_;
-  bool drawn_ = false;
-  bool finished_ = false;
+  bool drawn_ = false;     // guarded by the drawing lock (progress.cc)
+  bool finished_ = false;  // likewise
 };
 
 }  // namespace zcpack::cli
