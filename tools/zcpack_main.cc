@@ -2,6 +2,8 @@
 // each subcommand is a function in tools/cli/ that returns absl::Status, and
 // main() turns a failure into one stderr line and a documented exit code
 // (tools/cli/exit_codes.h).
+#include <unistd.h>
+
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -11,14 +13,23 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/interrupt.h"
+#include "tools/cli/manual.h"
 #include "tools/cli/suggest.h"
 #include "tools/cli/plan.h"
+#include "tools/cli/terminal.h"
+#include "tools/cli/units.h"
+#include "zcpack/converter/plan.h"
+#include "zcpack/converter/synth.h"
+#include "zcpack/format/dtype.h"
+#include "zcpack/format/row_groups.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/status_macros.h"
 
@@ -33,7 +44,7 @@ ABSL_FLAG(bool, force, false, "Overwrite existing output.");
 ABSL_FLAG(std::string, quant, "",
           "convert: target type (keep, q4_0, q4_k, q8_0, f16, f32); default keep for a "
           "quantized source, else q4_0.");
-ABSL_FLAG(uint64_t, alignment, 16384, "convert: tensor alignment in bytes.");
+ABSL_FLAG(zcpack::cli::ByteCount, alignment, {16384}, "convert: tensor alignment in bytes.");
 ABSL_FLAG(std::vector<std::string>, keep_f16, {}, "convert: tensor name patterns kept in f16.");
 ABSL_FLAG(std::string, output_quant, "", "convert: dtype of the output head.");
 ABSL_FLAG(bool, allow_nonfinite, false, "convert: accept NaN/Inf in source tensors.");
@@ -41,7 +52,8 @@ ABSL_FLAG(std::string, tokenizer, "",
           "convert: carry this file's tokenizer (GGUF, tokenizer.json, tokenizer.model).");
 ABSL_FLAG(std::string, layout, "row-groups",
           "convert: block order of the matrices (row-groups or row-major).");
-ABSL_FLAG(bool, quiet, false, "No progress bar or summary.");
+ABSL_FLAG(bool, quiet, false, "Every command: no progress, notes or summary; the result only.");
+ABSL_FLAG(bool, verbose, false, "Every command: more detail where the command has any.");
 ABSL_FLAG(std::string, to, "container", "convert: output kind (container or gguf).");
 ABSL_FLAG(std::string, tokens, "", "run: comma-separated prompt token ids.");
 ABSL_FLAG(std::string, prompt, "", "run: prompt text (tokenized by the container's tokenizer).");
@@ -69,11 +81,13 @@ ABSL_FLAG(uint64_t, max_tensors, zcpack::format::ReaderLimits{}.max_tensors,
           "verify: reader limit on the tensor count.");
 ABSL_FLAG(uint32_t, max_rank, zcpack::format::ReaderLimits{}.max_rank,
           "verify: reader limit on a tensor's rank.");
-ABSL_FLAG(uint64_t, max_name_bytes, zcpack::format::ReaderLimits{}.max_name_bytes,
+ABSL_FLAG(zcpack::cli::ByteCount, max_name_bytes, {zcpack::format::ReaderLimits{}.max_name_bytes},
           "verify: reader limit on a tensor name's length.");
-ABSL_FLAG(uint64_t, max_manifest_bytes, zcpack::format::ReaderLimits{}.max_manifest_bytes,
+ABSL_FLAG(zcpack::cli::ByteCount, max_manifest_bytes,
+          {zcpack::format::ReaderLimits{}.max_manifest_bytes},
           "verify: reader limit on the stored manifest size.");
-ABSL_FLAG(uint64_t, max_manifest_raw_bytes, zcpack::format::ReaderLimits{}.max_manifest_raw_bytes,
+ABSL_FLAG(zcpack::cli::ByteCount, max_manifest_raw_bytes,
+          {zcpack::format::ReaderLimits{}.max_manifest_raw_bytes},
           "verify: reader limit on the decoded manifest size.");
 
 ABSL_FLAG(std::string, loaders, "classic,pread,direct,mmap,zcpack",
@@ -126,6 +140,7 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   options.timeline_csv = absl::GetFlag(FLAGS_timeline);
   options.plot = absl::GetFlag(FLAGS_plot);
   options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
   return options;
 }
 
@@ -147,7 +162,7 @@ ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
   options.output = absl::GetFlag(FLAGS_out);
   options.quant = absl::GetFlag(FLAGS_quant);
   options.threads = absl::GetFlag(FLAGS_threads);
-  options.alignment = absl::GetFlag(FLAGS_alignment);
+  options.alignment = absl::GetFlag(FLAGS_alignment).bytes;
   options.keep_f16 = absl::GetFlag(FLAGS_keep_f16);
   options.output_quant = absl::GetFlag(FLAGS_output_quant);
   options.allow_nonfinite = absl::GetFlag(FLAGS_allow_nonfinite);
@@ -155,6 +170,7 @@ ConvertCommandOptions ConvertOptionsFromFlags(const ParsedArgs& args) {
   options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.verbose = absl::GetFlag(FLAGS_verbose);
   options.force = absl::GetFlag(FLAGS_force);
   options.to = absl::GetFlag(FLAGS_to);
   return options;
@@ -165,9 +181,10 @@ ExportCommandOptions ExportOptionsFromFlags(const ParsedArgs& args) {
   options.path = args.positional.empty() ? std::string() : args.positional[0];
   options.output = absl::GetFlag(FLAGS_out);
   // Unless asked for, the container's own alignment.
-  options.alignment = args.given.count("alignment") ? absl::GetFlag(FLAGS_alignment) : 0;
+  options.alignment = args.given.count("alignment") ? absl::GetFlag(FLAGS_alignment).bytes : 0;
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.verbose = absl::GetFlag(FLAGS_verbose);
   options.force = absl::GetFlag(FLAGS_force);
   return options;
 }
@@ -181,6 +198,8 @@ SynthCommandOptions SynthOptionsFromFlags() {
   options.threads = absl::GetFlag(FLAGS_threads);
   options.force = absl::GetFlag(FLAGS_force);
   options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.verbose = absl::GetFlag(FLAGS_verbose);
   return options;
 }
 
@@ -218,6 +237,7 @@ RunCommandOptions RunOptionsFromFlags(const ParsedArgs& args) {
   options.verify = absl::GetFlag(FLAGS_verify);
   options.loader = absl::GetFlag(FLAGS_loader);
   options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
   return options;
 }
 
@@ -250,9 +270,11 @@ absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const ParsedArgs& ar
   if (absl::GetFlag(FLAGS_run)) v.run_tokens = 4;
   v.limits.max_tensors = absl::GetFlag(FLAGS_max_tensors);
   v.limits.max_rank = absl::GetFlag(FLAGS_max_rank);
-  v.limits.max_name_bytes = absl::GetFlag(FLAGS_max_name_bytes);
-  v.limits.max_manifest_bytes = absl::GetFlag(FLAGS_max_manifest_bytes);
-  v.limits.max_manifest_raw_bytes = absl::GetFlag(FLAGS_max_manifest_raw_bytes);
+  v.limits.max_name_bytes = absl::GetFlag(FLAGS_max_name_bytes).bytes;
+  v.limits.max_manifest_bytes = absl::GetFlag(FLAGS_max_manifest_bytes).bytes;
+  v.limits.max_manifest_raw_bytes = absl::GetFlag(FLAGS_max_manifest_raw_bytes).bytes;
+  options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.verbose = absl::GetFlag(FLAGS_verbose);
   return options;
 }
 
@@ -291,8 +313,7 @@ const std::vector<Command>& Commands() {
       {"convert",
        "convert SRC -o OUT [--quant keep|q4_0|q4_k|q8_0|f16|f32] [--threads N] [--alignment BYTES] "
        "[--output-quant TYPE] [--keep-f16 PATTERN]... [--allow-nonfinite] "
-       "[--layout row-groups|row-major] [--tokenizer FILE] [--to container|gguf] [--json] [--quiet] "
-       "[--force]",
+       "[--layout row-groups|row-major] [--tokenizer FILE] [--to container|gguf] [--json] [--force]",
        "Convert a checkpoint into a zcpack container. SRC is a .safetensors file, a\n"
        "Hugging Face model folder (config.json with model.safetensors, or\n"
        "model.safetensors.index.json and its shards; tokenizer files are carried),\n"
@@ -317,7 +338,8 @@ const std::vector<Command>& Commands() {
        "                     otherwise), q4_k, q8_0, f16 or f32 (llama.cpp's mixes such\n"
        "                     as q4_k_m are refused with the nearest of these)\n"
        "  --threads          worker threads (default: all cores)\n"
-       "  --alignment        tensor alignment, a power of two 4096..2097152 (default 16384)\n"
+       "  --alignment        tensor alignment in bytes, a power of two from 4K to 2M\n"
+       "                     (4096..2097152; default 16K)\n"
        "  --output-quant T   the output head's dtype with a quantized --quant (default q8_0;\n"
        "                     q4_0 with --quant q4_0 is llama-quantize's --pure)\n"
        "  --keep-f16 PAT     keep tensors whose name matches the glob PAT in f16 (repeatable)\n"
@@ -336,14 +358,13 @@ const std::vector<Command>& Commands() {
        "                     that changes a tensor)\n"
        "  --json             JSON summary: sizes, bits per weight, per-tensor RMSE,\n"
        "                     max abs error and SNR, timings\n"
-       "  --quiet            no progress bar and no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
        {"out", "quant", "output_quant", "threads", "alignment", "keep_f16", "allow_nonfinite",
-        "layout", "tokenizer", "to", "json", "quiet", "force"},
+        "layout", "tokenizer", "to", "json", "force"},
        {"keep_f16"}, 1, 1,
        [](const ParsedArgs& args) { return RunConvert(ConvertOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckConvertOptions(ConvertOptionsFromFlags(args)); }},
-      {"export", "export FILE -o OUT.gguf [--alignment BYTES] [--json] [--quiet] [--force]",
+      {"export", "export FILE -o OUT.gguf [--alignment BYTES] [--json] [--force]",
        "Write a container as a GGUF v3 file that llama.cpp, Ollama and LM Studio load\n"
        "unchanged, keeping zcpack's layout: every tensor at a multiple of the alignment\n"
        "(general.alignment), in the container's forward-pass order, each layer one\n"
@@ -358,12 +379,11 @@ const std::vector<Command>& Commands() {
        "is atomic and deterministic. Architectures: llama, mistral.\n"
        "\n"
        "  --out, -o          output GGUF path\n"
-       "  --alignment BYTES  a power of two from 32 to 2097152 (default: the\n"
+       "  --alignment BYTES  a power of two from 32 to 2M (2097152; default: the\n"
        "                     container's alignment)\n"
        "  --json             JSON summary: every tensor's name, type, offset, size\n"
-       "  --quiet            no summary\n"
        "  --force            overwrite an existing output (never the input)\n",
-       {"out", "alignment", "json", "quiet", "force"}, {}, 1, 1,
+       {"out", "alignment", "json", "force"}, {}, 1, 1,
        [](const ParsedArgs& args) { return RunExport(ExportOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckExportOptions(ExportOptionsFromFlags(args)); }},
       {"verify",
@@ -402,8 +422,9 @@ const std::vector<Command>& Commands() {
        "                     sizes, timings and, with --against, per-tensor errors\n"
        "  --max-tensors N, --max-rank N, --max-name-bytes N, --max-manifest-bytes N,\n"
        "  --max-manifest-raw-bytes N\n"
-       "                     reader limits (defaults: the format reader's); a container\n"
-       "                     over a limit is reported as a problem\n"
+       "                     reader limits (defaults: the format reader's; the byte\n"
+       "                     limits take sizes such as 64K or 16M); a container over\n"
+       "                     a limit is reported as a problem\n"
        "\n"
        "For verify: 0 means every check that ran passed; 1 means problems were found\n"
        "(the report on stdout lists them, one line on stderr names the first); 2 is a\n"
@@ -448,7 +469,8 @@ const std::vector<Command>& Commands() {
        "  --stop-at-eos       --tokens: stop at the model's end-of-sequence id (text\n"
        "                      always stops at end-of-generation)\n"
        "  --advice A          madvise: none (default), sequential, random, willneed\n"
-       "  --prefetch-layers N layers read ahead of compute, N >= 0 (default 4; 0 off)\n"
+       "  --prefetch-layers N\n"
+       "                      layers read ahead of compute, N >= 0 (default 4; 0 off)\n"
        "  --populate          fault every page in at open\n"
        "  --mlock             lock the mapping in memory (needs RLIMIT_MEMLOCK)\n"
        "  --verify            verify every tensor checksum at open\n"
@@ -517,7 +539,9 @@ const std::vector<Command>& Commands() {
        "is never run outside a cgroup.\n"
        "\n"
        "  --loaders LIST    comma-separated (default classic,pread,direct,mmap,zcpack)\n"
-       "  --cold, --warm    only that state; --both (default) measures both\n"
+       "  --cold            only the cold state\n"
+       "  --warm            only the warm state\n"
+       "  --both            both states (the default)\n"
        "  --runs N          runs per row (default 3)\n"
        "  --tokens N        tokens generated per run (default 16)\n"
        "  --threads N       compute threads in each run (default: all cores)\n"
@@ -609,19 +633,114 @@ absl::Status CheckThreadsFlag(const ParsedArgs& args) {
                    format::AvailableCpus(), " CPUs available are capped at that)"));
 }
 
-void PrintMainHelp(std::ostream& out) {
-  out << "zcpack: convert LLM weights to a page-aligned Q4 container and load it zero-copy.\n\n"
-         "Usage: zcpack COMMAND [ARGS] [FLAGS]\n\nCommands:\n";
-  for (const Command& c : Commands()) {
-    if (!c.hidden) out << "  " << c.synopsis << "\n";
-  }
-  out << "\nRun 'zcpack COMMAND --help' for a command's flags. Flags accept\n"
-         "--name=value or --name value; dashes and underscores are interchangeable.\n\n"
-      << kExitCodesHelp;
+// Flags every command takes, besides --help.
+const std::set<std::string>& CommonFlags() {
+  static const std::set<std::string> flags = {"quiet", "verbose"};
+  return flags;
 }
 
-void PrintCommandHelp(const Command& c, std::ostream& out) {
-  out << "Usage: zcpack " << c.synopsis << "\n\n" << c.help << "\n" << kExitCodesHelp;
+constexpr const char* kCommonFlagsHelp =
+    "Flags of every command:\n"
+    "  -q, --quiet    no progress line and no notes; convert, export and synth\n"
+    "                 print no summary, verify no report unless a check fails\n"
+    "                 (errors, warnings and --json reports are still printed)\n"
+    "  -v, --verbose  more detail: convert and export print a line per tensor,\n"
+    "                 verify a line per check, synth each file's size (the\n"
+    "                 other commands have no more to say)\n"
+    "  -h, --help     this help\n";
+
+constexpr const char* kGlobalFlagsHelp =
+    "  -h, --help     this help ('zcpack COMMAND --help': a command's own)\n"
+    "  -V, --version  print the version\n";
+
+constexpr const char* kDescription =
+    "convert LLM weights to a page-aligned Q4 container and load it zero-copy";
+
+// The flags `c` accepts: its own and the common ones.
+std::set<std::string> FlagsOf(const Command& c) {
+  std::set<std::string> flags = c.flags;
+  flags.insert(CommonFlags().begin(), CommonFlags().end());
+  return flags;
+}
+
+// Writes help text to `out`; on a terminal (file descriptor `fd`), lines
+// wider than it are wrapped to its width.
+void PrintProse(std::ostream& out, int fd, const std::string& text) {
+  out << FitToTerminal(text, fd);
+}
+
+std::string MainHelp() {
+  std::string text = absl::StrCat("zcpack: ", kDescription,
+                                  ".\n\nUsage: zcpack COMMAND [ARGS] [FLAGS]\n\nCommands:\n");
+  for (const Command& c : Commands()) {
+    if (!c.hidden) absl::StrAppend(&text, "  ", c.synopsis, "\n");
+  }
+  absl::StrAppend(&text, "\nFlags:\n", kGlobalFlagsHelp,
+                  "\nRun 'zcpack COMMAND --help' for a command's flags; every command also\n"
+                  "takes -q/--quiet and -v/--verbose. Flags accept --name=value or\n"
+                  "--name value; dashes and underscores are interchangeable. Byte counts\n"
+                  "take K, M, G and T suffixes (16K, 2MiB).\n\n",
+                  kExitCodesHelp);
+  return text;
+}
+
+void PrintMainHelp(std::ostream& out, int fd) { PrintProse(out, fd, MainHelp()); }
+
+// A command's help under its usage line: its own text, then the flags every
+// command takes.
+std::string CommandHelpBody(const Command& c) {
+  return absl::StrCat(c.help, "\n", kCommonFlagsHelp);
+}
+
+void PrintCommandHelp(const Command& c, std::ostream& out, int fd) {
+  PrintProse(out, fd,
+             absl::StrCat("Usage: zcpack ", c.synopsis, "\n\n", CommandHelpBody(c), "\n",
+                          kExitCodesHelp));
+}
+
+// A usage error: the message and the command's usage line, on stderr.
+void PrintUsageError(const Command& c, absl::string_view message) {
+  PrintProse(std::cerr, STDERR_FILENO,
+             absl::StrCat("zcpack ", c.name, ": ", message, "\nUsage: zcpack ", c.synopsis, "\n"));
+}
+
+// The values a flag takes, for the completions, where the program keeps
+// them in a table; empty for any other flag.
+std::vector<std::string> FlagChoices(const std::string& name) {
+  std::vector<std::string> choices;
+  if (name == "shape") {
+    for (const converter::SynthShape& s : converter::SynthShapes()) choices.push_back(s.name);
+  } else if (name == "quant" || name == "output_quant") {
+    if (name == "quant") choices.push_back("keep");
+    for (const format::DType d : converter::kConversionTargets) {
+      choices.emplace_back(format::DTypeName(d));
+    }
+  } else if (name == "level") {
+    for (const auto level : {validator::VerifyLevel::kStructure, validator::VerifyLevel::kFull}) {
+      choices.emplace_back(validator::VerifyLevelName(level));
+    }
+  } else if (name == "layout") {
+    for (const auto layout : {format::LAYOUT_ROW_GROUPS_16, format::LAYOUT_ROW_MAJOR}) {
+      choices.emplace_back(format::LayoutName(layout));
+    }
+  }
+  return choices;
+}
+
+// The command table as the man page and the completions render it.
+std::vector<CommandDoc> CommandDocs() {
+  std::vector<CommandDoc> docs;
+  for (const Command& c : Commands()) {
+    if (c.hidden) continue;
+    CommandDoc doc{c.name, c.synopsis, CommandHelpBody(c), {}};
+    for (const std::string& name : FlagsOf(c)) {
+      const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+      doc.flags.push_back({name, ShortFlagName(name), flag != nullptr && !flag->IsOfType<bool>(),
+                           c.repeatable.count(name) > 0, FlagChoices(name)});
+    }
+    docs.push_back(std::move(doc));
+  }
+  return docs;
 }
 
 int Main(int argc, char** argv) {
@@ -629,23 +748,36 @@ int Main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    PrintMainHelp(std::cerr);
+    PrintMainHelp(std::cerr, STDERR_FILENO);
     return kExitUsage;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.size() > 1) {
       for (const Command& c : Commands()) {
         if (args[1] == c.name) {
-          PrintCommandHelp(c, std::cout);
+          PrintCommandHelp(c, std::cout, STDOUT_FILENO);
           return kExitOk;
         }
       }
     }
-    PrintMainHelp(std::cout);
+    PrintMainHelp(std::cout, STDOUT_FILENO);
     return kExitOk;
   }
-  if (args[0] == "--version") {
+  if (args[0] == "--version" || args[0] == "-V") {
     std::cout << "zcpack " << ZCPACK_VERSION << "\n";
+    return kExitOk;
+  }
+  // Hidden: the build writes the man page and the shell completions with
+  // these (tools/CMakeLists.txt).
+  if (args[0] == "--help-man" && args.size() == 1) {
+    std::cout << RenderManPage(CommandDocs(), ZCPACK_VERSION, kDescription, kGlobalFlagsHelp,
+                               kExitCodesHelp);
+    return kExitOk;
+  }
+  if (args[0] == "--completion" && args.size() == 2 && (args[1] == "bash" || args[1] == "zsh")) {
+    const std::string global_flags = "--help -h --version -V";
+    std::cout << (args[1] == "bash" ? RenderBashCompletion(CommandDocs(), global_flags)
+                                    : RenderZshCompletion(CommandDocs(), global_flags));
     return kExitOk;
   }
   const Command* command = nullptr;
@@ -661,30 +793,30 @@ int Main(int argc, char** argv) {
               << "; run 'zcpack --help'\n";
     return kExitUsage;
   }
-  auto parsed = ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()), command->flags,
-                          command->repeatable);
+  auto parsed = ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()),
+                          FlagsOf(*command), command->repeatable);
   if (!parsed.ok()) {
-    std::cerr << "zcpack " << command->name << ": " << parsed.status().message()
-              << "\nUsage: zcpack " << command->synopsis << "\n";
+    PrintUsageError(*command, parsed.status().message());
     return kExitUsage;
   }
   if (parsed->help) {
-    PrintCommandHelp(*command, std::cout);
+    PrintCommandHelp(*command, std::cout, STDOUT_FILENO);
     return kExitOk;
   }
   const size_t n = parsed->positional.size();
   if (n < command->min_positional || n > command->max_positional) {
-    std::cerr << "zcpack " << command->name << ": expected "
-              << (command->min_positional == command->max_positional
-                      ? absl::StrCat(command->min_positional)
-                      : absl::StrCat(command->min_positional, " to ", command->max_positional))
-              << " argument(s), got " << n << "\nUsage: zcpack " << command->synopsis << "\n";
+    PrintUsageError(*command,
+                    absl::StrCat("expected ",
+                                 command->min_positional == command->max_positional
+                                     ? absl::StrCat(command->min_positional)
+                                     : absl::StrCat(command->min_positional, " to ",
+                                                    command->max_positional),
+                                 " argument(s), got ", n));
     return kExitUsage;
   }
   if (command->flags.count("threads")) {
     if (const absl::Status usage = CheckThreadsFlag(*parsed); !usage.ok()) {
-      std::cerr << "zcpack " << command->name << ": " << usage.message()
-                << "\nUsage: zcpack " << command->synopsis << "\n";
+      PrintUsageError(*command, usage.message());
       return kExitUsage;
     }
   }
@@ -694,8 +826,7 @@ int Main(int argc, char** argv) {
   if (command->check_usage) {
     const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
     if (usage.code() == absl::StatusCode::kInvalidArgument) {
-      std::cerr << "zcpack " << command->name << ": " << usage.message()
-                << "\nUsage: zcpack " << command->synopsis << "\n";
+      PrintUsageError(*command, usage.message());
       return kExitUsage;
     }
     if (!usage.ok()) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -184,6 +185,38 @@ nlohmann::json ConfigJson(const ModelInfo& m, format::DType dtype) {
                                                         : "float16"}};
 }
 
+// Calls SynthOptions::progress at most every 100 ms, and always for the last
+// bytes.
+class ProgressReporter {
+ public:
+  ProgressReporter(const SynthOptions& options, uint64_t bytes_total, uint64_t files_total)
+      : callback_(options.progress), start_(std::chrono::steady_clock::now()) {
+    state_.bytes_total = bytes_total;
+    state_.files_total = files_total;
+  }
+  void Wrote(uint64_t bytes) {
+    state_.bytes_done += bytes;
+    Report(state_.bytes_done == state_.bytes_total);
+  }
+  void FinishedFile() {
+    ++state_.files_done;
+    Report(state_.files_done == state_.files_total);
+  }
+
+ private:
+  void Report(bool final_call) {
+    if (!callback_) return;
+    state_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (!final_call && state_.seconds - last_seconds_ < 0.1) return;
+    last_seconds_ = state_.seconds;
+    callback_(state_);
+  }
+  const std::function<void(const SynthProgress&)>& callback_;
+  const std::chrono::steady_clock::time_point start_;
+  SynthProgress state_;
+  double last_seconds_ = -1;
+};
+
 struct Shard {
   std::string file_name;
   std::vector<size_t> tensors;  // indices into the tensor list
@@ -192,7 +225,8 @@ struct Shard {
 
 absl::Status WriteShard(const std::string& dir, const Shard& shard,
                         const std::vector<SynthTensor>& tensors, const SynthOptions& options,
-                        uint64_t elem_bytes, int threads, std::vector<std::string>* notes) {
+                        uint64_t elem_bytes, int threads, std::vector<std::string>* notes,
+                        ProgressReporter& progress) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}, {"generator", "zcpack synth"}};
   uint64_t cursor = 0;
@@ -246,9 +280,12 @@ absl::Status WriteShard(const std::string& dir, const Shard& shard,
       if (auto s = format::WriteAt(fd, off, std::span<const uint8_t>(bytes.data(), step * elem_bytes), temp); !s.ok()) {
         return s;
       }
+      progress.Wrote(step * elem_bytes);
     }
   }
-  return temp_file.Install(options.overwrite);
+  ZCPACK_RETURN_IF_ERROR(temp_file.Install(options.overwrite));
+  progress.FinishedFile();
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -334,9 +371,10 @@ absl::StatusOr<SynthResult> Synthesize(const SynthOptions& options) {
     }
   }
   const int threads = format::ThreadsFor(options.threads);
+  ProgressReporter progress(options, total, shards.size());
   for (const Shard& s : shards) {
     ZCPACK_RETURN_IF_ERROR(WriteShard(options.out_dir, s, tensors, options, elem_bytes, threads,
-                                      &result.notes));
+                                      &result.notes, progress));
   }
   if (shards.size() > 1) {
     nlohmann::ordered_json index;

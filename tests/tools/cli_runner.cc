@@ -14,16 +14,18 @@
 #include <thread>
 
 namespace zcpack::testing {
-namespace {
+std::vector<std::string> ZcpackCommandLine(const std::vector<std::string>& args) {
+  std::vector<std::string> line = {ZCPACK_BINARY};
+  line.insert(line.end(), args.begin(), args.end());
+  return line;
+}
 
-std::string ReadAll(const std::string& path) {
+std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-
-}  // namespace
 
 std::string MakeTempDir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
@@ -42,8 +44,7 @@ RunningZcpack StartZcpack(const std::vector<std::string>& args, void (*setup)())
   RunningZcpack running;
   running.dir = MakeTempDir("cli");
   const std::string out_path = running.dir + "/stdout", err_path = running.dir + "/stderr";
-  std::vector<std::string> argv_storage = {ZCPACK_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<std::string> argv_storage = ZcpackCommandLine(args);
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -80,8 +81,8 @@ CliResult FinishZcpack(const RunningZcpack& running, double timeout_seconds) {
   CliResult result;
   result.max_rss_kib = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadAll(running.dir + "/stdout");
-  result.err = ReadAll(running.dir + "/stderr");
+  result.out = ReadWholeFile(running.dir + "/stdout");
+  result.err = ReadWholeFile(running.dir + "/stderr");
   RemoveTree(running.dir);
   return result;
 }

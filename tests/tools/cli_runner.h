@@ -35,6 +35,12 @@ RunningZcpack StartZcpack(const std::vector<std::string>& args, void (*setup)() 
 // (SIGKILL, exit code 128 + 9) when it runs for more than `timeout_seconds`.
 CliResult FinishZcpack(const RunningZcpack& running, double timeout_seconds = 600);
 
+// ZcpackCommandLine(): the zcpack binary built with this tree, then `args`.
+std::vector<std::string> ZcpackCommandLine(const std::vector<std::string>& args);
+
+// ReadWholeFile(): the whole file at `path`; "" when it cannot be read.
+std::string ReadWholeFile(const std::string& path);
+
 // A fresh, empty folder under the test temp dir; removed by the caller.
 std::string MakeTempDir(const std::string& tag);
 

@@ -1,6 +1,7 @@
 #include "tools/cli/args.h"
 
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/commandlineflag.h"
@@ -29,7 +30,19 @@ absl::Status UnknownFlag(const std::string& arg, const std::string& name,
       absl::StrCat("unknown flag '", arg, "'", DidYouMean(Spelling(name), spellings)));
 }
 
+// One-letter aliases of long flags. (A flag whose own name is one letter,
+// such as -n, needs none.)
+constexpr std::pair<const char*, const char*> kShortFlags[] = {
+    {"o", "out"}, {"q", "quiet"}, {"v", "verbose"}};
+
 }  // namespace
+
+std::string ShortFlagName(const std::string& name) {
+  for (const auto& [short_name, long_name] : kShortFlags) {
+    if (name == long_name) return short_name;
+  }
+  return "";
+}
 
 absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
                                      const std::set<std::string>& allowed,
@@ -60,7 +73,9 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
       has_value = true;
     }
     std::string name = absl::StrReplaceAll(body, {{"-", "_"}});
-    if (name == "o") name = "out";
+    for (const auto& [short_name, long_name] : kShortFlags) {
+      if (name == short_name) name = long_name;
+    }
     bool negated = false;
     if (!allowed.count(name) && name.rfind("no", 0) == 0 && allowed.count(name.substr(2))) {
       negated = true;

@@ -4,7 +4,8 @@
 // only splits argv and hands each value to absl's own parser
 // (CommandLineFlag::ParseFrom), so value syntax and types are absl's. What it
 // adds: each subcommand accepts only its own flags, both `--keep-f16` and
-// `--keep_f16` spellings, `-o` as `--out`, repeatable list flags, and usage
+// `--keep_f16` spellings, one-letter aliases (`-o` for `--out`, `-q` for
+// `--quiet`, `-v` for `--verbose`), repeatable list flags, and usage
 // errors returned as a status (exit code 2) instead of exiting.
 #ifndef ZCPACK_TOOLS_CLI_ARGS_H_
 #define ZCPACK_TOOLS_CLI_ARGS_H_
@@ -27,6 +28,10 @@ struct ParsedArgs {
   std::map<std::string, std::vector<std::string>> repeated;
   bool help = false;
 };
+
+// ShortFlagName(): the one-letter alias of flag `name` ("o" for "out"), or
+// "" when it has none.
+std::string ShortFlagName(const std::string& name);
 
 // ParseArgs(): parses `args` (argv after the subcommand name). `allowed` lists
 // the absl flag names this subcommand takes; `repeatable` those that may be

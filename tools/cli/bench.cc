@@ -275,7 +275,7 @@ absl::StatusOr<json> MeasureRun(BenchSession& session, const std::string& state,
   group.reset();  // removes the cgroup; the child has been reaped
   json record = bench::RunRecord(*child, resident, stats);
   if (stats.has_value() && !limit.required) record["guard_cgroup"] = true;
-  std::fprintf(
+  if (!session.options.quiet) std::fprintf(
       stderr, "bench: %s %s run %d/%d: %s\n", state.c_str(), loader.c_str(), run + 1,
       session.options.runs,
       child->ok()

@@ -237,46 +237,6 @@ ProcMemory ParseProcStatus(absl::string_view text) {
   return m;
 }
 
-absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
-  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  absl::string_view rest = lower;
-  size_t digits = 0;
-  while (digits < rest.size() && (absl::ascii_isdigit(rest[digits]) || rest[digits] == '.')) {
-    ++digits;
-  }
-  double number = 0;
-  if (digits == 0 || !absl::SimpleAtod(rest.substr(0, digits), &number) || number < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a byte size (e.g. 20GiB)"));
-  }
-  absl::string_view unit = absl::StripAsciiWhitespace(rest.substr(digits));
-  if (!absl::ConsumeSuffix(&unit, "ib")) absl::ConsumeSuffix(&unit, "b");
-  int shift = 0;
-  if (unit == "k") shift = 10;
-  else if (unit == "m") shift = 20;
-  else if (unit == "g") shift = 30;
-  else if (unit == "t") shift = 40;
-  else if (!unit.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "': unknown unit (use K, M, G or T)"));
-  }
-  const double bytes = std::ldexp(number, shift);
-  if (bytes >= std::ldexp(1.0, 63)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
-  }
-  return static_cast<uint64_t>(bytes);
-}
-
-std::string FormatBytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  if (u == 0) return absl::StrCat(bytes, " B");
-  return absl::StrFormat(v >= 100 ? "%.0f %s" : "%.2f %s", v, units[u]);
-}
-
 absl::StatusOr<std::unique_ptr<MemoryCgroup>> MemoryCgroup::Create(uint64_t limit_bytes) {
   const CgroupMounts mounts = FindCgroupMounts();
   if (!mounts.v1_memory.empty()) {

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "tools/cli/units.h"
 
 namespace zcpack::cli::bench {
 
@@ -66,13 +67,10 @@ struct ProcMemory {
 };
 ProcMemory ParseProcStatus(absl::string_view text);
 
-// ParseByteSize(): "21474836480", "20GiB", "20G", "1.5g", "512MiB", "64k":
-// a number with an optional binary unit (K, M, G, T; "iB"/"B" optional; case
-// does not matter). InvalidArgument otherwise, or for more than 2^63 bytes.
-absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
-
-// FormatBytes(): "3.52 GiB", "812.0 MiB", "17 KiB", "12 B".
-std::string FormatBytes(uint64_t bytes);
+// The byte-size helpers every command uses (units.h), by the names bench's
+// code has always called them.
+using ::zcpack::cli::FormatBytes;
+using ::zcpack::cli::ParseByteSize;
 
 // MemoryCgroup: a fresh memory cgroup with a hard limit, for running one
 // process under a memory budget. Create() prefers the cgroup v1 memory

@@ -33,6 +33,8 @@ struct SynthCommandOptions {
   int threads = 0;
   bool force = false;
   bool json = false;
+  bool quiet = false;    // no progress line, no summary
+  bool verbose = false;  // each file's size
 };
 
 // RunSynth(): writes a synthetic llama-shaped checkpoint (converter/synth.h).
@@ -56,7 +58,8 @@ struct ConvertCommandOptions {
   std::string layout = "row-groups";  // format::ParseLayout() spelling
   std::string tokenizer;  // a file whose tokenizer to carry ("": the source's)
   bool json = false;
-  bool quiet = false;
+  bool quiet = false;    // no progress line, no summary
+  bool verbose = false;  // a summary line per tensor
   bool force = false;
   // "gguf": write a GGUF file with zcpack's layout instead of a container
   // (RunConvertToGguf()); "" or "container": a container.
@@ -91,7 +94,8 @@ struct ExportCommandOptions {
   std::string output;  // the GGUF file
   uint64_t alignment = 0;  // 0: the container's
   bool json = false;
-  bool quiet = false;
+  bool quiet = false;    // no summary
+  bool verbose = false;  // a summary line per tensor
   bool force = false;
 };
 
@@ -125,6 +129,7 @@ struct RunCommandOptions {
   bool verify = false;
   std::string loader = "zcpack";
   bool json = false;
+  bool quiet = false;  // text prompts: no stop line, timings or notes on `log`
 };
 
 // RunRun(): opens a container with the runtime and generates from a prompt.
@@ -153,6 +158,8 @@ struct VerifyCommandOptions {
   std::string path;
   validator::VerifyOptions verify;
   bool json = false;
+  bool quiet = false;    // no progress line; the text report only when a check fails
+  bool verbose = false;  // the text report lists every check
 };
 
 // RunVerify(): verifies a container (validator/verify.h) and prints the
@@ -181,6 +188,7 @@ struct BenchCommandOptions {
   std::string timeline_csv;  // empty: no CSV
   std::string plot;          // .svg or .png; empty: no chart
   bool json = false;
+  bool quiet = false;  // no line per run on stderr
 };
 
 // RunBench(): compares the loaders on one container, each run in a fresh

@@ -1,18 +1,22 @@
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
+#include "tools/cli/progress.h"
 #include "tools/cli/suggest.h"
+#include "tools/cli/terminal.h"
+#include "tools/cli/units.h"
 #include "zcpack/converter/convert.h"
 #include "zcpack/converter/plan.h"
 #include "zcpack/format/dtype.h"
@@ -24,22 +28,6 @@ namespace zcpack::cli {
 namespace {
 
 std::string Mib(double bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
-
-// A one-line progress bar on stderr, redrawn in place.
-void DrawProgress(const converter::ConvertProgress& p) {
-  const double fraction =
-      p.source_bytes_total ? static_cast<double>(p.source_bytes_done) / p.source_bytes_total : 1.0;
-  constexpr int kWidth = 30;
-  const int filled = static_cast<int>(fraction * kWidth);
-  const double rate = p.seconds > 0 ? p.source_bytes_done / p.seconds : 0;
-  const double eta = rate > 0 ? (p.source_bytes_total - p.source_bytes_done) / rate : 0;
-  std::fprintf(stderr, "\r[%s%s] %3.0f%% %llu/%llu tensors %s/%s %6.1f MiB/s ETA %4.0fs ",
-               std::string(filled, '#').c_str(), std::string(kWidth - filled, ' ').c_str(),
-               fraction * 100, static_cast<unsigned long long>(p.tensors_done),
-               static_cast<unsigned long long>(p.tensors_total), Mib(p.source_bytes_done).c_str(),
-               Mib(p.source_bytes_total).c_str(), rate / 1048576.0, eta);
-  std::fflush(stderr);
-}
 
 nlohmann::json ReportJson(const converter::ConvertReport& r) {
   nlohmann::json tensors = nlohmann::json::array();
@@ -82,7 +70,7 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
           {"tensors", std::move(tensors)}};
 }
 
-void PrintText(const converter::ConvertReport& r, std::ostream& out) {
+void PrintText(const converter::ConvertReport& r, bool verbose, std::ostream& out) {
   for (const std::string& note : r.notes) out << "note: " << note << "\n";
   size_t quantized = 0, fallbacks = 0, kept = 0;
   double worst_snr = 1e18;
@@ -116,6 +104,17 @@ void PrintText(const converter::ConvertReport& r, std::ostream& out) {
         kept);
   }
   if (!worst.empty()) out << absl::StrFormat("  lowest SNR %.1f dB (%s)\n", worst_snr, worst);
+  if (!verbose) return;
+  for (const auto& t : r.tensors) {
+    std::string line = absl::StrFormat(
+        "  tensor %s: %s -> %s [%s], %s at offset %d", t.name, format::DTypeName(t.source_dtype),
+        format::DTypeName(t.dtype), absl::StrJoin(t.shape, "x"), FormatBytes(t.nbytes), t.offset);
+    if (t.has_stats) {
+      absl::StrAppend(&line, absl::StrFormat(", SNR %.1f dB, RMSE %.3g", t.stats.snr_db(),
+                                             t.stats.rmse()));
+    }
+    out << line << "\n";
+  }
 }
 
 // The value of --quant (`with_keep`) or --output-quant: one of the types the
@@ -222,10 +221,15 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   if (options.to == "gguf") return RunConvertToGguf(options, out);
   ZCPACK_ASSIGN_OR_RETURN(converter::ConvertOptions convert, ConverterOptions(options));
   ZCPACK_RETURN_IF_ERROR(ExpectCheckpoint(options.source));
-  const bool bar = !options.quiet && !options.json && ::isatty(STDERR_FILENO);
-  if (bar) convert.progress = DrawProgress;
+  ProgressLine progress(!options.quiet && !options.json);
+  if (progress.enabled()) {
+    convert.progress = [&progress](const converter::ConvertProgress& p) {
+      progress.Update({"convert", p.source_bytes_done, p.source_bytes_total, p.tensors_done,
+                       p.tensors_total, "tensors", p.seconds});
+    };
+  }
   auto report = converter::Convert(convert);
-  if (bar) std::fprintf(stderr, "\n");
+  progress.Finish();
   if (!report.ok()) return report.status();
   // Warnings go to stderr whatever the output mode (--quiet and --json
   // included): they are about the output's quality, not progress.
@@ -235,7 +239,9 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
   if (options.json) {
     out << JsonText(ReportJson(*report)) << "\n";
   } else if (!options.quiet) {
-    PrintText(*report, out);
+    std::ostringstream text;
+    PrintText(*report, options.verbose, text);
+    out << FitToTerminal(text.str(), STDOUT_FILENO);
   }
   return absl::OkStatus();
 }

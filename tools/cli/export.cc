@@ -18,6 +18,8 @@
 #include "zcpack/exporter/gguf_writer.h"
 #include "zcpack/format/posix_file.h"
 #include "zcpack/format/utf8.h"
+#include "tools/cli/terminal.h"
+#include "tools/cli/units.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -46,7 +48,7 @@ nlohmann::json ReportJson(const exporter::ExportReport& r) {
           {"tensors", std::move(tensors)}};
 }
 
-void PrintText(const exporter::ExportReport& r, std::ostream& out) {
+void PrintText(const exporter::ExportReport& r, bool verbose, std::ostream& out) {
   for (const std::string& note : r.notes) out << "note: " << note << "\n";
   const size_t permuted = std::count_if(r.tensors.begin(), r.tensors.end(),
                                         [](const auto& t) { return t.rope_permuted; });
@@ -64,13 +66,23 @@ void PrintText(const exporter::ExportReport& r, std::ostream& out) {
     out << absl::StrFormat("  %d 1-D f16/bf16 tensors widened to f32 (llama.cpp's norms)\n",
                            widened);
   }
+  if (!verbose) return;
+  for (const exporter::ExportedTensor& t : r.tensors) {
+    out << absl::StrFormat("  tensor %s: %s, %s at offset %d%s%s\n", t.name, t.ggml_type,
+                           FormatBytes(t.nbytes), t.offset,
+                           t.rope_permuted ? ", RoPE-permuted" : "",
+                           t.widened ? ", widened to f32" : "");
+  }
 }
 
-absl::Status Print(const exporter::ExportReport& r, bool json, bool quiet, std::ostream& out) {
+absl::Status Print(const exporter::ExportReport& r, bool json, bool quiet, bool verbose,
+                   std::ostream& out) {
   if (json) {
     out << JsonText(ReportJson(r)) << "\n";
   } else if (!quiet) {
-    PrintText(r, out);
+    std::ostringstream text;
+    PrintText(r, verbose, text);
+    out << FitToTerminal(text.str(), STDOUT_FILENO);
   }
   return absl::OkStatus();
 }
@@ -102,7 +114,7 @@ absl::Status RunExport(const ExportCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "export"));
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report,
                           exporter::ExportToGguf(ExporterOptions(options)));
-  return Print(report, options.json, options.quiet, out);
+  return Print(report, options.json, options.quiet, options.verbose, out);
 }
 
 absl::Status CheckConvertToGgufOptions(const ConvertCommandOptions& options) {
@@ -150,7 +162,7 @@ absl::Status RunConvertToGguf(const ConvertCommandOptions& options, std::ostream
   align.alignment = options.alignment;
   align.overwrite = options.force;
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report, exporter::AlignGguf(align));
-  return Print(report, options.json, options.quiet, out);
+  return Print(report, options.json, options.quiet, options.verbose, out);
 }
 
 }  // namespace zcpack::cli

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tools/cli/progress.h"
 #include "zcpack/format/temp_file.h"
 
 namespace zcpack::cli {
@@ -31,9 +32,12 @@ void WaitForInterrupt(sigset_t signals, std::string command) {
   }
   const int removed = format::AbandonTempFiles();
   const char* name = ::sigabbrev_np(signal);  // "INT", "TERM", "HUP"
-  // A terminal shows "^C" after whatever was last written (a progress bar):
-  // start on a line of our own there.
-  std::string line = absl::StrCat(::isatty(STDERR_FILENO) ? "\n" : "", "zcpack ", command,
+  // A terminal shows "^C" after whatever was last written: a progress line
+  // (tools/cli/progress.h) is erased (carriage return, ESC[K) and the message
+  // takes its place, so that no fragment of it stays; after anything else
+  // the message starts on a line of its own.
+  const char* start = TakeOverProgressLine() ? "" : ::isatty(STDERR_FILENO) ? "\n" : "";
+  std::string line = absl::StrCat(start, "zcpack ", command,
                                   ": interrupted (",
                                   name != nullptr ? absl::StrCat("SIG", name) : "a signal", ")");
   if (removed > 0) {

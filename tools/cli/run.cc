@@ -230,6 +230,7 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
     return absl::OkStatus();
   }
   out << "\n" << std::flush;
+  if (options.quiet) return absl::OkStatus();
   log << absl::StrFormat(
       "stopped: %s after %d tokens; %s loader: open %.3f ms, first token %.1f ms (%d prompt "
       "tokens), %.1f tokens/s\n",

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <chrono>
 #include <utility>
 
@@ -6,6 +8,8 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/json_output.h"
+#include "tools/cli/progress.h"
+#include "tools/cli/units.h"
 #include "zcpack/converter/synth.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/status_macros.h"
@@ -40,9 +44,18 @@ absl::Status CheckSynthOptions(const SynthCommandOptions& options) {
 }
 
 absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
-  ZCPACK_ASSIGN_OR_RETURN(const converter::SynthOptions synth, SynthesizerOptions(options));
+  ZCPACK_ASSIGN_OR_RETURN(converter::SynthOptions synth, SynthesizerOptions(options));
+  ProgressLine progress(!options.quiet && !options.json);
+  if (progress.enabled()) {
+    synth.progress = [&progress](const converter::SynthProgress& p) {
+      progress.Update({"synth", p.bytes_done, p.bytes_total, p.files_done, p.files_total, "files",
+                       p.seconds});
+    };
+  }
   const auto start = std::chrono::steady_clock::now();
-  ZCPACK_ASSIGN_OR_RETURN(const converter::SynthResult result, converter::Synthesize(synth));
+  absl::StatusOr<converter::SynthResult> synthesized = converter::Synthesize(synth);
+  progress.Finish();
+  ZCPACK_ASSIGN_OR_RETURN(const converter::SynthResult result, std::move(synthesized));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (options.json) {
@@ -51,12 +64,19 @@ absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
                         {"weight_bytes", result.weight_bytes}, {"files", result.files},
                         {"notes", result.notes},             {"seconds", seconds}};
     out << JsonText(std::move(j)) << "\n";
-  } else {
+  } else if (!options.quiet) {
     for (const std::string& note : result.notes) out << "note: " << note << "\n";
     out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",
                            options.shape, result.parameters,
                            result.weight_bytes / 1048576.0, options.dtype, seconds);
-    for (const auto& f : result.files) out << "  " << f << "\n";
+    for (const auto& f : result.files) {
+      out << "  " << f;
+      struct stat st;
+      if (options.verbose && ::stat(f.c_str(), &st) == 0) {
+        out << " (" << FormatBytes(static_cast<uint64_t>(st.st_size)) << ")";
+      }
+      out << "\n";
+    }
   }
   return absl::OkStatus();
 }

@@ -1,18 +1,45 @@
+#include <unistd.h>
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
+#include "tools/cli/progress.h"
+#include "tools/cli/terminal.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
 
 absl::Status RunVerify(const VerifyCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "verify"));
-  ZCPACK_ASSIGN_OR_RETURN(const validator::VerifyReport report,
-                          validator::Verify(options.path, options.verify));
-  out << (options.json ? validator::FormatReportJson(report)
-                       : validator::FormatReportText(report));
+  validator::VerifyOptions verify = options.verify;
+  ProgressLine progress(!options.quiet && !options.json);
+  if (progress.enabled()) {
+    verify.progress = [&progress](const validator::VerifyProgress& p) {
+      progress.Update({absl::StrCat("verify ", p.stage), p.bytes_done, p.bytes_total, 0, 0, "",
+                       p.seconds});
+    };
+  }
+  absl::StatusOr<validator::VerifyReport> verified = validator::Verify(options.path, verify);
+  progress.Finish();
+  ZCPACK_ASSIGN_OR_RETURN(const validator::VerifyReport report, std::move(verified));
+  if (options.json) {
+    out << validator::FormatReportJson(report);
+  } else if (!options.quiet || !report.sound()) {
+    std::string text = validator::FormatReportText(report);
+    if (options.verbose) {
+      absl::StrAppend(&text, "checks:\n");
+      for (const validator::CheckOutcome& c : report.checks) {
+        absl::StrAppend(&text, "  ", validator::CheckResultName(c.result), "  ", c.group, "/",
+                        c.name);
+        if (c.problems > 0) absl::StrAppend(&text, " (", c.problems, " problems)");
+        if (!c.detail.empty()) absl::StrAppend(&text, ": ", c.detail);
+        absl::StrAppend(&text, "\n");
+      }
+    }
+    out << FitToTerminal(text, STDOUT_FILENO);
+  }
   if (report.sound()) return absl::OkStatus();
   std::string message = absl::StrCat(options.path, ": unsound, ", report.problem_count,
                                      report.problem_count == 1 ? " problem" : " problems");

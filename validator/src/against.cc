@@ -340,6 +340,15 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
   std::vector<Item> items;
   MatchTensors(layout, source, allow_nonfinite, builder, &pairs, &items);
 
+  std::vector<uint64_t> item_bytes(items.size());
+  uint64_t pass_bytes = 0;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const format::DType dtype =
+        layout.manifest.tensors(static_cast<int>(pairs[items[k].pair].tensor)).dtype();
+    item_bytes[k] = ByteOffset(dtype, items[k].end) - ByteOffset(dtype, items[k].begin);
+    pass_bytes += item_bytes[k];
+  }
+  ByteProgress progress(options.progress, "against", pass_bytes);
   std::vector<ItemResult> results(items.size());
   const auto make_worker = [&]() -> ItemFn {
     struct Scratch {
@@ -352,10 +361,12 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
           MeasureItem(container, layout, pairs[items[k].pair], items[k], scratch->stored,
                       scratch->row_major, scratch->permuted, scratch->source_values, scratch->decoded, results[k]);
       ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
+      progress.Add(item_bytes[k]);
       return measured;
     };
   };
   const absl::Status compared = ParallelFor(items.size(), threads, make_worker);
+  progress.Finish();
   // Whatever else went wrong, a source that faulted is the cause to report.
   ZCPACK_RETURN_IF_ERROR(source.CheckMappings());
   ZCPACK_RETURN_IF_ERROR(compared);

@@ -70,7 +70,8 @@ std::string Hex64(uint64_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZe
 }  // namespace
 
 absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& layout, int threads,
-                            size_t chunk_bytes, ReportBuilder& builder, VerifyReport* report) {
+                            size_t chunk_bytes, const VerifyOptions& options,
+                            ReportBuilder& builder, VerifyReport* report) {
   const auto& tensors = layout.manifest.tensors();
   const size_t count = static_cast<size_t>(tensors.size());
   std::vector<WorkItem> items;
@@ -99,6 +100,9 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
   std::stable_sort(items.begin(), items.end(),
                    [](const WorkItem& a, const WorkItem& b) { return a.length > b.length; });
 
+  uint64_t pass_bytes = 0;
+  for (const WorkItem& item : items) pass_bytes += item.length;
+  ByteProgress progress(options.progress, "checksums", pass_bytes);
   std::vector<uint64_t> digests(count + static_cast<size_t>(blobs.size()), 0);
   const auto make_worker = [&]() -> ItemFn {
     auto state = std::shared_ptr<XXH3_state_t>(XXH3_createState(), XXH3_freeState);
@@ -112,18 +116,21 @@ absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& lay
                            [&](std::span<const uint8_t> piece) {
                              ScanForNonzero(piece, at, gap);
                              at += piece.size();
+                             progress.Add(piece.size());
                            });
       }
       XXH3_64bits_reset(state.get());
       absl::Status s = source.Scan(item.offset, item.length, chunk_bytes, *scratch,
                                    [&](std::span<const uint8_t> piece) {
                                      XXH3_64bits_update(state.get(), piece.data(), piece.size());
+                                     progress.Add(piece.size());
                                    });
       digests[item.index] = XXH3_64bits_digest(state.get());
       return s;
     };
   };
   ZCPACK_RETURN_IF_ERROR(ParallelFor(items.size(), threads, make_worker, &report->threads));
+  progress.Finish();
 
   // Report in file order, from this thread.
   builder.Ran("checksum");

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "byte_source.h"
+#include "zcpack/validator/verify.h"
 #include "report_builder.h"
 #include "structure.h"
 
@@ -17,10 +18,12 @@ namespace zcpack::validator::internal {
 
 // CheckIntegrity(): hashes every placed tensor and, when the whole table is
 // sound, scans every padding byte; reports "checksum" and "padding" problems
-// in file order and fills report->checksummed_bytes / padding_bytes. Fails
-// only when the bytes cannot be read.
+// in file order and fills report->checksummed_bytes / padding_bytes. Reports
+// the bytes read through `progress` (stage "checksums"). Fails only when the
+// bytes cannot be read.
 absl::Status CheckIntegrity(const ByteSource& source, const ContainerLayout& layout, int threads,
-                            size_t chunk_bytes, ReportBuilder& builder, VerifyReport* report);
+                            size_t chunk_bytes, const VerifyOptions& options,
+                            ReportBuilder& builder, VerifyReport* report);
 
 }  // namespace zcpack::validator::internal
 

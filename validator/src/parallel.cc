@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace zcpack::validator::internal {
@@ -33,6 +34,34 @@ absl::Status ParallelFor(size_t count, int threads, const std::function<ItemFn()
   run();
   for (auto& t : pool) t.join();
   return failure;
+}
+
+ByteProgress::ByteProgress(const std::function<void(const VerifyProgress&)>& callback,
+                           std::string stage, uint64_t bytes_total)
+    : callback_(callback),
+      stage_(std::move(stage)),
+      total_(bytes_total),
+      start_(std::chrono::steady_clock::now()) {}
+
+void ByteProgress::Add(uint64_t bytes) {
+  done_.fetch_add(bytes);
+  if (callback_) Report(false);
+}
+
+void ByteProgress::Finish() {
+  if (callback_) Report(true);
+}
+
+void ByteProgress::Report(bool final_call) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const int64_t ms = static_cast<int64_t>(seconds * 1000);
+  if (!final_call) {
+    int64_t last = last_ms_.load();
+    if (ms - last < 100 || !last_ms_.compare_exchange_strong(last, ms)) return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  callback_({stage_, done_.load(), total_, seconds});
 }
 
 }  // namespace zcpack::validator::internal

@@ -108,7 +108,7 @@ absl::StatusOr<VerifyReport> RunVerify(const internal::ByteSource& source,
     const auto integrity_start = Clock::now();
     source.AdviseSequential();
     ZCPACK_RETURN_IF_ERROR(internal::CheckIntegrity(source, layout, threads, options.chunk_bytes,
-                                                    builder, &report));
+                                                    options, builder, &report));
     report.integrity_seconds = SecondsSince(integrity_start);
   }
 

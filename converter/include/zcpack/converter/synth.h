@@ -8,6 +8,7 @@
 #define ZCPACK_CONVERTER_SYNTH_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@ const std::vector<SynthShape>& SynthShapes();
 // FindSynthShape(): InvalidArgument (listing the known names) if unknown.
 absl::StatusOr<SynthShape> FindSynthShape(absl::string_view name);
 
+// Where Synthesize() stands: weight bytes written of the total, shard files
+// finished of the total, seconds since it started.
+struct SynthProgress {
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  uint64_t files_done = 0;
+  uint64_t files_total = 0;
+  double seconds = 0;
+};
+
 struct SynthOptions {
   std::string shape = "tiny";
   // Output folder; created if missing. Existing model files in it are
@@ -43,6 +54,9 @@ struct SynthOptions {
   // model.safetensors.index.json).
   uint64_t max_shard_bytes = uint64_t{4} << 30;
   bool overwrite = false;
+  // Called from the calling thread after a chunk of weights is written, at
+  // most every ~100 ms, and once when all are written. May be empty.
+  std::function<void(const SynthProgress&)> progress;
 };
 
 struct SynthResult {

@@ -43,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -96,6 +97,17 @@ enum class DataAccess {
 inline constexpr double kDefaultMaxRmse = 0.1;
 inline constexpr double kDefaultMinSnrDb = 10.0;
 
+// Where a data pass of Verify() stands: `stage` is "checksums" (the full
+// level's hashing and padding scan) or "against" (the source comparison);
+// bytes of the container processed of the pass's total; seconds since the
+// pass started.
+struct VerifyProgress {
+  std::string stage;
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  double seconds = 0;
+};
+
 struct VerifyOptions {
   VerifyLevel level = VerifyLevel::kFull;
   // Limits applied to the untrusted header and manifest; an exceeded limit is
@@ -121,6 +133,10 @@ struct VerifyOptions {
   // generate this many tokens greedily, every logit finite. 0: not run.
   // Only for files (Verify()), and only when the structure is sound.
   int run_tokens = 0;
+  // Called during the data passes, from worker threads but never two calls
+  // at once, at most every ~100 ms, and once at the end of each pass. May
+  // be empty.
+  std::function<void(const VerifyProgress&)> progress;
 };
 
 // One defect found.
