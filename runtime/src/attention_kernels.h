@@ -9,8 +9,9 @@
 // that greedy output agrees with it where two logits nearly tie. For one
 // query q (already rounded to binary16) against keys 0..n-1 in order:
 //
-//   s_j = scale * float(sum_i k_ji * q_i)   (products exact in float, the
-//                                            sum in double)
+//   s_j = scale * float(sum_i k_ji * q_i)   (products exact in float,
+//                                            summed in ScoreSumForThisCpu()'s
+//                                            order)
 //   running max M, sum S = 0, accumulator a = 0 (binary16 values):
 //   if s_j > M:  ms = exp(M - s_j), vs = 1, M = s_j, a = h(a * ms)
 //   else:        ms = 1, vs = exp(s_j - M)
@@ -18,9 +19,13 @@
 //   out = a * (1 / S)   (0 when S is 0)
 //
 // where h() rounds to binary16 (nearest-even) and exp is the C library's
-// expf. Key scores are the same at every level (the double sum of at most a
-// few hundred float products is exact unless their magnitudes span more than
-// about 2^30; past that the levels may differ by a rounding), and
+// expf. The key score's sum follows ggml_vec_dot_f16 as llama.cpp compiles
+// it for the CPU it runs on (-march=native, its default build): its float
+// lanes differ between CPUs, and one ulp of a score can flip a near-tied
+// greedy token (ScoreSum below). Every level computes the same order, so key
+// scores are the same at every level (the kExact sum, in double, of at most
+// a few hundred float products is exact unless their magnitudes span more
+// than about 2^30; past that the levels may differ by a rounding), and
 // online_values() is bit-identical at every level. Conversions are exact and
 // equal at every level: ToHalf() rounds to nearest-even as
 // format::FloatToHalf() does for every finite value and infinity (NaN stays
@@ -35,9 +40,32 @@
 
 namespace zcpack::runtime::attention {
 
+// How ggml_vec_dot_f16 adds the dim products of a key score in llama.cpp
+// built for this CPU. kLanes16 (AVX-512 F without AVX512-FP16) and kLanes8
+// (AVX2 with FMA and F16C): each full step of 4 x L elements (L = 16 or 8)
+// goes into four arrays of L float lanes by fma, element 4L * s + L * a + l
+// into lane l of array a; then (a0 + a2) + (a1 + a3) lane by lane, then the
+// L lanes in the order of _mm512_reduce_add_ps (GCC) or of ggml's AVX
+// hadd reduction; the elements past the last full step are then added one
+// by one in double. kExact: every product added in double, which is
+// ggml's order where no full step exists (dims below 128 on CPUs with
+// AVX512-FP16, whose wider steps use binary16 arithmetic that this does
+// not reproduce; any other CPU).
+enum class ScoreSum { kExact, kLanes8, kLanes16 };
+// The order on this CPU (cpuid), decided once.
+ScoreSum ScoreSumForThisCpu();
+// One key's score sum in `order` (float(sum), before the scale): the scalar
+// reference of every level.
+float KeyScoreSum(ScoreSum order, const uint16_t* key, const float* q, size_t dim);
+// The in-register version of a lane order (what key_scores() runs when it
+// is this CPU's), for the tests; nullptr where this build or CPU has none.
+using ScoreSumFn = float (*)(const uint16_t* key, const float* q, size_t dim);
+ScoreSumFn RegisterScoreSum(ScoreSum order);
+
 struct AttentionKernels {
   format::SimdLevel level;
-  // scores[j] = scale * float(double sum of keys[j * dim + i] * q[i]), j < n.
+  // scores[j] = scale * KeyScoreSum(ScoreSumForThisCpu(), keys + j * dim, q,
+  // dim), j < n.
   void (*key_scores)(const uint16_t* keys, size_t n, size_t dim, const float* q, float scale,
                      float* scores);
   // The binary16 accumulator of the recurrence above after n values, widened

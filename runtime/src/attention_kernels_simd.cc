@@ -35,8 +35,36 @@ ZCPACK_AVX2 inline __m256 Load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// ScoreSum::kLanes8 in registers (attention_kernels.h).
+ZCPACK_AVX2 float Lanes8ScoreSum(const uint16_t* k, const float* q, size_t dim) {
+  const size_t full = dim - dim % 32;
+  __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                 _mm256_setzero_ps()};
+  for (size_t i = 0; i < full; i += 32) {
+    for (size_t x = 0; x < 4; ++x) {
+      a[x] = _mm256_fmadd_ps(Load8(k + i + 8 * x), _mm256_loadu_ps(q + i + 8 * x), a[x]);
+    }
+  }
+  const __m256 v = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+  const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t1 = _mm_hadd_ps(t0, t0);
+  double sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+  for (size_t i = full; i < dim; ++i) sum += static_cast<double>(format::HalfToFloat(k[i]) * q[i]);
+  return static_cast<float>(sum);
+}
+
 ZCPACK_AVX2 void KeyScoresAvx2(const uint16_t* keys, size_t n, size_t dim, const float* q,
                                float scale, float* scores) {
+  const ScoreSum order = ScoreSumForThisCpu();
+  if (order != ScoreSum::kExact) {
+    for (size_t j = 0; j < n; ++j) {
+      const uint16_t* k = keys + j * dim;
+      const float sum =
+          order == ScoreSum::kLanes8 ? Lanes8ScoreSum(k, q, dim) : KeyScoreSum(order, k, q, dim);
+      scores[j] = sum * scale;
+    }
+    return;
+  }
   for (size_t j = 0; j < n; ++j) {
     const uint16_t* k = keys + j * dim;
     __m256d acc0 = _mm256_setzero_pd();
@@ -125,8 +153,38 @@ ZCPACK_AVX512 inline void AddProducts(__m512 p, __m512d& acc0, __m512d& acc1) {
   acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(p, 1)));
 }
 
+// ScoreSum::kLanes16 in registers (attention_kernels.h), the lanes added in
+// _mm512_reduce_add_ps's order spelled out (clang's intrinsic may differ).
+ZCPACK_AVX512 float Lanes16ScoreSum(const uint16_t* k, const float* q, size_t dim) {
+  const size_t full = dim - dim % 64;
+  __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                 _mm512_setzero_ps()};
+  for (size_t i = 0; i < full; i += 64) {
+    for (size_t x = 0; x < 4; ++x) {
+      a[x] = _mm512_fmadd_ps(Load16(k + i + 16 * x), _mm512_loadu_ps(q + i + 16 * x), a[x]);
+    }
+  }
+  const __m512 v = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
+  const __m256 t3 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v));
+  const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+  const __m128 t8 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));  // t6[0] + t6[2], t6[1] + t6[3]
+  double sum = _mm_cvtss_f32(_mm_add_ss(t8, _mm_movehdup_ps(t8)));
+  for (size_t i = full; i < dim; ++i) sum += static_cast<double>(format::HalfToFloat(k[i]) * q[i]);
+  return static_cast<float>(sum);
+}
+
 ZCPACK_AVX512 void KeyScoresAvx512(const uint16_t* keys, size_t n, size_t dim, const float* q,
                                    float scale, float* scores) {
+  const ScoreSum order = ScoreSumForThisCpu();
+  if (order != ScoreSum::kExact) {
+    for (size_t j = 0; j < n; ++j) {
+      const uint16_t* k = keys + j * dim;
+      const float sum =
+          order == ScoreSum::kLanes16 ? Lanes16ScoreSum(k, q, dim) : KeyScoreSum(order, k, q, dim);
+      scores[j] = sum * scale;
+    }
+    return;
+  }
   const size_t full = dim / 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1);
   for (size_t j = 0; j < n; ++j) {
@@ -201,6 +259,13 @@ constexpr AttentionKernels kAvx512 = {format::SimdLevel::kAvx512, KeyScoresAvx51
 const AttentionKernels* Avx2AttentionKernels() { return &kAvx2; }
 const AttentionKernels* Avx512AttentionKernels() { return &kAvx512; }
 
+ScoreSumFn RegisterScoreSum(ScoreSum order) {
+  const format::SimdLevel level = format::DetectSimdLevel();
+  if (order == ScoreSum::kLanes8 && level >= format::SimdLevel::kAvx2) return Lanes8ScoreSum;
+  if (order == ScoreSum::kLanes16 && level == format::SimdLevel::kAvx512) return Lanes16ScoreSum;
+  return nullptr;
+}
+
 }  // namespace zcpack::runtime::attention
 
 #else  // not x86
@@ -208,6 +273,7 @@ const AttentionKernels* Avx512AttentionKernels() { return &kAvx512; }
 namespace zcpack::runtime::attention {
 const AttentionKernels* Avx2AttentionKernels() { return nullptr; }
 const AttentionKernels* Avx512AttentionKernels() { return nullptr; }
+ScoreSumFn RegisterScoreSum(ScoreSum) { return nullptr; }
 }  // namespace zcpack::runtime::attention
 
 #endif

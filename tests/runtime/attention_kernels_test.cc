@@ -73,8 +73,71 @@ std::vector<float> RandomHalfExactFloats(size_t n, std::mt19937_64& rng) {
   return out;
 }
 
-TEST(AttentionKernels, ScoresEqualTheScalarLevelAndTheDoubleSum) {
+// ScoreSum's orders as attention_kernels.h states them, written out
+// independently: element e of a full step goes to array (e / L) % 4, lane e % L.
+float ReferenceScoreSum(ScoreSum order, const uint16_t* k, const float* q, size_t dim) {
+  if (order == ScoreSum::kExact) {
+    double sum = 0;
+    for (size_t i = 0; i < dim; ++i) sum += static_cast<double>(format::HalfToFloat(k[i]) * q[i]);
+    return static_cast<float>(sum);
+  }
+  const size_t lanes = order == ScoreSum::kLanes16 ? 16 : 8;
+  const size_t full = dim / (4 * lanes) * (4 * lanes);
+  std::vector<float> acc(4 * lanes, 0.0f);
+  for (size_t e = 0; e < full; ++e) {
+    float& a = acc[((e / lanes) % 4) * lanes + e % lanes];
+    a = std::fma(format::HalfToFloat(k[e]), q[e], a);
+  }
+  std::vector<float> v(lanes);
+  for (size_t l = 0; l < lanes; ++l) {
+    v[l] = (acc[l] + acc[2 * lanes + l]) + (acc[lanes + l] + acc[3 * lanes + l]);
+  }
+  float total;
+  if (lanes == 16) {
+    float h[8], q4[4];
+    for (size_t i = 0; i < 8; ++i) h[i] = v[i] + v[i + 8];
+    for (size_t i = 0; i < 4; ++i) q4[i] = h[i] + h[i + 4];
+    total = (q4[0] + q4[2]) + (q4[1] + q4[3]);
+  } else {
+    float h[4];
+    for (size_t i = 0; i < 4; ++i) h[i] = v[i] + v[i + 4];
+    total = (h[0] + h[1]) + (h[2] + h[3]);
+  }
+  double sum = total;
+  for (size_t e = full; e < dim; ++e) sum += static_cast<double>(format::HalfToFloat(k[e]) * q[e]);
+  return static_cast<float>(sum);
+}
+
+TEST(AttentionKernels, KeyScoreSumFollowsEachOrder) {
+  std::mt19937_64 rng(21);
+  size_t lanes_differ_from_exact = 0;
+  for (size_t dim : {1, 8, 31, 32, 33, 64, 80, 128, 200}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      const std::vector<uint16_t> key = RandomHalves(dim, rng);
+      const std::vector<float> q = RandomHalfExactFloats(dim, rng);
+      for (ScoreSum order : {ScoreSum::kExact, ScoreSum::kLanes8, ScoreSum::kLanes16}) {
+        const uint32_t want =
+            std::bit_cast<uint32_t>(ReferenceScoreSum(order, key.data(), q.data(), dim));
+        ASSERT_EQ(std::bit_cast<uint32_t>(KeyScoreSum(order, key.data(), q.data(), dim)), want)
+            << "order " << static_cast<int>(order) << " dim " << dim;
+        if (ScoreSumFn in_registers = RegisterScoreSum(order); in_registers != nullptr) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(in_registers(key.data(), q.data(), dim)), want)
+              << "registers, order " << static_cast<int>(order) << " dim " << dim;
+        }
+      }
+      if (KeyScoreSum(ScoreSum::kLanes16, key.data(), q.data(), dim) !=
+          KeyScoreSum(ScoreSum::kExact, key.data(), q.data(), dim)) {
+        ++lanes_differ_from_exact;
+      }
+    }
+  }
+  // The orders are not interchangeable: that is why the CPU's own is used.
+  EXPECT_GT(lanes_differ_from_exact, 0u);
+}
+
+TEST(AttentionKernels, ScoresEqualTheScalarLevelInThisCpusOrder) {
   std::mt19937_64 rng(22);
+  const ScoreSum order = ScoreSumForThisCpu();
   for (size_t dim : {1, 8, 15, 16, 17, 64, 80, 128, 200}) {
     for (size_t n : {1, 2, 7, 33}) {
       const std::vector<uint16_t> keys = RandomHalves(n * dim, rng);
@@ -82,11 +145,7 @@ TEST(AttentionKernels, ScoresEqualTheScalarLevelAndTheDoubleSum) {
       const float scale = 0.125f;
       std::vector<float> reference(n);
       for (size_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (size_t i = 0; i < dim; ++i) {
-          sum += static_cast<double>(format::HalfToFloat(keys[j * dim + i])) * q[i];
-        }
-        reference[j] = static_cast<float>(sum) * scale;
+        reference[j] = ReferenceScoreSum(order, keys.data() + j * dim, q.data(), dim) * scale;
       }
       for (const AttentionKernels* k : Levels()) {
         std::vector<float> scores(n, -1.0f);
