@@ -25,24 +25,26 @@ namespace {
 
 std::string Mib(double bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
 
-nlohmann::json ReportJson(const exporter::ExportReport& r) {
+// The --json report of export and convert --to gguf (docs/JSON.md).
+nlohmann::json ReportJson(const std::string& input, const exporter::ExportReport& r) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const exporter::ExportedTensor& t : r.tensors) {
     tensors.push_back({{"name", t.name},
                        {"source_name", t.source_name},
                        {"type", t.ggml_type},
                        {"offset", t.offset},
-                       {"nbytes", t.nbytes},
+                       {"bytes", t.nbytes},
                        {"rope_permuted", t.rope_permuted},
                        {"widened_to_f32", t.widened}});
   }
-  return {{"output", r.output},
+  return {{"input", input},
+          {"output", r.output},
           {"alignment", r.alignment},
           {"output_bytes", r.output_bytes},
           {"tensor_bytes", r.tensor_bytes},
           {"tokenizer", r.tokenizer},
           {"notes", r.notes},
-          {"seconds", r.seconds},
+          {"timings", {{"total_ms", r.seconds * 1e3}}},
           {"tensors", std::move(tensors)}};
 }
 
@@ -66,9 +68,10 @@ void PrintText(const exporter::ExportReport& r, std::ostream& out) {
   }
 }
 
-absl::Status Print(const exporter::ExportReport& r, bool json, bool quiet, std::ostream& out) {
+absl::Status Print(const char* command, const std::string& input, const exporter::ExportReport& r,
+                   bool json, bool quiet, std::ostream& out) {
   if (json) {
-    out << JsonText(ReportJson(r)) << "\n";
+    out << ReportText(command, ReportJson(input, r)) << "\n";
   } else if (!quiet) {
     PrintText(r, out);
   }
@@ -102,7 +105,7 @@ absl::Status RunExport(const ExportCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "export"));
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report,
                           exporter::ExportToGguf(ExporterOptions(options)));
-  return Print(report, options.json, options.quiet, out);
+  return Print("export", options.path, report, options.json, options.quiet, out);
 }
 
 absl::Status CheckConvertToGgufOptions(const ConvertCommandOptions& options) {
@@ -150,7 +153,7 @@ absl::Status RunConvertToGguf(const ConvertCommandOptions& options, std::ostream
   align.alignment = options.alignment;
   align.overwrite = options.force;
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report, exporter::AlignGguf(align));
-  return Print(report, options.json, options.quiet, out);
+  return Print("convert", options.source, report, options.json, options.quiet, out);
 }
 
 }  // namespace zcpack::cli

@@ -1,8 +1,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
+#include "tools/cli/exit_codes.h"
 #include "tools/cli/input_kind.h"
+#include "tools/cli/json_output.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::cli {
@@ -11,19 +15,31 @@ absl::Status RunVerify(const VerifyCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "verify"));
   ZCPACK_ASSIGN_OR_RETURN(const validator::VerifyReport report,
                           validator::Verify(options.path, options.verify));
-  out << (options.json ? validator::FormatReportJson(report)
-                       : validator::FormatReportText(report));
-  if (report.sound()) return absl::OkStatus();
-  std::string message = absl::StrCat(options.path, ": unsound, ", report.problem_count,
-                                     report.problem_count == 1 ? " problem" : " problems");
-  if (!report.problems.empty()) {
-    const validator::Problem& first = report.problems.front();
-    absl::StrAppend(&message, "; first: ", first.check,
-                    first.tensor.empty() ? "" : absl::StrCat(" tensor '", first.tensor, "'"),
-                    first.offset ? absl::StrCat(" at offset ", *first.offset) : "", ": ",
-                    first.detail);
+  absl::Status status;
+  if (!report.sound()) {
+    std::string message = absl::StrCat(options.path, ": unsound, ", report.problem_count,
+                                       report.problem_count == 1 ? " problem" : " problems");
+    std::string tensor;
+    if (!report.problems.empty()) {
+      const validator::Problem& first = report.problems.front();
+      absl::StrAppend(&message, "; first: ", first.check,
+                      first.tensor.empty() ? "" : absl::StrCat(" tensor '", first.tensor, "'"),
+                      first.offset ? absl::StrCat(" at offset ", *first.offset) : "", ": ",
+                      first.detail);
+      tensor = first.tensor;
+    }
+    status = format::AboutTensor(absl::DataLossError(message), options.path, tensor);
   }
-  return absl::DataLossError(message);
+  if (!options.json) {
+    out << validator::FormatReportText(report);
+    return status;
+  }
+  // The report with, when it failed, the error (docs/JSON.md, "verify"):
+  // one object on stdout either way.
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(validator::FormatReportJson(report));
+  if (!status.ok()) j["error"] = ErrorJson(status, ExitCodeFor(status), options.path);
+  out << ReportText("verify", std::move(j)) << "\n";
+  return MarkReported(status);
 }
 
 }  // namespace zcpack::cli
