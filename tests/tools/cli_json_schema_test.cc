@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/converter/gguf_test_writer.h"
 #include "tests/runtime/text_model.h"
 #include "tests/testing/container_fixtures.h"
 #include "tests/testing/json_schema.h"
@@ -200,6 +201,21 @@ TEST_F(JsonSchemaCliTest, AChecksumMismatchNamesTheTensor) {
   EXPECT_FALSE(v["sound"].get<bool>());
   EXPECT_EQ(v["error"]["code"], "input_rejected");
   EXPECT_EQ(v["error"]["tensor"], t["name"]);
+}
+
+// A reader's per-tensor failure names the file and the tensor (the GGUF
+// reader: a tensor offset off the file's alignment).
+TEST_F(JsonSchemaCliTest, AReaderRejectingATensorNamesIt) {
+  GgufTestWriter w;
+  w.AddString("general.architecture", "llama")
+      .AddTensor("blk.0.attn_norm.weight", /*F32*/ 0, {8}, std::vector<uint8_t>(32, 0), /*offset=*/4);
+  const std::string bad = dir_->File("misaligned.gguf");
+  ASSERT_TRUE(WriteFileBytes(bad, w.Build()).ok());
+  const json e =
+      Error({"convert", bad, "-o", dir_->File("never.zcpack"), "--json"}, 1, "input_rejected");
+  EXPECT_EQ(e["file"], bad);
+  EXPECT_EQ(e["tensor"], "blk.0.attn_norm.weight");
+  EXPECT_EQ(e["status"], "DATA_LOSS");
 }
 
 TEST_F(JsonSchemaCliTest, UsageErrorsAreJsonToo) {
