@@ -33,6 +33,14 @@ absl::Status AboutTensor(absl::Status status, absl::string_view file, absl::stri
   return WithTensor(WithFile(std::move(status), file), tensor);
 }
 
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  if (status.ok()) return status;
+  absl::Status rewritten(status.code(), message);
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { rewritten.SetPayload(url, payload); });
+  return rewritten;
+}
+
 std::optional<std::string> StatusFile(const absl::Status& status) {
   return Payload(status, kFilePayloadUrl);
 }

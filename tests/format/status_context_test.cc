@@ -38,6 +38,16 @@ TEST(StatusContextTest, KeepsBytesThatAreNotUtf8) {
   EXPECT_EQ(StatusTensor(s), "t\xfe");
 }
 
+TEST(StatusContextTest, WithMessageKeepsCodeAndPayloads) {
+  const absl::Status inner = AboutTensor(absl::DataLossError("bad"), "src.gguf", "t");
+  const absl::Status outer = WithMessage(inner, "--against src.gguf: bad");
+  EXPECT_EQ(outer.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(outer.message(), "--against src.gguf: bad");
+  EXPECT_EQ(StatusFile(outer), "src.gguf");
+  EXPECT_EQ(StatusTensor(outer), "t");
+  EXPECT_TRUE(WithMessage(absl::OkStatus(), "x").ok());
+}
+
 TEST(StatusContextTest, ErrnoErrorNamesItsPath) {
   const absl::Status s = ErrnoError(ENOENT, "/no/such/file", "open");
   EXPECT_EQ(StatusFile(s), "/no/such/file");

@@ -180,6 +180,10 @@ TEST_F(JsonSchemaCliTest, MissingInputIsASystemErrorNamingTheFile) {
   const json e = Error({"convert", dir_->File("missing"), "-o", dir_->File("y.zcpack"), "--json"}, 3,
                        "system");
   EXPECT_EQ(e["file"], dir_->File("missing"));
+  // Not the command's input: the --against source it could not read.
+  const json against =
+      Error({"verify", *model_, "--against", dir_->File("no-source"), "--json"}, 3, "system");
+  EXPECT_EQ(against["file"], dir_->File("no-source"));
 }
 
 TEST_F(JsonSchemaCliTest, AChecksumMismatchNamesTheTensor) {

@@ -7,7 +7,8 @@
 // ErrnoError() (the path), ProblemStatus() (the container and the tensor),
 // Container::Open() (the container, when no deeper code named a file) and
 // the converter's and validator's per-tensor failures. A status rebuilt from
-// another's message (absl::XxxError(StrCat(..., s.message()))) loses them;
+// another's message (absl::XxxError(StrCat(..., s.message()))) loses them
+// (WithMessage() keeps them);
 // callers then know less, never something wrong.
 #ifndef ZCPACK_FORMAT_STATUS_CONTEXT_H_
 #define ZCPACK_FORMAT_STATUS_CONTEXT_H_
@@ -35,6 +36,11 @@ absl::Status WithTensor(absl::Status status, absl::string_view tensor);
 // AboutTensor(): WithTensor(WithFile(status, file), tensor): a failure about
 // one tensor of one file.
 absl::Status AboutTensor(absl::Status status, absl::string_view file, absl::string_view tensor);
+
+// WithMessage(): `status` (its code and payloads) with `message` instead of
+// its own: for a caller that adds context to a message without losing what
+// the status names.
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
 
 // StatusFile(), StatusTensor(): what WithFile()/WithTensor() attached, as
 // given (bytes: a path or a tensor name need not be UTF-8); nullopt when none.
