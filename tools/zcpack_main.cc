@@ -21,6 +21,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/interrupt.h"
+#include "tools/cli/json_output.h"
 #include "tools/cli/manual.h"
 #include "tools/cli/suggest.h"
 #include "tools/cli/plan.h"
@@ -34,6 +35,8 @@
 #include "zcpack/status_macros.h"
 
 ABSL_FLAG(bool, json, false, "Print a machine-readable JSON report instead of text.");
+ABSL_FLAG(std::string, output, "text", "bench: report format (text, json, csv or jsonl).");
+ABSL_FLAG(bool, targets, false, "bench: also check zcpack's own targets (docs/BENCHMARKS.md).");
 ABSL_FLAG(bool, checksums, false, "inspect: also verify every tensor's checksum.");
 ABSL_FLAG(std::string, out, "", "Output path (-o).");
 ABSL_FLAG(std::string, shape, "tiny", "synth: model shape.");
@@ -141,6 +144,8 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   options.plot = absl::GetFlag(FLAGS_plot);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.output = absl::GetFlag(FLAGS_output);
+  options.targets = absl::GetFlag(FLAGS_targets);
   return options;
 }
 
@@ -288,7 +293,8 @@ constexpr const char* kExitCodesHelp =
     "  3  I/O, system or resource error (missing file, permission, full disk, limit,\n"
     "     out of memory, internal error)\n"
     "  130, 143, 129  interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the output\n"
-    "     being written is removed\n";
+    "     being written is removed\n"
+    "With --json a failure also prints a JSON error object on stdout (docs/JSON.md).\n";
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
@@ -300,7 +306,8 @@ const std::vector<Command>& Commands() {
        "Reads only the header and the manifest unless --checksums is given.\n"
        "\n"
        "  --json        JSON report: alignment, model, tensors [{name, dtype, shape,\n"
-       "                offset, nbytes, layer, layout, xxh3, ...}], layers, totals\n"
+       "                offset, bytes, layer, layout, xxh3, ...}], layers, totals\n"
+       "                (every key: docs/JSON.md)\n"
        "  --checksums   also verify every tensor's XXH3-64 (reads all data)\n",
        {"json", "checksums"}, {}, 1, 1,
        [](const ParsedArgs& args) {
@@ -507,8 +514,8 @@ const std::vector<Command>& Commands() {
        "  --special       match special tokens written in the text (<|eot_id|>, </s>,\n"
        "                  ...; llama.cpp's parse_special); default: they are text\n"
        "                  (user-defined tokens are matched either way, as in llama.cpp)\n"
-       "  --json          JSON report: {ids, tokens, bytes, tokenizer {source, model,\n"
-       "                  pre, vocabulary_size}, bos, special}\n"
+       "  --json          JSON report: {ids, token_count, text_bytes, tokenizer\n"
+       "                  {source, model, pre, vocab_size}, bos, special}\n"
        "\n"
        "For tokenize: 1 means the file has no tokenizer, one zcpack cannot read, or\n"
        "malformed tokenizer metadata; 3 that a file could not be read.\n",
@@ -517,7 +524,8 @@ const std::vector<Command>& Commands() {
        [](const ParsedArgs& args) { return CheckTokenizeOptions(TokenizeOptionsFromFlags(args)); }},
       {"bench",
        "bench FILE [--loaders LIST] [--cold|--warm|--both] [--runs N] [--tokens N] "
-       "[--budget BYTES] [--timeline OUT.csv] [--plot OUT.svg] [--threads N] [--json]",
+       "[--budget BYTES] [--timeline OUT.csv] [--plot OUT.svg] [--threads N] "
+       "[--output text|json|csv|jsonl] [--json] [--targets]",
        "Compare loaders on one container: time until the model is usable, time to\n"
        "first token, tokens/s, peak anonymous and total RSS, page faults; warm and\n"
        "cold; medians with min and max. Every run is a fresh child process that\n"
@@ -550,12 +558,19 @@ const std::vector<Command>& Commands() {
        "  --timeline CSV    write every RSS sample of each row's first run\n"
        "  --plot OUT.svg    chart that timeline with gnuplot (.svg or .png; the cold\n"
        "                    runs when measured, else the warm ones)\n"
-       "  --json            JSON report with every run\n"
+       "  --output FORMAT   text (default: tables, prose wrapped at the terminal's\n"
+       "                    width), json (the report with every run), csv (a header,\n"
+       "                    then one line per row: median, min and max of each\n"
+       "                    figure) or jsonl (one JSON object per row), as\n"
+       "                    llama-bench's -o\n"
+       "  --json            the same as --output json\n"
+       "  --targets         also check zcpack's own performance targets\n"
+       "                    (docs/BENCHMARKS.md) and list each as met or MISSED\n"
        "\n"
        "For bench: 1 means the loaders disagreed on the first-token logits; 3 that a\n"
        "run outside the budget row failed (the report is printed in both cases).\n",
        {"loaders", "cold", "warm", "both", "runs", "tokens", "threads", "budget", "timeline",
-        "plot", "json"},
+        "plot", "json", "output", "targets"},
        {}, 1, 1,
        [](const ParsedArgs& args) { return RunBench(BenchOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckBenchOptions(BenchOptionsFromFlags(args)); }},
@@ -743,6 +758,45 @@ std::vector<CommandDoc> CommandDocs() {
   return docs;
 }
 
+// JsonRequested(): whether a failure is reported as a JSON object too:
+// --json, or bench's --output json|jsonl. From the parsed flags, or, when
+// parsing failed, from the words on the line (before any "--").
+bool JsonRequested(const Command& c, const ParsedArgs* parsed, const std::vector<std::string>& args) {
+  if (parsed != nullptr) {
+    const std::string output = absl::GetFlag(FLAGS_output);
+    return (c.flags.count("json") && absl::GetFlag(FLAGS_json)) ||
+           (c.flags.count("output") && (output == "json" || output == "jsonl"));
+  }
+  for (size_t i = 0; i < args.size() && args[i] != "--"; ++i) {
+    if (c.flags.count("json") && (args[i] == "--json" || args[i] == "--json=true")) return true;
+    if (!c.flags.count("output")) continue;
+    if (args[i] == "--output=json" || args[i] == "--output=jsonl") return true;
+    if (args[i] == "--output" && i + 1 < args.size() &&
+        (args[i + 1] == "json" || args[i + 1] == "jsonl")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Fail(): how Main() ends a command that failed: one stderr line (and the
+// usage line for a usage error) and, when JSON was asked for, the error
+// object on stdout (docs/JSON.md, "Errors") unless the command's own report
+// already carries it. Returns the exit code.
+int Fail(const Command& c, const absl::Status& status, int exit_code, bool json,
+         const std::string& input) {
+  if (exit_code == kExitUsage && status.code() == absl::StatusCode::kInvalidArgument) {
+    PrintUsageError(c, status.message());
+  } else {
+    std::cerr << "zcpack " << c.name << ": " << status.message() << "\n";
+  }
+  if (json && !Reported(status)) {
+    const bool one_line = absl::GetFlag(FLAGS_output) == "jsonl";
+    std::cout << ErrorReportText(c.name, status, exit_code, input, one_line ? -1 : 2) << "\n";
+  }
+  return exit_code;
+}
+
 int Main(int argc, char** argv) {
   // A write past RLIMIT_FSIZE must fail with EFBIG (and be reported), not kill us.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -793,53 +847,47 @@ int Main(int argc, char** argv) {
               << "; run 'zcpack --help'\n";
     return kExitUsage;
   }
-  auto parsed = ParseArgs(std::vector<std::string>(args.begin() + 1, args.end()),
-                          FlagsOf(*command), command->repeatable);
+  const std::vector<std::string> command_args(args.begin() + 1, args.end());
+  auto parsed = ParseArgs(command_args, FlagsOf(*command), command->repeatable);
   if (!parsed.ok()) {
-    PrintUsageError(*command, parsed.status().message());
-    return kExitUsage;
+    return Fail(*command, parsed.status(), kExitUsage,
+                JsonRequested(*command, nullptr, command_args), "");
   }
+  const bool json = JsonRequested(*command, &*parsed, command_args);
+  const std::string input = parsed->positional.empty() ? "" : parsed->positional[0];
   if (parsed->help) {
     PrintCommandHelp(*command, std::cout, STDOUT_FILENO);
     return kExitOk;
   }
   const size_t n = parsed->positional.size();
   if (n < command->min_positional || n > command->max_positional) {
-    PrintUsageError(*command,
-                    absl::StrCat("expected ",
-                                 command->min_positional == command->max_positional
-                                     ? absl::StrCat(command->min_positional)
-                                     : absl::StrCat(command->min_positional, " to ",
-                                                    command->max_positional),
-                                 " argument(s), got ", n));
-    return kExitUsage;
+    const absl::Status usage = absl::InvalidArgumentError(absl::StrCat(
+        "expected ",
+        command->min_positional == command->max_positional
+            ? absl::StrCat(command->min_positional)
+            : absl::StrCat(command->min_positional, " to ", command->max_positional),
+        " argument(s), got ", n));
+    return Fail(*command, usage, kExitUsage, json, input);
   }
   if (command->flags.count("threads")) {
     if (const absl::Status usage = CheckThreadsFlag(*parsed); !usage.ok()) {
-      PrintUsageError(*command, usage.message());
-      return kExitUsage;
+      return Fail(*command, usage, kExitUsage, json, input);
     }
   }
   // Before any thread starts: an interrupt removes what the command was
   // writing (tools/cli/interrupt.h).
-  HandleInterrupts(command->name);
+  HandleInterrupts(command->name, json, input);
   if (command->check_usage) {
     const absl::Status usage = StatusOfCall([&] { return command->check_usage(*parsed); });
     if (usage.code() == absl::StatusCode::kInvalidArgument) {
-      PrintUsageError(*command, usage.message());
-      return kExitUsage;
+      return Fail(*command, usage, kExitUsage, json, input);
     }
-    if (!usage.ok()) {
-      std::cerr << "zcpack " << command->name << ": " << usage.message() << "\n";
-      return ExitCodeFor(usage);
-    }
+    if (!usage.ok()) return Fail(*command, usage, ExitCodeFor(usage), json, input);
   }
   const absl::Status status = StatusOfCall([&] { return command->run(*parsed); });
   std::cout.flush();
-  if (!status.ok()) {
-    std::cerr << "zcpack " << command->name << ": " << status.message() << "\n";
-  }
-  return ExitCodeFor(status);
+  if (!status.ok()) return Fail(*command, status, ExitCodeFor(status), json, input);
+  return kExitOk;
 }
 
 }  // namespace

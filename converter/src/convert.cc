@@ -28,6 +28,7 @@
 #include "zcpack/format/half.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/format/temp_file.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/format/utf8.h"
@@ -272,9 +273,12 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
   // problem: name the input file, not the output the writer would name.
   for (const SourceTensor& t : source->tensors) {
     if (absl::StatusOr<uint64_t> bytes = format::TensorByteSize(t.dtype, t.shape); !bytes.ok()) {
-      return absl::DataLossError(absl::StrCat(format::EscapeInvalidUtf8(t.file), ": tensor '",
-                                              t.name, "': ", bytes.status().message(),
-                                              "; a container cannot store it"));
+      return format::WithTensor(
+          format::WithFile(absl::DataLossError(absl::StrCat(
+                               format::EscapeInvalidUtf8(t.file), ": tensor '", t.name, "': ",
+                               bytes.status().message(), "; a container cannot store it")),
+                           t.file),
+          t.name);
     }
   }
   ZCPACK_RETURN_IF_ERROR(CheckOutputIsNotInput(options.output, *source));
@@ -423,7 +427,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
       std::span<const uint8_t> out;
       if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);
           !s.ok()) {
-        fail(std::move(s));
+        fail(format::WithTensor(format::WithFile(std::move(s), job.source->file), job.source->name));
         return;
       }
       // A source truncated while mapped reads as zeros (format::MappingGuard):

@@ -16,6 +16,7 @@
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/coding.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/format/utf8.h"
 #include "zcpack/status_macros.h"
 
@@ -278,14 +279,18 @@ absl::Status ReadTensorInfos(GgufReader& r, uint64_t count, const GgufLimits& li
     ZCPACK_ASSIGN_OR_RETURN(info.name, r.String("tensor name", limits.max_name_bytes));
     r.set_context(absl::StrCat(" (tensor '", View(info.name), "')"));
     const auto defect = [&](absl::string_view what) {
-      return absl::DataLossError(absl::StrCat(r.file(), ": tensor '", View(info.name), "': ", what));
+      return format::AboutTensor(
+          absl::DataLossError(absl::StrCat(r.file(), ": tensor '", View(info.name), "': ", what)),
+          r.file(), info.name);
     };
     if (!seen.insert(info.name).second) return defect("name appears twice");
     ZCPACK_ASSIGN_OR_RETURN(const uint32_t n_dims, r.U32("n_dims"));
     if (n_dims > limits.max_dims) {
-      return absl::ResourceExhaustedError(absl::StrCat(r.file(), ": tensor '", View(info.name),
-                                                       "' has ", n_dims, " dimensions, limit ",
-                                                       limits.max_dims));
+      return format::AboutTensor(
+          absl::ResourceExhaustedError(absl::StrCat(r.file(), ": tensor '", View(info.name),
+                                                    "' has ", n_dims, " dimensions, limit ",
+                                                    limits.max_dims)),
+          r.file(), info.name);
     }
     info.shape.resize(n_dims);
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -298,10 +303,12 @@ absl::Status ReadTensorInfos(GgufReader& r, uint64_t count, const GgufLimits& li
     ZCPACK_ASSIGN_OR_RETURN(info.ggml_type, r.U32("tensor type"));
     const GgmlBlockShape block = GgmlBlockShapeOf(info.ggml_type);
     if (block.elements == 0) {
-      return absl::UnimplementedError(absl::StrCat(
-          r.file(), ": tensor '", View(info.name), "' has ggml type ",
-          GgmlTypeName(info.ggml_type), " (", info.ggml_type,
-          "), whose block size zcpack does not know"));
+      return format::AboutTensor(
+          absl::UnimplementedError(absl::StrCat(r.file(), ": tensor '", View(info.name),
+                                                "' has ggml type ", GgmlTypeName(info.ggml_type),
+                                                " (", info.ggml_type,
+                                                "), whose block size zcpack does not know")),
+          r.file(), info.name);
     }
     info.dtype = DTypeOfGgmlType(info.ggml_type);
     // ggml stores a tensor row by row, each row whole blocks.
@@ -345,14 +352,19 @@ absl::Status PlaceTensorData(GgufFile& gguf, uint64_t file_size, absl::string_vi
   for (GgufTensorInfo& info : gguf.tensors) {
     const uint64_t relative = info.offset;
     if (relative % gguf.alignment != 0) {
-      return absl::DataLossError(absl::StrCat(file, ": tensor '", View(info.name), "' offset ",
-                                              relative, " is not a multiple of the alignment ",
-                                              gguf.alignment));
+      return format::AboutTensor(
+          absl::DataLossError(absl::StrCat(file, ": tensor '", View(info.name), "' offset ",
+                                           relative, " is not a multiple of the alignment ",
+                                           gguf.alignment)),
+          file, info.name);
     }
     if (!format::ByteRangeInBounds(relative, info.nbytes, data_size)) {
-      return absl::DataLossError(absl::StrCat(
-          file, ": tensor '", View(info.name), "' data [", relative, ", +", info.nbytes,
-          ") lies outside the data section of ", data_size, " bytes"));
+      return format::AboutTensor(
+          absl::DataLossError(absl::StrCat(file, ": tensor '", View(info.name), "' data [",
+                                           relative, ", +", info.nbytes,
+                                           ") lies outside the data section of ", data_size,
+                                           " bytes")),
+          file, info.name);
     }
     info.offset = gguf.data_offset + relative;
   }

@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "zcpack/format/coding.h"
 #include "zcpack/format/dtype.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::converter {
@@ -219,7 +220,9 @@ class HeaderSax : public nlohmann::json_sax<Json> {
     return false;
   }
   bool Malformed(absl::string_view what) {
-    return Fail(absl::DataLossError(absl::StrCat(file_, ": tensor '", View(entry_.name), "': ", what)));
+    return Fail(format::AboutTensor(
+        absl::DataLossError(absl::StrCat(file_, ": tensor '", View(entry_.name), "': ", what)),
+        file_, entry_.name));
   }
 
   // A container opens: bound the depth.
@@ -312,9 +315,11 @@ bool HeaderSax::FinishEntry() {
   entry_.name = entry.name;  // for messages below
   const DTypeInfo* info = FindDType(View(entry.dtype_name));
   if (info == nullptr) {
-    return Fail(absl::UnimplementedError(absl::StrCat(file_, ": tensor '", View(name),
-                                                      "' has unknown dtype '",
-                                                      View(entry.dtype_name), "'")));
+    return Fail(format::AboutTensor(
+        absl::UnimplementedError(absl::StrCat(file_, ": tensor '", View(name),
+                                              "' has unknown dtype '", View(entry.dtype_name),
+                                              "'")),
+        file_, entry.name));
   }
   entry.dtype = info->dtype;
   if (!entry_.shape.has_value()) {

@@ -18,6 +18,7 @@
 #include "zcpack/format/coding.h"
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/format/structural_rules.h"
 #include "zcpack/format/threads.h"
 #include "zcpack/format/utf8.h"
@@ -97,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Container>> Container::Open(const std::string& pa
   };
   auto parsed = Parse(read, impl->size, options.limits, path);
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_NORMAL);
-  if (!parsed.ok()) return parsed.status();
+  if (!parsed.ok()) return WithFile(parsed.status(), path);
   impl->parsed = *std::move(parsed);
   void* base = ::mmap(nullptr, impl->size, PROT_READ, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return ErrnoError(errno, path, "mmap");
@@ -106,7 +107,10 @@ absl::StatusOr<std::unique_ptr<Container>> Container::Open(const std::string& pa
   for (size_t i = 0; i < static_cast<size_t>(impl->parsed.manifest.tensors_size()); ++i) {
     impl->by_name.emplace(impl->parsed.manifest.tensors(static_cast<int>(i)).name(), i);
   }
-  return Finalize(std::unique_ptr<Container>(new Container(std::move(impl))), options);
+  absl::StatusOr<std::unique_ptr<Container>> container =
+      Finalize(std::unique_ptr<Container>(new Container(std::move(impl))), options);
+  if (!container.ok()) return WithFile(container.status(), path);
+  return container;
 }
 
 absl::StatusOr<std::unique_ptr<Container>> Container::OpenBuffer(std::span<const uint8_t> bytes,
@@ -254,10 +258,13 @@ absl::Status Container::VerifyChecksums(int threads) const {
   for (size_t i = 0; i < sums.size(); ++i) {
     const TensorEntry& t = tensor(i);
     if (sums[i] != t.xxh3()) {
-      return absl::DataLossError(absl::StrCat(
-          impl_->path, ": tensor '", t.name(), "' at offset ", t.offset(),
-          ": checksum mismatch (stored ", absl::Hex(t.xxh3(), absl::kZeroPad16), ", computed ",
-          absl::Hex(sums[i], absl::kZeroPad16), ")"));
+      return WithTensor(
+          WithFile(absl::DataLossError(absl::StrCat(
+                       impl_->path, ": tensor '", t.name(), "' at offset ", t.offset(),
+                       ": checksum mismatch (stored ", absl::Hex(t.xxh3(), absl::kZeroPad16),
+                       ", computed ", absl::Hex(sums[i], absl::kZeroPad16), ")")),
+                   impl_->path),
+          t.name());
     }
   }
   return absl::OkStatus();

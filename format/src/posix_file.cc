@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "zcpack/format/status_context.h"
 
 namespace zcpack::format {
 
@@ -61,8 +62,9 @@ absl::Status NotRegularFileError(mode_t mode, absl::string_view path) {
 }  // namespace
 
 absl::Status ErrnoError(int error_number, absl::string_view path, absl::string_view what) {
-  return absl::Status(CodeForErrno(error_number),
-                      absl::StrCat(path, ": ", what, ": ", std::strerror(error_number)));
+  return WithFile(absl::Status(CodeForErrno(error_number),
+                               absl::StrCat(path, ": ", what, ": ", std::strerror(error_number))),
+                  path);
 }
 
 absl::Status ReadAt(int fd, uint64_t offset, std::span<uint8_t> dst, absl::string_view path) {

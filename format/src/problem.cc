@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "zcpack/format/status_context.h"
 
 namespace zcpack::format {
 
@@ -15,7 +16,9 @@ std::string ProblemMessage(const Problem& problem) {
 }
 
 absl::Status ProblemStatus(const Problem& problem, absl::string_view file) {
-  return absl::Status(problem.code, absl::StrCat(file, ": ", ProblemMessage(problem)));
+  return WithTensor(
+      WithFile(absl::Status(problem.code, absl::StrCat(file, ": ", ProblemMessage(problem))), file),
+      problem.tensor);
 }
 
 bool FirstProblem::Add(Problem problem) {

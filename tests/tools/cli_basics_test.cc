@@ -108,10 +108,10 @@ TEST_F(CliTest, InspectJsonHasTheFieldsLaterCommandsRelyOn) {
   EXPECT_EQ(t0["dtype"], "q4_0");
   EXPECT_EQ(t0["shape"], nlohmann::json::array({8, 64}));
   EXPECT_EQ(t0["offset"], 16384);
-  EXPECT_EQ(t0["nbytes"], 8 * 2 * 18);
+  EXPECT_EQ(t0["bytes"], 8 * 2 * 18);
   EXPECT_EQ(t0["layer"], -1);
   EXPECT_EQ(j["tensors"][1]["layer"], 0);
-  EXPECT_EQ(j["totals"]["tensors"], 2);
+  EXPECT_EQ(j["totals"]["tensor_count"], 2);
 }
 
 TEST_F(CliTest, InspectTextShowsTableAndTotals) {
@@ -264,7 +264,7 @@ TEST_F(CliTest, InspectJsonEscapesAPathThatIsNotUtf8) {
   const CliResult r = RunZcpack({"inspect", file, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["path"], dir_ + "/b\\xff.zcpack");
+  EXPECT_EQ(j["input"], dir_ + "/b\\xff.zcpack");
 }
 
 TEST_F(CliTest, SynthJsonEscapesAFolderThatIsNotUtf8) {
@@ -299,7 +299,7 @@ TEST_F(CliTest, InspectAndVerifyAgreeOnThePadding) {
   EXPECT_GE(padding, 16384u - 128u);
   // Header, padding and manifest (no tokenizer here) are all of the file
   // that is not tensor data.
-  EXPECT_EQ(i["file_size"].get<uint64_t>() - i["totals"]["tensor_bytes"].get<uint64_t>() - padding,
+  EXPECT_EQ(i["file_bytes"].get<uint64_t>() - i["totals"]["tensor_bytes"].get<uint64_t>() - padding,
             128u + i["manifest"]["stored_bytes"].get<uint64_t>());
 }
 

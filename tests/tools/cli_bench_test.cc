@@ -6,10 +6,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -119,7 +125,7 @@ TEST_F(BenchTest, ColdRunsStartEvictedAndWarmRunsCached) {
     }
   }
   ASSERT_TRUE(report_->contains("cold_read"));
-  EXPECT_GT((*report_)["cold_read"]["bytes_per_second"].get<double>(), 0);
+  EXPECT_GT((*report_)["cold_read"]["bytes_per_s"].get<double>(), 0);
 }
 
 TEST_F(BenchTest, EvictionEmptiesThePageCache) {
@@ -142,7 +148,7 @@ TEST_F(BenchTest, CopyingLoadersOwnTheirWeightsAndMappedOnesDoNot) {
                         row["loader"] == "direct";
     for (const auto& run : row["runs"]) {
       EXPECT_EQ(run["owned_bytes"].get<uint64_t>() > 0, copies) << row["loader"];
-      EXPECT_GT(run["samples"].get<int>(), 0);
+      EXPECT_GT(run["sample_count"].get<int>(), 0);
       EXPECT_GT(run["peak_total_bytes"].get<uint64_t>(), run["peak_anon_bytes"].get<uint64_t>());
     }
   }
@@ -195,13 +201,90 @@ TEST_F(BenchTest, UsageErrors) {
   for (const std::vector<std::string>& flags :
        {std::vector<std::string>{"--runs", "0"}, {"--loaders", "classic,bogus"},
         {"--loaders", "zcpack,zcpack"}, {"--cold", "--warm"}, {"--tokens", "many"},
-        {"--plot", "chart.pdf"}, {"--budget", "12parsecs"}}) {
+        {"--plot", "chart.pdf"}, {"--budget", "12parsecs"}, {"--output", "xml"},
+        {"--output", "csv", "--json"}}) {
     std::vector<std::string> args = {"bench", Model()};
     args.insert(args.end(), flags.begin(), flags.end());
     const CliResult r = RunZcpack(args);
     EXPECT_EQ(r.exit_code, 2) << flags[0] << ": " << r.err;
   }
   EXPECT_EQ(RunZcpack({"bench", *dir_ + "/absent.zcpack", "--runs", "1"}).exit_code, 3);
+}
+
+// Issue 14, item 7: a report for users. A short warm bench of one loader,
+// as each of these tests runs it.
+std::vector<std::string> QuickBench(const std::string& model, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"bench", model, "--warm", "--runs", "1", "--tokens", "2",
+                                   "--loaders", "zcpack,mmap", "--budget", "off"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST_F(BenchTest, TargetsOnlyWithTheTargetsFlag) {
+  const CliResult plain = RunZcpack(QuickBench(Model(), {}));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, Not(HasSubstr("[MISSED]")));
+  EXPECT_THAT(plain.out, Not(HasSubstr("[met]")));
+  EXPECT_THAT(plain.out, Not(HasSubstr("### targets")));
+  const CliResult asked = RunZcpack(QuickBench(Model(), {"--targets"}));
+  ASSERT_EQ(asked.exit_code, 0) << asked.err;
+  EXPECT_THAT(asked.out, HasSubstr("### targets"));
+  EXPECT_THAT(asked.out, HasSubstr("zcpack time to usable, warm"));
+  EXPECT_FALSE(nlohmann::json::parse(RunZcpack(QuickBench(Model(), {"--json"})).out).contains("targets"));
+}
+
+// Prose lines (not the tables, not the first line's path) fit the width
+// $COLUMNS gives when stdout is not a terminal.
+TEST_F(BenchTest, ProseWrapsAtTheTerminalWidth) {
+  const CliResult r = RunZcpack(QuickBench(Model(), {}), [] { ::setenv("COLUMNS", "60", 1); });
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int continued = 0;
+  for (const absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::StartsWith(line, "|") || absl::StartsWith(line, "zcpack bench: ")) continue;
+    EXPECT_LE(line.size(), 60u) << line;
+    continued += absl::StartsWith(line, "      ");
+  }
+  EXPECT_GT(continued, 0) << r.out;  // the method paragraph alone takes several lines
+  const CliResult wide = RunZcpack(QuickBench(Model(), {}), [] { ::setenv("COLUMNS", "120", 1); });
+  size_t longest = 0;
+  for (const absl::string_view line : absl::StrSplit(wide.out, '\n')) {
+    if (!absl::StartsWith(line, "|")) longest = std::max(longest, line.size());
+  }
+  EXPECT_GT(longest, 60u);
+}
+
+TEST_F(BenchTest, CsvHasAHeaderAndOneLinePerRow) {
+  const CliResult r = RunZcpack(QuickBench(Model(), {"--output", "csv"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  const std::vector<std::string> header = absl::StrSplit(lines[0], ',');
+  EXPECT_EQ(header[1], "state");
+  EXPECT_EQ(header[2], "loader");
+  const auto ttft = std::find(header.begin(), header.end(), "ttft_ms_median");
+  ASSERT_NE(ttft, header.end());
+  std::set<std::string> loaders;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
+    ASSERT_EQ(fields.size(), header.size()) << lines[i];
+    EXPECT_EQ(fields[1], "warm");
+    loaders.insert(fields[2]);
+    EXPECT_GT(std::stod(fields[ttft - header.begin()]), 0.0) << lines[i];
+  }
+  EXPECT_EQ(loaders, (std::set<std::string>{"zcpack", "mmap"}));
+}
+
+TEST_F(BenchTest, JsonLinesHaveOneObjectPerRow) {
+  const CliResult r = RunZcpack(QuickBench(Model(), {"--output", "jsonl"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  for (const std::string& line : lines) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["command"], "bench");
+    EXPECT_EQ(j["run_count"], 1);
+    EXPECT_GT(j["median"]["ttft_ms"].get<double>(), 0.0);
+  }
 }
 
 TEST(BenchSystemTest, ParsesProcStatus) {

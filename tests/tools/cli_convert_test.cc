@@ -171,7 +171,7 @@ TEST_F(ConvertTest, TinyToQ4_KWithSmallAlignment) {
   const json j = Inspect(out);
   EXPECT_EQ(j["alignment"], 4096);
   EXPECT_EQ(j["tensors"][2]["dtype"], "q4_k");
-  EXPECT_EQ(j["tensors"][2]["nbytes"], 256 * 256 / 256 * 144);
+  EXPECT_EQ(j["tensors"][2]["bytes"], 256 * 256 / 256 * 144);
 }
 
 TEST_F(ConvertTest, Bf16AndF32Inputs) {
@@ -273,9 +273,9 @@ TEST_F(ConvertTest, Q4TargetsStoreTheOutputHeadAsQ8_0) {
     const json& head = report["tensors"][20];
     ASSERT_EQ(head["name"], "lm_head.weight");
     EXPECT_EQ(head["dtype"], "q8_0") << quant;
-    EXPECT_GT(head["snr_db"].get<double>(), 35.0) << quant;
-    EXPECT_GT(head["rmse"].get<double>(), 0.0) << quant;
-    EXPECT_GT(head["max_abs_error"].get<double>(), 0.0) << quant;
+    EXPECT_GT(head["quant_stats"]["snr_db"].get<double>(), 35.0) << quant;
+    EXPECT_GT(head["quant_stats"]["rmse"].get<double>(), 0.0) << quant;
+    EXPECT_GT(head["quant_stats"]["max_abs_error"].get<double>(), 0.0) << quant;
     EXPECT_FALSE(head.contains("fallback")) << quant;
 
     const json j = Inspect(out);
@@ -283,8 +283,8 @@ TEST_F(ConvertTest, Q4TargetsStoreTheOutputHeadAsQ8_0) {
     EXPECT_EQ(entry["name"], "lm_head.weight");
     EXPECT_EQ(entry["dtype"], "q8_0") << quant;
     EXPECT_EQ(entry["shape"], json::array({512, 256}));
-    EXPECT_EQ(entry["nbytes"], 512 * 256 / 32 * 34) << quant;
-    EXPECT_EQ(entry["quant_stats"]["snr_db"], head["snr_db"]) << quant;
+    EXPECT_EQ(entry["bytes"], 512 * 256 / 32 * 34) << quant;
+    EXPECT_EQ(entry["quant_stats"]["snr_db"], head["quant_stats"]["snr_db"]) << quant;
     EXPECT_EQ(j["tensors"][2]["dtype"], quant);  // the layers keep the target
   }
 }

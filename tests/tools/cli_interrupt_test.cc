@@ -16,6 +16,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/tools/cli_runner.h"
 
 namespace zcpack::testing {
@@ -91,6 +92,24 @@ TEST_F(InterruptTest, ConvertRemovesItsTempFileOnSigintAndSigterm) {
     EXPECT_THAT(TempFiles(out_), IsEmpty()) << name;
     EXPECT_FALSE(Exists(output)) << name;
   }
+}
+
+// With --json, the interrupted command's one object on stdout is the error
+// (docs/JSON.md): code "interrupted", the exit code, the input.
+TEST_F(InterruptTest, ConvertWithJsonPrintsTheInterruptAsAnError) {
+  const std::string output = out_ + "/ck.zcpack";
+  const CliResult r = InterruptWhileWriting(
+      {"convert", *model_, "-o", output, "--threads", "1", "--json"}, out_, SIGINT);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["command"], "convert");
+  EXPECT_EQ(j["error"]["code"], "interrupted");
+  EXPECT_EQ(j["error"]["exit_code"], 130);
+  EXPECT_EQ(j["error"]["status"], "CANCELLED");
+  EXPECT_EQ(j["error"]["file"], *model_);
+  EXPECT_THAT(j["error"]["message"].get<std::string>(), HasSubstr("interrupted (SIGINT)"));
+  EXPECT_THAT(r.err, HasSubstr("zcpack convert: interrupted (SIGINT)"));
 }
 
 TEST_F(InterruptTest, SynthRemovesItsTempFileOnSigterm) {

@@ -86,10 +86,10 @@ TEST_F(CliTokenizeTest, JsonReport) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["ids"], nlohmann::json({15043, 3186}));
-  EXPECT_EQ(j["tokens"], 2);
-  EXPECT_EQ(j["bytes"], 11);
+  EXPECT_EQ(j["token_count"], 2);
+  EXPECT_EQ(j["text_bytes"], 11);
   EXPECT_EQ(j["tokenizer"]["model"], "spm");
-  EXPECT_EQ(j["tokenizer"]["vocabulary_size"], 32000);
+  EXPECT_EQ(j["tokenizer"]["vocab_size"], 32000);
 }
 
 // A converted container carries the GGUF's tokenizer; tokenizing through it

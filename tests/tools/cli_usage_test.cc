@@ -145,6 +145,7 @@ TEST_F(UsageTest, EveryBadFlagValueIsExitTwoWithTheUsageLineAndWritesNothing) {
       {{"bench", c, "--budget", "lots"}, "'lots' is not a byte size"},
       {{"bench", c, "--plot", out + ".txt"}, "--plot: the chart must be a .svg or a .png file"},
       {{"bench", c, "--threads", "-2"}, "--threads -2 is out of range"},
+      {{"bench", c, "--output", "xml"}, "--output: 'xml' is not a report format"},
       // export
       {{"export", c}, "-o OUT is required"},
       {{"export", c, "-o", out + ".gguf", "--alignment", "1000"},

@@ -120,7 +120,7 @@ TEST_F(VerifyCliTest, JsonEscapesPathsThatAreNotUtf8) {
   CliResult r = RunZcpack({"verify", sound, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json report = json::parse(r.out);
-  EXPECT_EQ(report["path"], Path("b\\xff.zcpack"));
+  EXPECT_EQ(report["input"], Path("b\\xff.zcpack"));
 
   const std::string source = Path("source\xfe");
   std::filesystem::create_directory_symlink(Path("tiny-1"), source);
@@ -136,7 +136,7 @@ TEST_F(VerifyCliTest, JsonEscapesPathsThatAreNotUtf8) {
   r = RunZcpack({"verify", truncated, "--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   report = json::parse(r.out);
-  EXPECT_EQ(report["path"], Path("t\\xff.zcpack"));
+  EXPECT_EQ(report["input"], Path("t\\xff.zcpack"));
   EXPECT_FALSE(report["sound"].get<bool>());
 }
 
@@ -165,7 +165,7 @@ TEST_F(VerifyCliTest, ByteFlipInEachTensorIsFoundByName) {
   for (const json& t : table["tensors"]) {
     std::vector<uint8_t> bytes = original;
     const uint64_t offset = t["offset"];
-    bytes[offset + t["nbytes"].get<uint64_t>() / 2] ^= 0x01;
+    bytes[offset + t["bytes"].get<uint64_t>() / 2] ^= 0x01;
     ASSERT_TRUE(WriteFileBytes(path, bytes).ok());
     const CliResult r = RunZcpack({"verify", path, "--json"});
     EXPECT_EQ(r.exit_code, 1) << t["name"];

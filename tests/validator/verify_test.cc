@@ -434,7 +434,7 @@ TEST(ReportFormatTest, JsonEscapesTextThatIsNotUtf8) {
   std::string text;
   ASSERT_NO_THROW(text = FormatReportJson(r));
   const auto j = nlohmann::json::parse(text);
-  EXPECT_EQ(j["path"], "b\\xff.zcpack");
+  EXPECT_EQ(j["input"], "b\\xff.zcpack");
   EXPECT_EQ(j["against"]["source"], "src\\xfe");
   EXPECT_EQ(j["problems"][0]["tensor"], "blk.0.\\xc3");
   EXPECT_EQ(j["problems"][0]["detail"], "in b\\xff.zcpack: bad");

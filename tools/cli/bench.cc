@@ -35,10 +35,13 @@
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
+#include "tools/cli/exit_codes.h"
 #include "tools/cli/json_output.h"
+#include "tools/cli/terminal_text.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/posix_file.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/status_macros.h"
 
@@ -135,6 +138,7 @@ struct BenchPlan {
   std::vector<std::string> states;  // "warm", "cold", in that order
   // The budget row: nullopt for none, 0 for "auto" (set from the file size).
   std::optional<uint64_t> budget;
+  std::string output = "text";  // text, json, csv or jsonl
 };
 
 absl::StatusOr<BenchPlan> MakePlan(const BenchCommandOptions& options) {
@@ -146,6 +150,19 @@ absl::StatusOr<BenchPlan> MakePlan(const BenchCommandOptions& options) {
         absl::StrCat("--tokens: '", options.tokens, "' is not a positive number of tokens"));
   }
   if (options.runs < 1) return absl::InvalidArgumentError("--runs must be at least 1");
+  plan.output = absl::AsciiStrToLower(options.output.empty() ? "text" : options.output);
+  if (plan.output != "text" && plan.output != "json" && plan.output != "csv" &&
+      plan.output != "jsonl") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--output: '", options.output, "' is not a report format; give text, json, csv or jsonl"));
+  }
+  if (options.json) {
+    if (plan.output != "text" && plan.output != "json") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--json asks for --output json; it cannot go with --output ", plan.output));
+    }
+    plan.output = "json";
+  }
   if (static_cast<int>(options.cold) + options.warm + options.both > 1) {
     return absl::InvalidArgumentError("give at most one of --cold, --warm and --both");
   }
@@ -187,7 +204,7 @@ absl::StatusOr<json> DescribeModel(const std::string& path, uint64_t* file_bytes
               {"num_layers", m.num_layers()},
               {"hidden_size", m.hidden_size()},
               {"vocab_size", m.vocab_size()},
-              {"tensors", c->num_tensors()},
+              {"tensor_count", c->num_tensors()},
               {"bytes_by_dtype", by_dtype},
               {"dtype_summary", absl::StrJoin(parts, ", ")}};
 }
@@ -208,18 +225,20 @@ absl::StatusOr<json> MeasureColdRead(const std::string& path, uint64_t file_byte
   }
   const double s = bench::Median(seconds), p = bench::Median(parallel_seconds);
   const double bytes = static_cast<double>(file_bytes);
-  return json{{"seconds", s},
-              {"all_seconds", seconds},
-              {"repeats", repeats},
-              {"bytes_per_second", bytes / s},
-              {"limit_ms", s * 1e3},
+  const auto ms = [](std::vector<double> v) {
+    for (double& x : v) x *= 1e3;
+    return v;
+  };
+  return json{{"read_ms", s * 1e3},
+              {"all_read_ms", ms(seconds)},
+              {"repeat_count", repeats},
+              {"bytes_per_s", bytes / s},
               {"parallel",
                {{"threads", kParallelReadThreads},
                 {"chunk_bytes", kParallelReadChunkBytes},
-                {"seconds", p},
-                {"all_seconds", parallel_seconds},
-                {"bytes_per_second", bytes / p},
-                {"limit_ms", p * 1e3}}}};
+                {"read_ms", p * 1e3},
+                {"all_read_ms", ms(parallel_seconds)},
+                {"bytes_per_s", bytes / p}}}};
 }
 
 // What every run of one `zcpack bench` shares, and the runs whose timelines
@@ -307,7 +326,7 @@ json CompareLogits(const json& rows) {
       argmax = run["argmax"];
     }
   }
-  json logits = {{"identical", by_hash.size() == 1}, {"runs", completed}};
+  json logits = {{"identical", by_hash.size() == 1}, {"run_count", completed}};
   if (by_hash.size() == 1) {
     logits["xxh3"] = by_hash.begin()->first;
     logits["argmax"] = argmax;
@@ -346,7 +365,7 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
   session.keep_timeline = !options.timeline_csv.empty() || !options.plot.empty();
 
   json report;
-  report["file"] = options.path;
+  report["input"] = options.path;
   uint64_t file_bytes = 0;
   ZCPACK_ASSIGN_OR_RETURN(report["model"], DescribeModel(options.path, &file_bytes));
   report["file_bytes"] = file_bytes;
@@ -369,9 +388,9 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
        "anonymous peak comes only from that sampling (the kernel keeps no anonymous high-water "
        "mark), the total peak is the kernel's VmHWM; page faults from wait4() rusage of the whole "
        "child"},
-      {"tokens", plan.tokens},
-      {"runs", options.runs},
-      {"threads", options.threads}};
+      {"token_count", plan.tokens},
+      {"run_count", options.runs},
+      {"threads", runtime::SessionThreads(options.threads)}};
   report["notes"] = json::array();
   report["rows"] = json::array();
 
@@ -492,7 +511,7 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
   }
   report["load_after"] = LoadAverage();
   report["logits"] = CompareLogits(report["rows"]);
-  bench::EvaluateTargets(report);
+  if (options.targets) bench::EvaluateTargets(report);
 
   if (!options.timeline_csv.empty()) {
     ZCPACK_RETURN_IF_ERROR(bench::WriteTimelineCsv(options.timeline_csv, session.timelines));
@@ -504,20 +523,35 @@ absl::Status RunBench(const BenchCommandOptions& options, std::ostream& out) {
                                     report, session.timelines);
     if (plot_status.ok()) report["plot"] = options.plot;
   }
-  if (options.json) {
-    out << JsonText(report) << "\n";
-  } else {
-    bench::PrintText(report, out);
+  // The failure, if any, is known before the report is printed, so that a
+  // JSON report carries it (docs/JSON.md, "Errors").
+  absl::Status status = plot_status;
+  if (status.ok() && report["logits"]["run_count"].get<int>() > 0 &&
+      !report["logits"]["identical"].get<bool>()) {
+    status = absl::DataLossError("first-token logits differ between loaders or runs (see the report)");
   }
-  ZCPACK_RETURN_IF_ERROR(plot_status);
-  if (report["logits"]["runs"].get<int>() > 0 && !report["logits"]["identical"].get<bool>()) {
-    return absl::DataLossError("first-token logits differ between loaders or runs (see the report)");
+  if (status.ok() && unexpected_failures > 0) {
+    status = absl::InternalError(absl::StrCat(unexpected_failures,
+                                              " run(s) outside the budget row failed; see the report"));
   }
-  if (unexpected_failures > 0) {
-    return absl::InternalError(absl::StrCat(unexpected_failures,
-                                            " run(s) outside the budget row failed; see the report"));
+  if (plan.output == "text") {
+    bench::PrintText(report, ProseColumns(STDOUT_FILENO), out);
+    return status;
   }
-  return absl::OkStatus();
+  if (plan.output == "csv") {
+    bench::PrintCsv(report, out);
+    return status;
+  }
+  if (plan.output == "jsonl") {
+    bench::PrintJsonLines(report, out);
+    if (!status.ok()) {
+      out << ErrorReportText("bench", status, ExitCodeFor(status), options.path, -1) << "\n";
+    }
+    return MarkReported(status);
+  }
+  if (!status.ok()) report["error"] = ErrorJson(status, ExitCodeFor(status), options.path);
+  out << ReportText("bench", report) << "\n";
+  return MarkReported(status);
 }
 
 }  // namespace zcpack::cli

@@ -23,6 +23,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tools/cli/json_output.h"
+#include "tools/cli/terminal_text.h"
 #include "zcpack/format/posix_file.h"
 #include "zcpack/format/temp_file.h"
 #include "zcpack/format/utf8.h"
@@ -115,7 +117,7 @@ json RunRecord(const ChildRun& run, double resident_before,
             {"peak_total_bytes", std::max(run.process.hwm_kib, run.process.peak_rss_kib) << 10},
             {"major_faults", run.process.major_faults},
             {"minor_faults", run.process.minor_faults},
-            {"samples", run.process.samples},
+            {"sample_count", run.process.samples},
             {"max_sample_gap_ms", run.process.max_gap_ms}};
   if (run.ok()) {
     for (const char* key : {"usable_ms", "ttft_ms", "decode_tokens_per_s", "kv_cache_bytes",
@@ -124,7 +126,7 @@ json RunRecord(const ChildRun& run, double resident_before,
       r[key] = run.report[key];
     }
   } else {
-    r["error"] = LastLine(run.process.stderr_text);
+    r["stderr_last_line"] = LastLine(run.process.stderr_text);
   }
   if (cgroup.has_value()) {
     r["cgroup"] = {{"peak_bytes", cgroup->peak_bytes},
@@ -207,8 +209,8 @@ void EvaluateTargets(json& report) {
       }
     }
     if (report.contains("cold_read")) {
-      const double limit = report["cold_read"]["limit_ms"].get<double>();
-      const double deep = report["cold_read"]["parallel"]["limit_ms"].get<double>();
+      const double limit = report["cold_read"]["read_ms"].get<double>();
+      const double deep = report["cold_read"]["parallel"]["read_ms"].get<double>();
       std::string value =
           absl::StrFormat("%s ms vs limit %s ms (%.2fx; %.2fx the parallel-read limit %s ms)",
                           Num(z), Num(limit), z / limit, z / deep, Num(deep));
@@ -368,7 +370,7 @@ absl::Status RenderPlot(const std::string& plot_path, const std::string& state, 
   // gnuplot succeeds: an interrupted or failed run leaves no partial chart.
   ZCPACK_ASSIGN_OR_RETURN(format::TempFile chart, format::TempFile::Create(plot_path));
   const bool png = absl::EndsWith(absl::AsciiStrToLower(plot_path), ".png");
-  const std::string file_name = std::filesystem::path(report["file"].get<std::string>()).filename();
+  const std::string file_name = std::filesystem::path(report["input"].get<std::string>()).filename();
   std::string script = absl::StrCat(
       png ? "set terminal pngcairo size 1000,560 noenhanced font 'sans,11'\n"
           : "set terminal svg size 1000,560 dynamic noenhanced font 'sans,12' background rgb 'white'\n",
@@ -424,45 +426,51 @@ absl::Status RenderPlot(const std::string& plot_path, const std::string& state, 
   return status;
 }
 
-void PrintText(const json& report, std::ostream& out) {
+void PrintText(const json& report, int columns, std::ostream& out) {
   const json& model = report["model"];
   const json& machine = report["machine"];
   const json& method = report["method"];
-  out << "zcpack bench: " << report["file"].get<std::string>() << "\n";
-  out << "  model: " << model["architecture"].get<std::string>() << ", "
-      << model["num_layers"].get<int>() << " layers, hidden " << model["hidden_size"].get<int>()
-      << ", vocab " << model["vocab_size"].get<int>() << "; " << model["tensors"].get<int>()
-      << " tensors; " << FormatBytes(report["file_bytes"].get<uint64_t>()) << " ("
-      << report["file_bytes"].get<uint64_t>() << " bytes; " << model["dtype_summary"].get<std::string>()
-      << ")\n";
-  out << "  machine: " << machine["cores"].get<int>() << " cores ("
-      << machine.value("cpu", std::string("?")) << "), "
-      << FormatBytes(machine.value("mem_total_bytes", uint64_t{0})) << " RAM, "
-      << machine.value("kernel", std::string("?")) << ", "
-      << FormatBytes(machine.value("disk_free_bytes", uint64_t{0}))
-      << " free on the file's disk; load average "
-      << absl::StrFormat("%.2f", report["load_before"][0].get<double>()) << " before, "
-      << absl::StrFormat("%.2f", report["load_after"][0].get<double>()) << " after\n";
-  out << "  method: " << method["description"].get<std::string>() << "\n";
-  out << "  memory: " << method["memory"].get<std::string>() << "\n";
+  // Prose: a "  label: " line wrapped at the terminal, later lines indented.
+  const auto prose = [&](absl::string_view label, absl::string_view text) {
+    out << WrapText(text, columns, absl::StrCat("  ", label, ": "), "      ");
+  };
+  out << "zcpack bench: " << report["input"].get<std::string>() << "\n";
+  prose("model", absl::StrCat(model["architecture"].get<std::string>(), ", ",
+                              model["num_layers"].get<int>(), " layers, hidden ",
+                              model["hidden_size"].get<int>(), ", vocab ",
+                              model["vocab_size"].get<int>(), "; ",
+                              model["tensor_count"].get<int>(), " tensors; ",
+                              FormatBytes(report["file_bytes"].get<uint64_t>()), " (",
+                              report["file_bytes"].get<uint64_t>(), " bytes; ",
+                              model["dtype_summary"].get<std::string>(), ")"));
+  prose("machine",
+        absl::StrCat(machine["cores"].get<int>(), " cores (", machine.value("cpu", std::string("?")),
+                     "), ", FormatBytes(machine.value("mem_total_bytes", uint64_t{0})), " RAM, ",
+                     machine.value("kernel", std::string("?")), ", ",
+                     FormatBytes(machine.value("disk_free_bytes", uint64_t{0})),
+                     " free on the file's disk; load average ",
+                     absl::StrFormat("%.2f", report["load_before"][0].get<double>()), " before, ",
+                     absl::StrFormat("%.2f", report["load_after"][0].get<double>()), " after"));
+  prose("method", method["description"].get<std::string>());
+  prose("memory", method["memory"].get<std::string>());
   if (report.contains("cold_read")) {
     const json& c = report["cold_read"];
-    out << "  cold: " << method["cold"].get<std::string>() << "\n";
-    out << absl::StrFormat(
-        "  cold sequential read (read() in 1 MiB requests after eviction, median of %d): %s in "
-        "%.3f s = %.0f MB/s; physical limit for a cold load: %s ms\n",
-        c["repeats"].get<int>(), FormatBytes(report["file_bytes"].get<uint64_t>()),
-        c["seconds"].get<double>(), c["bytes_per_second"].get<double>() / 1e6,
-        Num(c["limit_ms"].get<double>()));
+    prose("cold", method["cold"].get<std::string>());
+    prose("cold sequential read",
+          absl::StrFormat("read() in 1 MiB requests after eviction, median of %d: %s in %s ms = "
+                          "%.0f MB/s; the physical limit for a cold load",
+                          c["repeat_count"].get<int>(),
+                          FormatBytes(report["file_bytes"].get<uint64_t>()),
+                          Num(c["read_ms"].get<double>()), c["bytes_per_s"].get<double>() / 1e6));
     const json& p = c["parallel"];
-    out << absl::StrFormat(
-        "  cold parallel read (%d threads pread() %s pieces after eviction, median of %d): %.3f s "
-        "= %.0f MB/s; limit %s ms\n",
-        p["threads"].get<int>(), FormatBytes(p["chunk_bytes"].get<uint64_t>()),
-        c["repeats"].get<int>(), p["seconds"].get<double>(),
-        p["bytes_per_second"].get<double>() / 1e6, Num(p["limit_ms"].get<double>()));
+    prose("cold parallel read",
+          absl::StrFormat("%d threads pread() %s pieces after eviction, median of %d: %s ms = "
+                          "%.0f MB/s",
+                          p["threads"].get<int>(), FormatBytes(p["chunk_bytes"].get<uint64_t>()),
+                          c["repeat_count"].get<int>(), Num(p["read_ms"].get<double>()),
+                          p["bytes_per_s"].get<double>() / 1e6));
   }
-  if (method.contains("warm")) out << "  warm: " << method["warm"].get<std::string>() << "\n";
+  if (method.contains("warm")) prose("warm", method["warm"].get<std::string>());
 
   for (const char* state : {"warm", "cold", "budget"}) {
     std::vector<const json*> rows;
@@ -474,10 +482,12 @@ void PrintText(const json& report, std::ostream& out) {
       out << "\n### memory budget " << FormatBytes(b["limit_bytes"].get<uint64_t>()) << " ("
           << b["how"].get<std::string>() << ")\n";
       if (b.contains("skipped")) {
-        out << "skipped: " << b["skipped"].get<std::string>() << "\n";
+        out << WrapText(b["skipped"].get<std::string>(), columns, "skipped: ", "  ");
         continue;
       }
-      out << b["cgroup"].get<std::string>() << "; " << b["preparation"].get<std::string>() << "\n";
+      out << WrapText(absl::StrCat(b["cgroup"].get<std::string>(), "; ",
+                                   b["preparation"].get<std::string>()),
+                      columns, "", "");
     }
     if (rows.empty()) continue;
     if (state != std::string("budget")) {
@@ -534,28 +544,92 @@ void PrintText(const json& report, std::ostream& out) {
     }
   }
   const json& logits = report["logits"];
-  out << "\nfirst-token logits: "
-      << (logits["identical"].get<bool>()
-              ? absl::StrCat("identical in all ", logits["runs"].get<int>(),
-                             " completed runs (xxh3 ", logits["xxh3"].get<std::string>(),
-                             ", argmax ", logits["argmax"].get<int>(), ")")
-              : absl::StrCat("DIFFER between runs: ", logits["detail"].get<std::string>()))
-      << "\n";
-  if (!report["targets"].empty()) {
+  out << "\n"
+      << WrapText(logits["identical"].get<bool>()
+                      ? absl::StrCat("identical in all ", logits["run_count"].get<int>(),
+                                     " completed runs (xxh3 ", logits["xxh3"].get<std::string>(),
+                                     ", argmax ", logits["argmax"].get<int>(), ")")
+                      : absl::StrCat("DIFFER between runs: ", logits["detail"].get<std::string>()),
+                  columns, "first-token logits: ", "  ");
+  // Only with --targets: the project's goals, not the user's.
+  if (report.contains("targets") && !report["targets"].empty()) {
     out << "\n### targets\n";
     for (const json& t : report["targets"]) {
-      out << "- [" << (t["met"].get<bool>() ? "met" : "MISSED") << "] "
-          << t["target"].get<std::string>() << ": " << t["value"].get<std::string>() << "\n";
+      out << WrapText(absl::StrCat(t["target"].get<std::string>(), ": ",
+                                   t["value"].get<std::string>()),
+                      columns, absl::StrCat("- [", t["met"].get<bool>() ? "met" : "MISSED", "] "),
+                      "  ");
     }
   }
   if (!report["notes"].empty()) {
     out << "\nnotes:\n";
-    for (const json& n : report["notes"]) out << "- " << n.get<std::string>() << "\n";
+    for (const json& n : report["notes"]) out << WrapText(n.get<std::string>(), columns, "- ", "  ");
   }
   if (report.contains("timeline_csv")) {
     out << "timeline: " << report["timeline_csv"].get<std::string>() << "\n";
   }
   if (report.contains("plot")) out << "chart: " << report["plot"].get<std::string>() << "\n";
+}
+
+// One row as csv and jsonl give it: the figures of the table, no runs.
+struct RowSummary {
+  std::string state, loader, skipped;
+  int run_count = 0, completed_count = 0;
+};
+
+RowSummary SummaryOf(const json& row) {
+  RowSummary r;
+  r.state = row["state"].get<std::string>();
+  r.loader = row["loader"].get<std::string>();
+  if (row.contains("skipped")) r.skipped = row["skipped"].get<std::string>();
+  r.run_count = static_cast<int>(row["runs"].size());
+  for (const json& run : row["runs"]) r.completed_count += run["ok"].get<bool>();
+  return r;
+}
+
+// An RFC 4180 field: quoted when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
+}
+
+void PrintCsv(const json& report, std::ostream& out) {
+  std::vector<std::string> header = {"input", "state", "loader", "run_count", "completed_count",
+                                     "skipped"};
+  for (const char* key : kMetrics) {
+    for (const char* stat : {"median", "min", "max"}) header.push_back(absl::StrCat(key, "_", stat));
+  }
+  out << absl::StrJoin(header, ",") << "\n";
+  const std::string input = format::EscapeInvalidUtf8(report["input"].get<std::string>());
+  for (const json& row : report["rows"]) {
+    const RowSummary r = SummaryOf(row);
+    std::vector<std::string> fields = {CsvField(input), r.state, r.loader,
+                                       absl::StrCat(r.run_count), absl::StrCat(r.completed_count),
+                                       CsvField(r.skipped)};
+    for (const char* key : kMetrics) {
+      for (const char* stat : {"median", "min", "max"}) {
+        const json& figures = row.contains(stat) ? row[stat] : json::object();
+        fields.push_back(figures.contains(key) ? absl::StrFormat("%.15g", figures[key].get<double>()) : "");
+      }
+    }
+    out << absl::StrJoin(fields, ",") << "\n";
+  }
+}
+
+void PrintJsonLines(const json& report, std::ostream& out) {
+  for (const json& row : report["rows"]) {
+    const RowSummary r = SummaryOf(row);
+    json line = {{"input", report["input"]},
+                 {"state", r.state},
+                 {"loader", r.loader},
+                 {"run_count", r.run_count},
+                 {"completed_count", r.completed_count},
+                 {"median", row.value("median", json::object())},
+                 {"min", row.value("min", json::object())},
+                 {"max", row.value("max", json::object())}};
+    if (!r.skipped.empty()) line["skipped"] = r.skipped;
+    out << ReportText("bench", line, -1) << "\n";
+  }
 }
 
 }  // namespace zcpack::cli::bench

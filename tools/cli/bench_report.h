@@ -1,13 +1,14 @@
 // Internal to `zcpack bench`: the report it builds from its runs (a JSON
-// object, also printed with --json), the targets it checks, and its renderings:
-// text tables, the timeline CSV and the gnuplot chart.
+// object, also printed with --json), the targets it checks (--targets), and
+// its renderings: text tables, CSV and JSON lines (--output), the timeline
+// CSV and the gnuplot chart.
 //
-// Report layout (--json): file, file_bytes, model, machine, method,
-// load_before/after, cold_read {seconds, bytes_per_second, limit_ms,
-// parallel {...}}, rows [{state: warm|cold|budget, loader, skipped?, runs
-// [RunRecord()], median, min, max}], budget {limit_bytes, how, cgroup |
-// skipped}, logits {identical, xxh3, argmax}, targets [{target, value, met}],
-// notes, timeline_csv?, plot?.
+// Report layout (--json; every key in docs/JSON.md, "bench"): input,
+// file_bytes, model, machine, method, load_before/after, cold_read {read_ms,
+// bytes_per_s, parallel {...}}, rows [{state: warm|cold|budget, loader,
+// skipped?, runs [RunRecord()], median, min, max}], budget {limit_bytes, how,
+// cgroup | skipped}, logits {identical, xxh3, argmax}, targets? [{target,
+// value, met}], notes, timeline_csv?, plot?.
 #ifndef ZCPACK_TOOLS_CLI_BENCH_REPORT_H_
 #define ZCPACK_TOOLS_CLI_BENCH_REPORT_H_
 
@@ -56,11 +57,23 @@ nlohmann::json RunRecord(const ChildRun& run, double resident_before,
 // completed runs.
 void Summarise(nlohmann::json& row);
 
-// EvaluateTargets(): fills report["targets"] from the rows' medians.
+// EvaluateTargets(): fills report["targets"] from the rows' medians: the
+// project's own goals (docs/BENCHMARKS.md), checked only with --targets.
 void EvaluateTargets(nlohmann::json& report);
 
-// PrintText(): the report as text with Markdown tables.
-void PrintText(const nlohmann::json& report, std::ostream& out);
+// PrintText(): the report as text with Markdown tables; its prose wrapped
+// at `columns` (tables are not wrapped).
+void PrintText(const nlohmann::json& report, int columns, std::ostream& out);
+
+// PrintCsv(): a header line, then one line per row of the report: input,
+// state, loader, run_count, completed_count, skipped, and the median, min
+// and max of each figure (empty when no run of the row completed); fields
+// quoted as RFC 4180 says.
+void PrintCsv(const nlohmann::json& report, std::ostream& out);
+
+// PrintJsonLines(): one JSON object per line, one per row of the report
+// (docs/JSON.md, "bench --output jsonl").
+void PrintJsonLines(const nlohmann::json& report, std::ostream& out);
 
 // WriteTimelineCsv(): one line per sample: state, loader, t_ms since
 // Model::Open() began, anonymous, file-backed and total RSS in KiB, phase.

@@ -187,14 +187,20 @@ struct BenchCommandOptions {
   std::string budget = "auto";
   std::string timeline_csv;  // empty: no CSV
   std::string plot;          // .svg or .png; empty: no chart
-  bool json = false;
+  bool json = false;         // the same as output "json"
+  // The report's format: "text" (tables), "json", "csv" or "jsonl" (one
+  // line per row, as llama-bench's -o).
+  std::string output = "text";
+  // Also check zcpack's own performance targets (docs/BENCHMARKS.md).
+  bool targets = false;
   bool quiet = false;  // no line per run on stderr
 };
 
 // RunBench(): compares the loaders on one container, each run in a fresh
 // child process (`zcpack bench-child`), warm and cold, plus a memory-budget
-// row in a memory cgroup; prints medians with min and max, the targets met
-// or missed, and optionally the RSS timeline (CSV) and its chart (gnuplot).
+// row in a memory cgroup; prints medians with min and max (as text, JSON,
+// CSV or JSON lines), with --targets the project's targets met or missed,
+// and optionally the RSS timeline (CSV) and its chart (gnuplot).
 // InvalidArgument for bad options; FailedPrecondition for --plot without
 // gnuplot; DataLoss when loaders disagree on the first-token logits;
 // Internal when a run outside the budget row failed (the report is printed

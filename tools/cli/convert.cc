@@ -29,7 +29,8 @@ namespace {
 
 std::string Mib(double bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
 
-nlohmann::json ReportJson(const converter::ConvertReport& r) {
+// The --json report (docs/JSON.md, "convert").
+nlohmann::json ReportJson(const std::string& input, const converter::ConvertReport& r) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& t : r.tensors) {
     nlohmann::json j = {{"name", t.name},
@@ -40,33 +41,30 @@ nlohmann::json ReportJson(const converter::ConvertReport& r) {
                         {"shape", t.shape},
                         {"offset", t.offset},
                         {"source_bytes", t.source_bytes},
-                        {"nbytes", t.nbytes}};
+                        {"bytes", t.nbytes}};
     // A kept quantized tensor has no error figures: its rounding error is the
     // source's, which zcpack cannot measure without the original weights.
     if (format::IsQuantized(t.source_dtype) && !t.has_stats) j["kept_source_blocks"] = true;
-    if (t.has_stats) {
-      j["rmse"] = t.stats.rmse();
-      j["max_abs_error"] = t.stats.max_abs_error();
-      j["snr_db"] = t.stats.snr_db();
-    }
+    if (t.has_stats) j["quant_stats"] = QuantStatsJson(t.stats);
     if (!t.fallback_reason.empty()) j["fallback"] = t.fallback_reason;
     tensors.push_back(std::move(j));
   }
-  return {{"output", r.output},
+  return {{"input", input},
+          {"output", r.output},
           {"sources", r.source_files},
           {"source_bytes", r.source_bytes},
           {"output_bytes", r.output_bytes},
-          {"weights", r.weights},
-          {"quantized_weights", r.quantized_weights},
+          {"parameters", r.weights},
+          {"quantized_parameters", r.quantized_weights},
           {"bits_per_weight", r.bits_per_weight},
           {"quantized_bits_per_weight", r.quantized_bits_per_weight},
           {"threads", r.threads},
           {"notes", r.notes},
           {"warnings", r.warnings},
-          {"timings", {{"open_s", r.open_seconds},
-                       {"convert_s", r.convert_seconds},
-                       {"finish_s", r.finish_seconds},
-                       {"total_s", r.total_seconds}}},
+          {"timings", {{"open_ms", r.open_seconds * 1e3},
+                       {"convert_ms", r.convert_seconds * 1e3},
+                       {"finish_ms", r.finish_seconds * 1e3},
+                       {"total_ms", r.total_seconds * 1e3}}},
           {"tensors", std::move(tensors)}};
 }
 
@@ -237,7 +235,7 @@ absl::Status RunConvert(const ConvertCommandOptions& options, std::ostream& out)
     std::fprintf(stderr, "zcpack convert: warning: %s\n", warning.c_str());
   }
   if (options.json) {
-    out << JsonText(ReportJson(*report)) << "\n";
+    out << ReportText("convert", ReportJson(options.source, *report)) << "\n";
   } else if (!options.quiet) {
     std::ostringstream text;
     PrintText(*report, options.verbose, text);

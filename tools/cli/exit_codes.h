@@ -32,6 +32,28 @@ enum ExitCode : int {
   // (tools/cli/interrupt.h).
 };
 
+// ExitCodeName(): the name --json error objects give an exit code
+// (docs/JSON.md, "Errors"): "ok", "input_rejected", "usage", "system",
+// "interrupted" (128 + a signal), "unknown" for anything else.
+inline const char* ExitCodeName(int code) {
+  switch (code) {
+    case kExitOk:
+      return "ok";
+    case kExitInputRejected:
+      return "input_rejected";
+    case kExitUsage:
+      return "usage";
+    case kExitIoError:
+      return "system";
+    case 128 + 1:   // SIGHUP
+    case 128 + 2:   // SIGINT
+    case 128 + 15:  // SIGTERM
+      return "interrupted";
+    default:
+      return "unknown";
+  }
+}
+
 // ExitCodeFor(): the exit code for a command's final status.
 inline int ExitCodeFor(const absl::Status& status) {
   switch (status.code()) {

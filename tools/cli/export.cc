@@ -27,24 +27,26 @@ namespace {
 
 std::string Mib(double bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
 
-nlohmann::json ReportJson(const exporter::ExportReport& r) {
+// The --json report of export and convert --to gguf (docs/JSON.md).
+nlohmann::json ReportJson(const std::string& input, const exporter::ExportReport& r) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const exporter::ExportedTensor& t : r.tensors) {
     tensors.push_back({{"name", t.name},
                        {"source_name", t.source_name},
                        {"type", t.ggml_type},
                        {"offset", t.offset},
-                       {"nbytes", t.nbytes},
+                       {"bytes", t.nbytes},
                        {"rope_permuted", t.rope_permuted},
                        {"widened_to_f32", t.widened}});
   }
-  return {{"output", r.output},
+  return {{"input", input},
+          {"output", r.output},
           {"alignment", r.alignment},
           {"output_bytes", r.output_bytes},
           {"tensor_bytes", r.tensor_bytes},
           {"tokenizer", r.tokenizer},
           {"notes", r.notes},
-          {"seconds", r.seconds},
+          {"timings", {{"total_ms", r.seconds * 1e3}}},
           {"tensors", std::move(tensors)}};
 }
 
@@ -75,10 +77,10 @@ void PrintText(const exporter::ExportReport& r, bool verbose, std::ostream& out)
   }
 }
 
-absl::Status Print(const exporter::ExportReport& r, bool json, bool quiet, bool verbose,
-                   std::ostream& out) {
+absl::Status Print(const char* command, const std::string& input, const exporter::ExportReport& r,
+                   bool json, bool quiet, bool verbose, std::ostream& out) {
   if (json) {
-    out << JsonText(ReportJson(r)) << "\n";
+    out << ReportText(command, ReportJson(input, r)) << "\n";
   } else if (!quiet) {
     std::ostringstream text;
     PrintText(r, verbose, text);
@@ -114,7 +116,7 @@ absl::Status RunExport(const ExportCommandOptions& options, std::ostream& out) {
   ZCPACK_RETURN_IF_ERROR(ExpectContainer(options.path, "export"));
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report,
                           exporter::ExportToGguf(ExporterOptions(options)));
-  return Print(report, options.json, options.quiet, options.verbose, out);
+  return Print("export", options.path, report, options.json, options.quiet, options.verbose, out);
 }
 
 absl::Status CheckConvertToGgufOptions(const ConvertCommandOptions& options) {
@@ -162,7 +164,7 @@ absl::Status RunConvertToGguf(const ConvertCommandOptions& options, std::ostream
   align.alignment = options.alignment;
   align.overwrite = options.force;
   ZCPACK_ASSIGN_OR_RETURN(const exporter::ExportReport report, exporter::AlignGguf(align));
-  return Print(report, options.json, options.quiet, options.verbose, out);
+  return Print("convert", options.source, report, options.json, options.quiet, options.verbose, out);
 }
 
 }  // namespace zcpack::cli

@@ -89,13 +89,13 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
   const auto& h = c.header();
   const Totals totals = ComputeTotals(c);
   nlohmann::json j;
-  j["path"] = c.path();
-  j["file_size"] = c.file_size();
+  j["input"] = c.path();
+  j["file_bytes"] = c.file_size();
   j["version"] = absl::StrCat(h.major_version, ".", h.minor_version);
   j["alignment"] = c.alignment();
   j["required_features"] = h.required_features;
   j["data_offset"] = h.data_offset;
-  j["data_size"] = h.data_size;
+  j["data_bytes"] = h.data_size;
   j["manifest"] = {{"offset", h.manifest_offset},
                    {"stored_bytes", h.manifest_size},
                    {"decoded_bytes", h.manifest_raw_size},
@@ -113,41 +113,40 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
                         {"source_dtype", std::string(format::DTypeName(e.source_dtype()))},
                         {"shape", std::vector<uint64_t>(e.shape().begin(), e.shape().end())},
                         {"offset", e.offset()},
-                        {"nbytes", e.nbytes()},
+                        {"bytes", e.nbytes()},
                         {"xxh3", Hex64(e.xxh3())}};
-    if (e.has_quant_stats()) {
-      t["quant_stats"] = {{"rmse", e.quant_stats().rmse()},
-                          {"max_abs_error", e.quant_stats().max_abs_error()},
-                          {"snr_db", e.quant_stats().snr_db()}};
-    }
+    if (e.has_quant_stats()) t["quant_stats"] = QuantStatsJson(e.quant_stats());
     tensors.push_back(std::move(t));
   }
   j["tensors"] = std::move(tensors);
   nlohmann::json layers = nlohmann::json::array();
   for (int l = 0; l < c.num_layers(); ++l) {
-    if (auto r = c.LayerRange(l)) layers.push_back({{"layer", l}, {"offset", r->offset}, {"size", r->size}});
+    if (auto r = c.LayerRange(l)) layers.push_back({{"layer", l}, {"offset", r->offset}, {"bytes", r->size}});
   }
   j["layers"] = std::move(layers);
-  j["totals"] = {{"tensors", c.num_tensors()},
+  j["totals"] = {{"tensor_count", c.num_tensors()},
                  {"tensor_bytes", totals.tensor_bytes},
                  {"padding_bytes", totals.padding_bytes},
                  {"overhead_bytes", c.file_size() - totals.tensor_bytes},
                  {"overhead_ratio", c.file_size() == 0 ? 0.0
                                     : static_cast<double>(c.file_size() - totals.tensor_bytes) /
                                           static_cast<double>(c.file_size())},
-                 {"elements", totals.elements},
+                 {"parameters", totals.elements},
                  {"bits_per_weight", totals.elements == 0 ? 0.0
                                      : 8.0 * static_cast<double>(totals.tensor_bytes) /
                                            static_cast<double>(totals.elements)}};
   nlohmann::json tokenizers = nlohmann::json::array();
   for (const auto& t : c.manifest().tokenizers()) {
-    tokenizers.push_back({{"kind", t.kind()}, {"file_name", t.file_name()},
-                          {"raw_size", t.raw_size()}, {"stored_size", t.stored_size() != 0 ? t.stored_size() : t.zstd_data().size()}});
+    tokenizers.push_back(
+        {{"kind", t.kind()},
+         {"file_name", t.file_name()},
+         {"raw_bytes", t.raw_size()},
+         {"stored_bytes", t.stored_size() != 0 ? t.stored_size() : t.zstd_data().size()}});
   }
   j["tokenizers"] = std::move(tokenizers);
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& s : c.manifest().provenance().sources()) {
-    sources.push_back({{"name", s.name()}, {"size", s.size()}});
+    sources.push_back({{"name", s.name()}, {"bytes", s.size()}});
   }
   nlohmann::json options = nlohmann::json::object();
   for (const auto& kv : c.manifest().provenance().options()) options[kv.key()] = kv.value();
@@ -155,7 +154,7 @@ void PrintJson(const Container& c, bool checksums_ok, bool checksums_run, std::o
                      {"sources", std::move(sources)},
                      {"options", std::move(options)}};
   if (checksums_run) j["checksums_ok"] = checksums_ok;
-  out << JsonText(std::move(j)) << "\n";
+  out << ReportText("inspect", j) << "\n";
 }
 
 std::string Bytes(uint64_t n) {

@@ -20,7 +20,12 @@ namespace zcpack::cli {
 // any other thread exists: a thread started earlier would keep the signals
 // unblocked and could be the one they are delivered to. A child process
 // must unblock them before exec (UnblockInterruptsInChild()).
-void HandleInterrupts(const std::string& command);
+// With `json` (the command was given --json), it also writes the --json
+// error object (code "interrupted", docs/JSON.md) to stdout, naming
+// `input`: a report is printed whole at the end, so an interrupted command
+// has printed none.
+void HandleInterrupts(const std::string& command, bool json = false,
+                      const std::string& input = "");
 
 // UnblockInterruptsInChild(): in a child between fork() and exec(), restores
 // an empty signal mask, so that the program it runs can be interrupted.

@@ -126,7 +126,7 @@ absl::Status RunPlan(const PlanCommandOptions& options, std::ostream& out) {
   const int threads = runtime::SessionThreads(options.threads);
 
   json report;
-  report["file"] = options.path;
+  report["input"] = options.path;
   report["model"] = {{"architecture", m.architecture()},
                      {"num_layers", m.num_layers()},
                      {"hidden_size", m.hidden_size()},
@@ -152,7 +152,8 @@ absl::Status RunPlan(const PlanCommandOptions& options, std::ostream& out) {
   report["limit_bytes"] = limit;
   report["threads"] = threads;
   report["thread_stack_bytes"] = runtime::ThreadPool::WorkerStackBytes();
-  report["batch"] = options.batch;
+  // null: each context evaluated whole (contexts[].batch is then the context).
+  report["batch"] = options.batch > 0 ? json(options.batch) : json(nullptr);
   report["contexts"] = json::array();
 
   for (int context : contexts) {
@@ -217,7 +218,7 @@ absl::Status RunPlan(const PlanCommandOptions& options, std::ostream& out) {
   }
 
   if (options.json) {
-    out << JsonText(report) << "\n";
+    out << ReportText("plan", report) << "\n";
     return absl::OkStatus();
   }
 

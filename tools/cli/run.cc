@@ -142,8 +142,9 @@ absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
   return text;
 }
 
-// The --json fields every run reports: ids, why generation stopped, the
-// sampling settings, timings, threads, loader, warnings and notes.
+// The --json fields every run reports (docs/JSON.md, "run"): ids, why
+// generation stopped, the sampling settings, timings, threads, loader,
+// warnings and notes.
 nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model& model,
                          const runtime::Session& session, const runtime::GenerateStats& stats,
                          const std::vector<int32_t>& prompt, const std::vector<int32_t>& generated,
@@ -151,7 +152,7 @@ nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model&
   std::vector<std::string> notes = model.notes();
   notes.insert(notes.end(), session.notes().begin(), session.notes().end());
   const runtime::SamplingOptions sampling = SamplingFor(options);
-  return {{"path", options.path},
+  return {{"input", options.path},
           {"prompt", prompt},
           {"generated", generated},
           {"stop_reason", runtime::StopReasonName(stop_reason)},
@@ -163,8 +164,9 @@ nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model&
             {"top_k", sampling.top_k},
             {"top_p", sampling.top_p},
             {"seed", sampling.seed}}},
-          {"open_ms", model.open_seconds() * 1e3},
-          {"first_token_ms", stats.first_token_seconds * 1e3},
+          {"timings",
+           {{"open_ms", model.open_seconds() * 1e3},
+            {"first_token_ms", stats.first_token_seconds * 1e3}}},
           {"decode_tokens_per_s", stats.tokens_per_second()},
           {"threads", session.threads()},
           {"loader", options.loader},
@@ -226,7 +228,7 @@ absl::Status RunText(const RunCommandOptions& options, runtime::Model& model,
                                  result.generated_tokens, result.stop_reason, created.warning);
     j["prompt_text"] = text;
     j["text"] = result.text;
-    out << JsonText(std::move(j)) << "\n";
+    out << ReportText("run", j) << "\n";
     return absl::OkStatus();
   }
   out << "\n" << std::flush;
@@ -315,8 +317,8 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
           ? runtime::StopReason::kEndOfGeneration
           : runtime::StopReason::kMaxTokens;
   if (options.json) {
-    out << JsonText(RunReport(options, *model, *session, stats, prompt, generated, stop_reason,
-                              created.warning))
+    out << ReportText("run", RunReport(options, *model, *session, stats, prompt, generated,
+                                       stop_reason, created.warning))
         << "\n";
     return absl::OkStatus();
   }

@@ -59,11 +59,17 @@ absl::Status RunSynth(const SynthCommandOptions& options, std::ostream& out) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (options.json) {
-    nlohmann::json j = {{"shape", options.shape}, {"dtype", options.dtype},
-                        {"seed", options.seed},   {"parameters", result.parameters},
-                        {"weight_bytes", result.weight_bytes}, {"files", result.files},
-                        {"notes", result.notes},             {"seconds", seconds}};
-    out << JsonText(std::move(j)) << "\n";
+    // docs/JSON.md, "synth".
+    nlohmann::json j = {{"output", options.out_dir},
+                        {"shape", options.shape},
+                        {"dtype", options.dtype},
+                        {"seed", options.seed},
+                        {"parameters", result.parameters},
+                        {"weight_bytes", result.weight_bytes},
+                        {"files", result.files},
+                        {"notes", result.notes},
+                        {"timings", {{"total_ms", seconds * 1e3}}}};
+    out << ReportText("synth", j) << "\n";
   } else if (!options.quiet) {
     for (const std::string& note : result.notes) out << "note: " << note << "\n";
     out << absl::StrFormat("synth %s: %d parameters, %.1f MiB of %s weights in %.2f s\n",

@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
+#include "tools/cli/json_output.h"
 #include "zcpack/converter/gguf.h"
 #include "zcpack/converter/source_model.h"
 #include "zcpack/format/container_reader.h"
@@ -118,19 +119,21 @@ absl::Status RunTokenize(const TokenizeCommandOptions& options, std::ostream& ou
   const std::vector<int32_t> ids =
       tokenizer->Tokenize(text, {.add_special = options.bos, .parse_special = options.special});
   if (options.json) {
+    // docs/JSON.md, "tokenize".
     nlohmann::json report;
+    report["input"] = options.path;
     report["ids"] = ids;
-    report["tokens"] = ids.size();
-    report["bytes"] = text.size();
+    report["token_count"] = ids.size();
+    report["text_bytes"] = text.size();
     report["tokenizer"] = {
         {"source", loaded->source},
         {"model", model == runtime::TokenizerModel::kSpm ? "spm" : "bpe"},
         {"pre", model == runtime::TokenizerModel::kSpm ? "" : pre},
-        {"vocabulary_size", tokenizer->size()},
+        {"vocab_size", tokenizer->size()},
     };
     report["bos"] = options.bos;
     report["special"] = options.special;
-    out << report.dump(2) << "\n";
+    out << ReportText("tokenize", report) << "\n";
     return absl::OkStatus();
   }
   out << absl::StrJoin(ids, " ") << "\n";

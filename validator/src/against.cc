@@ -24,6 +24,7 @@
 #include "zcpack/format/model_layout.h"
 #include "zcpack/format/q4_blocks.h"
 #include "zcpack/format/row_groups.h"
+#include "zcpack/format/status_context.h"
 #include "zcpack/status_macros.h"
 
 namespace zcpack::validator::internal {
@@ -317,9 +318,10 @@ absl::Status CompareWithSource(const ByteSource& container, const ContainerLayou
                                VerifyReport* report) {
   auto opened = converter::OpenSourceModel(options.against);
   if (!opened.ok()) {
-    return absl::Status(opened.status().code(),
-                        absl::StrCat("--against ", options.against, ": ",
-                                     opened.status().message()));
+    return format::WithFile(
+        format::WithMessage(opened.status(), absl::StrCat("--against ", options.against, ": ",
+                                                          opened.status().message())),
+        options.against);
   }
   const converter::SourceModel& source = **opened;
   // The source stays mapped while it is compared. Its mappings are guarded

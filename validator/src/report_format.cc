@@ -165,28 +165,31 @@ std::string FormatReportJson(const VerifyReport& r) {
   using json = nlohmann::ordered_json;
   const auto text = [](const std::string& s) { return format::EscapeInvalidUtf8(s); };
   json j;
-  j["path"] = text(r.path);
+  // Key names follow the --json conventions of every zcpack command
+  // (docs/JSON.md): the file read is "input", sizes end in _bytes, times in
+  // _ms, a count of things ends in _count.
+  j["input"] = text(r.path);
   j["level"] = std::string(VerifyLevelName(r.level));
   j["sound"] = r.sound();
   j["problem_count"] = r.problem_count;
-  j["problems_shown"] = r.problems.size();
-  j["file_size"] = r.file_size;
-  j["tensors"] = r.tensor_count;
+  j["shown_problem_count"] = r.problems.size();
+  j["file_bytes"] = r.file_size;
+  j["tensor_count"] = r.tensor_count;
   j["tensor_bytes"] = r.tensor_bytes;
   j["checksummed_bytes"] = r.checksummed_bytes;
   j["padding_bytes"] = r.padding_bytes;
   j["threads"] = r.threads;
-  j["seconds"] = {{"structure", r.structure_seconds},
-                  {"integrity", r.integrity_seconds},
-                  {"against", r.against_seconds},
-                  {"total", r.total_seconds}};
+  j["timings"] = {{"structure_ms", r.structure_seconds * 1e3},
+                  {"integrity_ms", r.integrity_seconds * 1e3},
+                  {"against_ms", r.against_seconds * 1e3},
+                  {"total_ms", r.total_seconds * 1e3}};
   json checks = json::array();
   for (const CheckOutcome& c : r.checks) {
     checks.push_back({{"name", text(c.name)},
                       {"group", text(c.group)},
                       {"description", text(c.description)},
                       {"result", std::string(CheckResultName(c.result))},
-                      {"problems", c.problems},
+                      {"problem_count", c.problems},
                       {"detail", text(c.detail)}});
   }
   j["checks"] = std::move(checks);
@@ -207,9 +210,10 @@ std::string FormatReportJson(const VerifyReport& r) {
                          {"dtype", std::string(format::DTypeName(c.dtype))},
                          {"source_dtype", std::string(format::DTypeName(c.source_dtype))},
                          {"unchanged", c.unchanged},
-                         {"rmse", c.rmse},
-                         {"max_abs_error", c.max_abs_error},
-                         {"snr_db", c.snr_db}});
+                         {"quant_stats",
+                          {{"rmse", c.rmse},
+                           {"max_abs_error", c.max_abs_error},
+                           {"snr_db", c.snr_db}}}});
     }
     // Infinite thresholds (disabled) are written as null.
     j["against"] = {{"source", text(r.against)},
