@@ -17,6 +17,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/json_output.h"
 #include "xxhash.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 #include "zcpack/status_macros.h"
@@ -40,6 +41,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
   if (options.tokens < 1) return absl::InvalidArgumentError("-n must be at least 1");
   runtime::OpenOptions open;
   open.loader = loader;  // and the default memory policy
+  open.memory.budget_bytes = options.memory_budget;
 
   const int64_t open_start = bench::MonotonicNanos();
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
@@ -64,6 +66,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
   int32_t token = sampler.Sample(logits);
   const int32_t argmax = token;
   const int64_t first_token = bench::MonotonicNanos();
+  const uint64_t streamed_at_first_token = model->streamed_bytes();
   std::vector<int32_t> generated = {token};
   for (int i = 1; i < options.tokens; ++i) {
     ZCPACK_ASSIGN_OR_RETURN(logits, session->Evaluate(std::span<const int32_t>(&token, 1)));
@@ -71,6 +74,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
     generated.push_back(token);
   }
   const int64_t end = bench::MonotonicNanos();
+  const uint64_t streamed_at_end = model->streamed_bytes();
 
   std::ifstream status_file("/proc/self/status");
   std::stringstream status_text;
@@ -96,6 +100,24 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
       {"end_ns", end},
       {"vm_hwm_kib", memory.vm_hwm_kib},
       {"notes", model->notes()}};
+  if (const runtime::BudgetPlan* plan = model->budget_plan(); plan != nullptr) {
+    // The decode phase's bytes read per token (the prompt's pass and the
+    // resident part's first read come before it).
+    const uint64_t decode_tokens = static_cast<uint64_t>(options.tokens - 1);
+    report["memory_budget"] = {
+        {"budget_bytes", plan->budget_bytes},
+        {"streams", plan->streams},
+        {"anon_bytes", plan->anon_bytes},
+        {"margin_bytes", plan->margin_bytes},
+        {"ring_bytes", plan->ring_bytes},
+        {"resident_bytes", plan->resident_bytes},
+        {"planned_streamed_bytes_per_token", plan->streamed_bytes_per_token},
+        {"streamed_bytes", streamed_at_end},
+        {"decode_streamed_bytes_per_token",
+         decode_tokens > 0 ? static_cast<double>(streamed_at_end - streamed_at_first_token) /
+                                 static_cast<double>(decode_tokens)
+                           : 0.0}};
+  }
   out << JsonText(report, -1) << "\n";
   return absl::OkStatus();
 }

@@ -56,6 +56,13 @@ nlohmann::json RunRecord(const ChildRun& run, double resident_before,
 // completed runs.
 void Summarise(nlohmann::json& row);
 
+// SummariseStreaming(): report["budget"]["streaming"] for a budget row with
+// the zcpack --memory-budget run: its bytes streamed per token (planned, and
+// measured over the decode), the cold sequential read bandwidth, the bound
+// bandwidth / bytes per token in tokens/s, and each budget row's median
+// tokens/s against it.
+void SummariseStreaming(nlohmann::json& report);
+
 // EvaluateTargets(): fills report["targets"] from the rows' medians.
 void EvaluateTargets(nlohmann::json& report);
 

@@ -265,6 +265,18 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text) {
+  if (text.empty()) return 0;
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--memory-budget: ", bytes.status().message()));
+  }
+  if (*bytes == 0) {
+    return absl::InvalidArgumentError("--memory-budget: give a size above 0 (or leave it out)");
+  }
+  return bytes;
+}
+
 std::string FormatBytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);

@@ -71,6 +71,11 @@ ProcMemory ParseProcStatus(absl::string_view text);
 // does not matter). InvalidArgument otherwise, or for more than 2^63 bytes.
 absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
 
+// ParseMemoryBudget(): the value of --memory-budget (run, bench): a byte size
+// as ParseByteSize() reads it, above 0; "" (the flag not given) is 0, no
+// budget. InvalidArgument naming the flag otherwise.
+absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text);
+
 // FormatBytes(): "3.52 GiB", "812.0 MiB", "17 KiB", "12 B".
 std::string FormatBytes(uint64_t bytes);
 
