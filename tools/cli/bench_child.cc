@@ -13,11 +13,11 @@
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "tools/cli/bench_report.h"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/json_output.h"
 #include "xxhash.h"
-#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 #include "zcpack/status_macros.h"
@@ -100,23 +100,15 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
       {"end_ns", end},
       {"vm_hwm_kib", memory.vm_hwm_kib},
       {"notes", model->notes()}};
-  if (const runtime::BudgetPlan* plan = model->budget_plan(); plan != nullptr) {
+  if (nlohmann::json budget = bench::MemoryBudgetJson(*model); !budget.is_null()) {
     // The decode phase's bytes read per token (the prompt's pass and the
-    // resident part's first read come before it).
+    // reads ahead of it come before).
     const uint64_t decode_tokens = static_cast<uint64_t>(options.tokens - 1);
-    report["memory_budget"] = {
-        {"budget_bytes", plan->budget_bytes},
-        {"streams", plan->streams},
-        {"anon_bytes", plan->anon_bytes},
-        {"margin_bytes", plan->margin_bytes},
-        {"ring_bytes", plan->ring_bytes},
-        {"resident_bytes", plan->resident_bytes},
-        {"planned_streamed_bytes_per_token", plan->streamed_bytes_per_token},
-        {"streamed_bytes", streamed_at_end},
-        {"decode_streamed_bytes_per_token",
-         decode_tokens > 0 ? static_cast<double>(streamed_at_end - streamed_at_first_token) /
-                                 static_cast<double>(decode_tokens)
-                           : 0.0}};
+    budget["decode_streamed_bytes_per_token"] =
+        decode_tokens > 0 ? static_cast<double>(streamed_at_end - streamed_at_first_token) /
+                                static_cast<double>(decode_tokens)
+                          : 0.0;
+    report["memory_budget"] = std::move(budget);
   }
   out << JsonText(report, -1) << "\n";
   return absl::OkStatus();

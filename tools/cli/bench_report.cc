@@ -26,6 +26,7 @@
 #include "zcpack/format/posix_file.h"
 #include "zcpack/format/temp_file.h"
 #include "zcpack/format/utf8.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/status_macros.h"
 
 extern char** environ;
@@ -182,6 +183,21 @@ std::string Num(double v) {
   return absl::StrFormat("%.3f", v);
 }
 
+json MemoryBudgetJson(const runtime::Model& model) {
+  const runtime::BudgetPlan* plan = model.budget_plan();
+  if (plan == nullptr) return nullptr;
+  return {{"budget_bytes", plan->budget_bytes},
+          {"streams", plan->streams},
+          {"anon_bytes", plan->anon_bytes},
+          {"margin_bytes", plan->margin_bytes},
+          {"ring_bytes", plan->ring_bytes},
+          {"resident_bytes", plan->resident_bytes},
+          {"streamed_bytes_per_token", plan->streamed_bytes_per_token},
+          {"streamed_layers", plan->streamed_layers},
+          {"output_streamed", plan->output_streamed},
+          {"streamed_bytes", model.streamed_bytes()}};
+}
+
 void SummariseStreaming(json& report) {
   const json* streaming = FindRow(report, "budget", "zcpack --memory-budget");
   if (streaming == nullptr || !report.contains("cold_read")) return;
@@ -194,7 +210,7 @@ void SummariseStreaming(json& report) {
     measured.push_back(m["decode_streamed_bytes_per_token"].get<double>());
   }
   if (!s.contains("plan")) return;
-  const double per_token = s["plan"]["planned_streamed_bytes_per_token"].get<double>();
+  const double per_token = s["plan"]["streamed_bytes_per_token"].get<double>();
   const double bandwidth = report["cold_read"]["bytes_per_second"].get<double>();
   s["streamed_bytes_per_token"] = per_token;
   s["measured_streamed_bytes_per_token"] = Median(measured);

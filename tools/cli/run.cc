@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "tools/cli/bench_report.h"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
@@ -146,19 +147,9 @@ absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
 
 // The memory budget's figures for --json: null without --memory-budget.
 nlohmann::json BudgetReport(const runtime::Model& model, const runtime::GenerateStats& stats) {
-  const runtime::BudgetPlan* plan = model.budget_plan();
-  if (plan == nullptr) return nullptr;
-  return {{"budget_bytes", plan->budget_bytes},
-          {"streams", plan->streams},
-          {"anon_bytes", plan->anon_bytes},
-          {"margin_bytes", plan->margin_bytes},
-          {"ring_bytes", plan->ring_bytes},
-          {"resident_bytes", plan->resident_bytes},
-          {"streamed_bytes_per_token", plan->streamed_bytes_per_token},
-          {"streamed_layers", plan->streamed_layers},
-          {"output_streamed", plan->output_streamed},
-          {"streamed_bytes", model.streamed_bytes()},
-          {"evaluations", stats.generated_tokens}};
+  nlohmann::json report = bench::MemoryBudgetJson(model);
+  if (!report.is_null()) report["evaluations"] = stats.generated_tokens;
+  return report;
 }
 
 // The --json fields every run reports: ids, why generation stopped, the

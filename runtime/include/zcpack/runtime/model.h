@@ -17,9 +17,11 @@
 // Model, which must outlive them; so does the Tokenizer that tokenizer()
 // returns.
 // Thread-safety: a Model is immutable after Open() apart from the
-// prefetcher's progress and the tokenizer decoded once on first use, both
-// internally synchronised; any number of Sessions may use one Model from
-// different threads.
+// prefetcher's progress, the tokenizer decoded once on first use and the
+// memory budget applied once by the first Session::Create() (ApplyBudget():
+// it adds its lines to notes()), all internally synchronised; any number of
+// Sessions may use one Model from different threads (under a budget that
+// streams, they take turns layer by layer).
 //
 // A file that changes under the mapping: the weights are read from a shared
 // mapping of the file, so when another process truncates the file (or the
