@@ -234,6 +234,9 @@ TEST_F(BenchTest, MemoryBudgetAddsTheStreamingRun) {
     }
   }
   EXPECT_EQ(loaders, (std::set<std::string>{"zcpack", "zcpack --memory-budget"}));
+  // Nothing streamed, so no bound to compare with.
+  EXPECT_THAT(report["budget"]["streaming"]["note"].get<std::string>(), HasSubstr("nothing streamed"));
+  EXPECT_FALSE(report["budget"]["streaming"].contains("bound_tokens_per_s"));
   EXPECT_TRUE(report["logits"]["identical"].get<bool>());
 }
 

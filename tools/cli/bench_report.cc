@@ -211,6 +211,11 @@ void SummariseStreaming(json& report) {
   }
   if (!s.contains("plan")) return;
   const double per_token = s["plan"]["streamed_bytes_per_token"].get<double>();
+  if (!s["plan"]["streams"].get<bool>()) {
+    s["note"] = "the budget holds the whole file besides the anonymous memory: nothing streamed";
+    report["budget"]["streaming"] = s;
+    return;
+  }
   const double bandwidth = report["cold_read"]["bytes_per_second"].get<double>();
   s["streamed_bytes_per_token"] = per_token;
   s["measured_streamed_bytes_per_token"] = Median(measured);
@@ -311,7 +316,7 @@ void EvaluateTargets(json& report) {
                   outcome[row["loader"]], completed == static_cast<int>(row["runs"].size()));
       }
     }
-    if (report["budget"].contains("streaming")) {
+    if (report["budget"].contains("streaming") && report["budget"]["streaming"].contains("rows")) {
       const json& s = report["budget"]["streaming"];
       for (const json& row : s["rows"]) {
         if (row["loader"] != "zcpack --memory-budget") continue;
@@ -538,7 +543,9 @@ void PrintText(const json& report, std::ostream& out) {
         continue;
       }
       out << b["cgroup"].get<std::string>() << "; " << b["preparation"].get<std::string>() << "\n";
-      if (b.contains("streaming")) {
+      if (b.contains("streaming") && b["streaming"].contains("note")) {
+        out << "zcpack --memory-budget: " << b["streaming"]["note"].get<std::string>() << "\n";
+      } else if (b.contains("streaming")) {
         const json& st = b["streaming"];
         const json& plan = st["plan"];
         out << absl::StrFormat(
