@@ -604,19 +604,15 @@ void PrintText(const json& report, std::ostream& out) {
       out << Cell(r, "usable_ms", 1) << " | " << Cell(r, "ttft_ms", 1) << " | "
           << Cell(r, "decode_tokens_per_s", 1) << " | ";
       // Failed runs have no child report, but their sampled peaks still count.
-      double anon = 0, total = 0, cg = 0, hits = 0;
+      double anon = 0, total = 0, cg = 0;
       for (const json& run : r["runs"]) {
         anon = std::max(anon, run["peak_anon_bytes"].get<double>());
         total = std::max(total, run["peak_total_bytes"].get<double>());
-        if (run.contains("cgroup")) {
-          cg = std::max(cg, run["cgroup"]["peak_bytes"].get<double>());
-          hits = std::max(hits, run["cgroup"]["failcnt"].get<double>());
-        }
+        if (run.contains("cgroup")) cg = std::max(cg, run["cgroup"]["peak_bytes"].get<double>());
       }
       if (budget) {
-        // Hits: how often the cgroup reached its limit (and reclaimed).
         out << Num(anon / kMiB) << " (max) | " << Num(total / kMiB) << " (max) | " << Num(cg / kMiB)
-            << " (limit hit " << absl::StrFormat("%.0f", hits) << "x) |\n";
+            << " |\n";
       } else {
         out << Cell(r, "peak_anon_bytes", 1 / kMiB) << " | " << Cell(r, "peak_total_bytes", 1 / kMiB)
             << " | " << Cell(r, "major_faults", 1, true) << " | " << Cell(r, "minor_faults", 1, true)
