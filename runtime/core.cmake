@@ -8,6 +8,7 @@ list(APPEND ZCPACK_RUNTIME_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/src/memory_plan.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/model.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/prefetcher.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/weight_streamer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/session.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/tokenizer_gguf.cc

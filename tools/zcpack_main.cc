@@ -18,6 +18,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "tools/cli/args.h"
+#include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/interrupt.h"
@@ -72,6 +73,8 @@ ABSL_FLAG(std::string, advice, "none", "run: madvise advice (none, sequential, r
 ABSL_FLAG(int32_t, prefetch_layers, 4, "run: layers read ahead of compute (0: off).");
 ABSL_FLAG(bool, populate, false, "run: fault every page in at open.");
 ABSL_FLAG(bool, mlock, false, "run: lock the mapping in memory.");
+ABSL_FLAG(std::string, memory_budget, "",
+          "run, bench: memory budget in bytes (e.g. 2GiB): weights beyond it are streamed.");
 ABSL_FLAG(bool, verify, false, "run: verify every checksum at open.");
 ABSL_FLAG(std::string, level, "full", "verify: structure or full.");
 ABSL_FLAG(bool, run, false, "verify: also generate a few tokens with the runtime.");
@@ -140,6 +143,8 @@ BenchCommandOptions BenchOptionsFromFlags(const ParsedArgs& args) {
   options.tokens = absl::GetFlag(FLAGS_tokens);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.budget = absl::GetFlag(FLAGS_budget);
+  options.memory_budget = absl::GetFlag(FLAGS_memory_budget);
+  options.budget_given = args.given.count("budget") > 0;
   options.timeline_csv = absl::GetFlag(FLAGS_timeline);
   options.plot = absl::GetFlag(FLAGS_plot);
   options.json = absl::GetFlag(FLAGS_json);
@@ -241,6 +246,7 @@ RunCommandOptions RunOptionsFromFlags(const ParsedArgs& args) {
   options.mlock = absl::GetFlag(FLAGS_mlock);
   options.verify = absl::GetFlag(FLAGS_verify);
   options.loader = absl::GetFlag(FLAGS_loader);
+  options.memory_budget = absl::GetFlag(FLAGS_memory_budget);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
   return options;
@@ -480,6 +486,12 @@ const std::vector<Command>& Commands() {
        "                      layers read ahead of compute, N >= 0 (default 4; 0 off)\n"
        "  --populate          fault every page in at open\n"
        "  --mlock             lock the mapping in memory (needs RLIMIT_MEMLOCK)\n"
+       "  --memory-budget B   run within B bytes (e.g. 2GiB, 600M) in all: anonymous\n"
+       "                      memory, a ring of streamed weights and the weights kept\n"
+       "                      resident (locked); the rest of the weights is read again\n"
+       "                      for every token, ahead of compute (O_DIRECT where the file\n"
+       "                      system allows). A budget that holds the whole file besides\n"
+       "                      changes nothing. zcpack loader only\n"
        "  --verify            verify every tensor checksum at open\n"
        "  --loader L          zcpack (default, zero-copy); for comparison: mmap (no\n"
        "                      hints), classic (read file, copy tensors), pread, direct\n"
@@ -488,6 +500,8 @@ const std::vector<Command>& Commands() {
        "                      text: also the prompt text and the generated text)\n"
        "\n"
        "A KV cache larger than the memory available is a resource error (exit 3),\n"
+       "and so is a --memory-budget too small for the anonymous memory and the\n"
+       "smallest ring (the message gives the figures),\n"
        "and so is a container truncated or unreadable while it is mapped. --prompt\n"
        "or --chat for a container without a tokenizer is a usage error (exit 2); a\n"
        "tokenizer that does not decode, or a chat template that is missing or not\n"
@@ -495,7 +509,7 @@ const std::vector<Command>& Commands() {
        "(convert it first; the message gives the command).\n",
        {"tokens", "prompt", "chat", "system", "n", "threads", "context", "temperature", "top_k",
         "top_p", "seed", "stop_at_eos", "advice", "prefetch_layers", "populate", "mlock",
-        "verify", "loader", "json"},
+        "memory_budget", "verify", "loader", "json"},
        {}, 1, 1,
        [](const ParsedArgs& args) {
          return RunRun(RunOptionsFromFlags(args), std::cout, std::cerr);
@@ -555,6 +569,10 @@ const std::vector<Command>& Commands() {
        "  --threads N       compute threads in each run (default: all cores)\n"
        "  --budget BYTES    memory-budget row limit: auto (default: 0.6 x the file),\n"
        "                    off, or a size such as 20GiB\n"
+       "  --memory-budget BYTES  the budget row at BYTES, with a third run in it:\n"
+       "                    zcpack streaming under that budget (run --memory-budget);\n"
+       "                    reports its bytes streamed per token and tokens/s next to\n"
+       "                    the bound cold read bandwidth / bytes streamed per token\n"
        "  --timeline CSV    write every RSS sample of each row's first run\n"
        "  --plot OUT.svg    chart that timeline with gnuplot (.svg or .png; the cold\n"
        "                    runs when measured, else the warm ones)\n"
@@ -569,8 +587,8 @@ const std::vector<Command>& Commands() {
        "\n"
        "For bench: 1 means the loaders disagreed on the first-token logits; 3 that a\n"
        "run outside the budget row failed (the report is printed in both cases).\n",
-       {"loaders", "cold", "warm", "both", "runs", "tokens", "threads", "budget", "timeline",
-        "plot", "json", "output", "targets"},
+       {"loaders", "cold", "warm", "both", "runs", "tokens", "threads", "budget", "memory_budget",
+        "timeline", "plot", "json", "output", "targets"},
        {}, 1, 1,
        [](const ParsedArgs& args) { return RunBench(BenchOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckBenchOptions(BenchOptionsFromFlags(args)); }},
@@ -600,15 +618,17 @@ const std::vector<Command>& Commands() {
        {"context", "budget", "batch", "threads", "json"}, {"context"}, 1, 1,
        [](const ParsedArgs& args) { return RunPlan(PlanOptionsFromFlags(args), std::cout); },
        [](const ParsedArgs& args) { return CheckPlanOptions(PlanOptionsFromFlags(args)); }},
-      {"bench-child", "bench-child FILE --loader NAME [-n N] [--threads N]",
+      {"bench-child", "bench-child FILE --loader NAME [-n N] [--threads N] [--memory-budget B]",
        "Internal: one measured run of 'zcpack bench'; prints one JSON line.\n",
-       {"loader", "n", "threads"}, {}, 1, 1,
+       {"loader", "n", "threads", "memory_budget"}, {}, 1, 1,
        [](const ParsedArgs& args) {
          BenchChildOptions options;
          options.path = args.positional[0];
          options.loader = absl::GetFlag(FLAGS_loader);
          options.tokens = absl::GetFlag(FLAGS_n);
          options.threads = absl::GetFlag(FLAGS_threads);
+         ZCPACK_ASSIGN_OR_RETURN(options.memory_budget,
+                                 bench::ParseMemoryBudget(absl::GetFlag(FLAGS_memory_budget)));
          return RunBenchChild(options, std::cout);
        },
        nullptr, /*hidden=*/true},

@@ -98,24 +98,30 @@ LoadFootprint PreadFootprint(const format::Container& c, bool direct) {
   return f;
 }
 
+absl::StatusOr<format::ScopedFd> OpenDirect(const format::Container& c) {
+  ZCPACK_ASSIGN_OR_RETURN(const int fd, OpenFileDescriptor(c));
+  // O_DIRECT is a property of an open file description, and the
+  // container's is shared with its mapping and the prefetcher: open the
+  // same file again through /proc/self/fd, which names the open inode, not
+  // the path (a file renamed over the path since Open() is not read).
+  const std::string self = absl::StrCat("/proc/self/fd/", fd);
+  format::ScopedFd direct_fd(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
+  if (!direct_fd.valid()) {
+    if (errno == EINVAL) {
+      return absl::UnimplementedError(absl::StrCat(c.path(), ": the file system refuses O_DIRECT"));
+    }
+    return absl::UnimplementedError(absl::StrCat(c.path(), ": cannot reopen the open file with O_DIRECT (",
+                                                 self, ": ", std::strerror(errno), ")"));
+  }
+  return direct_fd;
+}
+
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& c, bool direct) {
   const std::string& path = c.path();
   ZCPACK_ASSIGN_OR_RETURN(int fd, OpenFileDescriptor(c));
   format::ScopedFd direct_fd;
   if (direct) {
-    // O_DIRECT is a property of an open file description, and the
-    // container's is shared with its mapping and the prefetcher: open the
-    // same file again through /proc/self/fd, which names the open inode, not
-    // the path (a file renamed over the path since Open() is not read).
-    const std::string self = absl::StrCat("/proc/self/fd/", fd);
-    direct_fd.reset(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
-    if (!direct_fd.valid()) {
-      if (errno == EINVAL) {
-        return absl::UnimplementedError(absl::StrCat(path, ": the file system refuses O_DIRECT"));
-      }
-      return absl::UnimplementedError(absl::StrCat(path, ": cannot reopen the open file with O_DIRECT (",
-                                                   self, ": ", std::strerror(errno), ")"));
-    }
+    ZCPACK_ASSIGN_OR_RETURN(direct_fd, OpenDirect(c));
     fd = direct_fd.get();
   }
   std::vector<TensorBuffer> out;

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "zcpack/format/container_reader.h"
+#include "zcpack/format/posix_file.h"
 
 namespace zcpack::runtime::internal {
 
@@ -43,6 +44,12 @@ absl::StatusOr<std::vector<TensorBuffer>> LoadClassic(const format::Container& c
 // system refuses O_DIRECT or the file cannot be reopened that way.
 absl::StatusOr<std::vector<TensorBuffer>> LoadPread(const format::Container& container,
                                                     bool direct);
+
+// OpenDirect(): the container's file opened again with O_DIRECT, through
+// /proc/self/fd (the open inode, not the path). Unimplemented when the file
+// system refuses O_DIRECT or the file cannot be reopened that way;
+// FailedPrecondition for a container opened from a buffer.
+absl::StatusOr<format::ScopedFd> OpenDirect(const format::Container& container);
 
 // LoadFootprint: the bytes a copying loader allocates, as the functions
 // above allocate them (each buffer rounded up to its alignment).

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -269,6 +271,108 @@ WeightsFootprint PlanWeights(const Model& model) {
   }
   plan.token_read_bytes = read;
   return plan;
+}
+
+uint64_t ProcessAnonBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) {
+      return static_cast<uint64_t>(std::strtoull(line.c_str() + 8, nullptr, 10)) << 10;
+    }
+  }
+  return 0;
+}
+
+namespace internal {
+
+BudgetUnits BudgetUnitsOf(const Model& model) {
+  const format::Container& c = model.container();
+  BudgetUnits units;
+  for (int l = 0; l < model.num_layers(); ++l) {
+    units.layers.push_back(c.LayerRange(l).value_or(format::ByteRange{}));
+  }
+  const format::TensorRole head =
+      model.info().tied_embeddings() ? format::ROLE_TOKEN_EMBEDDING : format::ROLE_OUTPUT;
+  for (size_t i = 0; i < c.num_tensors(); ++i) {
+    const format::TensorEntry& t = c.tensor(i);
+    if (t.layer() >= 0) continue;
+    if (t.role() == head) units.output = c.TensorExtent(i);
+    if (t.role() == format::ROLE_OUTPUT_NORM) units.output_norm = c.TensorExtent(i);
+  }
+  return units;
+}
+
+bool ResidentInSpread(int layer, int resident, int layers) {
+  const auto at = [&](int l) { return static_cast<int64_t>(l) * resident / layers; };
+  return at(layer + 1) > at(layer);
+}
+
+}  // namespace internal
+
+absl::StatusOr<BudgetPlan> PlanMemoryBudget(const Model& model, uint64_t budget_bytes,
+                                            uint64_t anon_bytes, int ring_slots) {
+  const format::Container& c = model.container();
+  if (ring_slots < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("a ring of ", ring_slots, " units"));
+  }
+  BudgetPlan plan;
+  plan.budget_bytes = budget_bytes;
+  plan.anon_bytes = anon_bytes;
+  plan.margin_bytes = kBudgetMarginBytes;
+  plan.file_bytes = c.file_size();
+  const uint64_t fixed = anon_bytes + plan.margin_bytes;
+  if (budget_bytes >= fixed && budget_bytes - fixed >= plan.file_bytes) return plan;  // fits
+  plan.streams = true;
+  plan.ring_slots = ring_slots;
+  const internal::BudgetUnits units = internal::BudgetUnitsOf(model);
+  const int layers = static_cast<int>(units.layers.size());
+  uint64_t largest_layer = 0;
+  for (const format::ByteRange& r : units.layers) largest_layer = std::max(largest_layer, r.size);
+  const uint64_t slots = static_cast<uint64_t>(ring_slots);
+  const uint64_t room = budget_bytes > fixed ? budget_bytes - fixed : 0;
+  // Either the head resident or streamed; the one that keeps more resident.
+  std::optional<BudgetPlan> best;
+  for (bool output_streamed : {false, true}) {
+    const uint64_t slot = output_streamed ? std::max(largest_layer, units.output.size) : largest_layer;
+    const uint64_t needed = units.output_norm.size + slots * slot +
+                            (output_streamed ? 0 : units.output.size);
+    if (needed > room) continue;
+    BudgetPlan candidate = plan;
+    candidate.output_streamed = output_streamed;
+    const uint64_t left = room - needed;
+    const int resident = largest_layer == 0
+                             ? layers
+                             : static_cast<int>(std::min<uint64_t>(left / largest_layer,
+                                                                   static_cast<uint64_t>(layers)));
+    candidate.resident_bytes = units.output_norm.size + (output_streamed ? 0 : units.output.size);
+    uint64_t largest_streamed = output_streamed ? units.output.size : 0;
+    candidate.streamed_bytes_per_token = output_streamed ? units.output.size : 0;
+    for (int l = 0; l < layers; ++l) {
+      const uint64_t size = units.layers[static_cast<size_t>(l)].size;
+      if (internal::ResidentInSpread(l, resident, layers)) {
+        candidate.resident_bytes += size;
+      } else {
+        candidate.streamed_layers.push_back(l);
+        candidate.streamed_bytes_per_token += size;
+        largest_streamed = std::max(largest_streamed, size);
+      }
+    }
+    candidate.ring_bytes = slots * largest_streamed;
+    if (!best || candidate.resident_bytes > best->resident_bytes) best = std::move(candidate);
+  }
+  if (!best) {
+    const uint64_t smallest_ring = slots * largest_layer;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        c.path(), ": a memory budget of ", budget_bytes, " bytes is too small: it must hold ",
+        anon_bytes, " bytes of anonymous memory (this process and its session, from the memory "
+        "plan), a margin of ", plan.margin_bytes, " bytes, the output norm (",
+        units.output_norm.size, " bytes) and a ring of at least ", ring_slots, " x ",
+        largest_layer, " = ", smallest_ring, " bytes (the largest layer) plus the ",
+        units.output.size, "-byte output head, at least ",
+        fixed + units.output_norm.size + smallest_ring + units.output.size, " bytes in all"));
+  }
+  return *best;
 }
 
 }  // namespace zcpack::runtime

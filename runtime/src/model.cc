@@ -1,5 +1,6 @@
 #include "zcpack/runtime/model.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@
 #include "absl/strings/str_join.h"
 #include "loaders.h"
 #include "prefetcher.h"
+#include "session_buffers.h"
+#include "weight_streamer.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/format/mapping_guard.h"
 #include "zcpack/format/model_layout.h"
 #include "zcpack/format/utf8.h"
@@ -164,6 +168,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
     ZCPACK_RETURN_IF_ERROR(model->CheckMapping());  // a fault reads zeros: say so first
     ZCPACK_RETURN_IF_ERROR(verified);
   }
+  if (options.memory.budget_bytes > 0 && options.loader != Loader::kZcpack) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": a memory budget applies to the zcpack loader only, not ", LoaderName(options.loader)));
+  }
   switch (options.loader) {
     case Loader::kZcpack:
     case Loader::kMmapNaive:
@@ -174,7 +182,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& path,
       break;
   }
   ZCPACK_RETURN_IF_ERROR(model->Bind());
-  if (options.loader == Loader::kZcpack) model->ApplyMemoryPolicy();
+  // Under a budget the policy waits for the first session (ApplyBudget()).
+  if (options.loader == Loader::kZcpack && options.memory.budget_bytes == 0) {
+    model->ApplyMemoryPolicy();
+  }
   ZCPACK_RETURN_IF_ERROR(model->CheckMapping());  // populate touches every page
   model->open_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -268,7 +279,7 @@ absl::Status Model::LoadIntoBuffers() {
   return absl::OkStatus();
 }
 
-void Model::ApplyMemoryPolicy() {
+void Model::ApplyMemoryPolicy() const {
   const format::Container& c = *container_;
   const MemoryPolicy& policy = options_.memory;
   const std::span<const uint8_t> bytes = c.file_bytes();
@@ -330,6 +341,159 @@ void Model::ApplyMemoryPolicy() {
                                                          std::move(units),
                                                          policy.prefetch_chunk_bytes);
   }
+}
+
+WeightLease::WeightLease(WeightLease&& other) noexcept
+    : streamer_(other.streamer_),
+      streamed_layer_(other.streamed_layer_),
+      streamed_output_(other.streamed_output_) {
+  layer_ = other.layer_ == &other.streamed_layer_ ? &streamed_layer_ : other.layer_;
+  output_ = other.output_ == &other.streamed_output_ ? &streamed_output_ : other.output_;
+  other.streamer_ = nullptr;
+}
+
+WeightLease::~WeightLease() {
+  if (streamer_ != nullptr) streamer_->Release();
+}
+
+absl::StatusOr<WeightLease> Model::Acquire(int unit_of, const LayerWeights* layer,
+                                           const WeightView* output) const {
+  WeightLease lease;
+  lease.layer_ = layer;
+  lease.output_ = output;
+  const int unit = stream_unit_.empty() ? -1 : stream_unit_[static_cast<size_t>(unit_of)];
+  if (unit < 0) return lease;
+  ZCPACK_ASSIGN_OR_RETURN(const uint8_t* bytes, streamer_->Acquire(static_cast<size_t>(unit)));
+  lease.streamer_ = streamer_.get();
+  // The views point into the mapping at the unit's range: move them to the
+  // same place in the ring.
+  const uint8_t* from = container_->file_bytes().data() + streamer_->unit(static_cast<size_t>(unit)).offset;
+  const auto rebase = [&](WeightView& v) { v.data = bytes + (v.data - from); };
+  if (layer != nullptr) {
+    lease.streamed_layer_ = *layer;
+    LayerWeights& w = lease.streamed_layer_;
+    for (WeightView* v : {&w.attn_norm, &w.wq, &w.wk, &w.wv, &w.wo, &w.ffn_norm, &w.w_gate,
+                          &w.w_up, &w.w_down}) {
+      rebase(*v);
+    }
+    for (std::optional<WeightView>* b : {&w.bq, &w.bk, &w.bv}) {
+      if (b->has_value()) rebase(**b);
+    }
+    lease.layer_ = &lease.streamed_layer_;
+  }
+  if (output != nullptr) {
+    lease.streamed_output_ = *output;
+    rebase(lease.streamed_output_);
+    lease.output_ = &lease.streamed_output_;
+  }
+  return lease;
+}
+
+absl::StatusOr<WeightLease> Model::AcquireLayer(int layer) const {
+  return Acquire(layer, &layers_[static_cast<size_t>(layer)], nullptr);
+}
+
+absl::StatusOr<WeightLease> Model::AcquireOutput() const {
+  return Acquire(num_layers(), nullptr, &output_);
+}
+
+uint64_t Model::streamed_bytes() const { return streamer_ ? streamer_->bytes_read() : 0; }
+
+absl::Status Model::ApplyBudget(uint64_t session_bytes) const {
+  if (options_.memory.budget_bytes == 0 || options_.loader != Loader::kZcpack) {
+    return absl::OkStatus();
+  }
+  std::call_once(budget_once_, [&] { budget_status_ = StartBudget(session_bytes); });
+  return budget_status_;
+}
+
+absl::Status Model::StartBudget(uint64_t session_bytes) const {
+  const format::Container& c = *container_;
+  const MemoryPolicy& policy = options_.memory;
+  const uint64_t process = policy.budget_process_bytes.value_or(ProcessAnonBytes());
+  ZCPACK_ASSIGN_OR_RETURN(BudgetPlan plan, PlanMemoryBudget(*this, policy.budget_bytes,
+                                                            process + session_bytes,
+                                                            policy.stream_slots));
+  budget_plan_ = std::make_unique<BudgetPlan>(plan);
+  if (!plan.streams) {
+    notes_.push_back(absl::StrCat("memory budget of ", plan.budget_bytes, " bytes holds the ",
+                                  plan.file_bytes, "-byte file and ", plan.anon_bytes,
+                                  " bytes of anonymous memory: mapped as without a budget"));
+    ApplyMemoryPolicy();
+    return absl::OkStatus();
+  }
+  const internal::BudgetUnits units = internal::BudgetUnitsOf(*this);
+  std::vector<format::ByteRange> streamed, resident = {units.output_norm};
+  stream_unit_.assign(static_cast<size_t>(num_layers()) + 1, -1);
+  for (int l = 0; l < num_layers(); ++l) {
+    const bool streams =
+        std::find(plan.streamed_layers.begin(), plan.streamed_layers.end(), l) != plan.streamed_layers.end();
+    if (streams) {
+      stream_unit_[static_cast<size_t>(l)] = static_cast<int>(streamed.size());
+      streamed.push_back(units.layers[static_cast<size_t>(l)]);
+    } else {
+      resident.push_back(units.layers[static_cast<size_t>(l)]);
+    }
+  }
+  if (plan.output_streamed) {
+    stream_unit_.back() = static_cast<int>(streamed.size());
+    streamed.push_back(units.output);
+  } else {
+    resident.push_back(units.output);
+  }
+  // The resident part: read ahead in large requests (many in flight), then
+  // locked so that it is never evicted, else faulted in and left mapped.
+  const uint8_t* base = c.file_bytes().data();
+  const uint64_t chunk = std::max<uint64_t>(policy.prefetch_chunk_bytes, 4096);
+  for (const format::ByteRange& r : resident) {
+    for (uint64_t off = 0; off < r.size; off += chunk) {
+      ::readahead(c.file_descriptor(), static_cast<off64_t>(r.offset + off), std::min(chunk, r.size - off));
+    }
+  }
+  std::string pinned = "locked with mlock";
+  bool locking = true;
+  for (const format::ByteRange& r : resident) {
+    if (r.size == 0) continue;
+    void* at = const_cast<uint8_t*>(base + r.offset);
+    if (locking && ::mlock(at, r.size) != 0) {
+      const int e = errno;
+      rlimit limit{};
+      ::getrlimit(RLIMIT_MEMLOCK, &limit);
+      pinned = absl::StrCat(
+          "touched and left mapped, not locked: mlock refused (", ErrnoText(e),
+          "; RLIMIT_MEMLOCK is ",
+          limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                          : absl::StrCat(limit.rlim_cur, " bytes"),
+          "), so the kernel may evict it under pressure");
+      locking = false;
+    }
+    if (!locking && ::madvise(at, r.size, MADV_POPULATE_READ) != 0) {
+      const long page = ::sysconf(_SC_PAGESIZE);
+      volatile uint8_t sink = 0;
+      for (uint64_t off = 0; off < r.size; off += static_cast<uint64_t>(page)) {
+        sink = static_cast<uint8_t>(sink ^ base[r.offset + off]);
+      }
+      (void)sink;
+    }
+  }
+  ZCPACK_RETURN_IF_ERROR(CheckMapping());
+  std::string how = "nothing streamed";
+  if (!streamed.empty()) {
+    std::string note;
+    ZCPACK_ASSIGN_OR_RETURN(streamer_, internal::WeightStreamer::Create(c, std::move(streamed),
+                                                                        policy.stream_slots, &note));
+    if (!note.empty()) notes_.push_back(note);
+    how = absl::StrCat("read ahead into a ring of ", policy.stream_slots, " units (",
+                       streamer_->ring_bytes(), " bytes) with ",
+                       streamer_->direct() ? "O_DIRECT" : "pread and POSIX_FADV_DONTNEED");
+  }
+  notes_.push_back(absl::StrCat(
+      "memory budget of ", plan.budget_bytes, " bytes: ", plan.resident_bytes,
+      " bytes of weights resident (", pinned, "); ", plan.streamed_bytes_per_token,
+      " bytes streamed per token (", plan.streamed_layers.size(), " of ", num_layers(), " layers",
+      plan.output_streamed ? " and the output head" : "", "), ", how, "; anonymous memory ",
+      plan.anon_bytes, " bytes planned plus a margin of ", plan.margin_bytes));
+  return absl::OkStatus();
 }
 
 void Model::WillCompute(int layer) const {

@@ -105,6 +105,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
         " bytes of memory available"));
   }
   const uint64_t bytes = plan->total_bytes;
+  // A memory budget holds this session's memory besides the weights.
+  ZCPACK_RETURN_IF_ERROR(model.ApplyBudget(bytes));
   int threads = options.threads;
   std::string threads_note;
   if (const int cpus = ThreadPool::AvailableCpus(); threads > cpus) {
@@ -354,7 +356,8 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   });
   for (int l = 0; l < model_.num_layers(); ++l) {
     model_.WillCompute(l);
-    const LayerWeights& w = model_.layer(l);
+    ZCPACK_ASSIGN_OR_RETURN(const WeightLease lease, model_.AcquireLayer(l));
+    const LayerWeights& w = lease.layer();
     DequantizeRow(w.attn_norm, 0, norm_w_.data());
     for_tokens([&](size_t t) {
       if (l > 0) add_residual(t);  // the previous layer's FFN output
@@ -410,7 +413,10 @@ absl::StatusOr<std::span<const float>> Session::Evaluate(std::span<const int32_t
   model_.WillCompute(model_.num_layers());
   DequantizeRow(model_.output_norm(), 0, norm_w_.data());
   RmsNorm(x_.data() + (n - 1) * hidden, norm_w_.data(), 1, hidden, eps, xn_.data());
-  MatVec(model_.output(), xn_.data(), logits_.data(), pool);
+  {
+    ZCPACK_ASSIGN_OR_RETURN(const WeightLease head, model_.AcquireOutput());
+    MatVec(head.output(), xn_.data(), logits_.data(), pool);
+  }
   ZCPACK_RETURN_IF_ERROR(model_.CheckMapping());
   position_ += static_cast<int>(n);
   return std::span<const float>(logits_);

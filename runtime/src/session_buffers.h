@@ -13,7 +13,11 @@
 #include <initializer_list>
 #include <optional>
 
+#include <vector>
+
+#include "zcpack/format/container_reader.h"
 #include "zcpack/format/manifest.pb.h"
+#include "zcpack/runtime/model.h"
 
 namespace zcpack::runtime::internal {
 
@@ -75,6 +79,21 @@ struct AttentionScratchSizes {
 };
 std::optional<AttentionScratchSizes> AttentionScratchFor(const format::ModelInfo& model, uint64_t n,
                                                          uint64_t total);
+
+// The byte ranges a memory budget keeps resident or streams (memory_plan.h,
+// "Memory budget"): every layer's, the output head's (the token embedding's
+// when tied) and the output norm's.
+struct BudgetUnits {
+  std::vector<format::ByteRange> layers;
+  format::ByteRange output;
+  format::ByteRange output_norm;
+};
+BudgetUnits BudgetUnitsOf(const Model& model);
+
+// ResidentInSpread(): whether `layer` is one of `resident` of `layers`
+// spread evenly (floor((layer + 1) resident / layers) > floor(layer resident
+// / layers)).
+bool ResidentInSpread(int layer, int resident, int layers);
 
 }  // namespace zcpack::runtime::internal
 

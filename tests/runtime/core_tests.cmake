@@ -3,7 +3,7 @@
 # sampling.
 zcpack_add_gtest(zcpack_runtime_tests
   SOURCES c_api_test.cc chat_template_test.cc forward_test.cc loaders_test.cc memory_plan_test.cc
-          model_test.cc
+          memory_budget_test.cc model_test.cc
   LIBS zcpack_runtime zcpack_converter zcpack_input_testing zcpack_testing zcpack_format
        nlohmann_json::nlohmann_json)
 

@@ -202,7 +202,10 @@ TEST_F(BenchTest, UsageErrors) {
        {std::vector<std::string>{"--runs", "0"}, {"--loaders", "classic,bogus"},
         {"--loaders", "zcpack,zcpack"}, {"--cold", "--warm"}, {"--tokens", "many"},
         {"--plot", "chart.pdf"}, {"--budget", "12parsecs"}, {"--output", "xml"},
-        {"--output", "csv", "--json"}}) {
+        {"--output", "csv", "--json"}, {"--memory-budget", "12parsecs"},
+        {"--memory-budget", "0"}, {"--memory-budget", "1MiB"},
+        {"--memory-budget", "1GiB", "--budget", "2GiB"},
+        {"--memory-budget", "1GiB", "--loaders", "classic"}}) {
     std::vector<std::string> args = {"bench", Model()};
     args.insert(args.end(), flags.begin(), flags.end());
     const CliResult r = RunZcpack(args);
@@ -284,6 +287,51 @@ TEST_F(BenchTest, JsonLinesHaveOneObjectPerRow) {
     EXPECT_EQ(j["command"], "bench");
     EXPECT_EQ(j["run_count"], 1);
     EXPECT_GT(j["median"]["ttft_ms"].get<double>(), 0.0);
+  }
+}
+
+// --memory-budget adds the zcpack loader streaming under the budget to the
+// budget row; the tiny model fits, so it runs as without (the streamed path
+// is compared bit for bit in tests/runtime/memory_budget_test.cc) and its
+// logits equal the others'.
+TEST_F(BenchTest, MemoryBudgetAddsTheStreamingRun) {
+  const CliResult r = RunZcpack({"bench", Model(), "--warm", "--runs", "1", "--tokens", "2",
+                                 "--loaders", "zcpack", "--memory-budget", "256MiB", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(report.contains("budget"));
+  if (report["budget"].contains("skipped")) GTEST_SKIP() << report["budget"]["skipped"];
+  EXPECT_EQ(report["budget"]["limit_bytes"], uint64_t{256} << 20);
+  EXPECT_TRUE(report.contains("cold_read"));  // the bandwidth of the bound
+  std::set<std::string> loaders;
+  for (const auto& row : report["rows"]) {
+    if (row["state"] != "budget") continue;
+    loaders.insert(row["loader"].get<std::string>());
+    EXPECT_EQ(row["runs"][0]["outcome"], "completed") << row.dump();
+    if (row["loader"] == "zcpack --memory-budget") {
+      const auto& m = row["runs"][0]["memory_budget"];
+      EXPECT_EQ(m["budget_bytes"], uint64_t{256} << 20);
+      EXPECT_FALSE(m["streams"].get<bool>());
+    } else {
+      EXPECT_FALSE(row["runs"][0].contains("memory_budget"));
+    }
+  }
+  EXPECT_EQ(loaders, (std::set<std::string>{"zcpack", "zcpack --memory-budget"}));
+  // Nothing streamed, so no bound to compare with.
+  EXPECT_THAT(report["budget"]["streaming"]["note"].get<std::string>(), HasSubstr("nothing streamed"));
+  EXPECT_FALSE(report["budget"]["streaming"].contains("bound_tokens_per_s"));
+  EXPECT_TRUE(report["logits"]["identical"].get<bool>());
+}
+
+TEST(BenchSystemTest, ParsesMemoryBudgets) {
+  EXPECT_EQ(*cli::bench::ParseMemoryBudget(""), 0u);  // not given
+  EXPECT_EQ(*cli::bench::ParseMemoryBudget("600M"), uint64_t{600} << 20);
+  EXPECT_EQ(*cli::bench::ParseMemoryBudget("2GiB"), uint64_t{2} << 30);
+  EXPECT_EQ(*cli::bench::ParseMemoryBudget("2.5g"), uint64_t{5} << 29);
+  for (const char* bad : {"0", "0GiB", "lots", "-1G"}) {
+    const auto v = cli::bench::ParseMemoryBudget(bad);
+    ASSERT_FALSE(v.ok()) << bad;
+    EXPECT_THAT(v.status().message(), HasSubstr("--memory-budget")) << bad;
   }
 }
 

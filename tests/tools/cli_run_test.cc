@@ -103,6 +103,31 @@ TEST_F(RunTest, MemoryPolicyFlags) {
   EXPECT_EQ(RunZcpack({"run", Model(), "--tokens", "1", "--advice", "sideways"}).exit_code, 2);
 }
 
+// --memory-budget: one that holds the file changes nothing (no ring, the
+// same tokens); one too small for the anonymous part is a resource error
+// (exit 3) that gives the figures. The streamed path itself is compared bit
+// for bit in tests/runtime/memory_budget_test.cc (the tiny model is smaller
+// than any budget the margin allows a whole process).
+TEST_F(RunTest, MemoryBudget) {
+  const CliResult plain = RunZcpack({"run", Model(), "--tokens", "1,2", "-n", "6", "--json"});
+  const CliResult budget = RunZcpack(
+      {"run", Model(), "--tokens", "1,2", "-n", "6", "--memory-budget", "4GiB", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(budget.exit_code, 0) << budget.err;
+  const auto a = nlohmann::json::parse(plain.out), b = nlohmann::json::parse(budget.out);
+  EXPECT_EQ(a["generated"], b["generated"]);
+  EXPECT_TRUE(a["memory_budget"].is_null());
+  EXPECT_EQ(b["memory_budget"]["budget_bytes"], uint64_t{4} << 30);
+  EXPECT_FALSE(b["memory_budget"]["streams"].get<bool>());
+  EXPECT_EQ(b["memory_budget"]["ring_bytes"], 0u);
+  EXPECT_EQ(b["memory_budget"]["streamed_bytes"], 0u);
+
+  const CliResult small = RunZcpack({"run", Model(), "--tokens", "1", "--memory-budget", "20M"});
+  EXPECT_EQ(small.exit_code, 3) << small.err;
+  EXPECT_THAT(small.err, HasSubstr("a memory budget of 20971520 bytes is too small"));
+  EXPECT_THAT(small.err, HasSubstr("bytes of anonymous memory"));
+}
+
 // Every mistake on the command line is exit code 2 with the usage line, as
 // in verify and bench (these were 1, "the input is unsound").
 TEST_F(RunTest, UsageErrorsExitTwo) {
@@ -118,6 +143,9 @@ TEST_F(RunTest, UsageErrorsExitTwo) {
       {"run", Model(), "--tokens", "1", "--context", "-5"},
       {"run", Model(), "--tokens", "1", "--loader", "bogus"},
       {"run", Model(), "--tokens", "1", "--advice", "sideways"},
+      {"run", Model(), "--tokens", "1", "--memory-budget", "0"},
+      {"run", Model(), "--tokens", "1", "--memory-budget", "12parsecs"},
+      {"run", Model(), "--tokens", "1", "--memory-budget", "1GiB", "--loader", "pread"},
       {"run", Model(), "--tokens", "1", "--threads", "1.5"},
       {"run", Model(), "--tokens", "1", "--frobnicate"},
       {"run", Model(), "--tokens"},

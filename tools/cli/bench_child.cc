@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "tools/cli/bench_report.h"
 #include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/json_output.h"
@@ -40,6 +41,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
   if (options.tokens < 1) return absl::InvalidArgumentError("-n must be at least 1");
   runtime::OpenOptions open;
   open.loader = loader;  // and the default memory policy
+  open.memory.budget_bytes = options.memory_budget;
 
   const int64_t open_start = bench::MonotonicNanos();
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
@@ -64,6 +66,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
   int32_t token = sampler.Sample(logits);
   const int32_t argmax = token;
   const int64_t first_token = bench::MonotonicNanos();
+  const uint64_t streamed_at_first_token = model->streamed_bytes();
   std::vector<int32_t> generated = {token};
   for (int i = 1; i < options.tokens; ++i) {
     ZCPACK_ASSIGN_OR_RETURN(logits, session->Evaluate(std::span<const int32_t>(&token, 1)));
@@ -71,6 +74,7 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
     generated.push_back(token);
   }
   const int64_t end = bench::MonotonicNanos();
+  const uint64_t streamed_at_end = model->streamed_bytes();
 
   std::ifstream status_file("/proc/self/status");
   std::stringstream status_text;
@@ -96,6 +100,16 @@ absl::Status RunBenchChild(const BenchChildOptions& options, std::ostream& out) 
       {"end_ns", end},
       {"vm_hwm_kib", memory.vm_hwm_kib},
       {"notes", model->notes()}};
+  if (nlohmann::json budget = bench::MemoryBudgetJson(*model); !budget.is_null()) {
+    // The decode phase's bytes read per token (the prompt's pass and the
+    // reads ahead of it come before).
+    const uint64_t decode_tokens = static_cast<uint64_t>(options.tokens - 1);
+    budget["decode_streamed_bytes_per_token"] =
+        decode_tokens > 0 ? static_cast<double>(streamed_at_end - streamed_at_first_token) /
+                                static_cast<double>(decode_tokens)
+                          : 0.0;
+    report["memory_budget"] = std::move(budget);
+  }
   out << JsonText(report, -1) << "\n";
   return absl::OkStatus();
 }

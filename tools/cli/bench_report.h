@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
+#include "zcpack/runtime/model.h"
 #include "tools/cli/bench_system.h"
 
 namespace zcpack::cli::bench {
@@ -56,6 +57,18 @@ nlohmann::json RunRecord(const ChildRun& run, double resident_before,
 // Summarise(): a row's median, min and max of each figure over its
 // completed runs.
 void Summarise(nlohmann::json& row);
+
+// MemoryBudgetJson(): the memory budget `model` applied (Model::budget_plan())
+// and the bytes it has streamed so far, for `zcpack run --json` and the
+// bench child's report; null when it has none.
+nlohmann::json MemoryBudgetJson(const runtime::Model& model);
+
+// SummariseStreaming(): report["budget"]["streaming"] for a budget row with
+// the zcpack --memory-budget run: its bytes streamed per token (planned, and
+// measured over the decode), the cold sequential read bandwidth, the bound
+// bandwidth / bytes per token in tokens/s, and each budget row's median
+// tokens/s against it.
+void SummariseStreaming(nlohmann::json& report);
 
 // EvaluateTargets(): fills report["targets"] from the rows' medians: the
 // project's own goals (docs/BENCHMARKS.md), checked only with --targets.

@@ -237,6 +237,18 @@ ProcMemory ParseProcStatus(absl::string_view text) {
   return m;
 }
 
+absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text) {
+  if (text.empty()) return 0;
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--memory-budget: ", bytes.status().message()));
+  }
+  if (*bytes == 0) {
+    return absl::InvalidArgumentError("--memory-budget: give a size above 0 (or leave it out)");
+  }
+  return bytes;
+}
+
 absl::StatusOr<std::unique_ptr<MemoryCgroup>> MemoryCgroup::Create(uint64_t limit_bytes) {
   const CgroupMounts mounts = FindCgroupMounts();
   if (!mounts.v1_memory.empty()) {

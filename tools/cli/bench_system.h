@@ -72,6 +72,11 @@ ProcMemory ParseProcStatus(absl::string_view text);
 using ::zcpack::cli::FormatBytes;
 using ::zcpack::cli::ParseByteSize;
 
+// ParseMemoryBudget(): the value of --memory-budget (run, bench): a byte size
+// as ParseByteSize() reads it, above 0; "" (the flag not given) is 0, no
+// budget. InvalidArgument naming the flag otherwise.
+absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text);
+
 // MemoryCgroup: a fresh memory cgroup with a hard limit, for running one
 // process under a memory budget. Create() prefers the cgroup v1 memory
 // hierarchy (memory.limit_in_bytes, plus memory.memsw.limit_in_bytes where

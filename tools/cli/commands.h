@@ -128,6 +128,9 @@ struct RunCommandOptions {
   bool mlock = false;
   bool verify = false;
   std::string loader = "zcpack";
+  // --memory-budget: bytes such as "2GiB" (bench::ParseMemoryBudget());
+  // "" for none.
+  std::string memory_budget;
   bool json = false;
   bool quiet = false;  // text prompts: no stop line, timings or notes on `log`
 };
@@ -185,6 +188,11 @@ struct BenchCommandOptions {
   // The memory-budget row: "auto" (0.6 x the file), "off", or a byte size
   // such as "20GiB".
   std::string budget = "auto";
+  bool budget_given = false;  // --budget on the command line
+  // --memory-budget: the budget row's limit, with a third row in it: the
+  // zcpack loader streaming under that budget (MemoryPolicy::budget_bytes).
+  // "" for none.
+  std::string memory_budget;
   std::string timeline_csv;  // empty: no CSV
   std::string plot;          // .svg or .png; empty: no chart
   bool json = false;         // the same as output "json"
@@ -238,6 +246,7 @@ struct BenchChildOptions {
   std::string loader;
   int tokens = 16;
   int threads = 0;
+  uint64_t memory_budget = 0;  // MemoryPolicy::budget_bytes; 0: none
 };
 
 // RunBenchChild(): one measured run (hidden subcommand `bench-child`): opens

@@ -7,11 +7,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "tools/cli/bench_report.h"
+#include "tools/cli/bench_system.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/input_kind.h"
 #include "tools/cli/json_output.h"
 #include "zcpack/format/container_reader.h"
 #include "zcpack/runtime/chat_template.h"
+#include "zcpack/runtime/memory_plan.h"
 #include "zcpack/runtime/model.h"
 #include "zcpack/runtime/session.h"
 #include "zcpack/runtime/tokenizer.h"
@@ -142,6 +145,13 @@ absl::StatusOr<std::string> PromptText(const RunCommandOptions& options,
   return text;
 }
 
+// The memory budget's figures for --json: null without --memory-budget.
+nlohmann::json BudgetReport(const runtime::Model& model, const runtime::GenerateStats& stats) {
+  nlohmann::json report = bench::MemoryBudgetJson(model);
+  if (!report.is_null()) report["evaluations"] = stats.generated_tokens;
+  return report;
+}
+
 // The --json fields every run reports (docs/JSON.md, "run"): ids, why
 // generation stopped, the sampling settings, timings, threads, loader,
 // warnings and notes.
@@ -170,6 +180,7 @@ nlohmann::json RunReport(const RunCommandOptions& options, const runtime::Model&
           {"decode_tokens_per_s", stats.tokens_per_second()},
           {"threads", session.threads()},
           {"loader", options.loader},
+          {"memory_budget", BudgetReport(model, stats)},
           {"warnings", warning.empty() ? std::vector<std::string>() : std::vector{warning}},
           {"notes", notes}};
 }
@@ -264,6 +275,11 @@ absl::Status CheckRunOptions(const RunCommandOptions& options) {
   if (absl::Status s = runtime::ParseAdvice(options.advice).status(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--advice: ", s.message()));
   }
+  ZCPACK_ASSIGN_OR_RETURN(const uint64_t budget, bench::ParseMemoryBudget(options.memory_budget));
+  if (budget > 0 && options.loader != "zcpack") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--memory-budget applies to the zcpack loader, not --loader ", options.loader));
+  }
   ZCPACK_RETURN_IF_ERROR(ContextFor(options, prompt.size()).status());
   // The model's own limits, from the header and manifest (no tensor data is
   // read); a file that does not open is RunRun()'s to report.
@@ -299,6 +315,7 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
   open.memory.prefetch_layers = options.prefetch_layers;
   open.memory.populate = options.populate;
   open.memory.lock = options.mlock;
+  ZCPACK_ASSIGN_OR_RETURN(open.memory.budget_bytes, bench::ParseMemoryBudget(options.memory_budget));
   open.verify_checksums = options.verify;
   ZCPACK_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Model> model,
                           runtime::Model::Open(options.path, open));
@@ -329,6 +346,12 @@ absl::Status RunRun(const RunCommandOptions& options, std::ostream& out, std::os
                          options.loader, model->open_seconds() * 1e3,
                          stats.first_token_seconds * 1e3,
                          stats.prompt_tokens, stats.tokens_per_second());
+  if (const runtime::BudgetPlan* plan = model->budget_plan(); plan != nullptr && plan->streams) {
+    out << absl::StrFormat("memory budget: %d bytes streamed per token, %d bytes read over %d "
+                           "evaluations\n",
+                           plan->streamed_bytes_per_token, model->streamed_bytes(),
+                           stats.generated_tokens);
+  }
   for (const std::string& note : model->notes()) out << "note: " << note << "\n";
   for (const std::string& note : session->notes()) out << "note: " << note << "\n";
   return absl::OkStatus();

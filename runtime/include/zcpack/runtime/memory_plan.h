@@ -27,6 +27,7 @@
 #define ZCPACK_RUNTIME_MEMORY_PLAN_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "zcpack/format/container_reader.h"
@@ -124,6 +125,61 @@ struct WeightsFootprint {
 };
 
 WeightsFootprint PlanWeights(const Model& model);
+
+// ProcessAnonBytes(): this process's resident anonymous memory now (RssAnon
+// of /proc/self/status), in bytes; 0 where /proc does not say.
+uint64_t ProcessAnonBytes();
+
+// Memory budget (MemoryPolicy::budget_bytes): how a mapped model runs in
+// less memory than its file. The budget holds the anonymous memory (the
+// process and its session, as measured and planned above, plus
+// kBudgetMarginBytes), a ring of buffers that streamed weights are read into,
+// and the weights kept resident (locked, else touched, in the mapping). The
+// weights that do not fit are read from the file again for every token.
+//
+// Units: each decoder layer's byte range and the output head's (the token
+// embedding when tied), the ranges one forward pass reads in that order. The
+// output norm is always resident. Of the token embedding only one row per
+// token is read, through the mapping; the margin covers those pages.
+//
+// Which units stay resident: the output head first when that leaves more
+// bytes resident (it is read whole every token), then as many layers as fit,
+// spread evenly over the depth (layer l is resident when
+// floor((l + 1) R / L) > floor(l R / L) for R of L resident). Spread rather
+// than a prefix, so that the reader streams the next unit while a resident
+// layer computes, instead of idling through a prefix of resident layers and
+// then making the forward pass wait for every streamed one.
+inline constexpr uint64_t kBudgetMarginBytes = uint64_t{64} << 20;
+
+struct BudgetPlan {
+  uint64_t budget_bytes = 0;
+  uint64_t anon_bytes = 0;    // the process and the session (given)
+  uint64_t margin_bytes = 0;  // kBudgetMarginBytes
+  uint64_t file_bytes = 0;
+  // false: the budget holds the anonymous part, the margin and the whole
+  // file, and the model is mapped as without a budget (nothing below).
+  bool streams = false;
+  int ring_slots = 0;
+  uint64_t ring_bytes = 0;      // ring_slots x the largest streamed unit
+  uint64_t resident_bytes = 0;  // weights kept in memory
+  // Bytes read from the file per token: the streamed units' sizes.
+  uint64_t streamed_bytes_per_token = 0;
+  std::vector<int> streamed_layers;  // ascending
+  bool output_streamed = false;
+  // anon + margin + ring + resident: at most the budget.
+  uint64_t planned_bytes() const {
+    return anon_bytes + margin_bytes + ring_bytes + resident_bytes;
+  }
+};
+
+// PlanMemoryBudget(): how `model` runs within `budget_bytes` next to
+// `anon_bytes` of anonymous memory, with a ring of `ring_slots` units.
+// ResourceExhausted, naming the file and the figures, when the budget cannot
+// hold the anonymous part, the margin, the output norm and the smallest ring
+// (ring_slots x the largest layer, the head resident, or x the head
+// streamed); InvalidArgument for ring_slots < 1.
+absl::StatusOr<BudgetPlan> PlanMemoryBudget(const Model& model, uint64_t budget_bytes,
+                                            uint64_t anon_bytes, int ring_slots);
 
 }  // namespace zcpack::runtime
 

@@ -6,6 +6,7 @@
 #define ZCPACK_RUNTIME_MEMORY_POLICY_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,24 @@ struct MemoryPolicy {
   // mlock(2) the mapping so that it is never evicted. Needs RLIMIT_MEMLOCK at
   // least the file size (or CAP_IPC_LOCK); otherwise a note says so.
   bool lock = false;
+  // Memory budget in bytes for the weights, the ring streamed weights are read
+  // into and the anonymous memory of the process and its session together
+  // (memory_plan.h, "Memory budget"); 0: none. Applied when the first Session
+  // is created (Session::Create() knows its own memory): when the budget holds
+  // the whole file besides, the model is mapped as without one; otherwise
+  // part of the weights is kept resident (mlock(2), else touched and left
+  // mapped; a note says which) and the rest is read again for every token
+  // into a ring of stream_slots buffers, ahead of the forward pass, with
+  // O_DIRECT where the file system allows it. Only the zcpack loader takes a
+  // budget. With a budget, `prefetch_layers`, `populate` and `lock` apply only
+  // when the whole file fits.
+  uint64_t budget_bytes = 0;
+  // The process's anonymous memory besides the session's, for the budget;
+  // nullopt: measured (RssAnon) when the first Session is created.
+  std::optional<uint64_t> budget_process_bytes;
+  // Units (layers, or the output head) the ring holds: read ahead while
+  // earlier ones are computed.
+  int stream_slots = 2;
 };
 
 // ParseAdvice(): "none", "sequential", "random", "willneed".

@@ -17,9 +17,11 @@
 // Model, which must outlive them; so does the Tokenizer that tokenizer()
 // returns.
 // Thread-safety: a Model is immutable after Open() apart from the
-// prefetcher's progress and the tokenizer decoded once on first use, both
-// internally synchronised; any number of Sessions may use one Model from
-// different threads.
+// prefetcher's progress, the tokenizer decoded once on first use and the
+// memory budget applied once by the first Session::Create() (ApplyBudget():
+// it adds its lines to notes()), all internally synchronised; any number of
+// Sessions may use one Model from different threads (under a budget that
+// streams, they take turns layer by layer).
 //
 // A file that changes under the mapping: the weights are read from a shared
 // mapping of the file, so when another process truncates the file (or the
@@ -95,7 +97,34 @@ struct LayerWeights {
 
 namespace internal {
 class Prefetcher;
+class WeightStreamer;
 }  // namespace internal
+
+struct BudgetPlan;  // memory_plan.h
+
+// WeightLease: the weights of one layer, or the output head, while the
+// forward pass reads them (Model::AcquireLayer(), AcquireOutput()). Views
+// into the mapping for resident weights; under a memory budget, views into
+// the ring the weights were streamed into, which stay valid until the lease
+// is destroyed (the ring slot is then refilled). Move-only; must not
+// outlive its Model.
+class WeightLease {
+ public:
+  WeightLease(WeightLease&& other) noexcept;
+  WeightLease& operator=(WeightLease&&) = delete;
+  ~WeightLease();
+  const LayerWeights& layer() const { return *layer_; }
+  const WeightView& output() const { return *output_; }
+
+ private:
+  friend class Model;
+  WeightLease() = default;
+  internal::WeightStreamer* streamer_ = nullptr;  // released on destruction
+  const LayerWeights* layer_ = nullptr;
+  const WeightView* output_ = nullptr;
+  LayerWeights streamed_layer_;   // layer_ points here when streamed
+  WeightView streamed_output_;    // output_ points here when streamed
+};
 
 class Model {
  public:
@@ -126,6 +155,32 @@ class Model {
   // (num_layers() for the output head): keeps the prefetcher
   // options().memory.prefetch_layers ahead. Cheap; thread-safe.
   void WillCompute(int layer) const;
+
+  // AcquireLayer(): layer `layer`'s weights for the forward pass: the
+  // views of layer() for a resident layer; for one that a memory budget
+  // streams (MemoryPolicy::budget_bytes), the same views rebased into the
+  // ring, once the reader has read them (blocks until then). Aborted naming
+  // the file when the streamed read failed. Thread-safe; under a budget,
+  // sessions sharing the model take turns (one streamed lease at a time).
+  absl::StatusOr<WeightLease> AcquireLayer(int layer) const;
+  // AcquireOutput(): the output head (output()) the same way.
+  absl::StatusOr<WeightLease> AcquireOutput() const;
+
+  // ApplyBudget(): applies options().memory.budget_bytes once, for a session
+  // whose planned anonymous memory is `session_bytes` (Session::Create()
+  // calls it; later calls return the first one's status): PlanMemoryBudget()
+  // with the process's anonymous memory (measured, or
+  // MemoryPolicy::budget_process_bytes); then either the memory policy as
+  // without a budget (the whole file fits), or the planned part of the
+  // weights locked (else touched) resident and a streamer for the rest.
+  // PlanMemoryBudget()'s ResourceExhausted when the budget is too small;
+  // OK and nothing done without a budget.
+  absl::Status ApplyBudget(uint64_t session_bytes) const;
+  // The budget's plan once ApplyBudget() has applied one, else null.
+  const BudgetPlan* budget_plan() const { return budget_plan_.get(); }
+  // Bytes of weights read from the file into the ring so far (0 without
+  // streaming).
+  uint64_t streamed_bytes() const;
 
   // CheckMapping(): OK, or Aborted "<file>: truncated or unreadable while
   // mapped" once a read of the mapping has faulted (see the file comment).
@@ -163,7 +218,10 @@ class Model {
   Model() = default;
   absl::Status LoadIntoBuffers();
   absl::Status Bind();
-  void ApplyMemoryPolicy();
+  void ApplyMemoryPolicy() const;
+  absl::Status StartBudget(uint64_t session_bytes) const;
+  absl::StatusOr<WeightLease> Acquire(int unit_of, const LayerWeights* layer,
+                                      const WeightView* output) const;
 
   OpenOptions options_;
   std::unique_ptr<format::Container> container_;
@@ -174,9 +232,18 @@ class Model {
   WeightView output_norm_;
   WeightView output_;
   std::vector<LayerWeights> layers_;
-  std::vector<std::string> notes_;
+  // Written by Open() and by the first ApplyBudget() (before the session
+  // that applies it exists).
+  mutable std::vector<std::string> notes_;
   double open_seconds_ = 0;
-  std::unique_ptr<internal::Prefetcher> prefetcher_;
+  mutable std::unique_ptr<internal::Prefetcher> prefetcher_;
+  // The memory budget, applied once by ApplyBudget().
+  mutable std::once_flag budget_once_;
+  mutable absl::Status budget_status_;
+  mutable std::unique_ptr<BudgetPlan> budget_plan_;
+  mutable std::unique_ptr<internal::WeightStreamer> streamer_;
+  // Per layer, then the output head: the streamer's unit, or -1 (resident).
+  mutable std::vector<int> stream_unit_;
   // Per-tensor data the views point to: into the mapping, or into owned_.
   std::vector<std::span<const uint8_t>> tensor_data_;
   struct FreeDeleter {
