@@ -399,28 +399,44 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     options.progress({tensors_done.load(), jobs.size(), bytes_done.load(), total_source_bytes, elapsed});
   };
 
-  // Asks the kernel to read the source bytes of item k in the background, a
-  // few items before a worker reaches them: reading runs at the disk's
-  // sequential speed while earlier chunks are converted and written, instead
-  // of one page fault's readahead at a time. Only a hint.
+  // Asks the kernel to read the source bytes of the items ahead of the
+  // workers in the background, up to kReadAheadBytes past the item a worker
+  // starts: reading runs at the disk's sequential speed while earlier chunks
+  // are converted and written, instead of one page fault's readahead at a
+  // time. A window in bytes, not items, so that the disk stays busy through
+  // the short stalls of workers sharing the cores with other processes.
+  // Only a hint.
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  auto read_ahead = [&](size_t k) {
-    if (k >= items.size()) return;
+  std::vector<uint64_t> item_start(items.size() + 1, 0);  // source bytes before item k
+  for (size_t k = 0; k < items.size(); ++k) {
     const WorkItem& item = items[k];
-    const TensorJob& job = jobs[item.tensor];
-    const uint8_t* begin = job.source->data.data() + item.row_begin * job.source_row_bytes;
-    const uint8_t* end = job.source->data.data() + item.row_end * job.source_row_bytes;
-    const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / page * page;
-    (void)::madvise(reinterpret_cast<void*>(first), static_cast<size_t>(
-                        reinterpret_cast<uintptr_t>(end) - first), MADV_WILLNEED);
+    item_start[k + 1] = item_start[k] + (item.row_end - item.row_begin) * jobs[item.tensor].source_row_bytes;
+  }
+  constexpr uint64_t kReadAheadBytes = uint64_t{64} << 20;
+  std::mutex advise_mu;
+  size_t advised = 0;  // items [0, advised) were advised; under advise_mu
+  auto read_ahead = [&](size_t k) {
+    // One thread advises at a time; another finds the window moving already.
+    std::unique_lock<std::mutex> lock(advise_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    for (; advised < items.size() && item_start[advised] < item_start[k] + kReadAheadBytes;
+         ++advised) {
+      const WorkItem& item = items[advised];
+      const TensorJob& job = jobs[item.tensor];
+      const uint8_t* begin = job.source->data.data() + item.row_begin * job.source_row_bytes;
+      const uint8_t* end = job.source->data.data() + item.row_end * job.source_row_bytes;
+      const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / page * page;
+      (void)::madvise(reinterpret_cast<void*>(first),
+                      static_cast<size_t>(reinterpret_cast<uintptr_t>(end) - first),
+                      MADV_WILLNEED);
+    }
   };
-  constexpr size_t kReadAheadItems = 4;
-  for (size_t k = 0; k < kReadAheadItems; ++k) read_ahead(k);
+  if (!items.empty()) read_ahead(0);
 
   auto worker = [&] {
     Scratch scratch;
     for (size_t k = next_item.fetch_add(1); k < items.size() && !failed; k = next_item.fetch_add(1)) {
-      read_ahead(k + kReadAheadItems);
+      read_ahead(k);
       const WorkItem& item = items[k];
       TensorJob& job = jobs[item.tensor];
       QuantErrorAccumulator partial;

@@ -510,6 +510,11 @@ struct Tokenizer::Impl {
   std::array<int32_t, 256> bpe_byte_token{};               // raw byte -> its symbol's token
   std::array<std::array<int32_t, 2>, 256> bpe_fallback{};  // raw byte -> tokens when unmerged
   absl::flat_hash_map<uint64_t, BpeMerge> merges;          // (left << 32 | right)
+  // The merge of two adjacent raw bytes' symbols, (first << 8 | second) ->
+  // merges' entry for their tokens, rank -1 for none: a word's first
+  // bigrams, the most looked up, from a table small enough to stay in the
+  // core's cache instead of the 150k-entry map.
+  std::vector<BpeMerge> byte_pair_merges;
   std::vector<std::string> raw_texts;                      // ignore_merges: token bytes
   absl::flat_hash_map<absl::string_view, int32_t> raw_to_id;
 
@@ -814,6 +819,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(Vocabulary vocab) {
                            static_cast<uint32_t>(right);
       // The first rank of a repeated pair wins, as in llama.cpp.
       impl->merges.emplace(key, BpeMerge{static_cast<int32_t>(i), impl->Find(merged)});
+    }
+    impl->byte_pair_merges.assign(256 * 256, BpeMerge{-1, -1});
+    for (int first = 0; first < 256; ++first) {
+      for (int second = 0; second < 256; ++second) {
+        const int32_t l = impl->bpe_byte_token[first], r = impl->bpe_byte_token[second];
+        if (l < 0 || r < 0) continue;
+        auto it = impl->merges.find((static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) |
+                                    static_cast<uint32_t>(r));
+        if (it != impl->merges.end()) impl->byte_pair_merges[first << 8 | second] = it->second;
+      }
     }
     if (impl->rules->ignore_merges) {
       impl->raw_texts.resize(n);
@@ -1125,7 +1140,13 @@ void Tokenizer::Impl::BpeWord(absl::string_view word, std::vector<Symbol>& symbo
                     it->second.merged});
     std::push_heap(heap.begin(), heap.end(), order);
   };
-  for (int32_t i = 1; i < n; ++i) try_add(i - 1, i);
+  // The first bigrams: byte pairs, from the small table, heaped at once.
+  for (int32_t i = 1; i < n; ++i) {
+    const BpeMerge& m = byte_pair_merges[static_cast<unsigned char>(word[i - 1]) << 8 |
+                                         static_cast<unsigned char>(word[i])];
+    if (m.rank >= 0) heap.push_back({m.rank, i - 1, i, 2, m.merged});
+  }
+  std::make_heap(heap.begin(), heap.end(), order);
   RunMerges(symbols, heap, order, try_add);
   for (int32_t i = n == 0 ? -1 : 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];

@@ -4,6 +4,7 @@
 //
 // Usage: convert_benchmark [--dir DIR] [--shapes stories110m,llama-1b]
 //                          [--quant q4_0] [--gguf A.gguf,B.gguf] [--runs N]
+//                          [--zcpack PATH]
 // --gguf: convert these GGUF files instead of synthetic shapes, with the
 // default quantization (a quantized GGUF is repacked byte for byte: --quant
 // keep), so the row measures repack speed against reading the file.
@@ -11,6 +12,8 @@
 // median, with [min-max] of the convert time. With --gguf, copy_s is a
 // durable copy of the same file in the same cache state (read, write,
 // fsync): the bound for a repack, which is a copy plus the layout.
+// --zcpack PATH: the zcpack binary to time (default: the one built with this
+// benchmark), so that two builds can be compared run for run.
 // For each shape: synthesize it (once, reused if DIR already has it), then
 //   warm: read the input once to warm the cache, time a full read, time the
 //         conversion (child process; peak RSS from wait4);
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
   std::string quant = "q4_0";
   std::string gguf;
   int runs = 1;
+  std::string binary = ZCPACK_BINARY;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc) dir = argv[++i];
@@ -119,10 +123,11 @@ int main(int argc, char** argv) {
     else if (a == "--quant" && i + 1 < argc) quant = argv[++i];
     else if (a == "--gguf" && i + 1 < argc) gguf = argv[++i];
     else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--zcpack" && i + 1 < argc) binary = argv[++i];
     else {
       std::fprintf(stderr,
                    "usage: convert_benchmark [--dir DIR] [--shapes a,b] [--quant q] "
-                   "[--gguf a.gguf,b.gguf] [--runs N]\n");
+                   "[--gguf a.gguf,b.gguf] [--runs N] [--zcpack PATH]\n");
       return 2;
     }
   }
@@ -140,7 +145,7 @@ int main(int argc, char** argv) {
     const std::string model = repack ? shape : dir + "/" + shape;
     struct stat st;
     if (!repack && ::stat((model + "/config.json").c_str(), &st) != 0) {
-      const ChildRun synth = RunChild({ZCPACK_BINARY, "synth", "--shape", shape, "--out", model,
+      const ChildRun synth = RunChild({binary, "synth", "--shape", shape, "--out", model,
                                        "--force"});
       if (synth.status != 0) {
         std::fprintf(stderr, "synth %s failed\n", shape.c_str());
@@ -169,7 +174,10 @@ int main(int argc, char** argv) {
         if (cold) {
           for (const auto& f : inputs) Evict(f);
         }
-        const ChildRun run = RunChild({ZCPACK_BINARY, "convert", model, "-o", out, "--quant",
+        // A new file, as for the copy: replacing the last run's output would
+        // add freeing its pages to the time.
+        ::unlink(out.c_str());
+        const ChildRun run = RunChild({binary, "convert", model, "-o", out, "--quant",
                                        quant, "--force", "--quiet"});
         if (run.status != 0) {
           std::fprintf(stderr, "convert %s failed with exit code %d\n", shape.c_str(), run.status);

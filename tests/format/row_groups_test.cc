@@ -110,25 +110,34 @@ TEST(RowGroupConversion, RoundTripsAndRowsReadBack) {
   }
 }
 
-// The byte formula of format/SPEC.md, "Row groups", spelled out once.
+// The byte formula of format/SPEC.md, "Row groups", spelled out once, for
+// each block type (each has its own compiled rearrangement) and rows long
+// enough that the rearrangement prefetches blocks ahead.
 TEST(RowGroupConversion, MatchesTheSpecFormula) {
-  const DType dtype = DTYPE_Q4_0;
-  const uint64_t B = BlockBytes(dtype), P = RowGroupPrefixBytes(dtype), nb = 2;
-  const uint64_t rows = 20, row_bytes = nb * B;
-  std::vector<uint8_t> row_major(rows * row_bytes);
-  for (size_t i = 0; i < row_major.size(); ++i) row_major[i] = static_cast<uint8_t>(i * 7 + 1);
-  std::vector<uint8_t> grouped(row_major.size());
-  ToRowGroups(dtype, rows, row_bytes, row_major.data(), grouped.data());
-  for (uint64_t r = 0; r < 16; ++r) {
-    for (uint64_t b = 0; b < nb; ++b) {
-      for (uint64_t i = 0; i < B; ++i) {
-        const uint64_t at = b * 16 * B + (i < P ? r * P + i : 16 * P + ((i - P) / 4 * 16 + r) * 4 +
-                                                                  (i - P) % 4);
-        EXPECT_EQ(grouped[at], row_major[r * row_bytes + b * B + i]) << r << " " << b << " " << i;
+  for (DType dtype : {DTYPE_Q4_0, DTYPE_Q8_0, DTYPE_Q4_K}) {
+    for (uint64_t nb : {2u, 11u}) {
+      const uint64_t B = BlockBytes(dtype), P = RowGroupPrefixBytes(dtype);
+      const uint64_t rows = 20, row_bytes = nb * B;
+      std::vector<uint8_t> row_major(rows * row_bytes);
+      for (size_t i = 0; i < row_major.size(); ++i) row_major[i] = static_cast<uint8_t>(i * 7 + 1);
+      std::vector<uint8_t> grouped(row_major.size());
+      ToRowGroups(dtype, rows, row_bytes, row_major.data(), grouped.data());
+      for (uint64_t r = 0; r < 16; ++r) {
+        for (uint64_t b = 0; b < nb; ++b) {
+          for (uint64_t i = 0; i < B; ++i) {
+            const uint64_t at =
+                b * 16 * B + (i < P ? r * P + i : 16 * P + ((i - P) / 4 * 16 + r) * 4 + (i - P) % 4);
+            ASSERT_EQ(grouped[at], row_major[r * row_bytes + b * B + i])
+                << DTypeName(dtype) << " blocks " << nb << ": row " << r << " block " << b
+                << " byte " << i;
+          }
+        }
+      }
+      for (uint64_t j = 16 * row_bytes; j < rows * row_bytes; ++j) {
+        ASSERT_EQ(grouped[j], row_major[j]) << DTypeName(dtype) << " blocks " << nb;
       }
     }
   }
-  for (uint64_t j = 16 * row_bytes; j < rows * row_bytes; ++j) EXPECT_EQ(grouped[j], row_major[j]);
 }
 
 // A q4_0 and a q4_k matrix in row groups beside row-major tensors: the writer
