@@ -122,6 +122,14 @@ TEST_F(RunTextTest, UnknownChatTemplateIsRefusedNamingIt) {
   EXPECT_THAT(r.err, HasSubstr("<start_of_turn>"));
 }
 
+// tokenize on a container that carries no tokenizer: the input cannot be
+// used (1, as the README's exit codes say), not a missing file (3).
+TEST_F(RunTextTest, TokenizeWithoutATokenizerIsAnUnusableInput) {
+  const CliResult r = RunZcpack({"tokenize", *plain_, "hi"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("carries no tokenizer"));
+}
+
 TEST_F(RunTextTest, PromptWithoutATokenizerIsAUsageError) {
   for (const char* flag : {"--prompt", "--chat"}) {
     const CliResult r = RunZcpack({"run", *plain_, flag, "hi"});

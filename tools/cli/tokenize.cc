@@ -60,8 +60,14 @@ absl::StatusOr<LoadedTokenizer> LoadFromGguf(const std::string& path,
 absl::StatusOr<LoadedTokenizer> LoadFromContainer(const std::string& path) {
   ZCPACK_ASSIGN_OR_RETURN(auto container, format::Container::Open(path));
   LoadedTokenizer loaded;
-  ZCPACK_ASSIGN_OR_RETURN(loaded.tokenizer,
-                          runtime::TokenizerFromContainer(*container, &loaded.source));
+  auto tokenizer = runtime::TokenizerFromContainer(*container, &loaded.source);
+  if (absl::IsNotFound(tokenizer.status())) {
+    // The file is there; what it lacks is a tokenizer: the input cannot be
+    // used (exit 1, as for a GGUF file without tokenizer.* keys), not a
+    // missing file (3). The runtime's C API keeps NOT_FOUND.
+    return absl::FailedPreconditionError(tokenizer.status().message());
+  }
+  ZCPACK_ASSIGN_OR_RETURN(loaded.tokenizer, std::move(tokenizer));
   return loaded;
 }
 
