@@ -215,33 +215,42 @@ void Block32RowsScalar(const WeightView& w, const QuantizedActivations& a, float
   }
 }
 
+// q4_k: one integer for the scaled products and one for the mins, folded
+// into two float sums every Q4_KFoldSteps() 32-blocks (kernels_int.h).
 void Q4_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
                    uint64_t r) {
   const size_t super_blocks = a.cols() / kQ4_KElements;
-  {
-    for (size_t j = 0; j < a.n(); ++j) {
-      float acc = 0.0f;
-      for (size_t sb = 0; sb < super_blocks; ++sb) {
-        const uint8_t* block = row + sb * kQ4_KBytes;
-        const float d = format::HalfToFloat(LoadU16(block));
-        const float dmin = format::HalfToFloat(LoadU16(block + 2));
-        for (size_t s = 0; s < 8; ++s) {
-          int sc = 0, m = 0;
-          Q4_KScaleMin(block + 4, s, &sc, &m);
-          const uint8_t* qs = block + 16 + 32 * (s / 2);
-          const int shift = (s % 2) * 4;
-          const size_t ab = sb * 8 + s;  // activation block
-          const int8_t* qb = a.qs(j) + ab * kActivationBlock;
-          int32_t isum = 0;
-          for (size_t e = 0; e < 32; ++e) isum += ((qs[e] >> shift) & 0xf) * qb[e];
-          const float f1 = d * static_cast<float>(sc);
-          const float f2 = dmin * static_cast<float>(m);
-          acc = std::fma(static_cast<float>(isum), f1 * a.d(j)[ab], acc);
-          acc = std::fma(f2, a.negds(j)[ab], acc);
+  for (size_t j = 0; j < a.n(); ++j) {
+    const size_t fold = Q4_KFoldSteps(j, a.n());
+    float acc = 0.0f;
+    float acc_mins = 0.0f;
+    for (size_t sb = 0; sb < super_blocks; ++sb) {
+      const uint8_t* block = row + sb * kQ4_KBytes;
+      const float d = format::HalfToFloat(LoadU16(block));
+      const float dmin = format::HalfToFloat(LoadU16(block + 2));
+      int32_t products = 0;
+      int32_t mins = 0;
+      for (size_t s = 0; s < 8; ++s) {
+        int sc = 0, m = 0;
+        Q4_KScaleMin(block + 4, s, &sc, &m);
+        const uint8_t* qs = block + 16 + 32 * (s / 2);
+        const int shift = (s % 2) * 4;
+        const size_t ab = sb * 8 + s;  // activation block
+        const int8_t* qb = a.qs(j) + ab * kActivationBlock;
+        int32_t dot = 0;
+        for (size_t e = 0; e < 32; ++e) dot += ((qs[e] >> shift) & 0xf) * qb[e];
+        products += sc * dot;
+        mins += m * a.sum(j)[ab];
+        if ((s + 1) % fold == 0) {
+          const float da = a.d(j)[ab];
+          acc = std::fma(static_cast<float>(products), d * da, acc);
+          acc_mins = std::fma(static_cast<float>(mins), dmin * da, acc_mins);
+          products = 0;
+          mins = 0;
         }
       }
-      y[j * y_stride + r] = acc;
     }
+    y[j * y_stride + r] = acc - acc_mins;
   }
 }
 
@@ -252,17 +261,21 @@ void Q4_KRowsScalar(const WeightView& w, const QuantizedActivations& a, float* y
   }
 }
 
-// q5_k: q4_k's arithmetic with 5-bit values (format/q4_blocks.h's layout).
+// q5_k: eight word sums per super-block, each folded into its own float sum,
+// and the mins into one more (kernels_int.h).
 void Q5_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
                    uint64_t r) {
   const size_t super_blocks = a.cols() / kQ4_KElements;
   for (size_t j = 0; j < a.n(); ++j) {
-    float acc = 0.0f;
+    float lanes[kQ8Words] = {};
+    float acc_mins = 0.0f;
     for (size_t sb = 0; sb < super_blocks; ++sb) {
       const uint8_t* block = row + sb * format::kQ5_KBlockBytes;
       const float d = format::HalfToFloat(LoadU16(block));
       const float dmin = format::HalfToFloat(LoadU16(block + 2));
       const uint8_t* qh = block + 16;
+      int32_t words[kQ8Words] = {};
+      int32_t mins = 0;
       for (size_t s = 0; s < 8; ++s) {
         int sc = 0, m = 0;
         Q4_KScaleMin(block + 4, s, &sc, &m);
@@ -270,51 +283,61 @@ void Q5_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, 
         const int shift = (s % 2) * 4;
         const size_t ab = sb * 8 + s;
         const int8_t* qb = a.qs(j) + ab * kActivationBlock;
-        int32_t isum = 0;
-        for (size_t e = 0; e < 32; ++e) {
-          const int u = ((qs[e] >> shift) & 0xf) | (((qh[e] >> s) & 1) << 4);
-          isum += u * qb[e];
+        for (size_t g = 0; g < kQ8Words; ++g) {
+          int32_t dot = 0;
+          for (size_t e = 4 * g; e < 4 * g + 4; ++e) {
+            const int u = ((qs[e] >> shift) & 0xf) | (((qh[e] >> s) & 1) << 4);
+            dot += u * qb[e];
+          }
+          words[g] += sc * dot;
         }
-        const float f1 = d * static_cast<float>(sc);
-        const float f2 = dmin * static_cast<float>(m);
-        acc = std::fma(static_cast<float>(isum), f1 * a.d(j)[ab], acc);
-        acc = std::fma(f2, a.negds(j)[ab], acc);
+        mins += m * a.sum(j)[ab];
       }
+      const float da = a.d(j)[sb * 8];
+      for (size_t g = 0; g < kQ8Words; ++g) {
+        lanes[g] = std::fma(da * d, static_cast<float>(words[g]), lanes[g]);
+      }
+      acc_mins = std::fma(-da * dmin, static_cast<float>(mins), acc_mins);
     }
-    y[j * y_stride + r] = acc;
+    y[j * y_stride + r] = SumQ8Words(lanes) + acc_mins;
   }
 }
 
-// q6_k: per 32-block s, two 16-element sub-blocks with signed scales.
+// q6_k: eight word sums per super-block, each folded into its own float sum
+// (kernels_int.h).
 void Q6_KRowScalar(const uint8_t* row, const QuantizedActivations& a, float* y, size_t y_stride,
                    uint64_t r) {
   const size_t super_blocks = a.cols() / kQ4_KElements;
   for (size_t j = 0; j < a.n(); ++j) {
-    float acc = 0.0f;
+    float lanes[kQ8Words] = {};
     for (size_t sb = 0; sb < super_blocks; ++sb) {
       const uint8_t* block = row + sb * format::kQ6_KBlockBytes;
       const float d = format::HalfToFloat(LoadU16(block + 208));
+      const int8_t* scales = reinterpret_cast<const int8_t*>(block + 192);
+      const int32_t* sum16 = a.sum16(j) + sb * 16;
+      int32_t words[kQ8Words] = {};
       for (size_t s = 0; s < 8; ++s) {
         const size_t h = s / 4, g = s % 4;
         const uint8_t* ql = block + 64 * h + 32 * (g % 2);
         const uint8_t* qh = block + 128 + 32 * h;
-        const size_t ab = sb * 8 + s;
-        const int8_t* qb = a.qs(j) + ab * kActivationBlock;
-        int32_t i = 0;
-        for (size_t half = 0; half < 2; ++half) {
-          const size_t t = 2 * s + half;
+        const int8_t* qb = a.qs(j) + (sb * 8 + s) * kActivationBlock;
+        for (size_t k = 0; k < kQ8Words; ++k) {
           int32_t dot = 0;
-          for (size_t e = 16 * half; e < 16 * half + 16; ++e) {
+          for (size_t e = 4 * k; e < 4 * k + 4; ++e) {
             const int u = ((ql[e] >> (4 * (g / 2))) & 0xf) | (((qh[e] >> (2 * g)) & 3) << 4);
             dot += u * qb[e];
           }
-          const int sc = static_cast<int8_t>(block[192 + t]);
-          i += sc * (dot - 32 * a.sum16(j)[2 * ab + half]);
+          words[k] += scales[2 * s + k / 4] * dot;
         }
-        acc = std::fma(static_cast<float>(i), d * a.d(j)[ab], acc);
+        // The codes' offset of 32, taken out of word s's sum for 32-block s.
+        words[s] -= 32 * (scales[2 * s] * sum16[2 * s] + scales[2 * s + 1] * sum16[2 * s + 1]);
+      }
+      const float da = a.d(j)[sb * 8];
+      for (size_t k = 0; k < kQ8Words; ++k) {
+        lanes[k] = std::fma(da * d, static_cast<float>(words[k]), lanes[k]);
       }
     }
-    y[j * y_stride + r] = acc;
+    y[j * y_stride + r] = SumQ8Words(lanes);
   }
 }
 

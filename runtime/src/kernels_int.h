@@ -56,18 +56,32 @@
 //       i = sum u_e * q_e;  y = fma(float(i), dw * d_b, y);  y = fma(-m, negds_b, y)
 //     (ggml pairs these with block_q8_1, whose s = d * sum is the -negds_b
 //     here; -m * negds_b is m * sum_b * d_b, the min's share of the block.)
-//   q4_k sub-block s of 32 (f1 = d * sc_s, f2 = dmin * m_s, both exact):
-//       i = sum u_e * q_e;  y = fma(float(i), f1 * d_s, y);  y = fma(f2, negds_s, y)
-//   q5_k sub-block s of 32: the same as q4_k, with u_e the 5-bit value.
-//   q6_k 32-block s of a super-block B (fp16 scale d, int8 scales sc_t of
-//   its two 16-element sub-blocks t = 2s, 2s + 1, 6-bit values u_e):
-//       i = sum_t sc_t * (sum_{e in t} u_e * q_e - 32 * sum16_t)
-//       y = fma(float(i), d * d_B, y)
-//     (|i| <= 2 * 128 * 32 * 127 * 16 < 2^24, so float(i) is exact.)
+//   The k-quants follow llama.cpp's x86 kernels for them (q4_K's repacked
+//   8x8 gemv and gemm, which it uses on every AVX2 CPU, q5_K's and q6_K's
+//   AVX2 vec_dot). With da = d_B of the activations' super-block B and the
+//   weight block's fp16 d (and dmin), all sums below exact integers:
+//   q4_k (6-bit sc_s, m_s per sub-block s of 32, 4-bit codes u):
+//       P = sum_s sc_s * sum_{e in s} u_e * q_e;  M = sum_s m_s * sum_s
+//     gathered over F = Q4_KFoldSteps(j, n) sub-blocks, then
+//       y = fma(float(P), d * da, y);  z = fma(float(M), dmin * da, z)
+//     and at the end y - z. F is 8 (a super-block) for a single input and
+//     for the n % 4 inputs after the last whole group of four, and 2 for
+//     inputs in whole groups of four, which llama.cpp's gemm takes 64
+//     weights at a time.
+//   q5_k (as q4_k, 5-bit codes): eight word sums per super-block,
+//       P_g = sum_s sc_s * sum_{e in word g of s} u_e * q_e   (g = 0..7)
+//       y_g = fma(da * d, float(P_g), y_g);  z = fma(-(da * dmin), float(M), z)
+//     and at the end SumQ8Words(y) + z.
+//   q6_k (int8 scales sc_t per 16, 6-bit codes u, offset 32): eight word sums
+//       P_g = sum_s sc_{t(s, g)} * sum_{e in word g of s} u_e * q_e
+//             - 32 * (sc_{2g} * sum16_{2g} + sc_{2g+1} * sum16_{2g+1})
+//     (t(s, g) = 2s for g < 4, else 2s + 1; the offset of 32-block g goes to
+//     word g, as ggml's bsums fall in its lanes), y_g = fma(da * d,
+//     float(P_g), y_g), and at the end SumQ8Words(y).
 // The integer sums are exact at any width and in any order, so every
 // instruction set, every row grouping and every thread split gives the same
-// bits: MatMul() equals MatVec() of each input, at any thread count and at
-// any level.
+// bits: MatMul() equals MatVec() of each input (for q4_k, of the inputs past
+// the whole groups of four), at any thread count and at any level.
 //
 // Error against the float product (what the tests bound): only the
 // activations are rounded, by at most |d_b| / 2 per element, so
@@ -83,7 +97,9 @@
 // with four activation bytes broadcast to every lane. Each lane then holds a
 // whole block's integer sum for its row, and one float multiply-add per block
 // covers 16 (or 8) rows; q8_0 keeps each word's sum apart instead, with one
-// multiply-add per word and eight accumulators per input. A weight block is
+// multiply-add per word and eight accumulators per input. The k-quants keep
+// their integer sums (per word for q5_k and q6_k) in lanes across the steps
+// of a fold, and multiply-add them once per fold. A weight block is
 // read from the mapping once per tile of rows, whatever the number of inputs.
 // Nothing is repacked at load.
 #ifndef ZCPACK_RUNTIME_SRC_KERNELS_INT_H_
@@ -107,6 +123,12 @@ inline constexpr size_t kQ8Words = 8;
 inline float SumQ8Words(const float y[kQ8Words]) {
   return ((y[0] + y[4]) + (y[2] + y[6])) + ((y[1] + y[5]) + (y[3] + y[7]));
 }
+
+// q4_k's fold period (kernels_int.h): the 32-blocks whose integer sums are
+// gathered before one float multiply-add, for input j of n. ggml's repacked
+// q4_K kernels take inputs in groups of four (its gemm, which folds every
+// 64 weights) and the n % 4 left over one by one (its gemv, every super-block).
+inline size_t Q4_KFoldSteps(size_t j, size_t n) { return j < n - n % 4 ? 2 : 8; }
 
 // The integer instruction sets, best last. kAvx512VnniYmm is the AVX-VNNI
 // kernel built with the EVEX (AVX-512 VL) encoding of the same instruction:

@@ -108,18 +108,26 @@ struct Traits<Kind::kQ5_K> {
   static constexpr bool kMins = true;
 };
 
-// Inputs per tile of Rows()'s several-input sweep: q8_0's eight accumulators
-// per input leave registers for two inputs.
+// q4_k and q5_k: integer sums gathered over several steps, then folded
+// (kernels_int.h).
 template <Kind K>
-constexpr int TileOf() {
-  return K == Kind::kQ8_0 ? 2 : static_cast<int>(kTile);
+constexpr bool IsKQuant() {
+  return K == Kind::kQ4_K || K == Kind::kQ5_K;
 }
 
-// Packed step: 8 weight vectors, the scale vector, and for q4_k, q5_k, q4_1
-// and q5_1 the mins.
+// Inputs per tile of Rows()'s several-input sweep: the eight accumulators
+// per input of q8_0 leave registers for two inputs, q5_k's sixteen for one.
+template <Kind K>
+constexpr int TileOf() {
+  return K == Kind::kQ8_0 ? 2 : K == Kind::kQ5_K ? 1 : static_cast<int>(kTile);
+}
+
+// Packed step: 8 weight vectors, the scale vector, and for q4_1 and q5_1 the
+// mins. k-quants: the sub-block's scales and mins as int32, and in each
+// block's first step its rows' d and dmin as float.
 template <Kind K>
 constexpr size_t StepBytes() {
-  return (Traits<K>::kMins ? 10 : 9) * 64;
+  return (IsKQuant<K>() ? 12 : Traits<K>::kMins ? 10 : 9) * 64;
 }
 
 // Lane L of a packed vector holds row LaneRow(L) of its group; the map is
@@ -310,9 +318,11 @@ ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(p[2], shift + 6), two), 4));
       }
       uint8_t* step = out + s * StepBytes<K>();
-      Store(step, 8, _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
-      Store(step, 9, _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(m)));
+      Store(step, 8, sc);
+      Store(step, 9, m);
     }
+    Store(out, 10, d);
+    Store(out, 11, dmin);
     // Nibbles: chunk c of 32 bytes holds sub-block 2c in its low nibbles and
     // 2c + 1 in its high nibbles; half h holds weights [16h, 16h + 16).
     for (int c = 0; c < 4; ++c) {
@@ -343,35 +353,117 @@ ZCPACK_VNNI512_INLINE __m512i Broadcast32(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// The float accumulators of one input: one vector, or for q8_0 one per
-// 4-byte word of the blocks (kernels_int.h), summed by Total().
+// SumQ8Words(), lane by lane.
+ZCPACK_VNNI512_INLINE __m512 SumWords(const __m512 y[kQ8Words]) {
+  return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(y[0], y[4]), _mm512_add_ps(y[2], y[6])),
+                       _mm512_add_ps(_mm512_add_ps(y[1], y[5]), _mm512_add_ps(y[3], y[7])));
+}
+
+// The accumulators of one input: one float vector, or one per 4-byte word of
+// the blocks for q8_0 and q5_k (kernels_int.h). The k-quants also gather
+// integer sums (per word for q5_k) and the mins' integer sum until a fold,
+// and keep the mins' float sum apart. Total() gives the lanes' results.
 template <Kind K>
 struct Accumulator {
-  static constexpr size_t kWords = K == Kind::kQ8_0 ? kQ8Words : 1;
+  static constexpr size_t kWords = K == Kind::kQ8_0 || K == Kind::kQ5_K ? kQ8Words : 1;
   __m512 v[kWords];
+  __m512i ints[kWords];
+  __m512i mins;
+  __m512 float_mins;
 };
 
 template <Kind K>
 ZCPACK_VNNI512_INLINE void Zero(Accumulator<K>& acc) {
   for (auto& v : acc.v) v = _mm512_setzero_ps();
+  if constexpr (IsKQuant<K>()) {
+    for (auto& i : acc.ints) i = _mm512_setzero_si512();
+    acc.mins = _mm512_setzero_si512();
+    acc.float_mins = _mm512_setzero_ps();
+  }
 }
 
 template <Kind K>
 ZCPACK_VNNI512_INLINE __m512 Total(const Accumulator<K>& acc) {
-  if constexpr (Accumulator<K>::kWords == 1) {
+  if constexpr (K == Kind::kQ4_K) {
+    return _mm512_sub_ps(acc.v[0], acc.float_mins);
+  } else if constexpr (K == Kind::kQ5_K) {
+    return _mm512_add_ps(SumWords(acc.v), acc.float_mins);
+  } else if constexpr (Accumulator<K>::kWords == 1) {
     return acc.v[0];
-  } else {  // SumQ8Words(), lane by lane
-    const __m512* y = acc.v;
-    return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(y[0], y[4]), _mm512_add_ps(y[2], y[6])),
-                         _mm512_add_ps(_mm512_add_ps(y[1], y[5]), _mm512_add_ps(y[3], y[7])));
+  } else {
+    return SumWords(acc.v);
   }
 }
 
-// One step (32-block st) of input j: acc + the step's contribution, per lane.
+// Each dword lane's int16 v in both halves: the multiplier vpmaddwd needs to
+// scale a lane's two int16 pair sums by v.
+ZCPACK_VNNI512_INLINE __m512i BothHalves(__m512i v) {
+  return _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(v, 16));
+}
+
+// A k-quant step (32-block st, sub-block st % 8 of its super-block) of input
+// j: the integer sums grow, and every Q4_KFoldSteps() steps for q4_k (every
+// super-block for q5_k) they are folded into the float sums. `step` is the
+// packed step; its block's first step holds d and dmin.
 template <Kind K>
-ZCPACK_VNNI512_INLINE void Step(const __m512i w[8], __m512 scale, __m512 mins,
-                                const QuantizedActivations& a, size_t j, size_t st,
+ZCPACK_VNNI512_INLINE void KQuantStep(const uint8_t* step, const __m512i w[8], __m512i sc,
+                                      __m512i m, const QuantizedActivations& a, size_t j,
+                                      size_t st, Accumulator<K>& acc) {
+  const int8_t* xq = a.qs(j) + st * kActivationBlock;
+  // m (< 64, upper half 0) times the block's sum (|sum| <= 32 * 127, an int16).
+  acc.mins = _mm512_add_epi32(
+      acc.mins, _mm512_madd_epi16(m, _mm512_set1_epi32(a.sum(j)[st] & 0xffff)));
+  if constexpr (K == Kind::kQ4_K) {
+    __m512i i0 = _mm512_setzero_si512();
+    __m512i i1 = _mm512_setzero_si512();
+    for (int k = 0; k < 8; k += 2) {
+      i0 = _mm512_dpbusd_epi32(i0, w[k], Broadcast32(xq + 4 * k));
+      i1 = _mm512_dpbusd_epi32(i1, w[k + 1], Broadcast32(xq + 4 * k + 4));
+    }
+    acc.ints[0] = _mm512_add_epi32(acc.ints[0], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
+  } else {
+    // Each word alone: two pair sums of at most 2 * 31 * 127, scaled and
+    // widened by vpmaddwd.
+    const __m512i sc16 = BothHalves(sc);
+    for (size_t k = 0; k < kQ8Words; ++k) {
+      const __m512i pairs = _mm512_maddubs_epi16(w[k], Broadcast32(xq + 4 * k));
+      acc.ints[k] = _mm512_add_epi32(acc.ints[k], _mm512_madd_epi16(pairs, sc16));
+    }
+  }
+  const size_t fold = K == Kind::kQ4_K ? Q4_KFoldSteps(j, a.n()) : 8;
+  if (((st + 1) & (fold - 1)) != 0) return;
+  const uint8_t* first = step - (st % 8) * StepBytes<K>();
+  const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(first + 64 * 10));
+  const __m512 dmin = _mm512_load_ps(reinterpret_cast<const float*>(first + 64 * 11));
+  const __m512 da = _mm512_set1_ps(a.d(j)[st]);
+  if constexpr (K == Kind::kQ4_K) {
+    acc.v[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc.ints[0]), _mm512_mul_ps(d, da), acc.v[0]);
+    acc.float_mins =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc.mins), _mm512_mul_ps(dmin, da), acc.float_mins);
+  } else {
+    const __m512 dd = _mm512_mul_ps(da, d);
+    for (size_t k = 0; k < kQ8Words; ++k) {
+      acc.v[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(acc.ints[k]), acc.v[k]);
+    }
+    const __m512 neg_dm = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(_mm512_mul_ps(da, dmin)), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+    acc.float_mins = _mm512_fmadd_ps(neg_dm, _mm512_cvtepi32_ps(acc.mins), acc.float_mins);
+  }
+  for (auto& i : acc.ints) i = _mm512_setzero_si512();
+  acc.mins = _mm512_setzero_si512();
+}
+
+// One step (32-block st) of input j: acc + the step's contribution, per lane.
+// For the k-quants, scale and mins hold the step's int32 scales and mins,
+// and `step` is the packed step.
+template <Kind K>
+ZCPACK_VNNI512_INLINE void Step(const uint8_t* step, const __m512i w[8], __m512 scale,
+                                __m512 mins, const QuantizedActivations& a, size_t j, size_t st,
                                 Accumulator<K>& acc) {
+  if constexpr (IsKQuant<K>()) {
+    KQuantStep<K>(step, w, _mm512_castps_si512(scale), _mm512_castps_si512(mins), a, j, st, acc);
+    return;
+  }
   const int8_t* xq = a.qs(j) + st * kActivationBlock;
   const __m512 s = _mm512_mul_ps(scale, _mm512_set1_ps(a.d(j)[st]));
   if constexpr (K == Kind::kQ8_0) {
@@ -429,7 +521,9 @@ ZCPACK_VNNI512_INLINE void SweepTile(const uint8_t* packed, size_t steps,
     const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
     __m512 mins = _mm512_setzero_ps();
     if constexpr (Traits<K>::kMins) mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
-    for (int t = 0; t < T; ++t) Step<K>(w, scale, mins, a, j0 + static_cast<size_t>(t), st, acc[t]);
+    for (int t = 0; t < T; ++t) {
+      Step<K>(step, w, scale, mins, a, j0 + static_cast<size_t>(t), st, acc[t]);
+    }
   }
   for (int t = 0; t < T; ++t) {
     StoreRows<kNaturalLanes>(Total(acc[t]), y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
@@ -497,7 +591,7 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
           __m512 scale;
           __m512 mins = _mm512_setzero_ps();
           LoadBlock<K>(src, wv, &scale, &mins);
-          Step<K>(wv, scale, mins, a, 0, b, acc);
+          Step<K>(nullptr, wv, scale, mins, a, 0, b, acc);
           continue;
         }
         PackBlock<K>(src, packed);
@@ -507,7 +601,7 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
           for (int k = 0; k < 8; ++k) wv[k] = _mm512_load_si512(step + 64 * k);
           const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
           const __m512 mins = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 9));
-          Step<K>(wv, scale, mins, a, 0, b * kSteps + s, acc);
+          Step<K>(step, wv, scale, mins, a, 0, b * kSteps + s, acc);
         }
       }
       StoreRows<kNatural>(Total(acc), y + r0, valid);
@@ -536,11 +630,13 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
 // Row-major only. A super-block of a group is packed into 8 steps of
 // kQ6StepBytes: the 32 six-bit values of each row (unsigned, 0..63) as eight
 // vectors of four bytes per lane, then the rows' fp16 d as float, then the
-// int8 scales of the step's two 16-element sub-blocks as int32.
-constexpr size_t kQ6StepBytes = 11 * 64;
+// int8 scales of the step's two 16-element sub-blocks, each in both int16
+// halves of its lane, then the two side by side (low, high).
+constexpr size_t kQ6StepBytes = 12 * 64;
 
 ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i low16 = _mm512_set1_epi32(0xffff);
   __m512i p[4];
   src.Words(192, p);  // scales[16]
   __m512i sc[16];
@@ -552,8 +648,10 @@ ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) 
   for (int st = 0; st < 8; ++st) {
     uint8_t* step = out + st * kQ6StepBytes;
     Store(step, 8, d);
-    Store(step, 9, sc[2 * st]);
-    Store(step, 10, sc[2 * st + 1]);
+    Store(step, 9, BothHalves(sc[2 * st]));
+    Store(step, 10, BothHalves(sc[2 * st + 1]));
+    Store(step, 11, _mm512_or_si512(_mm512_and_si512(sc[2 * st], low16),
+                                    _mm512_slli_epi32(sc[2 * st + 1], 16)));
   }
   for (int half = 0; half < 2; ++half) {
     for (int h = 0; h < 2; ++h) {
@@ -574,39 +672,64 @@ ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) 
   }
 }
 
-// One packed q6_k step against input j's 32-block st (kernels_int.h).
-ZCPACK_VNNI512_INLINE __m512 Q6Step(const uint8_t* step, const QuantizedActivations& a, size_t j,
-                                    size_t st, __m512 acc) {
-  const int8_t* xq = a.qs(j) + st * kActivationBlock;
-  const int32_t* sum16 = a.sum16(j) + 2 * st;
-  __m512i lo = _mm512_set1_epi32(-32 * sum16[0]);
-  __m512i hi = _mm512_set1_epi32(-32 * sum16[1]);
-  for (int k = 0; k < 4; ++k) {
-    lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(step + 64 * k), Broadcast32(xq + 4 * k));
-    hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(step + 64 * (4 + k)),
-                             Broadcast32(xq + 16 + 4 * k));
+// q6_k's accumulators of one input: per word, the super-block's integer sum
+// and the float sum (kernels_int.h).
+struct Q6Accumulator {
+  __m512i ints[kQ8Words];
+  __m512 v[kQ8Words];
+};
+
+ZCPACK_VNNI512_INLINE void Zero(Q6Accumulator& acc) {
+  for (size_t k = 0; k < kQ8Words; ++k) {
+    acc.ints[k] = _mm512_setzero_si512();
+    acc.v[k] = _mm512_setzero_ps();
   }
-  const __m512i sc_lo = _mm512_load_si512(step + 64 * 9);
-  const __m512i sc_hi = _mm512_load_si512(step + 64 * 10);
-  const __m512i i = _mm512_add_epi32(_mm512_mullo_epi32(sc_lo, lo), _mm512_mullo_epi32(sc_hi, hi));
-  const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(step + 64 * 8));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(d, _mm512_set1_ps(a.d(j)[st])), acc);
 }
 
-template <int T>
-ZCPACK_VNNI512_INLINE void SweepQ6Tile(const uint8_t* packed, size_t steps,
-                                       const QuantizedActivations& a, size_t j0, float* y,
-                                       size_t y_stride, __mmask16 valid) {
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+// One packed q6_k step against input j's 32-block st: each word's integer
+// sum grows (values <= 63 times int8: pair sums of at most 2 * 63 * 127,
+// scaled and widened by vpmaddwd).
+ZCPACK_VNNI512_INLINE void Q6Step(const uint8_t* step, const QuantizedActivations& a, size_t j,
+                                  size_t st, Q6Accumulator& acc) {
+  const int8_t* xq = a.qs(j) + st * kActivationBlock;
+  const __m512i sc_lo = _mm512_load_si512(step + 64 * 9);
+  const __m512i sc_hi = _mm512_load_si512(step + 64 * 10);
+  for (size_t k = 0; k < kQ8Words; ++k) {
+    const __m512i pairs = _mm512_maddubs_epi16(_mm512_load_si512(step + 64 * k), Broadcast32(xq + 4 * k));
+    acc.ints[k] = _mm512_add_epi32(acc.ints[k], _mm512_madd_epi16(pairs, k < 4 ? sc_lo : sc_hi));
+  }
+}
+
+// The end of super-block sb of input j (`first` is its packed first step):
+// word L's sum loses the codes' offset of 32 over 32-block L, and each word
+// is folded into its float sum.
+ZCPACK_VNNI512_INLINE void Q6Fold(const uint8_t* first, const QuantizedActivations& a, size_t j,
+                                  size_t sb, Q6Accumulator& acc) {
+  const int32_t* sum16 = a.sum16(j) + 16 * sb;
+  const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(first + 64 * 8));
+  const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(a.d(j)[8 * sb]), d);
+  for (size_t k = 0; k < kQ8Words; ++k) {
+    const __m512i scales = _mm512_load_si512(first + k * kQ6StepBytes + 64 * 11);
+    const __m512i sums = _mm512_set1_epi32(static_cast<int32_t>(
+        (static_cast<uint32_t>(sum16[2 * k]) & 0xffff) | (static_cast<uint32_t>(sum16[2 * k + 1]) << 16)));
+    const __m512i offset = _mm512_slli_epi32(_mm512_madd_epi16(scales, sums), 5);
+    const __m512i i = _mm512_sub_epi32(acc.ints[k], offset);
+    acc.v[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(i), acc.v[k]);
+    acc.ints[k] = _mm512_setzero_si512();
+  }
+}
+
+// Input j over `steps` packed steps.
+ZCPACK_VNNI512_INLINE void SweepQ6(const uint8_t* packed, size_t steps,
+                                   const QuantizedActivations& a, size_t j, float* y,
+                                   size_t y_stride, __mmask16 valid) {
+  Q6Accumulator acc;
+  Zero(acc);
   for (size_t st = 0; st < steps; ++st) {
-    for (int t = 0; t < T; ++t) {
-      acc[t] = Q6Step(packed + st * kQ6StepBytes, a, j0 + static_cast<size_t>(t), st, acc[t]);
-    }
+    Q6Step(packed + st * kQ6StepBytes, a, j, st, acc);
+    if (st % 8 == 7) Q6Fold(packed + (st - 7) * kQ6StepBytes, a, j, st / 8, acc);
   }
-  for (int t = 0; t < T; ++t) {
-    StoreRows<false>(acc[t], y + (j0 + static_cast<size_t>(t)) * y_stride, valid);
-  }
+  StoreRows<false>(SumWords(acc.v), y + j * y_stride, valid);
 }
 
 // PackedBytes() of RowsQ6_K().
@@ -637,28 +760,22 @@ ZCPACK_VNNI512 void RowsQ6_K(const WeightView& w, const QuantizedActivations& a,
       group = padded;
     }
     if (n == 1) {
-      __m512 acc = _mm512_setzero_ps();
+      Q6Accumulator acc;
+      Zero(acc);
       for (size_t b = 0; b < blocks; ++b) {
         prefetch.Advance(kLanes * kBlockBytes);
         PackQ6Block(RowMajorSource{group + b * kBlockBytes, row_bytes}, packed);
-        for (size_t s = 0; s < 8; ++s) acc = Q6Step(packed + s * kQ6StepBytes, a, 0, b * 8 + s, acc);
+        for (size_t s = 0; s < 8; ++s) Q6Step(packed + s * kQ6StepBytes, a, 0, b * 8 + s, acc);
+        Q6Fold(packed, a, 0, b, acc);
       }
-      StoreRows<false>(acc, y + r0, valid);
+      StoreRows<false>(SumWords(acc.v), y + r0, valid);
       continue;
     }
     for (size_t b = 0; b < blocks; ++b) {
       prefetch.Advance(kLanes * kBlockBytes);
       PackQ6Block(RowMajorSource{group + b * kBlockBytes, row_bytes}, packed + b * 8 * kQ6StepBytes);
     }
-    float* out = y + r0;
-    size_t j = 0;
-    for (; j + kTile <= n; j += kTile) SweepQ6Tile<kTile>(packed, steps, a, j, out, y_stride, valid);
-    switch (n - j) {
-      case 3: SweepQ6Tile<3>(packed, steps, a, j, out, y_stride, valid); break;
-      case 2: SweepQ6Tile<2>(packed, steps, a, j, out, y_stride, valid); break;
-      case 1: SweepQ6Tile<1>(packed, steps, a, j, out, y_stride, valid); break;
-      default: break;
-    }
+    for (size_t j = 0; j < n; ++j) SweepQ6(packed, steps, a, j, y + r0, y_stride, valid);
   }
 }
 

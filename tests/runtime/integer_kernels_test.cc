@@ -315,6 +315,183 @@ TEST(IntegerKernels, Q8_0SumsEightWordsInLlamaCppOrder) {
   }
 }
 
+// A k-quant row written from its codes, for the order tests below: the
+// integer weights of each super-block (q4_k, q5_k: u in [0, 2^bits), with a
+// 6-bit scale and min per 32; q6_k: u in [0, 64), an int8 scale per 16).
+struct KQuantRow {
+  DType dtype;
+  std::vector<int> u;                  // 256 per super-block
+  std::vector<int> sc, m;              // 8 per super-block (q6_k: 16 scales, no m)
+  std::vector<float> d, dmin;          // per super-block, already binary16 values
+  std::vector<uint8_t> bytes;
+};
+
+KQuantRow MakeKQuantRow(DType dtype, int super_blocks, std::mt19937_64& rng) {
+  KQuantRow row{dtype, {}, {}, {}, {}, {}, {}};
+  const int bits = dtype == format::DTYPE_Q4_K ? 4 : dtype == format::DTYPE_Q5_K ? 5 : 6;
+  const size_t block_bytes = format::BlockBytes(dtype);
+  row.bytes.assign(super_blocks * block_bytes, 0);
+  std::uniform_real_distribution<float> unit(0.5f, 1.0f);
+  for (int b = 0; b < super_blocks; ++b) {
+    uint8_t* block = row.bytes.data() + b * block_bytes;
+    const int u0 = static_cast<int>(row.u.size());
+    for (int e = 0; e < 256; ++e) row.u.push_back(static_cast<int>(rng() % (1u << bits)));
+    // Scales that make the products round differently in each order.
+    const uint16_t d = format::FloatToHalf(unit(rng) * 0.0137f);
+    const uint16_t dmin = format::FloatToHalf(unit(rng) * 0.0091f);
+    row.d.push_back(format::HalfToFloat(d));
+    row.dmin.push_back(format::HalfToFloat(dmin));
+    if (dtype == format::DTYPE_Q6_K) {
+      for (int t = 0; t < 16; ++t) {
+        row.sc.push_back(static_cast<int>(rng() % 256) - 128);
+        block[192 + t] = static_cast<uint8_t>(static_cast<int8_t>(row.sc.back()));
+      }
+      format::EncodeFixed16(block + 208, d);
+      // 128-element halves h: ql[64h + l] and ql[64h + 32 + l] carry elements
+      // l, l + 32 (low nibbles) and l + 64, l + 96 (high); qh[32h + l] their
+      // two high bits, two by two.
+      for (int h = 0; h < 2; ++h) {
+        for (int l = 0; l < 32; ++l) {
+          const int* v = &row.u[u0 + 128 * h + l];
+          block[64 * h + l] = static_cast<uint8_t>((v[0] & 15) | ((v[64] & 15) << 4));
+          block[64 * h + 32 + l] = static_cast<uint8_t>((v[32] & 15) | ((v[96] & 15) << 4));
+          block[128 + 32 * h + l] = static_cast<uint8_t>((v[0] >> 4) | ((v[32] >> 4) << 2) |
+                                                         ((v[64] >> 4) << 4) | ((v[96] >> 4) << 6));
+        }
+      }
+      continue;
+    }
+    format::EncodeFixed16(block, d);
+    format::EncodeFixed16(block + 2, dmin);
+    int sc[8], m[8];
+    for (int s = 0; s < 8; ++s) {
+      sc[s] = static_cast<int>(rng() % 64);
+      m[s] = static_cast<int>(rng() % 64);
+      row.sc.push_back(sc[s]);
+      row.m.push_back(m[s]);
+    }
+    uint8_t* scales = block + 4;
+    for (int s = 0; s < 4; ++s) {
+      scales[s] = static_cast<uint8_t>(sc[s] | ((sc[s + 4] >> 4) << 6));
+      scales[s + 4] = static_cast<uint8_t>(m[s] | ((m[s + 4] >> 4) << 6));
+      scales[s + 8] = static_cast<uint8_t>((sc[s + 4] & 15) | ((m[s + 4] & 15) << 4));
+    }
+    // Sub-blocks 2c and 2c + 1 share bytes [32c, 32c + 32) of the nibbles
+    // (low, high); q5_k's fifth bit of element e of sub-block s is bit s of
+    // qh[e].
+    uint8_t* qs = block + (dtype == format::DTYPE_Q5_K ? 48 : 16);
+    for (int c = 0; c < 4; ++c) {
+      for (int e = 0; e < 32; ++e) {
+        const int lo = row.u[u0 + 64 * c + e], hi = row.u[u0 + 64 * c + 32 + e];
+        qs[32 * c + e] = static_cast<uint8_t>((lo & 15) | ((hi & 15) << 4));
+        if (dtype == format::DTYPE_Q5_K) {
+          block[16 + e] |= static_cast<uint8_t>(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+        }
+      }
+    }
+  }
+  return row;
+}
+
+// llama.cpp's x86 sums for one input of q8_K activations `a` (vector j),
+// written out from the codes: q4_K's repacked gemv (fold every super-block)
+// or gemm (fold every 64 weights), q5_K's and q6_K's vec_dot (eight word
+// sums, one fold per super-block; with one_lane, all words in one sum
+// instead, to show that the order matters).
+float LlamaCppKQuantSum(const KQuantRow& row, const QuantizedActivations& a, size_t j,
+                        int fold_steps, bool one_lane = false) {
+  const int8_t* q = a.qs(j);
+  const size_t super_blocks = row.d.size();
+  if (row.dtype == format::DTYPE_Q4_K) {
+    float acc = 0.0f, acc_mins = 0.0f;
+    for (size_t b = 0; b < super_blocks; ++b) {
+      const float da = a.d(j)[8 * b];
+      int products = 0, mins = 0;
+      for (int s = 0; s < 8; ++s) {
+        int dot = 0, sum = 0;
+        for (int e = 32 * s; e < 32 * s + 32; ++e) {
+          dot += row.u[256 * b + e] * q[256 * b + e];
+          sum += q[256 * b + e];
+        }
+        products += row.sc[8 * b + s] * dot;
+        mins += row.m[8 * b + s] * sum;
+        if ((s + 1) % fold_steps == 0) {
+          acc = std::fma(static_cast<float>(products), row.d[b] * da, acc);
+          acc_mins = std::fma(static_cast<float>(mins), row.dmin[b] * da, acc_mins);
+          products = mins = 0;
+        }
+      }
+    }
+    return acc - acc_mins;
+  }
+  float lanes[8] = {};
+  float summs = 0.0f;
+  for (size_t b = 0; b < super_blocks; ++b) {
+    const float da = a.d(j)[8 * b];
+    int words[8] = {};
+    int mins = 0;
+    for (int e = 0; e < 256; ++e) {
+      const int u = row.u[256 * b + e], x = q[256 * b + e];
+      const int word = one_lane ? 0 : (e % 32) / 4;
+      if (row.dtype == format::DTYPE_Q5_K) {
+        words[word] += row.sc[8 * b + e / 32] * u * x;
+        mins += row.m[8 * b + e / 32] * x;
+      } else {
+        // q6_K: the offset of 32 of 32-block L goes to word L.
+        words[word] += row.sc[16 * b + e / 16] * u * x;
+        words[one_lane ? 0 : e / 32] -= 32 * row.sc[16 * b + e / 16] * x;
+      }
+    }
+    for (int k = 0; k < 8; ++k) lanes[k] = std::fma(da * row.d[b], static_cast<float>(words[k]), lanes[k]);
+    if (row.dtype == format::DTYPE_Q5_K) {
+      summs = std::fma(-da * row.dmin[b], static_cast<float>(mins), summs);
+    }
+  }
+  return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7])) +
+         summs;
+}
+
+// The k-quants follow llama.cpp's x86 summation order (kernels_int.h) at
+// every ISA, checked against a reference written from the codes: q4_k folds
+// every 64 weights for inputs in whole groups of four and every super-block
+// for the rest; q5_k and q6_k keep eight word sums.
+TEST(IntegerKernels, KQuantsSumInLlamaCppOrder) {
+  std::mt19937_64 rng(29);
+  constexpr int kSuperBlocks = 3;
+  constexpr size_t kCols = 256 * kSuperBlocks;
+  std::vector<DotIsa> isas = SimdIsas();
+  isas.push_back(DotIsa::kScalar);
+  for (DType dtype : {format::DTYPE_Q4_K, format::DTYPE_Q5_K, format::DTYPE_Q6_K}) {
+    const KQuantRow row = MakeKQuantRow(dtype, kSuperBlocks, rng);
+    int told_apart = 0;  // inputs on which another order gives other bits
+    absl::StatusOr<WeightView> w = WeightView::FromBytes(dtype, 1, kCols, row.bytes);
+    ASSERT_TRUE(w.ok()) << w.status();
+    for (size_t n : {1, 4, 5}) {
+      const std::vector<float> x = RandomInputs(n * kCols, rng);
+      for (DotIsa isa : isas) {
+        const DotKernels& k = *DotKernelsFor(isa);
+        QuantizedActivations a;
+        Quantize(k, dtype, x, n, kCols, a);
+        std::vector<float> y(n);
+        IntKernel(k, dtype)(*w, a, y.data(), 1, 0, 1);
+        for (size_t j = 0; j < n; ++j) {
+          const bool in_quad = j < n - n % 4;
+          const float expected = LlamaCppKQuantSum(row, a, j, in_quad ? 2 : 8);
+          EXPECT_EQ(y[j], expected) << DotIsaName(isa) << " " << format::DTypeName(dtype)
+                                    << " n=" << n << " input " << j;
+          if (isa == DotIsa::kScalar) {
+            const float other = dtype == format::DTYPE_Q4_K
+                                    ? LlamaCppKQuantSum(row, a, j, in_quad ? 8 : 2)
+                                    : LlamaCppKQuantSum(row, a, j, 8, /*one_lane=*/true);
+            told_apart += other != expected ? 1 : 0;
+          }
+        }
+      }
+    }
+    EXPECT_GT(told_apart, 0) << format::DTypeName(dtype) << ": the example must tell the orders apart";
+  }
+}
+
 // q5_1: five-bit codes from qh and the min, on numbers followed by hand.
 // Also q5_0 and q4_1 on the same codes.
 TEST(IntegerKernels, Q5AndQ4_1BlockArithmeticByHand) {
@@ -633,6 +810,9 @@ TEST(MatMulMany, MixedDTypesAtEveryLevelEqualScalar) {
                                                format::DTypeName(views[i].dtype), " n=", n);
         EXPECT_TRUE(SameBits(got[i].data(), expected[i].data(), got[i].size())) << where;
         for (size_t j = 0; j < n; ++j) {
+          // q4_k inputs in whole groups of four fold more often than one
+          // input alone does (Q4_KFoldSteps()).
+          if (views[i].dtype == format::DTYPE_Q4_K && j < n - n % 4) continue;
           std::vector<float> y(views[i].rows);
           MatVec(views[i], x.data() + j * cols, y.data(), &pool, level);
           EXPECT_TRUE(SameBits(y.data(), expected[i].data() + j * views[i].rows, y.size()))

