@@ -11,7 +11,9 @@
 # 2. Builds zcpack (tools/build.sh) and converts the peer's F16 GGUF of the
 #    model to a container (--quant, default q4_0: layers in q4_0, output head
 #    in q8_0, or in --output-quant: q4_0 matches the peer's -pure file), so
-#    both programs run the same weights.
+#    both programs run the same weights. --quant keep repacks the --peer-file
+#    itself (a quantized GGUF, say llama-quantize's Q4_K_M) byte for byte:
+#    the very same blocks on both sides.
 # 3. For each thread count and run, alternating which program goes first:
 #      llama.cpp  llama-bench -r 1 on the peer file (default
 #                 MODEL-q4_0-pure.gguf: every matrix Q4_0): -p 0 -n GEN for
@@ -79,9 +81,14 @@ work=${out:-$(mktemp -d -t zcpack-vs-llamacpp.XXXXXX)}
 mkdir -p "$work"
 
 container_for() {  # name -> container path, converted once from the peer's F16 GGUF
-  local name=$1 c="$work/$1.$quant${output_quant:+-head-$output_quant}.zcpack"
+  local name=$1 source="$SYNTH/$1-f16.gguf"
+  local c="$work/$1.$quant${output_quant:+-head-$output_quant}.zcpack"
+  if [ "$quant" = keep ]; then  # the peer's own quantized file, repacked
+    source=$peer
+    c="$work/$(basename "$peer" .gguf).keep.zcpack"
+  fi
   if [ ! -f "$c" ] || [ "$zcpack" -nt "$c" ]; then  # a rebuilt converter converts again
-    "$zcpack" convert "$SYNTH/$name-f16.gguf" -o "$c" --quant "$quant" \
+    "$zcpack" convert "$source" -o "$c" --quant "$quant" \
       ${output_quant:+--output-quant "$output_quant"} --quiet --force >&2
   fi
   echo "$c"
@@ -93,8 +100,8 @@ middle() { sort -g | awk '{v[NR]=$1} END {print NR % 2 ? v[(NR+1)/2] : (v[NR/2] 
 
 ids() { seq -s, 1 "$1"; }  # 1,2,...,n: valid ids in every vocabulary here
 
-container=$(container_for "$model")
 peer=${peer_file:-$SYNTH/$model-q4_0-pure.gguf}
+container=$(container_for "$model")
 declare -A samples
 for ((r = 0; r < runs; r++)); do
   for t in $threads; do

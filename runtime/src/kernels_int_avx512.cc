@@ -116,10 +116,15 @@ constexpr bool IsKQuant() {
 }
 
 // Inputs per tile of Rows()'s several-input sweep: the eight accumulators
-// per input of q8_0 leave registers for two inputs, q5_k's sixteen for one.
+// per input of q8_0 leave registers for two inputs, q5_k's sixteen for one,
+// q4_k's four for three (on this EPYC VM three ran 1.1x faster than two and
+// 1.2x faster than four, kernels_benchmark BM_MatMulQ4_K).
 template <Kind K>
 constexpr int TileOf() {
-  return K == Kind::kQ8_0 ? 2 : K == Kind::kQ5_K ? 1 : static_cast<int>(kTile);
+  return K == Kind::kQ8_0   ? 2
+         : K == Kind::kQ5_K ? 1
+         : K == Kind::kQ4_K ? 3
+                            : static_cast<int>(kTile);
 }
 
 // Packed step: 8 weight vectors, the scale vector, and for q4_1 and q5_1 the
@@ -282,6 +287,21 @@ ZCPACK_VNNI512_INLINE __m512i BitsToBit4(__m512i v, int bit, int mask) {
 
 // Packs the steps of one block of a full group into `out` (Traits<K>::kSteps
 // steps of StepBytes<K>() bytes).
+// Each dword lane's int16 v in both halves: the multiplier vpmaddwd needs to
+// scale a lane's two int16 pair sums by v.
+ZCPACK_VNNI512_INLINE __m512i BothHalves(__m512i v) {
+  return _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(v, 16));
+}
+
+// Two int16 lanes side by side in a dword: lo in the low half, hi above.
+ZCPACK_VNNI512_INLINE __m512i Int16Pair(__m512i lo, __m512i hi) {
+  return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+ZCPACK_VNNI512_INLINE __m512i Int16Pair(int32_t lo, int32_t hi) {
+  return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xffff) |
+                                                (static_cast<uint32_t>(hi) << 16)));
+}
+
 template <Kind K, typename Source>
 ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
   if constexpr (Traits<K>::kSteps == 1) {
@@ -303,23 +323,28 @@ ZCPACK_VNNI512_INLINE void PackBlock(const Source& src, uint8_t* out) {
     const __m512i six = _mm512_set1_epi32(63);
     const __m512i four = _mm512_set1_epi32(15);
     const __m512i two = _mm512_set1_epi32(3);
+    __m512i sc[8], m[8];
     for (int s = 0; s < 8; ++s) {
-      __m512i sc, m;
       if (s < 4) {
-        sc = _mm512_and_si512(_mm512_srli_epi32(p[1], 8 * s), six);
-        m = _mm512_and_si512(_mm512_srli_epi32(p[2], 8 * s), six);
+        sc[s] = _mm512_and_si512(_mm512_srli_epi32(p[1], 8 * s), six);
+        m[s] = _mm512_and_si512(_mm512_srli_epi32(p[2], 8 * s), six);
       } else {
         const int shift = 8 * (s - 4);
-        sc = _mm512_or_si512(
+        sc[s] = _mm512_or_si512(
             _mm512_and_si512(_mm512_srli_epi32(p[3], shift), four),
             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(p[1], shift + 6), two), 4));
-        m = _mm512_or_si512(
+        m[s] = _mm512_or_si512(
             _mm512_and_si512(_mm512_srli_epi32(p[3], shift + 4), four),
             _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(p[2], shift + 6), two), 4));
       }
+    }
+    for (int s = 0; s < 8; ++s) {
       uint8_t* step = out + s * StepBytes<K>();
-      Store(step, 8, sc);
-      Store(step, 9, m);
+      // The scale as the product kernels read it: int32 for vpmulld (q4_k),
+      // in both int16 halves for vpdpwssd (q5_k).
+      Store(step, 8, K == Kind::kQ4_K ? sc[s] : BothHalves(sc[s]));
+      // Even steps: the mins of this sub-block and the next as an int16 pair.
+      if (s % 2 == 0) Store(step, 9, Int16Pair(m[s], m[s + 1]));
     }
     Store(out, 10, d);
     Store(out, 11, dmin);
@@ -395,12 +420,6 @@ ZCPACK_VNNI512_INLINE __m512 Total(const Accumulator<K>& acc) {
   }
 }
 
-// Each dword lane's int16 v in both halves: the multiplier vpmaddwd needs to
-// scale a lane's two int16 pair sums by v.
-ZCPACK_VNNI512_INLINE __m512i BothHalves(__m512i v) {
-  return _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(v, 16));
-}
-
 // A k-quant step (32-block st, sub-block st % 8 of its super-block) of input
 // j: the integer sums grow, and every Q4_KFoldSteps() steps for q4_k (every
 // super-block for q5_k) they are folded into the float sums. `step` is the
@@ -410,9 +429,11 @@ ZCPACK_VNNI512_INLINE void KQuantStep(const uint8_t* step, const __m512i w[8], _
                                       __m512i m, const QuantizedActivations& a, size_t j,
                                       size_t st, Accumulator<K>& acc) {
   const int8_t* xq = a.qs(j) + st * kActivationBlock;
-  // m (< 64, upper half 0) times the block's sum (|sum| <= 32 * 127, an int16).
-  acc.mins = _mm512_add_epi32(
-      acc.mins, _mm512_madd_epi16(m, _mm512_set1_epi32(a.sum(j)[st] & 0xffff)));
+  if (st % 2 == 0) {
+    // Even steps: this sub-block's and the next one's mins (< 64) times
+    // their sums (|sum| <= 32 * 127), as int16 pairs.
+    acc.mins = _mm512_dpwssd_epi32(acc.mins, m, Int16Pair(a.sum(j)[st], a.sum(j)[st + 1]));
+  }
   if constexpr (K == Kind::kQ4_K) {
     __m512i i0 = _mm512_setzero_si512();
     __m512i i1 = _mm512_setzero_si512();
@@ -422,12 +443,11 @@ ZCPACK_VNNI512_INLINE void KQuantStep(const uint8_t* step, const __m512i w[8], _
     }
     acc.ints[0] = _mm512_add_epi32(acc.ints[0], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
   } else {
-    // Each word alone: two pair sums of at most 2 * 31 * 127, scaled and
-    // widened by vpmaddwd.
-    const __m512i sc16 = BothHalves(sc);
+    // Each word alone: two pair sums of at most 2 * 31 * 127, times the scale
+    // (in both halves).
     for (size_t k = 0; k < kQ8Words; ++k) {
-      const __m512i pairs = _mm512_maddubs_epi16(w[k], Broadcast32(xq + 4 * k));
-      acc.ints[k] = _mm512_add_epi32(acc.ints[k], _mm512_madd_epi16(pairs, sc16));
+      acc.ints[k] =
+          _mm512_dpwssd_epi32(acc.ints[k], _mm512_maddubs_epi16(w[k], Broadcast32(xq + 4 * k)), sc);
     }
   }
   const size_t fold = K == Kind::kQ4_K ? Q4_KFoldSteps(j, a.n()) : 8;
@@ -631,12 +651,11 @@ ZCPACK_VNNI512 void Rows(const WeightView& w, const QuantizedActivations& a, flo
 // kQ6StepBytes: the 32 six-bit values of each row (unsigned, 0..63) as eight
 // vectors of four bytes per lane, then the rows' fp16 d as float, then the
 // int8 scales of the step's two 16-element sub-blocks, each in both int16
-// halves of its lane, then the two side by side (low, high).
+// halves of its lane, then the two times -32 side by side (low, high).
 constexpr size_t kQ6StepBytes = 12 * 64;
 
 ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i low16 = _mm512_set1_epi32(0xffff);
   __m512i p[4];
   src.Words(192, p);  // scales[16]
   __m512i sc[16];
@@ -650,8 +669,8 @@ ZCPACK_VNNI512_INLINE void PackQ6Block(const RowMajorSource& src, uint8_t* out) 
     Store(step, 8, d);
     Store(step, 9, BothHalves(sc[2 * st]));
     Store(step, 10, BothHalves(sc[2 * st + 1]));
-    Store(step, 11, _mm512_or_si512(_mm512_and_si512(sc[2 * st], low16),
-                                    _mm512_slli_epi32(sc[2 * st + 1], 16)));
+    Store(step, 11, Int16Pair(_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sc[2 * st], 5)),
+                              _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sc[2 * st + 1], 5))));
   }
   for (int half = 0; half < 2; ++half) {
     for (int h = 0; h < 2; ++h) {
@@ -686,35 +705,31 @@ ZCPACK_VNNI512_INLINE void Zero(Q6Accumulator& acc) {
   }
 }
 
-// One packed q6_k step against input j's 32-block st: each word's integer
-// sum grows (values <= 63 times int8: pair sums of at most 2 * 63 * 127,
-// scaled and widened by vpmaddwd).
-ZCPACK_VNNI512_INLINE void Q6Step(const uint8_t* step, const QuantizedActivations& a, size_t j,
-                                  size_t st, Q6Accumulator& acc) {
+// One packed q6_k step against input j's 32-block st, step s (= st % 8) of
+// its super-block: each word's integer sum grows (values <= 63 times int8:
+// pair sums of at most 2 * 63 * 127, times the scale), and word s takes the
+// codes' offset of 32 over this 32-block (-32 * scale times the 16-sums).
+ZCPACK_VNNI512_INLINE void Q6Step(const uint8_t* step, const QuantizedActivations& a, size_t j, size_t st,
+                   size_t s, Q6Accumulator& acc) {
   const int8_t* xq = a.qs(j) + st * kActivationBlock;
   const __m512i sc_lo = _mm512_load_si512(step + 64 * 9);
   const __m512i sc_hi = _mm512_load_si512(step + 64 * 10);
   for (size_t k = 0; k < kQ8Words; ++k) {
     const __m512i pairs = _mm512_maddubs_epi16(_mm512_load_si512(step + 64 * k), Broadcast32(xq + 4 * k));
-    acc.ints[k] = _mm512_add_epi32(acc.ints[k], _mm512_madd_epi16(pairs, k < 4 ? sc_lo : sc_hi));
+    acc.ints[k] = _mm512_dpwssd_epi32(acc.ints[k], pairs, k < 4 ? sc_lo : sc_hi);
   }
+  const int32_t* sum16 = a.sum16(j) + 2 * st;
+  acc.ints[s] = _mm512_dpwssd_epi32(acc.ints[s], _mm512_load_si512(step + 64 * 11), Int16Pair(sum16[0], sum16[1]));
 }
 
 // The end of super-block sb of input j (`first` is its packed first step):
-// word L's sum loses the codes' offset of 32 over 32-block L, and each word
-// is folded into its float sum.
+// each word's sum is folded into its float sum.
 ZCPACK_VNNI512_INLINE void Q6Fold(const uint8_t* first, const QuantizedActivations& a, size_t j,
                                   size_t sb, Q6Accumulator& acc) {
-  const int32_t* sum16 = a.sum16(j) + 16 * sb;
   const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(first + 64 * 8));
   const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(a.d(j)[8 * sb]), d);
   for (size_t k = 0; k < kQ8Words; ++k) {
-    const __m512i scales = _mm512_load_si512(first + k * kQ6StepBytes + 64 * 11);
-    const __m512i sums = _mm512_set1_epi32(static_cast<int32_t>(
-        (static_cast<uint32_t>(sum16[2 * k]) & 0xffff) | (static_cast<uint32_t>(sum16[2 * k + 1]) << 16)));
-    const __m512i offset = _mm512_slli_epi32(_mm512_madd_epi16(scales, sums), 5);
-    const __m512i i = _mm512_sub_epi32(acc.ints[k], offset);
-    acc.v[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(i), acc.v[k]);
+    acc.v[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(acc.ints[k]), acc.v[k]);
     acc.ints[k] = _mm512_setzero_si512();
   }
 }
@@ -725,9 +740,11 @@ ZCPACK_VNNI512_INLINE void SweepQ6(const uint8_t* packed, size_t steps,
                                    size_t y_stride, __mmask16 valid) {
   Q6Accumulator acc;
   Zero(acc);
-  for (size_t st = 0; st < steps; ++st) {
-    Q6Step(packed + st * kQ6StepBytes, a, j, st, acc);
-    if (st % 8 == 7) Q6Fold(packed + (st - 7) * kQ6StepBytes, a, j, st / 8, acc);
+  for (size_t b = 0; b < steps / 8; ++b) {
+    const uint8_t* first = packed + 8 * b * kQ6StepBytes;
+#pragma GCC unroll 8
+    for (size_t s = 0; s < 8; ++s) Q6Step(first + s * kQ6StepBytes, a, j, 8 * b + s, s, acc);
+    Q6Fold(first, a, j, b, acc);
   }
   StoreRows<false>(SumWords(acc.v), y + j * y_stride, valid);
 }
@@ -765,7 +782,8 @@ ZCPACK_VNNI512 void RowsQ6_K(const WeightView& w, const QuantizedActivations& a,
       for (size_t b = 0; b < blocks; ++b) {
         prefetch.Advance(kLanes * kBlockBytes);
         PackQ6Block(RowMajorSource{group + b * kBlockBytes, row_bytes}, packed);
-        for (size_t s = 0; s < 8; ++s) Q6Step(packed + s * kQ6StepBytes, a, 0, b * 8 + s, acc);
+#pragma GCC unroll 8
+        for (size_t s = 0; s < 8; ++s) Q6Step(packed + s * kQ6StepBytes, a, 0, b * 8 + s, s, acc);
         Q6Fold(packed, a, 0, b, acc);
       }
       StoreRows<false>(SumWords(acc.v), y + r0, valid);

@@ -7,8 +7,9 @@
 //     stories110m-like shapes; bytes/s counts weight bytes. Each iteration
 //     uses the next of many distinct copies of W (>= 256 MiB in all, so the
 //     figures reflect DRAM, not the caches). level: 1 AVX2, 2 AVX-512.
-//   BM_MatMulQ4_0/rows:R/cols:C/n:N/threads:T: MatMul of N inputs (prompt
-//     processing); items/s counts multiply-adds.
+//   BM_MatMul<dtype>/rows:R/cols:C/n:N/threads:T: MatMul of N inputs (prompt
+//     processing) for q4_0, q8_0, q4_k, q5_k and q6_k; items/s counts
+//     multiply-adds.
 //   BM_ParallelForOverhead/threads:T: one ParallelFor of empty pieces.
 //   BM_ParallelForBusyPieces/threads:T: one ParallelFor of 64 short pieces,
 //     T up to 32x the cores of a 2-core machine (oversubscription).
@@ -80,7 +81,8 @@ void FillWeights(DType dtype, uint8_t* bytes, uint64_t size, uint64_t seed) {
   const uint64_t block_bytes = format::BlockBytes(dtype);
   for (uint64_t offset = 0; offset + block_bytes <= size; offset += block_bytes) {
     switch (dtype) {
-      case format::DTYPE_Q4_0: set_half(offset, 0x2000); break;  // |d| in [2^-7, 2^-6)
+      case format::DTYPE_Q4_0:
+      case format::DTYPE_Q8_0: set_half(offset, 0x2000); break;  // |d| in [2^-7, 2^-6)
       case format::DTYPE_Q4_K:
       case format::DTYPE_Q5_K:
         set_half(offset, 0x2000);
@@ -197,12 +199,12 @@ BENCHMARK(BM_MatVecF16)->Apply(MatVecArgs);
 // ------------------------------------------------------------- MatMul ---
 
 // Prompt processing: n input vectors at once. items/s counts multiply-adds.
-void BM_MatMulQ4_0(benchmark::State& state) {
+void MatMulBenchmark(benchmark::State& state, DType dtype) {
   const uint64_t rows = static_cast<uint64_t>(state.range(0));
   const uint64_t cols = static_cast<uint64_t>(state.range(1));
   const size_t n = static_cast<size_t>(state.range(2));
   const int threads = static_cast<int>(state.range(3));
-  const MatrixSet& set = GetMatrixSet(format::DTYPE_Q4_0, rows, cols);
+  const MatrixSet& set = GetMatrixSet(dtype, rows, cols);
   ThreadPool pool(threads);
   const std::vector<float> x = InputVector(n * cols);
   std::vector<float> y(n * rows);
@@ -217,11 +219,24 @@ void BM_MatMulQ4_0(benchmark::State& state) {
   state.SetLabel(std::string(format::SimdLevelName(format::DetectSimdLevel())));
 }
 
-BENCHMARK(BM_MatMulQ4_0)
-    ->ArgNames({"rows", "cols", "n", "threads"})
-    ->ArgsProduct({{2048}, {768}, {16, 128}, {1, 2}})
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+void BM_MatMulQ4_0(benchmark::State& state) { MatMulBenchmark(state, format::DTYPE_Q4_0); }
+void BM_MatMulQ8_0(benchmark::State& state) { MatMulBenchmark(state, format::DTYPE_Q8_0); }
+void BM_MatMulQ4_K(benchmark::State& state) { MatMulBenchmark(state, format::DTYPE_Q4_K); }
+void BM_MatMulQ5_K(benchmark::State& state) { MatMulBenchmark(state, format::DTYPE_Q5_K); }
+void BM_MatMulQ6_K(benchmark::State& state) { MatMulBenchmark(state, format::DTYPE_Q6_K); }
+
+void MatMulArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"rows", "cols", "n", "threads"})
+      ->ArgsProduct({{2048}, {768}, {16, 128}, {1, 2}})
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_MatMulQ4_0)->Apply(MatMulArgs);
+BENCHMARK(BM_MatMulQ8_0)->Apply(MatMulArgs);
+BENCHMARK(BM_MatMulQ4_K)->Apply(MatMulArgs);
+BENCHMARK(BM_MatMulQ5_K)->Apply(MatMulArgs);
+BENCHMARK(BM_MatMulQ6_K)->Apply(MatMulArgs);
 
 // ------------------------------------------------ one stories110m token ---
 
