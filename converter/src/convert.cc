@@ -37,6 +37,14 @@
 namespace zcpack::converter {
 namespace {
 
+// madvise(MADV_POPULATE_READ), which Linux 5.14 added; older C library
+// headers lack the name.
+#if defined(MADV_POPULATE_READ)
+constexpr int kMadvPopulateRead = MADV_POPULATE_READ;
+#else
+constexpr int kMadvPopulateRead = 22;
+#endif
+
 using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point t) {
@@ -63,6 +71,8 @@ struct TensorJob {
   uint64_t source_row_bytes = 0;
   uint64_t output_row_bytes = 0;
   bool converts = false;  // stored values differ from the source's
+  // The mapped file holding the source bytes (read with pread when kept).
+  const MappedFile* mapping = nullptr;
   // Touched only by the thread whose chunk is next, in chunk order.
   std::optional<format::TensorSink> sink;
   size_t next_chunk = 0;
@@ -101,6 +111,7 @@ struct Scratch {
   std::vector<float> decoded;
   std::vector<uint8_t> output;
   std::vector<uint8_t> grouped;  // the chunk in LAYOUT_ROW_GROUPS_16
+  std::vector<uint8_t> read;     // kept blocks, read from the file
 };
 
 absl::Status CheckOutputIsNotInput(const std::string& output, const SourceModel& source) {
@@ -147,8 +158,19 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
                        static_cast<size_t>(rows * job.source_row_bytes));
   if (!job.converts && format::IsQuantized(src.dtype)) {
     // Kept blocks: copied byte for byte (reordered later for row groups).
-    // Their values were the source's producer's to check.
-    out = src_bytes;
+    // Their values were the source's producer's to check. Read with pread
+    // into a buffer that stays mapped: a repack touches every source byte
+    // once, and on a virtual machine the first touch of each mapped page
+    // cost more than the copy (ToRowGroups() of a 1.1 GB q8_0 source: 0.44
+    // s through a fresh mapping, 0.15 s through pread, on this project's
+    // EPYC VM).
+    if (job.mapping != nullptr) {
+      scratch.read.resize(src_bytes.size());
+      ZCPACK_RETURN_IF_ERROR(job.mapping->ReadInto(src_bytes, scratch.read.data()));
+      out = scratch.read;
+    } else {
+      out = src_bytes;
+    }
     return absl::OkStatus();
   }
   scratch.output.resize(static_cast<size_t>(rows * job.output_row_bytes));
@@ -323,6 +345,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.output_row_bytes =
         job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
     job.converts = job.dtype != src.dtype;
+    for (const MappedFile& m : source->mappings) {
+      if (m.Contains(src.data)) job.mapping = &m;
+    }
     layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype, job.layout});
   }
   format::WriterOptions writer_options;
@@ -432,6 +457,24 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     }
   };
   if (!items.empty()) read_ahead(0);
+  // Maps an item's source pages before it is read: in one call for the
+  // range (MADV_POPULATE_READ, Linux 5.14) rather than one page fault per
+  // 16 pages. With the source in the page cache this took a repack of a
+  // 1.3 GB q8_0 GGUF from 0.78 to 0.69 s (sys 0.53 to 0.41 s). Only a
+  // hint: on older kernels the call fails and the pages fault in as before.
+  auto populate = [&](const WorkItem& item) {
+#if defined(__linux__)
+    const TensorJob& job = jobs[item.tensor];
+    const uint8_t* begin = job.source->data.data() + item.row_begin * job.source_row_bytes;
+    const uint8_t* end = job.source->data.data() + item.row_end * job.source_row_bytes;
+    const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / page * page;
+    (void)::madvise(reinterpret_cast<void*>(first),
+                    static_cast<size_t>(reinterpret_cast<uintptr_t>(end) - first),
+                    kMadvPopulateRead);
+#else
+    (void)item;
+#endif
+  };
 
   auto worker = [&] {
     Scratch scratch;
@@ -439,6 +482,9 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
       read_ahead(k);
       const WorkItem& item = items[k];
       TensorJob& job = jobs[item.tensor];
+      const bool read_kept = !job.converts && format::IsQuantized(job.source->dtype) &&
+                             job.mapping != nullptr;
+      if (!read_kept) populate(item);
       QuantErrorAccumulator partial;
       std::span<const uint8_t> out;
       if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);

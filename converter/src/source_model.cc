@@ -1,6 +1,7 @@
 #include "zcpack/converter/source_model.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -377,13 +378,18 @@ format::TokenizerBlob BlobOf(absl::string_view kind, absl::string_view file_name
 
 // ---- MappedFile ---------------------------------------------------------------
 
-MappedFile::MappedFile(std::string path, const uint8_t* data, uint64_t size)
-    : path_(std::move(path)), data_(data), size_(size), guard_(data, static_cast<size_t>(size)) {}
+MappedFile::MappedFile(std::string path, const uint8_t* data, uint64_t size, format::ScopedFd fd)
+    : path_(std::move(path)),
+      data_(data),
+      size_(size),
+      fd_(std::move(fd)),
+      guard_(data, static_cast<size_t>(size)) {}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      fd_(std::move(other.fd_)),
       guard_(std::move(other.guard_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
@@ -392,6 +398,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    fd_ = std::move(other.fd_);
     guard_ = std::move(other.guard_);
   }
   return *this;
@@ -404,12 +411,37 @@ void MappedFile::Unmap() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
   data_ = nullptr;
   size_ = 0;
+  fd_ = format::ScopedFd();
 }
 
 absl::Status MappedFile::CheckMapping() const {
   if (!guard_.failed()) return absl::OkStatus();
   return absl::AbortedError(absl::StrCat(format::EscapeInvalidUtf8(path_),
                                          ": truncated or unreadable while mapped"));
+}
+
+bool MappedFile::Contains(std::span<const uint8_t> range) const {
+  if (range.empty()) return true;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data_);
+  const uintptr_t at = reinterpret_cast<uintptr_t>(range.data());
+  return data_ != nullptr && at >= base && at - base <= size_ && range.size() <= size_ - (at - base);
+}
+
+absl::Status MappedFile::ReadInto(std::span<const uint8_t> range, uint8_t* out) const {
+  uint64_t offset = static_cast<uint64_t>(range.data() - data_);
+  size_t left = range.size();
+  while (left > 0) {
+    const ssize_t got = ::pread(fd_.get(), out, left, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      return absl::AbortedError(absl::StrCat(format::EscapeInvalidUtf8(path_),
+                                             ": truncated or unreadable while mapped"));
+    }
+    out += got;
+    offset += static_cast<uint64_t>(got);
+    left -= static_cast<size_t>(got);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SourceModel::CheckMappings() const {
@@ -420,15 +452,15 @@ absl::Status SourceModel::CheckMappings() const {
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   ZCPACK_ASSIGN_OR_RETURN(format::ScopedFd fd, format::OpenReadOnly(path));
   ZCPACK_ASSIGN_OR_RETURN(const uint64_t size, format::FileSize(fd.get(), path));
-  if (size == 0) return MappedFile(path, nullptr, 0);
+  if (size == 0) return MappedFile(path, nullptr, 0, format::ScopedFd());
   if (size > SIZE_MAX) {
     return absl::ResourceExhaustedError(absl::StrCat(path, ": ", size,
                                                      " bytes cannot be mapped on this host"));
   }
   void* base = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd.get(), 0);
   if (base == MAP_FAILED) return format::ErrnoError(errno, path, "mmap");
-  // The mapping outlives the descriptor, which ScopedFd closes here.
-  return MappedFile(path, static_cast<const uint8_t*>(base), size);
+  // The descriptor stays open with the mapping, for ReadInto().
+  return MappedFile(path, static_cast<const uint8_t*>(base), size, std::move(fd));
 }
 
 // ---- OpenSourceModel ------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "zcpack/format/row_groups.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -7,6 +8,11 @@
 #include "absl/strings/str_join.h"
 #include "zcpack/format/dtype.h"
 #include "zcpack/format/format_constants.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ZCPACK_ROW_GROUPS_X86 1
+#endif
 
 namespace zcpack::format {
 namespace {
@@ -98,8 +104,110 @@ void RearrangeGroupGeneric(const GroupGeometry& geo, uint64_t blocks, uint64_t r
   }
 }
 
+#if defined(ZCPACK_ROW_GROUPS_X86)
+#define ZCPACK_ROW_GROUPS_AVX2 __attribute__((target("avx2")))
+
+// The 4x4 transpose of dwords inside each 128-bit lane of v[0..3]: with
+// v[k] = [x_k | y_k] (four dwords each), afterwards v[k] = [dword k of
+// x_0..x_3 | dword k of y_0..y_3]. Its own inverse.
+ZCPACK_ROW_GROUPS_AVX2 inline void TransposeLanes4x4(__m256i v[4]) {
+  const __m256i ab_lo = _mm256_unpacklo_epi32(v[0], v[1]);
+  const __m256i ab_hi = _mm256_unpackhi_epi32(v[0], v[1]);
+  const __m256i cd_lo = _mm256_unpacklo_epi32(v[2], v[3]);
+  const __m256i cd_hi = _mm256_unpackhi_epi32(v[2], v[3]);
+  v[0] = _mm256_unpacklo_epi64(ab_lo, cd_lo);
+  v[1] = _mm256_unpackhi_epi64(ab_lo, cd_lo);
+  v[2] = _mm256_unpacklo_epi64(ab_hi, cd_hi);
+  v[3] = _mm256_unpackhi_epi64(ab_hi, cd_hi);
+}
+
+// RearrangeGroup() with the words moved 16 bytes of a row at a time: for
+// rows 8h .. 8h + 7, rows 8h + k and 8h + k + 4 share a vector, and one
+// transpose gives four words of the eight rows, each 32 contiguous grouped
+// bytes (and back). The prefixes, two bytes per row, move as before.
+template <bool kToGroups, uint64_t kBlockBytes, uint64_t kPrefix>
+ZCPACK_ROW_GROUPS_AVX2 void RearrangeGroupAvx2(uint64_t blocks, uint64_t row_bytes,
+                                               const uint8_t* src, uint8_t* dst,
+                                               const uint8_t* next_src, uint64_t next_bytes) {
+  constexpr uint64_t kWords = (kBlockBytes - kPrefix) / kRowGroupWordBytes;
+  static_assert(kWords % 4 == 0, "words move four at a time");
+  // The next group's source, front to back, a block's share per block: one
+  // stream that memory serves at full speed, where the 16 row streams of
+  // this group, each asked for only a little ahead, stalled on every line.
+  const uint64_t share = (next_bytes + blocks - 1) / blocks;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const uint64_t tile = b * kRowGroupRows * kBlockBytes;
+    const uint64_t block = b * kBlockBytes;
+    for (uint64_t at = b * share; at < std::min(next_bytes, (b + 1) * share); at += 64) {
+      __builtin_prefetch(next_src + at, 0);
+    }
+    for (uint64_t r = 0; r < kRowGroupRows; ++r) {
+      const uint64_t row_major = r * row_bytes + block;
+      if constexpr (kToGroups) {
+        std::memcpy(dst + tile + r * kPrefix, src + row_major, kPrefix);
+      } else {
+        std::memcpy(dst + row_major, src + tile + r * kPrefix, kPrefix);
+      }
+    }
+    for (uint64_t c = 0; c < kWords / 4; ++c) {
+      const uint64_t in_block = block + kPrefix + 16 * c;
+      for (uint64_t h = 0; h < 2; ++h) {
+        // Grouped bytes of word 4c + k, rows 8h .. 8h + 7.
+        auto grouped = [&](uint64_t k) {
+          return tile + kRowGroupRows * kPrefix +
+                 ((4 * c + k) * kRowGroupRows + 8 * h) * kRowGroupWordBytes;
+        };
+        __m256i v[4];
+        if constexpr (kToGroups) {
+          for (uint64_t k = 0; k < 4; ++k) {
+            const uint8_t* row = src + (8 * h + k) * row_bytes + in_block;
+            v[k] = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 4 * row_bytes)), 1);
+          }
+          TransposeLanes4x4(v);
+          for (uint64_t k = 0; k < 4; ++k) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + grouped(k)), v[k]);
+          }
+        } else {
+          for (uint64_t k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + grouped(k)));
+          }
+          TransposeLanes4x4(v);
+          for (uint64_t k = 0; k < 4; ++k) {
+            uint8_t* row = dst + (8 * h + k) * row_bytes + in_block;
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm256_castsi256_si128(v[k]));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 4 * row_bytes),
+                             _mm256_extracti128_si256(v[k], 1));
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+template <bool kToGroups, uint64_t kBlockBytes, uint64_t kPrefix>
+void RearrangeGroupAt(SimdLevel level, uint64_t blocks, uint64_t row_bytes, const uint8_t* src,
+                      uint8_t* dst, const uint8_t* next_src, uint64_t next_bytes) {
+#if defined(ZCPACK_ROW_GROUPS_X86)
+  if (level >= SimdLevel::kAvx2) {
+    RearrangeGroupAvx2<kToGroups, kBlockBytes, kPrefix>(blocks, row_bytes, src, dst, next_src,
+                                                        next_bytes);
+    return;
+  }
+#else
+  (void)next_src;
+  (void)next_bytes;
+#endif
+  (void)level;
+  RearrangeGroup<kToGroups, kBlockBytes, kPrefix>(blocks, row_bytes, src, dst);
+}
+
 template <bool kToGroups>
-void Rearrange(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst) {
+void Rearrange(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst,
+               SimdLevel level) {
+  level = SupportedSimdLevel(level);
   const GroupGeometry geo{BlockBytes(dtype), RowGroupPrefixBytes(dtype)};
   const uint64_t blocks = row_bytes / geo.block_bytes;
   const uint64_t groups = rows / kRowGroupRows;
@@ -107,15 +215,21 @@ void Rearrange(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* sr
   for (uint64_t g = 0; g < groups; ++g) {
     const uint8_t* s = src + g * group_bytes;
     uint8_t* d = dst + g * group_bytes;
+    // The source after this group (the next group, or the tail rows).
+    const uint8_t* next = s + group_bytes;
+    const uint64_t next_bytes = std::min(group_bytes, rows * row_bytes - (g + 1) * group_bytes);
     switch (dtype) {
       case DTYPE_Q4_0:
-        RearrangeGroup<kToGroups, kQ4_0BlockBytes, kQ4_0RowGroupPrefixBytes>(blocks, row_bytes, s, d);
+        RearrangeGroupAt<kToGroups, kQ4_0BlockBytes, kQ4_0RowGroupPrefixBytes>(
+            level, blocks, row_bytes, s, d, next, next_bytes);
         break;
       case DTYPE_Q8_0:
-        RearrangeGroup<kToGroups, kQ8_0BlockBytes, kQ8_0RowGroupPrefixBytes>(blocks, row_bytes, s, d);
+        RearrangeGroupAt<kToGroups, kQ8_0BlockBytes, kQ8_0RowGroupPrefixBytes>(
+            level, blocks, row_bytes, s, d, next, next_bytes);
         break;
       case DTYPE_Q4_K:
-        RearrangeGroup<kToGroups, kQ4_KBlockBytes, kQ4_KRowGroupPrefixBytes>(blocks, row_bytes, s, d);
+        RearrangeGroupAt<kToGroups, kQ4_KBlockBytes, kQ4_KRowGroupPrefixBytes>(
+            level, blocks, row_bytes, s, d, next, next_bytes);
         break;
       default:
         RearrangeGroupGeneric<kToGroups>(geo, blocks, row_bytes, s, d);
@@ -185,12 +299,22 @@ uint64_t RowGroupPrefixBytes(DType dtype) {
 }
 
 void ToRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst) {
-  Rearrange<true>(dtype, rows, row_bytes, src, dst);
+  Rearrange<true>(dtype, rows, row_bytes, src, dst, DetectSimdLevel());
+}
+
+void ToRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst,
+                 SimdLevel level) {
+  Rearrange<true>(dtype, rows, row_bytes, src, dst, level);
 }
 
 void FromRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src,
                    uint8_t* dst) {
-  Rearrange<false>(dtype, rows, row_bytes, src, dst);
+  Rearrange<false>(dtype, rows, row_bytes, src, dst, DetectSimdLevel());
+}
+
+void FromRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src,
+                   uint8_t* dst, SimdLevel level) {
+  Rearrange<false>(dtype, rows, row_bytes, src, dst, level);
 }
 
 void CopyRowMajorRow(DType dtype, TensorLayout layout, uint64_t rows, uint64_t row_bytes,

@@ -3,7 +3,10 @@
 // reordered into row groups; the others stay row-major), nothing is
 // requantized unless asked, and types the runtime cannot run are refused in
 // one line.
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -122,6 +125,35 @@ TEST_P(RepackTest, SameBytesForAnyChunkingAndThreadCount) {
     }
   }
   ExpectSameBytesAsSource(dir_.File("out.zcpack"), source);
+}
+
+// Kept blocks are read with pread, not through the mapping: a source cut
+// short while it is read is the same error as a truncated mapping, and
+// leaves nothing at the destination.
+TEST_P(RepackTest, SourceTruncatedWhileReadIsAnErrorAndLeavesNothing) {
+  ConvertOptions options;
+  options.source = WriteSource();
+  options.output = dir_.File("out.zcpack");
+  options.threads = 1;
+  options.chunk_bytes = 256;  // many chunks after the truncation
+  bool truncated = false;
+  options.progress = [&](const ConvertProgress&) {
+    if (!truncated) {
+      ASSERT_EQ(::truncate(options.source.c_str(), 0), 0);
+    }
+    truncated = true;
+  };
+  const auto report = Convert(options);
+  ASSERT_TRUE(truncated);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(report.status().message(), options.source + ": truncated or unreadable while mapped");
+  EXPECT_FALSE(std::filesystem::exists(options.output));
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    left.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(left, ::testing::ElementsAre("model.gguf"));  // no temporary file either
 }
 
 TEST_P(RepackTest, RowMajorLayoutKeepsGgmlOrder) {

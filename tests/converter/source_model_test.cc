@@ -2,6 +2,8 @@
 // .safetensors file, GGUF files, and the ways a directory can be incomplete.
 #include "zcpack/converter/source_model.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -227,6 +229,29 @@ TEST(MappedFileTest, MapsAndMoves) {
   EXPECT_TRUE(empty->bytes().empty());
   EXPECT_EQ(MappedFile::Open(dir.File("absent")).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(MappedFile::Open(dir.path()).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// ReadInto() gives a range's bytes from the file; a file cut short since it
+// was mapped is Aborted with the mapping's message.
+TEST(MappedFileTest, ReadIntoReadsTheRangeAndReportsATruncatedFile) {
+  ScopedTempDir dir;
+  std::vector<uint8_t> bytes(10000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 13);
+  ASSERT_TRUE(testing::WriteFileBytes(dir.File("f"), bytes).ok());
+  auto file = MappedFile::Open(dir.File("f"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::span<const uint8_t> range = file->bytes().subspan(4097, 3000);
+  EXPECT_TRUE(file->Contains(range));
+  EXPECT_FALSE(file->Contains(std::span<const uint8_t>(bytes).subspan(0, 10)));
+  std::vector<uint8_t> out(range.size());
+  ASSERT_TRUE(file->ReadInto(range, out.data()).ok());
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), bytes.begin() + 4097));
+  MappedFile moved = *std::move(file);  // the descriptor moves with it
+  ASSERT_TRUE(moved.ReadInto(range, out.data()).ok());
+  ASSERT_EQ(::truncate(dir.File("f").c_str(), 5000), 0);
+  const absl::Status cut = moved.ReadInto(range, out.data());
+  EXPECT_EQ(cut.code(), StatusCode::kAborted);
+  EXPECT_EQ(cut.message(), dir.File("f") + ": truncated or unreadable while mapped");
 }
 
 }  // namespace

@@ -86,6 +86,16 @@ TEST(LayoutNames, ParseInvertsLayoutName) {
   EXPECT_THAT(bad.status().message(), HasSubstr("expected row-groups or row-major"));
 }
 
+// The levels this CPU runs (the SIMD rearrangements are checked against the
+// same expectations as the scalar one).
+std::vector<SimdLevel> Levels() {
+  std::vector<SimdLevel> levels;
+  for (int l = 0; l <= static_cast<int>(DetectSimdLevel()); ++l) {
+    levels.push_back(static_cast<SimdLevel>(l));
+  }
+  return levels;
+}
+
 // Every byte moves, every byte comes back, and each row read through
 // CopyRowMajorRow() is the row-major row; rows % 16 != 0 leaves a tail.
 TEST(RowGroupConversion, RoundTripsAndRowsReadBack) {
@@ -100,6 +110,15 @@ TEST(RowGroupConversion, RoundTripsAndRowsReadBack) {
       EXPECT_EQ(grouped == row_major, rows < kRowGroupRows) << DTypeName(dtype) << " " << rows;
       FromRowGroups(dtype, rows, row_bytes, grouped.data(), back.data());
       EXPECT_EQ(back, row_major) << DTypeName(dtype) << " " << rows;
+      for (SimdLevel level : Levels()) {
+        std::vector<uint8_t> at_level(row_major.size()), back_at_level(row_major.size());
+        ToRowGroups(dtype, rows, row_bytes, row_major.data(), at_level.data(), level);
+        EXPECT_EQ(at_level, grouped)
+            << DTypeName(dtype) << " " << rows << " " << SimdLevelName(level);
+        FromRowGroups(dtype, rows, row_bytes, grouped.data(), back_at_level.data(), level);
+        EXPECT_EQ(back_at_level, row_major)
+            << DTypeName(dtype) << " " << rows << " " << SimdLevelName(level);
+      }
       std::vector<uint8_t> row(row_bytes);
       for (uint64_t r = 0; r < rows; ++r) {
         CopyRowMajorRow(dtype, LAYOUT_ROW_GROUPS_16, rows, row_bytes, grouped.data(), r, row.data());
@@ -120,21 +139,24 @@ TEST(RowGroupConversion, MatchesTheSpecFormula) {
       const uint64_t rows = 20, row_bytes = nb * B;
       std::vector<uint8_t> row_major(rows * row_bytes);
       for (size_t i = 0; i < row_major.size(); ++i) row_major[i] = static_cast<uint8_t>(i * 7 + 1);
-      std::vector<uint8_t> grouped(row_major.size());
-      ToRowGroups(dtype, rows, row_bytes, row_major.data(), grouped.data());
-      for (uint64_t r = 0; r < 16; ++r) {
-        for (uint64_t b = 0; b < nb; ++b) {
-          for (uint64_t i = 0; i < B; ++i) {
-            const uint64_t at =
-                b * 16 * B + (i < P ? r * P + i : 16 * P + ((i - P) / 4 * 16 + r) * 4 + (i - P) % 4);
-            ASSERT_EQ(grouped[at], row_major[r * row_bytes + b * B + i])
-                << DTypeName(dtype) << " blocks " << nb << ": row " << r << " block " << b
-                << " byte " << i;
+      for (SimdLevel level : Levels()) {
+        std::vector<uint8_t> grouped(row_major.size());
+        ToRowGroups(dtype, rows, row_bytes, row_major.data(), grouped.data(), level);
+        for (uint64_t r = 0; r < 16; ++r) {
+          for (uint64_t b = 0; b < nb; ++b) {
+            for (uint64_t i = 0; i < B; ++i) {
+              const uint64_t at = b * 16 * B + (i < P ? r * P + i
+                                                      : 16 * P + ((i - P) / 4 * 16 + r) * 4 +
+                                                            (i - P) % 4);
+              ASSERT_EQ(grouped[at], row_major[r * row_bytes + b * B + i])
+                  << DTypeName(dtype) << " blocks " << nb << ": row " << r << " block " << b
+                  << " byte " << i << " at " << SimdLevelName(level);
+            }
           }
         }
-      }
-      for (uint64_t j = 16 * row_bytes; j < rows * row_bytes; ++j) {
-        ASSERT_EQ(grouped[j], row_major[j]) << DTypeName(dtype) << " blocks " << nb;
+        for (uint64_t j = 16 * row_bytes; j < rows * row_bytes; ++j) {
+          ASSERT_EQ(grouped[j], row_major[j]) << DTypeName(dtype) << " blocks " << nb;
+        }
       }
     }
   }

@@ -30,6 +30,7 @@
 #include "zcpack/converter/safetensors.h"
 #include "zcpack/format/manifest.pb.h"
 #include "zcpack/format/mapping_guard.h"
+#include "zcpack/format/posix_file.h"
 
 namespace zcpack::converter {
 
@@ -63,13 +64,23 @@ class MappedFile {
   // as zeros). Cheap: one atomic load.
   absl::Status CheckMapping() const;
 
+  // Contains(): whether `range` lies inside bytes().
+  bool Contains(std::span<const uint8_t> range) const;
+  // ReadInto(): the bytes of `range` (inside bytes()) read from the file
+  // with pread into out[0, range.size()), not through the mapping: on a
+  // virtual machine the first touch of each mapped page can cost more than
+  // the copy. Aborted "<path>: truncated or unreadable while mapped" (as
+  // CheckMapping()) when the file ends early or the read fails.
+  absl::Status ReadInto(std::span<const uint8_t> range, uint8_t* out) const;
+
  private:
-  MappedFile(std::string path, const uint8_t* data, uint64_t size);
+  MappedFile(std::string path, const uint8_t* data, uint64_t size, format::ScopedFd fd);
   void Unmap();
 
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  format::ScopedFd fd_;  // the file, kept open for ReadInto()
   // Declared after the mapping's fields; Unmap() releases it first.
   format::MappingGuard guard_;
 };

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "zcpack/format/manifest.pb.h"
+#include "zcpack/format/q4_blocks.h"
 
 namespace zcpack::format {
 
@@ -65,12 +66,18 @@ uint64_t RowGroupPrefixBytes(DType dtype);
 // ToRowGroups(): `rows` rows of `row_bytes` bytes each (whole blocks of
 // `dtype`), row-major at `src`, into the row-group layout at `dst` (the same
 // size; src and dst must not overlap). `rows` need not be a multiple of 16:
-// the last rows % 16 rows are copied as they are.
+// the last rows % 16 rows are copied as they are. The overloads with a
+// SimdLevel use at most that level (SupportedSimdLevel() applies); the
+// others, the best this CPU has. Every level writes the same bytes.
 void ToRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst);
+void ToRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src, uint8_t* dst,
+                 SimdLevel level);
 
 // FromRowGroups(): the inverse of ToRowGroups().
 void FromRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src,
                    uint8_t* dst);
+void FromRowGroups(DType dtype, uint64_t rows, uint64_t row_bytes, const uint8_t* src,
+                   uint8_t* dst, SimdLevel level);
 
 // CopyRowMajorRow(): row `row` (< rows) of a matrix stored in `layout`, in
 // ggml's byte order, into out[0, row_bytes).
