@@ -71,8 +71,9 @@ struct TensorJob {
   uint64_t source_row_bytes = 0;
   uint64_t output_row_bytes = 0;
   bool converts = false;  // stored values differ from the source's
-  // The mapped file holding the source bytes (read with pread when kept).
-  const MappedFile* mapping = nullptr;
+  // Kept quantized blocks: the mapped file they are read from with pread
+  // (ConvertChunk()). nullptr for tensors read through the mapping.
+  const MappedFile* kept_file = nullptr;
   // Touched only by the thread whose chunk is next, in chunk order.
   std::optional<format::TensorSink> sink;
   size_t next_chunk = 0;
@@ -164,9 +165,9 @@ absl::Status ConvertChunk(const TensorJob& job, const WorkItem& item, bool allow
     // cost more than the copy (ToRowGroups() of a 1.1 GB q8_0 source: 0.44
     // s through a fresh mapping, 0.15 s through pread, on this project's
     // EPYC VM).
-    if (job.mapping != nullptr) {
+    if (job.kept_file != nullptr) {
       scratch.read.resize(src_bytes.size());
-      ZCPACK_RETURN_IF_ERROR(job.mapping->ReadInto(src_bytes, scratch.read.data()));
+      ZCPACK_RETURN_IF_ERROR(job.kept_file->ReadInto(src_bytes, scratch.read.data()));
       out = scratch.read;
     } else {
       out = src_bytes;
@@ -345,8 +346,10 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
     job.output_row_bytes =
         job.row_length / format::BlockElements(job.dtype) * format::BlockBytes(job.dtype);
     job.converts = job.dtype != src.dtype;
-    for (const MappedFile& m : source->mappings) {
-      if (m.Contains(src.data)) job.mapping = &m;
+    if (!job.converts && format::IsQuantized(src.dtype)) {
+      for (const MappedFile& m : source->mappings) {
+        if (m.Contains(src.data)) job.kept_file = &m;
+      }
     }
     layout.push_back({src.name, src.role, src.layer, job.dtype, src.shape, src.dtype, job.layout});
   }
@@ -479,9 +482,7 @@ absl::StatusOr<ConvertReport> Convert(const ConvertOptions& options) {
       read_ahead(k);
       const WorkItem& item = items[k];
       TensorJob& job = jobs[item.tensor];
-      const bool read_kept = !job.converts && format::IsQuantized(job.source->dtype) &&
-                             job.mapping != nullptr;
-      if (!read_kept) populate(item);
+      if (job.kept_file == nullptr) populate(item);
       QuantErrorAccumulator partial;
       std::span<const uint8_t> out;
       if (absl::Status s = ConvertChunk(job, item, options.allow_nonfinite, scratch, partial, out);

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/tools/cli_runner.h"
+#include "tests/tools/model_suite.h"
 
 namespace zcpack::testing {
 namespace {
@@ -29,27 +30,14 @@ int LinesStartingWith(const std::string& text, const std::string& prefix) {
   return n;
 }
 
-class FlagsTest : public ::testing::Test {
+class FlagsTest : public ModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("flags"));
-    ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", Source()}).exit_code, 0);
-    ASSERT_EQ(RunZcpack({"convert", Source(), "-o", Container()}).exit_code, 0);
-  }
-  static void TearDownTestSuite() {
-    RemoveTree(*dir_);
-    delete dir_;
-  }
-  static std::string Source() { return *dir_ + "/tiny"; }
-  static std::string Container() { return *dir_ + "/tiny.zcpack"; }
-  static std::string Path(const std::string& name) { return *dir_ + "/" + name; }
+  static void SetUpTestSuite() { SetUpModel("flags", "tiny"); }
   static size_t TensorCount() {
     const CliResult r = RunZcpack({"inspect", Container(), "--json"});
     return nlohmann::json::parse(r.out)["tensors"].size();
   }
-  static std::string* dir_;
 };
-std::string* FlagsTest::dir_ = nullptr;
 
 TEST_F(FlagsTest, QuietConvertExportAndSynthPrintNothing) {
   for (const std::vector<std::string>& args :

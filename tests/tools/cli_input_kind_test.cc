@@ -10,35 +10,27 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/cli_runner.h"
+#include "tests/tools/model_suite.h"
 
 namespace zcpack::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-class InputKindTest : public ::testing::Test {
+class InputKindTest : public ModelSuite {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("input-kind"));
-    ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", Folder()}).exit_code, 0);
-    ASSERT_EQ(RunZcpack({"convert", Folder(), "-o", Container()}).exit_code, 0);
+    SetUpModel("input-kind", "tiny");
     // Recognised by its magic alone: the commands refuse it before parsing.
     std::ofstream(Gguf(), std::ios::binary) << std::string("GGUF\x03\0\0\0", 8) << std::string(64, '\0');
   }
-  static void TearDownTestSuite() {
-    RemoveTree(*dir_);
-    delete dir_;
-  }
-  static std::string Folder() { return *dir_ + "/tiny"; }
-  static std::string Safetensors() { return *dir_ + "/tiny/model.safetensors"; }
-  static std::string Container() { return *dir_ + "/tiny.zcpack"; }
-  static std::string Gguf() { return *dir_ + "/model.gguf"; }
-  static std::string* dir_;
+  static std::string Folder() { return Source(); }
+  static std::string Safetensors() { return Source() + "/model.safetensors"; }
+  static std::string Gguf() { return Path("model.gguf"); }
 };
-std::string* InputKindTest::dir_ = nullptr;
 
 TEST_F(InputKindTest, ConvertOfAContainerSaysItIsOneAlready) {
-  const std::string out = *dir_ + "/again.zcpack";
+  const std::string out = Dir() + "/again.zcpack";
   const CliResult r = RunZcpack({"convert", Container(), "-o", out});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "zcpack convert: " + Container() +
@@ -83,7 +75,7 @@ TEST_F(InputKindTest, ContainerCommandsGivenACheckpointSayConvertFirst) {
 // export reads containers: a GGUF is pointed at convert --to gguf (the
 // layout in one step), a checkpoint at convert.
 TEST_F(InputKindTest, ExportOfAGgufPointsAtConvertToGguf) {
-  const std::string out = *dir_ + "/aligned.gguf";
+  const std::string out = Dir() + "/aligned.gguf";
   CliResult r = RunZcpack({"export", Gguf(), "-o", out});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "zcpack export: " + Gguf() +
@@ -109,7 +101,7 @@ TEST_F(InputKindTest, TokenizeOfAFolderSaysConvertFirst) {
 
 // A file of none of the kinds still gets the reader's own words.
 TEST_F(InputKindTest, AnythingElseIsLeftToTheReader) {
-  const std::string text = *dir_ + "/notes.txt";
+  const std::string text = Dir() + "/notes.txt";
   std::ofstream(text) << "not a model\n";
   const CliResult r = RunZcpack({"run", text, "--tokens", "1"});
   EXPECT_EQ(r.exit_code, 1);
@@ -117,7 +109,7 @@ TEST_F(InputKindTest, AnythingElseIsLeftToTheReader) {
 }
 
 TEST_F(InputKindTest, AMisspelledCommandGetsTheNearestOne) {
-  const CliResult r = RunZcpack({"convret", Folder(), "-o", *dir_ + "/x.zcpack"});
+  const CliResult r = RunZcpack({"convret", Folder(), "-o", Dir() + "/x.zcpack"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "zcpack: unknown command 'convret' (did you mean convert?); run 'zcpack --help'\n");
   const CliResult far = RunZcpack({"frobnicate"});
@@ -126,7 +118,7 @@ TEST_F(InputKindTest, AMisspelledCommandGetsTheNearestOne) {
 }
 
 TEST_F(InputKindTest, AMisspelledFlagGetsTheNearestOfItsCommand) {
-  const CliResult r = RunZcpack({"convert", Folder(), "-o", *dir_ + "/x.zcpack", "--quiett"});
+  const CliResult r = RunZcpack({"convert", Folder(), "-o", Dir() + "/x.zcpack", "--quiett"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::StartsWith(
                          "zcpack convert: unknown flag '--quiett' (did you mean --quiet?)\n"));
@@ -138,7 +130,7 @@ TEST_F(InputKindTest, AMisspelledFlagGetsTheNearestOfItsCommand) {
 // The --quant error lists only what convert accepts (bf16 is a dtype zcpack
 // reads, never a target), and llama.cpp's names get the nearest choice.
 TEST_F(InputKindTest, QuantNamesGetTheNearestTarget) {
-  const std::string out = *dir_ + "/x.zcpack";
+  const std::string out = Dir() + "/x.zcpack";
   const CliResult r = RunZcpack({"convert", Folder(), "-o", out, "--quant", "q9"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("give keep, q4_0, q4_k, q8_0, f16 or f32\n"));

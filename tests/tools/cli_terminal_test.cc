@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/cli_runner.h"
+#include "tests/tools/model_suite.h"
 #include "tests/tools/pty_runner.h"
 
 namespace zcpack::testing {
@@ -23,25 +24,13 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-class TerminalTest : public ::testing::Test {
+class TerminalTest : public ModelSuite {
  protected:
   // A stories15m-shaped checkpoint (48 MiB of f16) and its container: big
   // enough that the progress line is drawn while the work runs.
-  static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("terminal"));
-    ASSERT_EQ(RunZcpack({"synth", "--shape", "stories15m", "-o", Source()}).exit_code, 0);
-    ASSERT_EQ(RunZcpack({"convert", Source(), "-o", Container()}).exit_code, 0);
-  }
-  static void TearDownTestSuite() {
-    RemoveTree(*dir_);
-    delete dir_;
-  }
-  static std::string Source() { return *dir_ + "/stories15m"; }
-  static std::string Container() { return *dir_ + "/stories15m.zcpack"; }
-  static std::string Out(const std::string& name) { return *dir_ + "/" + name; }
-  static std::string* dir_;
+  static void SetUpTestSuite() { SetUpModel("terminal", "stories15m"); }
+  static std::string Out(const std::string& name) { return Path(name); }
 };
-std::string* TerminalTest::dir_ = nullptr;
 
 // The screen after `raw`, checked for what every terminal test requires: no
 // line reached the width (nothing wrapped), no escape sequence but the

@@ -14,31 +14,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/cli_runner.h"
+#include "tests/tools/model_suite.h"
 
 namespace zcpack::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-class UsageTest : public ::testing::Test {
+// A checkpoint and its container (which carries no tokenizer: synth writes none).
+class UsageTest : public ModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir("usage"));
-    ASSERT_EQ(RunZcpack({"synth", "--shape", "tiny", "-o", Source()}).exit_code, 0);
-    ASSERT_EQ(RunZcpack({"convert", Source(), "-o", Container()}).exit_code, 0);
-  }
-  static void TearDownTestSuite() {
-    RemoveTree(*dir_);
-    delete dir_;
-  }
-  // A checkpoint and its container (which carries no tokenizer: synth writes none).
-  static std::string Source() { return *dir_ + "/tiny"; }
-  static std::string Container() { return *dir_ + "/tiny.zcpack"; }
+  static void SetUpTestSuite() { SetUpModel("usage", "tiny"); }
   // Where an output would go: must not exist after a usage error.
-  static std::string Out() { return *dir_ + "/out"; }
-  static std::string* dir_;
+  static std::string Out() { return Path("out"); }
 };
-std::string* UsageTest::dir_ = nullptr;
 
 struct UsageCase {
   std::vector<std::string> args;
@@ -176,7 +165,7 @@ TEST_F(UsageTest, EveryBadFlagValueIsExitTwoWithTheUsageLineAndWritesNothing) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << what << ": " << r.err;
     EXPECT_EQ(r.out, "") << what;
   }
-  EXPECT_THAT(List(*dir_), ::testing::UnorderedElementsAre("tiny", "tiny.zcpack"));
+  EXPECT_THAT(List(Dir()), ::testing::UnorderedElementsAre("tiny", "tiny.zcpack"));
 }
 
 }  // namespace
